@@ -1,0 +1,61 @@
+"""Topic administration against the configured Kafka cluster (aiokafka's admin client)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from fraudcore.settings import Settings
+
+__all__ = ["TopicSpec", "admin_client", "delete_topics", "ensure_topics"]
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A topic to create: name, partition count, replication factor and topic configs."""
+
+    name: str
+    partitions: int = 3
+    replication_factor: int = 1
+    configs: tuple[tuple[str, str], ...] = ()
+
+
+@asynccontextmanager
+async def admin_client(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client for the configured cluster, closed on exit."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        yield admin
+    finally:
+        await admin.close()
+
+
+async def ensure_topics(settings: Settings, specs: Iterable[TopicSpec]) -> list[str]:
+    """Create the topics that do not exist yet; returns the names created."""
+    async with admin_client(settings) as admin:
+        existing = set(await admin.list_topics())
+        missing = [spec for spec in specs if spec.name not in existing]
+        if not missing:
+            return []
+        new_topics = [
+            NewTopic(spec.name, spec.partitions, spec.replication_factor, topic_configs=dict(spec.configs))
+            for spec in missing
+        ]
+        with contextlib.suppress(TopicAlreadyExistsError):  # created concurrently: the goal is reached
+            await admin.create_topics(new_topics)
+        return [spec.name for spec in missing]
+
+
+async def delete_topics(settings: Settings, names: Iterable[str]) -> None:
+    """Delete the named topics that exist."""
+    async with admin_client(settings) as admin:
+        existing = set(await admin.list_topics())
+        doomed = [name for name in names if name in existing]
+        if doomed:
+            await admin.delete_topics(doomed)

@@ -1,0 +1,1 @@
+"""fraudstream: the ``fraudstream`` console command, on top of every other package."""

@@ -1,0 +1,5 @@
+"""``python -m fraudstream`` runs the console command."""
+
+from fraudstream.cli import main
+
+raise SystemExit(main())

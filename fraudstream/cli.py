@@ -1,0 +1,82 @@
+"""The ``fraudstream`` console command: parses arguments, reads the settings once, dispatches.
+
+Exit codes: 0 success, 1 a check failed (a service is down), 2 bad arguments or configuration,
+3 the infrastructure could not be started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from pydantic import ValidationError
+
+from fraudcore.local.errors import InfraError
+from fraudcore.settings import ENV_PREFIX, Settings, load_settings
+from fraudstream import infra_commands
+
+__all__ = ["build_parser", "main"]
+
+EXIT_CHECK_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INFRA = 3
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="fraudstream",
+        description="Streaming fraud scorer on Kafka, Redis and MLflow.",
+        epilog=f"Configuration comes from environment variables prefixed {ENV_PREFIX} "
+        "(and MLFLOW_TRACKING_URI); see the README.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    prepare = commands.add_parser("prepare", help="fetch what the local infrastructure needs (Kafka jars)")
+    prepare.set_defaults(handler=infra_commands.prepare)
+
+    up = commands.add_parser("up", help="start the local Kafka, Redis and MLflow store")
+    up.set_defaults(handler=infra_commands.up)
+
+    status = commands.add_parser("status", help="report whether Kafka, Redis and MLflow are healthy")
+    status.set_defaults(handler=infra_commands.status)
+
+    down = commands.add_parser("down", help="stop the local infrastructure (data is kept)")
+    down.add_argument("--wipe", action="store_true", help="also delete Kafka, Redis and MLflow data")
+    down.set_defaults(handler=infra_commands.down)
+
+    demo = commands.add_parser("demo", help="start the infrastructure and run the demo on the embedded default")
+    demo.set_defaults(handler=infra_commands.demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except ValidationError as exc:
+        print(_explain_settings_error(exc), file=sys.stderr)
+        return EXIT_USAGE
+    handler: Handler = args.handler
+    try:
+        return handler(args, settings)
+    except InfraError as exc:
+        print(f"fraudstream {args.command}: {exc}", file=sys.stderr)
+        return EXIT_INFRA
+    except KeyboardInterrupt:
+        print(f"fraudstream {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _explain_settings_error(error: ValidationError) -> str:
+    lines = ["fraudstream: the configuration in the environment is invalid:"]
+    for problem in error.errors():
+        field = str(problem["loc"][0]) if problem["loc"] else "?"
+        variable = field if field.isupper() else f"{ENV_PREFIX}{field.upper()}"
+        lines.append(f"  {variable}: {problem['msg']} (got {problem.get('input')!r})")
+    return "\n".join(lines)

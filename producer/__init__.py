@@ -1,0 +1,1 @@
+"""The transaction producer and simulator (its issue is next: schemas and producer)."""

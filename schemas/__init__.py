@@ -1,0 +1,1 @@
+"""The event contracts of fraudstream (JSON on the wire)."""

@@ -1,0 +1,1 @@
+"""The Faust scorer app (arrives with the scorer issue)."""

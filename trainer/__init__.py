@@ -1,0 +1,1 @@
+"""The trainer and model lifecycle (arrives with the trainer issue)."""
