@@ -135,19 +135,30 @@ class ManagedProcess:
         pid = self.pid()
         if pid is None:
             return False
+        # From here on the pid is known to be ours: wait on the process itself, not its cmdline,
+        # which the kernel empties while the process is still exiting.
         _signal(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and self._is_ours(pid):
+        while time.monotonic() < deadline and _running(pid):
             _reap(pid)
             time.sleep(0.1)
-        if self._is_ours(pid):
+        if _running(pid):
             _signal(pid, signal.SIGKILL)
-            while self._is_ours(pid):
+            while _running(pid):
                 _reap(pid)
                 time.sleep(0.05)
         _reap(pid)
         self.pid_file.unlink(missing_ok=True)
         return True
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` exists and has not finished exiting (zombies and dead tasks count as ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state not in {"Z", "X"}
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:
