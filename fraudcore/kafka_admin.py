@@ -11,8 +11,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from fraudcore.settings import Settings
+from schemas.topics import Topics
 
-__all__ = ["TopicSpec", "admin_client", "delete_topics", "ensure_topics"]
+__all__ = ["TopicSpec", "admin_client", "delete_topics", "ensure_project_topics", "ensure_topics", "project_topics"]
 
 
 @dataclass(frozen=True)
@@ -59,3 +60,15 @@ async def delete_topics(settings: Settings, names: Iterable[str]) -> None:
         doomed = [name for name in names if name in existing]
         if doomed:
             await admin.delete_topics(doomed)
+
+
+def project_topics(settings: Settings) -> Topics:
+    """The fraudstream topic names under the configured prefix."""
+    return Topics.with_prefix(settings.topic_prefix)
+
+
+async def ensure_project_topics(settings: Settings) -> Topics:
+    """Create any missing fraudstream topic (``topic_partitions`` partitions each); returns the names."""
+    topics = project_topics(settings)
+    await ensure_topics(settings, [TopicSpec(name, partitions=settings.topic_partitions) for name in topics.all()])
+    return topics

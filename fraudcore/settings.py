@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["ENV_PREFIX", "Settings", "load_settings"]
@@ -75,8 +75,64 @@ class Settings(BaseSettings):
     topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._-]*$")
     """Prefix of every Kafka topic name (letters, digits, ``.``, ``_``, ``-``)."""
 
+    topic_partitions: int = Field(default=3, ge=1, le=1024)
+    """Partitions of each fraudstream topic when fraudstream creates it (the scorer's parallelism)."""
+
+    model_name: str = Field(default="fraud", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+    """Registered MLflow model the scorer serves (alias ``champion``) and the trainer registers."""
+
+    redis_namespace: str = Field(default="fs", pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    """Prefix of every online-feature key in Redis (a separate namespace isolates a backtest)."""
+
+    scorer_group: str = Field(default="fraudstream-scorer", pattern=r"^[A-Za-z0-9._-]{1,200}$")
+    """Consumer group (Faust app id) the scorer workers share."""
+
+    scorer_batch_size: int = Field(default=500, ge=1, le=10_000)
+    """Most transactions scored in one micro-batch (one Redis round trip, one model call)."""
+
+    scorer_batch_within_s: float = Field(default=0.02, gt=0, le=10)
+    """Longest wait for a micro-batch to fill before scoring what has arrived."""
+
+    review_threshold: float = Field(default=0.5, ge=0, le=1)
+    """Score from which a transaction is sent to review."""
+
+    decline_threshold: float = Field(default=0.9, ge=0, le=1)
+    """Score from which a transaction is declined."""
+
+    risk_medium_threshold: float = Field(default=0.2, ge=0, le=1)
+    """Score from which the risk level is ``medium``."""
+
+    risk_high_threshold: float = Field(default=0.6, ge=0, le=1)
+    """Score from which the risk level is ``high``."""
+
+    reason_count: int = Field(default=3, ge=0, le=32)
+    """How many features a verdict names as reasons (when the model can tell)."""
+
+    shadow_scoring: bool = False
+    """Also score with the ``challenger`` alias and record its score in the verdict."""
+
+    model_check_interval_s: float = Field(default=30.0, gt=0)
+    """How often the scorer checks the ``champion`` alias, in case a reload event was missed."""
+
+    redis_retry_max_s: float = Field(default=10.0, gt=0)
+    """Longest back-off between retries while Redis is unreachable (consumption pauses meanwhile)."""
+
+    scorer_web_host: str = "127.0.0.1"
+    """Interface of the scorer's HTTP server (scoring API, health, metrics)."""
+
+    scorer_web_port: Port = 6066
+    """Port of the scorer's HTTP server."""
+
     startup_timeout_s: float = Field(default=60.0, gt=0)
     """How long ``up`` waits for each local service to become ready."""
+
+    @model_validator(mode="after")
+    def _thresholds_are_ordered(self) -> Settings:
+        if self.review_threshold > self.decline_threshold:
+            raise ValueError("FRAUD_REVIEW_THRESHOLD must not exceed FRAUD_DECLINE_THRESHOLD")
+        if self.risk_medium_threshold > self.risk_high_threshold:
+            raise ValueError("FRAUD_RISK_MEDIUM_THRESHOLD must not exceed FRAUD_RISK_HIGH_THRESHOLD")
+        return self
 
     @field_validator("kafka_bootstrap", "redis_url", "mlflow_tracking_uri")
     @classmethod

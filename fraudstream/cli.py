@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from fraudcore.local.errors import InfraError
 from fraudcore.settings import ENV_PREFIX, Settings, load_settings
-from fraudstream import infra_commands
+from fraudstream import infra_commands, produce_command, score_command
 
 __all__ = ["build_parser", "main"]
 
@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="start the infrastructure and run the demo on the embedded default")
     demo.set_defaults(handler=infra_commands.demo)
+
+    produce_command.add_parser(commands)
+    score_command.add_parser(commands)
     return parser
 
 
@@ -76,7 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _explain_settings_error(error: ValidationError) -> str:
     lines = ["fraudstream: the configuration in the environment is invalid:"]
     for problem in error.errors():
-        field = str(problem["loc"][0]) if problem["loc"] else "?"
+        if not problem["loc"]:  # a rule across several variables
+            lines.append(f"  {problem['msg'].removeprefix('Value error, ')}")
+            continue
+        field = str(problem["loc"][0])
         variable = field if field.isupper() else f"{ENV_PREFIX}{field.upper()}"
         lines.append(f"  {variable}: {problem['msg']} (got {problem.get('input')!r})")
     return "\n".join(lines)

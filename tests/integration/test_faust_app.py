@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import faust
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -11,13 +12,14 @@ from fraudcore.kafka_admin import TopicSpec, ensure_topics
 from fraudcore.settings import Settings
 
 
-async def test_faust_agent_consumes_and_produces(test_settings: Settings, unique: str) -> None:
+async def test_faust_agent_consumes_and_produces(test_settings: Settings, unique: str, tmp_path: Path) -> None:
     source_name, sink_name = f"{test_settings.topic_prefix}in", f"{test_settings.topic_prefix}out"
     await ensure_topics(test_settings, [TopicSpec(source_name, partitions=2), TopicSpec(sink_name, partitions=2)])
     app = faust.App(
         f"faust-{unique}",
         broker=f"kafka://{test_settings.bootstrap_servers}",
         store="memory://",
+        datadir=str(tmp_path / "faust"),
         web_enabled=False,
         producer_acks=-1,
     )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from fraudstream.cli import EXIT_USAGE, build_parser, main
 
-SUBCOMMANDS = ["prepare", "up", "status", "down", "demo"]
+SUBCOMMANDS = ["prepare", "up", "status", "down", "demo", "produce"]
 
 
 @pytest.mark.parametrize("command", SUBCOMMANDS)
@@ -44,3 +46,51 @@ def test_bad_configuration_names_the_variable(
 
 def test_down_takes_wipe() -> None:
     assert build_parser().parse_args(["down", "--wipe"]).wipe is True
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--rate", "0"], "argument --rate: 0 must be a positive finite number"),
+        (["--rate", "fast"], "argument --rate: 'fast' is not a number"),
+        (["--count", "-5"], "argument --count: -5 must be positive"),
+        (["--label-fraction", "2"], "argument --label-fraction: 2 must be within 0 and 1"),
+        (["--start", "April"], "argument --start: 'April' is not a date"),
+        (["--set", "colour=blue"], "expected NAME=VALUE with NAME one of amount_threshold"),
+        (["--rate", "5", "--as-fast-as-possible"], "not allowed with argument --rate"),
+    ],
+)
+def test_bad_produce_arguments_say_what_to_fix(
+    arguments: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["produce", *arguments])
+    assert exited.value.code == EXIT_USAGE
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--from-file", "missing.csv"], "--from-file missing.csv: no such file"),
+        (["--from-file", "{existing}", "--seed", "3"], "--seed: simulator options, not valid with --from-file"),
+        (["--to-file", "out.txt"], "cannot tell the format of out.txt"),
+        (["--set", "days=many"], "--set days=many: expected a value of type int"),
+        (["--set", "radius=-1"], "radius must be positive"),
+    ],
+)
+def test_inconsistent_produce_options_are_refused_before_anything_runs(
+    arguments: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    existing = tmp_path / "in.csv"
+    existing.write_text("transaction_id\n", encoding="utf-8")
+    assert main(["produce", *(a.format(existing=existing) for a in arguments)]) == EXIT_USAGE
+    assert message in capsys.readouterr().err
+
+
+def test_inconsistent_thresholds_are_explained(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FRAUD_REVIEW_THRESHOLD", "0.95")
+    assert main(["status"]) == EXIT_USAGE
+    assert "FRAUD_REVIEW_THRESHOLD must not exceed FRAUD_DECLINE_THRESHOLD" in capsys.readouterr().err

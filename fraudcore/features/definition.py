@@ -1,0 +1,248 @@
+"""The one feature definition: what each feature means, and the vector built from window counts.
+
+Pure code, no I/O. A store (:mod:`fraudcore.features.memory` offline, :mod:`fraudcore.features.redis_store`
+online) keeps the history and returns :class:`WindowCounts`; :func:`feature_matrix` turns them into
+the model's input. Both stores implement the semantics below, so online and offline features are equal.
+
+Times are integer epoch milliseconds (UTC), amounts integer cents, so both stores agree exactly.
+For a transaction at event time ``t`` and a window of ``w`` days:
+
+* **Customer window** ``w``: the customer's transactions with event time in ``(t - w, t]``, the
+  current one included; ``customer_nb_tx_<w>d`` is their number, ``customer_avg_amount_<w>d`` their
+  mean amount (0 when there are none).
+* **Terminal window** ``w`` with label delay ``D``: the terminal's transactions with event time in
+  ``(t - D - w, t - D]``; ``terminal_nb_tx_<w>d`` is their number, ``terminal_risk_<w>d`` the share
+  of them labelled fraud by a label with ``labeled_at <= t`` (0 when there are none). Only labels
+  known at scoring time count; with labels arriving ``D`` days late this equals the
+  Fraud-Detection-Handbook's delayed terminal features.
+* ``amount`` in the major unit; ``is_weekend`` (UTC weekday Saturday or Sunday) and ``is_night``
+  (UTC hour ``<= night_last_hour``, 6 as the handbook's) as 0/1.
+
+"Transactions" are those recorded in the store so far: recording returns the counts at that moment,
+batch order included (a later transaction of the same customer in one batch sees the earlier one,
+one with the same event time recorded later does not count for the earlier one).
+
+* **Idempotent per transaction id.** Recording an id again writes nothing (the first content wins)
+  and returns the counts of the first content, equal to the first answer as long as no other
+  transaction or label entered its windows in between.
+* **Labels are final.** The first label recorded for a transaction id stands; later ones, even if
+  they disagree, are ignored. A label may arrive before or after its transaction: it is kept by id and
+  applied to the terminal's fraud set once both are known, so either order gives the same result.
+* **Retention.** A store may drop history that no exact answer needs any more: on recording a
+  transaction at ``t``, its customer's entries with event time ``<= t - (max customer window +
+  allowed lateness)`` and its terminal's ``<= t - (max terminal window + D + allowed lateness)`` (the
+  terminal's fraud entries when a fraud is added to them). Data arriving at most
+  ``allowed_lateness_days`` out of event-time order therefore gets exact features; later data may
+  miss pruned history (both stores prune identically, so they still agree). Redis keys also expire
+  after ``key_ttl_s`` of wall-clock inactivity (the in-memory store has no wall clock).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from itertools import pairwise
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from schemas.events import Label, Transaction
+
+__all__ = [
+    "DAY_MS",
+    "DEFAULT_SPEC",
+    "FEATURE_NAMES",
+    "FeatureSpec",
+    "LabelFacts",
+    "TxFacts",
+    "WindowCounts",
+    "epoch_ms",
+    "feature_matrix",
+]
+
+DAY_MS: Final = 86_400_000
+"""Milliseconds per day."""
+
+_HOUR_MS: Final = 3_600_000
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_WEEKDAY: Final = 3  # 1970-01-01 was a Thursday (Monday = 0)
+_DEFINITION_VERSION: Final = 1
+"""Bumped whenever the meaning of a feature changes without a change of the spec's fields."""
+
+
+def epoch_ms(moment: datetime) -> int:
+    """Milliseconds since the Unix epoch of an aware datetime, exactly (sub-millisecond part floored)."""
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """The feature windows, the label delay and the retention of the stores."""
+
+    customer_windows_days: tuple[int, ...] = (1, 7, 30)
+    """Customer windows in days, strictly increasing."""
+    terminal_windows_days: tuple[int, ...] = (1, 7, 30)
+    """Terminal windows in days, strictly increasing."""
+    label_delay_days: int = 7
+    """How far terminal windows are shifted back, so their labels are (mostly) known."""
+    night_last_hour: int = 6
+    """Last UTC hour counted as night (night = hour ``<=`` this)."""
+    allowed_lateness_days: int = 7
+    """How far out of event-time order data may arrive and still get exact features."""
+    key_ttl_s: int = 60 * 86_400
+    """Wall-clock expiry of idle Redis keys; at least the longest retention horizon."""
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        for name in ("customer_windows_days", "terminal_windows_days"):
+            windows = getattr(self, name)
+            if not isinstance(windows, tuple) or not all(_is_int(w) for w in windows):
+                problems.append(f"{name} must be a tuple of int")
+            elif not windows:
+                problems.append(f"{name} must not be empty")
+            elif windows[0] <= 0 or any(a >= b for a, b in pairwise(windows)):
+                problems.append(f"{name} must be positive and strictly increasing")
+        for name in ("label_delay_days", "night_last_hour", "allowed_lateness_days", "key_ttl_s"):
+            if not _is_int(getattr(self, name)):
+                problems.append(f"{name} must be an int")
+        if problems:
+            raise ValueError("invalid feature spec: " + "; ".join(problems))
+        if self.label_delay_days < 0:
+            problems.append("label_delay_days must be >= 0")
+        if not 0 <= self.night_last_hour <= 23:
+            problems.append("night_last_hour must be within [0, 23]")
+        if self.allowed_lateness_days < 0:
+            problems.append("allowed_lateness_days must be >= 0")
+        horizon_s = max(self.customer_horizon_ms, self.terminal_horizon_ms) // 1000
+        if self.key_ttl_s < horizon_s:
+            problems.append(f"key_ttl_s must be >= the longest retention horizon ({horizon_s} s)")
+        if problems:
+            raise ValueError("invalid feature spec: " + "; ".join(problems))
+
+    @cached_property
+    def feature_names(self) -> tuple[str, ...]:
+        """The column names of :func:`feature_matrix`, in order."""
+        names = ["amount", "is_weekend", "is_night"]
+        for w in self.customer_windows_days:
+            names += [f"customer_nb_tx_{w}d", f"customer_avg_amount_{w}d"]
+        for w in self.terminal_windows_days:
+            names += [f"terminal_nb_tx_{w}d", f"terminal_risk_{w}d"]
+        return tuple(names)
+
+    @property
+    def customer_horizon_ms(self) -> int:
+        """Customer history older than this (before the newest transaction) may be pruned."""
+        return (self.customer_windows_days[-1] + self.allowed_lateness_days) * DAY_MS
+
+    @property
+    def terminal_horizon_ms(self) -> int:
+        """Terminal history older than this (before the newest transaction) may be pruned."""
+        return (self.terminal_windows_days[-1] + self.label_delay_days + self.allowed_lateness_days) * DAY_MS
+
+    @property
+    def digest(self) -> str:
+        """Short stable hash of what the features mean (windows, delay, night hour, definition
+        version); retention settings are left out, as they do not change the features."""
+        canonical = json.dumps(
+            {
+                "version": _DEFINITION_VERSION,
+                "customer_windows_days": list(self.customer_windows_days),
+                "terminal_windows_days": list(self.terminal_windows_days),
+                "label_delay_days": self.label_delay_days,
+                "night_last_hour": self.night_last_hour,
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+DEFAULT_SPEC: Final = FeatureSpec()
+FEATURE_NAMES: Final = DEFAULT_SPEC.feature_names
+
+
+@dataclass(frozen=True, slots=True)
+class TxFacts:
+    """What the feature stores need of a transaction."""
+
+    transaction_id: str
+    customer_id: str
+    terminal_id: str
+    event_time_ms: int
+    amount_cents: int
+
+    @classmethod
+    def of(cls, tx: Transaction) -> TxFacts:
+        """The facts of a transaction event (amount rounded to cents, event time to epoch ms)."""
+        return cls(tx.transaction_id, tx.customer_id, tx.terminal_id, epoch_ms(tx.event_time), round(tx.amount * 100))
+
+
+@dataclass(frozen=True, slots=True)
+class LabelFacts:
+    """What the feature stores need of a label."""
+
+    transaction_id: str
+    is_fraud: bool
+    labeled_at_ms: int
+
+    @classmethod
+    def of(cls, label: Label) -> LabelFacts:
+        """The facts of a label event."""
+        return cls(label.transaction_id, label.is_fraud, epoch_ms(label.labeled_at))
+
+
+@dataclass(frozen=True, slots=True)
+class WindowCounts:
+    """A transaction's window aggregates, one entry per window of the spec."""
+
+    customer_count: tuple[int, ...]
+    customer_amount_cents: tuple[int, ...]
+    terminal_count: tuple[int, ...]
+    terminal_fraud: tuple[int, ...]
+
+
+def feature_matrix(
+    facts: Sequence[TxFacts],
+    counts: Sequence[WindowCounts],
+    spec: FeatureSpec = DEFAULT_SPEC,
+) -> npt.NDArray[np.float64]:
+    """The feature rows of ``facts`` (``counts[i]`` belongs to ``facts[i]``), columns in
+    ``spec.feature_names`` order, as a float64 array of shape ``(n, len(spec.feature_names))``."""
+    n = len(facts)
+    if len(counts) != n:
+        raise ValueError(f"{n} transactions but {len(counts)} window counts")
+    nc, nt = len(spec.customer_windows_days), len(spec.terminal_windows_days)
+    width = 2 * (nc + nt)
+    flat = np.array(
+        [c.customer_count + c.customer_amount_cents + c.terminal_count + c.terminal_fraud for c in counts],
+        dtype=np.float64,
+    ).reshape(n, width)
+    cents = np.fromiter((f.amount_cents for f in facts), dtype=np.int64, count=n)
+    times = np.fromiter((f.event_time_ms for f in facts), dtype=np.int64, count=n)
+
+    out = np.empty((n, len(spec.feature_names)), dtype=np.float64)
+    out[:, 0] = cents / 100
+    out[:, 1] = (times // DAY_MS + _EPOCH_WEEKDAY) % 7 >= 5
+    out[:, 2] = (times // _HOUR_MS) % 24 <= spec.night_last_hour
+    count, amount = flat[:, :nc], flat[:, nc : 2 * nc]
+    out[:, 3 : 3 + 2 * nc : 2] = count
+    out[:, 4 : 4 + 2 * nc : 2] = _ratio(amount, count) / 100
+    count, fraud = flat[:, 2 * nc : 2 * nc + nt], flat[:, 2 * nc + nt :]
+    first = 3 + 2 * nc
+    out[:, first : first + 2 * nt : 2] = count
+    out[:, first + 1 : first + 2 * nt : 2] = _ratio(fraud, count)
+    return out
+
+
+def _ratio(numerator: npt.NDArray[np.float64], denominator: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """``numerator / denominator`` element-wise, 0 where the denominator is 0."""
+    return np.divide(numerator, denominator, out=np.zeros_like(numerator), where=denominator > 0)

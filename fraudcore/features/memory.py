@@ -1,0 +1,251 @@
+"""The in-memory feature store and the offline replay built on it.
+
+Pure Python and deterministic: the trainer and the backtest compute features with
+:func:`offline_features`, and unit tests use :class:`MemoryFeatureStore` as the twin of the Redis
+store. It mirrors the Redis layout (per-customer, per-terminal and per-terminal fraud histories
+sorted by event time, transactions and labels by id) and prunes exactly like it, so both give the
+same counts for the same sequence of calls. There is no wall clock, hence no key expiry.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import ChainMap
+from collections.abc import Callable, MutableMapping, Sequence
+from itertools import chain
+from typing import TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from fraudcore.features.definition import (
+    DAY_MS,
+    DEFAULT_SPEC,
+    FeatureSpec,
+    LabelFacts,
+    TxFacts,
+    WindowCounts,
+    feature_matrix,
+)
+
+__all__ = ["MemoryFeatureStore", "offline_features"]
+
+_T = TypeVar("_T")
+
+
+class _Series:
+    """Event times in ascending order, with one integer value each."""
+
+    __slots__ = ("times", "values")
+
+    def __init__(self, times: list[int] | None = None, values: list[int] | None = None) -> None:
+        self.times: list[int] = times if times is not None else []
+        self.values: list[int] = values if values is not None else []
+
+    def copy(self) -> _Series:
+        return _Series(self.times.copy(), self.values.copy())
+
+    def add(self, time: int, value: int) -> None:
+        times = self.times
+        if not times or times[-1] <= time:  # in order: append
+            times.append(time)
+            self.values.append(value)
+        else:
+            at = bisect_right(times, time)
+            times.insert(at, time)
+            self.values.insert(at, value)
+
+    def prune(self, threshold: int) -> None:
+        """Drop the entries with time ``<= threshold``."""
+        if self.times and self.times[0] <= threshold:
+            cut = bisect_right(self.times, threshold)
+            del self.times[:cut]
+            del self.values[:cut]
+
+
+class _Tables:
+    """The store's state; a fork reads through to its base and copies what it changes."""
+
+    def __init__(self, base: _Tables | None = None) -> None:
+        self.txs: MutableMapping[str, TxFacts]
+        self.labels: MutableMapping[str, LabelFacts]
+        self.customers: MutableMapping[str, _Series]
+        """Per customer: event time → amount in cents."""
+        self.terminals: MutableMapping[str, list[int]]
+        """Per terminal: event times."""
+        self.frauds: MutableMapping[str, _Series]
+        """Per terminal, its transactions labelled fraud: event time → ``labeled_at``."""
+        if base is None:
+            self.txs, self.labels, self.customers, self.terminals, self.frauds = {}, {}, {}, {}, {}
+        else:
+            self.txs, self.labels = ChainMap({}, base.txs), ChainMap({}, base.labels)
+            self.customers, self.terminals = ChainMap({}, base.customers), ChainMap({}, base.terminals)
+            self.frauds = ChainMap({}, base.frauds)
+
+
+def _writable(table: MutableMapping[str, _T], key: str, new: Callable[[], _T], copy: Callable[[_T], _T]) -> _T:
+    """``table[key]``, created if missing; in a fork, a private copy of the base's entry."""
+    if isinstance(table, ChainMap):
+        local = table.maps[0]
+        item = local.get(key)
+        if item is None:
+            base = table.get(key)
+            item = local[key] = new() if base is None else copy(base)
+        return item
+    item = table.get(key)
+    if item is None:
+        item = table[key] = new()
+    return item
+
+
+def _new_series() -> _Series:
+    return _Series()
+
+
+def _copy_series(series: _Series) -> _Series:
+    return series.copy()
+
+
+def _new_times() -> list[int]:
+    return []
+
+
+def _copy_times(times: list[int]) -> list[int]:
+    return times.copy()
+
+
+class MemoryFeatureStore:
+    """A :class:`~fraudcore.features.store.FeatureStore` held in process memory."""
+
+    def __init__(self, spec: FeatureSpec = DEFAULT_SPEC) -> None:
+        self.spec = spec
+        self._tables = _Tables()
+        self._customer_windows = [w * DAY_MS for w in spec.customer_windows_days]
+        self._terminal_windows = [w * DAY_MS for w in spec.terminal_windows_days]
+        self._delay = spec.label_delay_days * DAY_MS
+
+    async def record_transactions(self, batch: Sequence[TxFacts]) -> list[WindowCounts]:
+        return self.record_transactions_sync(batch)
+
+    async def peek_transactions(self, batch: Sequence[TxFacts]) -> list[WindowCounts]:
+        return self.peek_transactions_sync(batch)
+
+    async def record_labels(self, labels: Sequence[LabelFacts]) -> int:
+        return self.record_labels_sync(labels)
+
+    async def close(self) -> None:
+        return None
+
+    def record_transactions_sync(self, batch: Sequence[TxFacts]) -> list[WindowCounts]:
+        """:meth:`record_transactions` without the event loop."""
+        return [self._record(self._tables, facts) for facts in batch]
+
+    def peek_transactions_sync(self, batch: Sequence[TxFacts]) -> list[WindowCounts]:
+        """:meth:`peek_transactions` without the event loop."""
+        fork = _Tables(self._tables)
+        return [self._record(fork, facts) for facts in batch]
+
+    def record_labels_sync(self, labels: Sequence[LabelFacts]) -> int:
+        """:meth:`record_labels` without the event loop."""
+        return sum(self._label(label) for label in labels)
+
+    def _label(self, label: LabelFacts) -> bool:
+        tables = self._tables
+        if label.transaction_id in tables.labels:
+            return False
+        tables.labels[label.transaction_id] = label
+        if label.is_fraud:
+            tx = tables.txs.get(label.transaction_id)
+            if tx is not None:
+                self._add_fraud(tables, tx, label)
+        return True
+
+    def _add_fraud(self, tables: _Tables, tx: TxFacts, label: LabelFacts) -> None:
+        """Add ``tx`` to its terminal's fraud history, pruned relative to its event time."""
+        fraud = _writable(tables.frauds, tx.terminal_id, _new_series, _copy_series)
+        fraud.add(tx.event_time_ms, label.labeled_at_ms)
+        fraud.prune(tx.event_time_ms - self.spec.terminal_horizon_ms)
+
+    def _record(self, tables: _Tables, facts: TxFacts) -> WindowCounts:
+        stored = tables.txs.get(facts.transaction_id)
+        if stored is not None:  # a redelivery: the first content wins
+            customer, terminal = stored.customer_id, stored.terminal_id
+            return self._counts(
+                stored, tables.customers.get(customer), tables.terminals.get(terminal), tables.frauds.get(terminal)
+            )
+        spec, t = self.spec, facts.event_time_ms
+        tables.txs[facts.transaction_id] = facts
+        customer_history = _writable(tables.customers, facts.customer_id, _new_series, _copy_series)
+        customer_history.add(t, facts.amount_cents)
+        customer_history.prune(t - spec.customer_horizon_ms)
+        times = _writable(tables.terminals, facts.terminal_id, _new_times, _copy_times)
+        if times and times[-1] > t:
+            times.insert(bisect_right(times, t), t)
+        else:
+            times.append(t)
+        threshold = t - spec.terminal_horizon_ms
+        if times[0] <= threshold:
+            del times[: bisect_right(times, threshold)]
+        label = tables.labels.get(facts.transaction_id)
+        if label is not None and label.is_fraud:
+            self._add_fraud(tables, facts, label)
+        return self._counts(facts, customer_history, times, tables.frauds.get(facts.terminal_id))
+
+    def _counts(
+        self, facts: TxFacts, customer: _Series | None, terminal: list[int] | None, fraud: _Series | None
+    ) -> WindowCounts:
+        """The counts of ``facts`` from its customer's, terminal's and terminal's fraud histories."""
+        t = facts.event_time_ms
+        customer_count, customer_cents = [], []
+        times, cents = (customer.times, customer.values) if customer is not None else ([], [])
+        hi = len(times) if not times or times[-1] <= t else bisect_right(times, t)
+        lo, total = hi, 0
+        for window in self._customer_windows:  # increasing: each window extends the previous one
+            start = bisect_right(times, t - window, 0, lo)
+            total += sum(cents[start:lo])
+            lo = start
+            customer_count.append(hi - lo)
+            customer_cents.append(total)
+
+        end = t - self._delay
+        times = terminal or []
+        hi = bisect_right(times, end)
+        terminal_count = [hi - bisect_right(times, end - window, 0, hi) for window in self._terminal_windows]
+
+        terminal_fraud = [0] * len(self._terminal_windows)
+        if fraud is not None:
+            times, labeled_at = fraud.times, fraud.values
+            hi = bisect_right(times, end)
+            for i in range(bisect_right(times, end - self._terminal_windows[-1], 0, hi), hi):
+                if labeled_at[i] <= t:
+                    for j, window in enumerate(self._terminal_windows):
+                        if times[i] > end - window:
+                            terminal_fraud[j] += 1
+        return WindowCounts(tuple(customer_count), tuple(customer_cents), tuple(terminal_count), tuple(terminal_fraud))
+
+
+def offline_features(
+    transactions: Sequence[TxFacts],
+    labels: Sequence[LabelFacts],
+    spec: FeatureSpec = DEFAULT_SPEC,
+) -> npt.NDArray[np.float64]:
+    """The feature matrix of ``transactions`` (rows in their input order), computed by replaying
+    transactions at their event time and labels at their ``labeled_at`` through a
+    :class:`MemoryFeatureStore`; at equal times labels go first, otherwise input order is kept."""
+    n_labels, n_txs = len(labels), len(transactions)
+    times = np.fromiter(
+        chain((label.labeled_at_ms for label in labels), (tx.event_time_ms for tx in transactions)),
+        dtype=np.int64,
+        count=n_labels + n_txs,
+    )
+    is_tx = np.repeat(np.array([0, 1], dtype=np.int8), [n_labels, n_txs])
+    order = np.lexsort((is_tx, times))  # stable: ties keep input order
+    store = MemoryFeatureStore(spec)
+    tables = store._tables
+    counts: list[WindowCounts] = [WindowCounts((), (), (), ())] * n_txs
+    for index in order.tolist():
+        if index < n_labels:
+            store._label(labels[index])
+        else:
+            counts[index - n_labels] = store._record(tables, transactions[index - n_labels])
+    return feature_matrix(transactions, counts, spec)

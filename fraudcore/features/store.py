@@ -1,0 +1,36 @@
+"""The interface every feature store offers (semantics in :mod:`fraudcore.features.definition`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from fraudcore.features.definition import LabelFacts, TxFacts, WindowCounts
+
+__all__ = ["FeatureStore", "FeatureStoreUnavailable"]
+
+
+class FeatureStoreUnavailable(Exception):
+    """The backing store cannot be reached (or did not answer in time). The batch may or may not have
+    been recorded; back off and retry the same batch, which recording's idempotency makes safe."""
+
+
+class FeatureStore(Protocol):
+    """History of transactions and labels, answering window counts."""
+
+    async def record_transactions(self, batch: Sequence[TxFacts]) -> list[WindowCounts]:
+        """Record the batch in order (idempotently per transaction id) and return each
+        transaction's counts, a later one seeing the earlier ones of the batch."""
+        ...
+
+    async def peek_transactions(self, batch: Sequence[TxFacts]) -> list[WindowCounts]:
+        """What :meth:`record_transactions` would return for the batch, writing nothing."""
+        ...
+
+    async def record_labels(self, labels: Sequence[LabelFacts]) -> int:
+        """Record labels (the first label of a transaction id is final); return how many were new."""
+        ...
+
+    async def close(self) -> None:
+        """Release the store's connections."""
+        ...

@@ -1,0 +1,46 @@
+"""Model artifacts and the MLflow model registry: bundle, digest-checked artifact, publish and load.
+
+Importing this package does not import mlflow; the registry functions import it when called.
+"""
+
+from fraudcore.models.artifact import artifact_digest, load_bundle, save_bundle
+from fraudcore.models.bundle import REFERENCE_ROWS, ModelBundle, reference_sample
+from fraudcore.models.errors import ModelLoadError, ModelLoadFailure
+from fraudcore.models.registry import (
+    CHAMPION,
+    PREVIOUS,
+    LoadedModel,
+    ModelVersionInfo,
+    list_versions,
+    load_alias,
+    load_version,
+    promote,
+    publish,
+    resolve_alias,
+    set_alias,
+)
+from fraudcore.models.validation import Validation, validate_bundle
+
+__all__ = [
+    "CHAMPION",
+    "PREVIOUS",
+    "REFERENCE_ROWS",
+    "LoadedModel",
+    "ModelBundle",
+    "ModelLoadError",
+    "ModelLoadFailure",
+    "ModelVersionInfo",
+    "Validation",
+    "artifact_digest",
+    "list_versions",
+    "load_alias",
+    "load_bundle",
+    "load_version",
+    "promote",
+    "publish",
+    "reference_sample",
+    "resolve_alias",
+    "save_bundle",
+    "set_alias",
+    "validate_bundle",
+]

@@ -1,0 +1,41 @@
+"""Why a model version could not be loaded: one exception, one enum of reasons."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = ["ModelLoadError", "ModelLoadFailure"]
+
+
+class ModelLoadFailure(StrEnum):
+    """The reason a model version was refused; the values are stable metric labels."""
+
+    NOT_FOUND = "not_found"
+    """No such registered model, version or alias."""
+
+    STORE_UNAVAILABLE = "store_unavailable"
+    """The tracking store, registry or artifact store did not answer."""
+
+    DIGEST_MISMATCH = "digest_mismatch"
+    """The artifact's bytes differ from the digest recorded at registration (or none was recorded)."""
+
+    INCOMPATIBLE_FEATURES = "incompatible_features"
+    """The model expects other feature names, another order, or another feature spec."""
+
+    INVALID_PREDICTIONS = "invalid_predictions"
+    """Scores on the reference batch fail, are not finite, or fall outside [0, 1]."""
+
+    CORRUPT_ARTIFACT = "corrupt_artifact"
+    """The artifact's files are missing, unreadable or inconsistent although its digest matched."""
+
+
+class ModelLoadError(Exception):
+    """A model version was not loaded; ``reason`` says why, ``message`` says what to do."""
+
+    def __init__(self, reason: ModelLoadFailure, message: str) -> None:
+        super().__init__(reason, message)
+        self.reason = reason
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.reason.value}: {self.message}"

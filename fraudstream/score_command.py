@@ -1,0 +1,128 @@
+"""``fraudstream score``: run one scorer worker (a Faust worker in the scorer's consumer group)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from typing import Any
+
+from fraudcore.features.definition import DEFAULT_SPEC
+from fraudcore.features.redis_store import RedisFeatureStore
+from fraudcore.kafka_admin import ensure_project_topics
+from fraudcore.local.errors import InfraError
+from fraudcore.settings import Settings
+from scorer.decisions import Thresholds
+from scorer.metrics import ScorerMetrics
+from scorer.model_holder import CHALLENGER, ModelHolder
+from scorer.runtime import ScorerRuntime
+from scorer.scoring import BatchScorer
+
+__all__ = ["add_parser", "score"]
+
+EXIT_NO_MODEL = 1
+
+
+def add_parser(commands: Any) -> None:
+    """Register ``score`` and its options (each overrides the matching FRAUD_* variable)."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "score",
+        help="run a scorer worker: transactions in, verdicts out (Ctrl-C stops it cleanly)",
+        description="Start one scorer worker in the scorer's consumer group. Start more (on other web ports) "
+        "to share the partitions. It serves models:/<FRAUD_MODEL_NAME>@champion from MLflow and answers "
+        "HTTP on FRAUD_SCORER_WEB_PORT: POST /score, POST /reload, GET /model, /health, /ready, /metrics.",
+    )
+    parser.add_argument("--batch-size", type=int, metavar="N", help="micro-batch size (FRAUD_SCORER_BATCH_SIZE)")
+    parser.add_argument(
+        "--within", type=float, metavar="SECONDS", help="longest wait to fill a batch (FRAUD_SCORER_BATCH_WITHIN_S)"
+    )
+    parser.add_argument("--web-port", type=int, metavar="PORT", help="HTTP port (FRAUD_SCORER_WEB_PORT)")
+    parser.add_argument(
+        "--shadow", action="store_true", default=None, help="also score with the challenger (FRAUD_SHADOW_SCORING)"
+    )
+    parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    parser.set_defaults(handler=score)
+
+
+def _with_overrides(args: argparse.Namespace, settings: Settings) -> Settings:
+    overrides = {
+        "scorer_batch_size": args.batch_size,
+        "scorer_batch_within_s": args.within,
+        "scorer_web_port": args.web_port,
+        "shadow_scoring": args.shadow,
+    }
+    given = {name: value for name, value in overrides.items() if value is not None}
+    return Settings.model_validate(settings.model_dump() | given) if given else settings
+
+
+def score(args: argparse.Namespace, settings: Settings) -> int:
+    """Load the champion, then run the worker until it is stopped."""
+    from pydantic import ValidationError
+
+    try:
+        settings = _with_overrides(args, settings)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        print(f"fraudstream score: invalid option: {problems}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        topics = asyncio.run(ensure_project_topics(settings))
+    except Exception as exc:
+        raise InfraError(f"Kafka at {settings.bootstrap_servers} is not reachable: {exc}") from exc
+
+    holder = _load_models(settings)
+    if holder is None:
+        return EXIT_NO_MODEL
+    metrics = ScorerMetrics()
+    store = RedisFeatureStore.from_url(settings.redis_connection_url, DEFAULT_SPEC, settings.redis_namespace)
+    scorer = BatchScorer(store, holder, Thresholds.from_settings(settings), reason_count=settings.reason_count)
+    runtime = ScorerRuntime(settings, topics, store, holder, scorer, metrics)
+
+    import faust
+
+    from scorer.app import create_app
+
+    app = create_app(settings, runtime)
+    print(
+        f"scorer: model {holder.model_name} version {holder.champion.version}; "
+        f"consuming {topics.transactions} as group {settings.scorer_group}; "
+        f"HTTP on {settings.scorer_web_host}:{settings.scorer_web_port}",
+        flush=True,
+    )
+    worker = faust.Worker(app, runtime, loglevel=args.log_level.upper(), override_logging=False)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exited:
+        return int(exited.code or 0)
+    return 0
+
+
+def _load_models(settings: Settings) -> ModelHolder | None:
+    """The holder with the champion loaded (and the challenger when shadowing), or None after
+    explaining why the champion cannot be served."""
+    from fraudcore.features.definition import FEATURE_NAMES
+    from fraudcore.mlflow_store import connect
+    from fraudcore.models import ModelLoadError, ModelLoadFailure, load_alias
+
+    holder = ModelHolder(
+        lambda: connect(settings),
+        settings.model_name,
+        FEATURE_NAMES,
+        expected_spec_digest=DEFAULT_SPEC.digest,
+        shadow=settings.shadow_scoring,
+    )
+    client = connect(settings)
+    for alias in holder.aliases:
+        try:
+            loaded = load_alias(
+                client, settings.model_name, alias, FEATURE_NAMES, expected_spec_digest=DEFAULT_SPEC.digest
+            )
+        except ModelLoadError as error:
+            if alias == CHALLENGER and error.reason is ModelLoadFailure.NOT_FOUND:
+                continue
+            print(f"fraudstream score: cannot serve models:/{settings.model_name}@{alias}: {error}", file=sys.stderr)
+            return None
+        holder.install(alias, loaded)
+    return holder

@@ -1,0 +1,83 @@
+"""The scorer's Prometheus metrics (base units, ``_total`` counters, no per-card labels)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["ScorerMetrics"]
+
+_BATCH_SIZES = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+_LATENCIES = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class ScorerMetrics:
+    """Every metric the scorer exports, registered in one registry (served on ``/metrics``)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.transactions = Counter(
+            "fraudstream_scorer_transactions", "Transactions consumed, by outcome.", ["outcome"], registry=r
+        )
+        self.decisions = Counter(
+            "fraudstream_scorer_decisions",
+            "Verdicts emitted, by decision and risk level.",
+            ["decision", "risk_level"],
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "fraudstream_scorer_dead_letters",
+            "Messages sent to the dead-letter topic, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.unknown_fields = Counter(
+            "fraudstream_scorer_unknown_fields", "Unknown fields tolerated in accepted messages.", registry=r
+        )
+        self.labels = Counter("fraudstream_scorer_labels", "Labels consumed, by outcome.", ["outcome"], registry=r)
+        self.batch_size = Histogram(
+            "fraudstream_scorer_batch_size", "Transactions per scored micro-batch.", buckets=_BATCH_SIZES, registry=r
+        )
+        self.batch_seconds = Histogram(
+            "fraudstream_scorer_batch_seconds",
+            "Time to score one micro-batch and have its verdicts acknowledged.",
+            buckets=_LATENCIES,
+            registry=r,
+        )
+        self.stage_seconds = Histogram(
+            "fraudstream_scorer_stage_seconds",
+            "Time per micro-batch in each scoring stage.",
+            ["stage"],
+            buckets=_LATENCIES,
+            registry=r,
+        )
+        self.end_to_end_seconds = Histogram(
+            "fraudstream_scorer_end_to_end_seconds",
+            "From the transaction's Kafka timestamp to its verdict being acknowledged.",
+            buckets=_LATENCIES,
+            registry=r,
+        )
+        self.model_info = Gauge(
+            "fraudstream_scorer_model_info",
+            "The model version in use (value 1).",
+            ["model", "version", "alias"],
+            registry=r,
+        )
+        self.model_refreshes = Counter(
+            "fraudstream_scorer_model_refreshes",
+            "Model refreshes (reload events, periodic checks, admin requests), by result.",
+            ["alias", "result"],
+            registry=r,
+        )
+        self.model_load_failures = Counter(
+            "fraudstream_scorer_model_load_failures",
+            "Model versions refused (each once), by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.redis_errors = Counter(
+            "fraudstream_scorer_redis_errors", "Feature store calls that failed (and were retried).", registry=r
+        )
+        self.ready = Gauge(
+            "fraudstream_scorer_ready", "1 when the scorer serves a model and reaches Redis.", registry=r
+        )

@@ -1,0 +1,263 @@
+"""What a scorer worker does with each batch, label batch and model event; its producer and metrics.
+
+Delivery (at-least-once, idempotent output): :meth:`ScorerRuntime.process_transactions` returns
+only when every verdict and dead letter of the batch is acknowledged by the broker (``acks=all``,
+idempotent producer). The Faust agent acks the batch's offsets after that, so a committed offset
+never runs ahead of its verdict. Verdicts are keyed by transaction id: a redelivered transaction
+gets a verdict with the same key, and its features are unchanged (idempotent feature store).
+
+Redis unreachable: the batch is retried with exponential back-off (up to ``redis_retry_max_s``
+between tries) until Redis answers. The agent does not take new messages meanwhile, so
+consumption pauses and nothing is lost or scored without features; ``/ready`` answers 503 and
+``fraudstream_scorer_redis_errors_total`` counts the failed tries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from mode import Service
+
+from fraudcore.features.definition import LabelFacts
+from fraudcore.features.store import FeatureStore, FeatureStoreUnavailable
+from fraudcore.settings import Settings
+from schemas.codec import Decoded, decode, decode_batch, encode
+from schemas.dead_letter import DeadLetter
+from schemas.enums import ModelEventKind
+from schemas.events import Event, Label, ModelEvent, Verdict
+from schemas.topics import Topics, key_for
+from scorer.metrics import ScorerMetrics
+from scorer.model_holder import ModelHolder, RefreshOutcome
+from scorer.scoring import BatchScorer, RawMessage, dead_letter_for, utc_now
+
+__all__ = ["ScorerRuntime"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_RELOAD_KINDS = frozenset({ModelEventKind.RELOAD, ModelEventKind.PROMOTED, ModelEventKind.ROLLED_BACK})
+_SEND_RETRY_MAX_S = 5.0
+
+
+class ScorerRuntime(Service):
+    """The scorer's resources (feature store, model holder, producer) and its batch logic."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        topics: Topics,
+        store: FeatureStore,
+        models: ModelHolder,
+        scorer: BatchScorer,
+        metrics: ScorerMetrics,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.settings = settings
+        self.topics = topics
+        self.store = store
+        self.models = models
+        self.scorer = scorer
+        self.metrics = metrics
+        self.redis_ok = True
+        self._producer: AIOKafkaProducer | None = None
+        self._reported: set[tuple[str, str | None, str]] = set()
+        metrics.ready.set_function(lambda: float(self.ready))
+
+    async def on_start(self) -> None:
+        """Start the producer and publish the model in use."""
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.bootstrap_servers,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=1,
+            max_batch_size=512 * 1024,
+        )
+        await self._producer.start()
+        for alias, outcome in list(self.models.last_outcome.items()):
+            self._report_metrics(alias, outcome)
+
+    @Service.task
+    async def _watch_model_events(self) -> None:
+        """Follow the model-events topic outside any consumer group: every worker sees every event."""
+        while not self.should_stop:
+            consumer = AIOKafkaConsumer(
+                self.topics.model_events,
+                bootstrap_servers=self.settings.bootstrap_servers,
+                group_id=None,
+                enable_auto_commit=False,
+                auto_offset_reset="latest",
+            )
+            try:
+                await consumer.start()
+                async for record in consumer:
+                    message = RawMessage(record.key, record.value, record.topic, record.partition, record.offset)
+                    await self.process_model_event(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("model-event watch failed; restarting it (the periodic alias check covers the gap)")
+                await self.sleep(1.0)
+            finally:
+                await consumer.stop()
+
+    async def on_stop(self) -> None:
+        """Flush and stop the producer, close the feature store."""
+        if self._producer is not None:
+            await self._producer.stop()
+        await self.store.close()
+
+    @property
+    def ready(self) -> bool:
+        """Whether the worker serves a model and its last feature-store call succeeded."""
+        try:
+            self.models.champion  # noqa: B018 - raises when no model is loaded
+        except RuntimeError:
+            return False
+        return self.redis_ok and self._producer is not None
+
+    async def process_transactions(self, messages: Sequence[RawMessage]) -> None:
+        """Score one micro-batch and wait until its verdicts and dead letters are acknowledged."""
+        started = time.perf_counter()
+        triage = self.scorer.triage(messages)
+        verdicts = await self._with_store(lambda: self.scorer.score(triage.transactions))
+        await self._send_all([*verdicts, *triage.dead_letters])
+        acknowledged_ms = time.time() * 1000
+        self._count_batch(len(messages), verdicts, triage.dead_letters, triage.unknown_fields)
+        for stage, seconds in self.scorer.stage_seconds.items():
+            self.metrics.stage_seconds.labels(stage).observe(seconds)
+        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        for timestamp_ms in triage.timestamps_ms:
+            if timestamp_ms is not None:
+                self.metrics.end_to_end_seconds.observe(max(acknowledged_ms - timestamp_ms, 0.0) / 1000)
+
+    async def process_labels(self, messages: Sequence[RawMessage]) -> None:
+        """Record a batch of labels into the terminal statistics; invalid ones are dead-lettered."""
+        now = utc_now()
+        batch = decode_batch([message.value for message in messages], Label, now=now)
+        facts = [LabelFacts.of(result.event) for result in batch.results if isinstance(result, Decoded)]
+        letters = [dead_letter_for(messages[index], rejection, now) for index, rejection in batch.rejected]
+        new = await self._with_store(lambda: self.store.record_labels(facts)) if facts else 0
+        await self._send_all(letters)
+        self.metrics.labels.labels("recorded").inc(new)
+        self.metrics.labels.labels("duplicate").inc(len(facts) - new)
+        self.metrics.labels.labels("dead_lettered").inc(len(letters))
+        for letter in letters:
+            self.metrics.dead_letters.labels(letter.reason_code.value).inc()
+
+    async def process_model_event(self, message: RawMessage) -> list[RefreshOutcome]:
+        """React to a model event: a reload/promotion/rollback of our model triggers a refresh."""
+        result = decode(message.value, ModelEvent, now=utc_now())
+        if not isinstance(result, Decoded):
+            log.warning("ignoring an invalid model event at offset %s: %s", message.offset, result)
+            return []
+        event = result.event
+        if event.kind not in _RELOAD_KINDS or event.model_name != self.models.model_name:
+            return []
+        log.info("model event %s for version %s: checking the registry", event.kind.value, event.model_version)
+        return await self.refresh_models(trigger=f"{event.kind.value} event")
+
+    async def refresh_models(self, trigger: str) -> list[RefreshOutcome]:
+        """Refresh every alias held; report swaps and failures (metrics, log, model-events topic)."""
+        outcomes = await self.models.refresh_all()
+        for outcome in outcomes:
+            self._report_metrics(outcome.alias, outcome)
+            if outcome.swapped:
+                log.info(
+                    "%s: %s now serves version %s (was %s)",
+                    trigger,
+                    outcome.alias,
+                    outcome.version,
+                    outcome.previous_version,
+                )
+            if outcome.error is None:
+                continue
+            failure = (outcome.alias, outcome.version, outcome.error.reason.value)
+            if failure not in self._reported:  # once per version and reason, not at every check
+                self._reported.add(failure)
+                self.metrics.model_load_failures.labels(outcome.error.reason.value).inc()
+                log.error(
+                    "%s: keeping version %s of %s: %s", trigger, outcome.previous_version, outcome.alias, outcome.error
+                )
+                await self._publish_failure(outcome)
+        return outcomes
+
+    def _report_metrics(self, alias: str, outcome: RefreshOutcome) -> None:
+        result = "failed" if outcome.failed else "swapped" if outcome.swapped else "unchanged"
+        self.metrics.model_refreshes.labels(alias, result).inc()
+        if outcome.swapped:
+            if outcome.previous_version is not None:
+                self.metrics.model_info.remove(self.models.model_name, outcome.previous_version, alias)
+            if outcome.version is not None:
+                self.metrics.model_info.labels(self.models.model_name, outcome.version, alias).set(1)
+
+    async def _publish_failure(self, outcome: RefreshOutcome) -> None:
+        assert outcome.error is not None
+        event = ModelEvent(
+            kind=ModelEventKind.LOAD_FAILED,
+            model_name=self.models.model_name,
+            model_version=outcome.version or "unknown",
+            previous_version=outcome.previous_version,
+            metrics={},
+            message=f"{outcome.alias}: {outcome.error}"[:4096],
+            at=utc_now(),
+        )
+        try:
+            await self._send_all([event])
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("could not publish the load failure")
+
+    async def _with_store(self, call: Callable[[], Awaitable[T]]) -> T:
+        delay = 0.05
+        while True:
+            try:
+                result = await call()
+            except FeatureStoreUnavailable as exc:
+                self.redis_ok = False
+                self.metrics.redis_errors.inc()
+                log.warning("feature store unavailable (%s); retrying in %.2f s, consumption paused", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.settings.redis_retry_max_s)
+                continue
+            if not self.redis_ok:
+                log.info("feature store reachable again")
+            self.redis_ok = True
+            return result
+
+    async def _send_all(self, events: Sequence[Event]) -> None:
+        """Send every event and wait for all acknowledgements; retry what failed, forever."""
+        pending = [(self.topics.topic_for(type(event)), key_for(event), encode(event)) for event in events]
+        delay = 0.1
+        while pending:
+            producer = self._producer
+            assert producer is not None, "the runtime is not started"
+            deliveries = [await producer.send(topic, value, key=key) for topic, key, value in pending]
+            results = await asyncio.gather(*deliveries, return_exceptions=True)
+            failed = [item for item, result in zip(pending, results, strict=True) if isinstance(result, BaseException)]
+            if failed:
+                errors = {type(result).__name__ for result in results if isinstance(result, KafkaError | Exception)}
+                log.warning("%d messages not acknowledged (%s); resending in %.1f s", len(failed), errors, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _SEND_RETRY_MAX_S)
+            pending = failed
+
+    def _count_batch(
+        self, consumed: int, verdicts: Sequence[Verdict], letters: Sequence[DeadLetter], unknown_fields: int
+    ) -> None:
+        metrics = self.metrics
+        metrics.batch_size.observe(consumed)
+        metrics.transactions.labels("scored").inc(len(verdicts))
+        metrics.transactions.labels("dead_lettered").inc(len(letters))
+        metrics.unknown_fields.inc(unknown_fields)
+        for verdict in verdicts:
+            metrics.decisions.labels(verdict.decision.value, verdict.risk_level.value).inc()
+        for letter in letters:
+            metrics.dead_letters.labels(letter.reason_code.value).inc()

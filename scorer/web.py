@@ -1,0 +1,158 @@
+"""The scorer's HTTP endpoints, served by Faust's web server.
+
+* ``POST /score[?record=true]`` — one transaction (JSON object) or a batch (JSON array), scored
+  synchronously with the same features and model as the stream. Read-only on the online features
+  unless ``record=true``. 400 with the reasons when any transaction is invalid, 503 while Redis is
+  unreachable.
+* ``POST /reload`` — check the registry now and swap to the current champion (admin).
+* ``GET /model`` — the version in use, when it was loaded, its validation, the last refreshes.
+* ``GET /health`` (liveness), ``GET /ready`` (model loaded and Redis reachable; 503 otherwise).
+* ``GET /metrics`` — Prometheus text format.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import faust
+from faust.web import Request, Response, View
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from fraudcore.features.store import FeatureStoreUnavailable
+from schemas.codec import Decoded, decode, encode
+from schemas.events import Transaction
+from scorer.model_holder import RefreshOutcome
+from scorer.runtime import ScorerRuntime
+from scorer.scoring import utc_now
+
+__all__ = ["MAX_SCORE_BATCH", "register_views"]
+
+MAX_SCORE_BATCH = 10_000
+_MAX_BODY_BYTES = 16 * 1024 * 1024
+_METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST.split(";", 1)[0] + "; version=0.0.4"  # aiohttp adds the charset
+
+
+def register_views(app: faust.App, runtime: ScorerRuntime) -> None:
+    """Add the scorer's views to ``app``'s web server."""
+
+    @app.page("/score")
+    class Score(View):
+        async def post(self, request: Request) -> Response:
+            body = await request.read()
+            if len(body) > _MAX_BODY_BYTES:
+                return _error(self, 413, f"body over {_MAX_BODY_BYTES} bytes")
+            try:
+                document = json.loads(body)
+            except (ValueError, UnicodeDecodeError) as exc:
+                return _error(self, 400, f"the body is not JSON: {exc}")
+            single = isinstance(document, dict)
+            items = [document] if single else document
+            if not isinstance(items, list) or not items or len(items) > MAX_SCORE_BATCH:
+                return _error(self, 400, f"expected a transaction object or an array of 1 to {MAX_SCORE_BATCH}")
+            transactions, problems = _decode_all(items)
+            if problems:
+                return self.json({"error": "invalid transactions", "problems": problems}, status=400)
+            record = request.query.get("record", "false").lower() in ("1", "true", "yes")
+            try:
+                verdicts = await runtime.scorer.score(transactions, record=record)
+            except FeatureStoreUnavailable as exc:
+                return _error(self, 503, f"feature store unavailable: {exc}")
+            payload = b",".join(encode(verdict) for verdict in verdicts)
+            return self.bytes(payload if single else b"[" + payload + b"]", content_type="application/json")
+
+    @app.page("/reload")
+    class Reload(View):
+        async def post(self, request: Request) -> Response:
+            outcomes = await runtime.refresh_models(trigger="admin request")
+            failed = any(outcome.failed for outcome in outcomes)
+            return self.json({"refreshes": [_outcome(o) for o in outcomes]}, status=503 if failed else 200)
+
+    @app.page("/model")
+    class Model(View):
+        async def get(self, request: Request) -> Response:
+            models = runtime.models
+            held = {alias: getattr(models, alias) for alias in ("champion", "challenger") if _loaded(models, alias)}
+            return self.json(
+                {
+                    "model": models.model_name,
+                    **{
+                        alias: {
+                            "version": model.version,
+                            "loaded_at": model.loaded_at.isoformat(),
+                            "artifact_digest": model.artifact_digest,
+                            "validation": {
+                                "features_match": model.validation.features_match,
+                                "reference_rows": model.validation.reference_rows,
+                                "min_score": model.validation.min_score,
+                                "max_score": model.validation.max_score,
+                            },
+                        }
+                        for alias, model in held.items()
+                    },
+                    "last_refresh": {alias: _outcome(o) for alias, o in models.last_outcome.items()},
+                }
+            )
+
+    @app.page("/health")
+    class Health(View):
+        async def get(self, request: Request) -> Response:
+            return self.json({"status": "alive", "at": utc_now().isoformat()})
+
+    @app.page("/ready")
+    class Ready(View):
+        async def get(self, request: Request) -> Response:
+            ready = runtime.ready
+            body = {
+                "ready": ready,
+                "feature_store": runtime.redis_ok,
+                "model_loaded": _loaded(runtime.models, "champion"),
+            }
+            return self.json(body, status=200 if ready else 503)
+
+    @app.page("/metrics")
+    class Metrics(View):
+        async def get(self, request: Request) -> Response:
+            return self.bytes(generate_latest(runtime.metrics.registry), content_type=_METRICS_CONTENT_TYPE)
+
+
+def _decode_all(items: list[Any]) -> tuple[list[Transaction], list[dict[str, Any]]]:
+    now = utc_now()
+    transactions: list[Transaction] = []
+    problems: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        result = decode(json.dumps(item, allow_nan=True).encode(), Transaction, now=now)
+        if isinstance(result, Decoded):
+            transactions.append(result.event)
+        else:
+            problems.append(
+                {
+                    "index": index,
+                    "reason_code": result.reason_code.value,
+                    "field": result.field,
+                    "message": result.message,
+                }
+            )
+    return transactions, problems
+
+
+def _loaded(models: Any, alias: str) -> bool:
+    try:
+        return getattr(models, alias) is not None
+    except RuntimeError:
+        return False
+
+
+def _outcome(outcome: RefreshOutcome) -> dict[str, Any]:
+    error = outcome.error
+    return {
+        "alias": outcome.alias,
+        "version": outcome.version,
+        "previous_version": outcome.previous_version,
+        "swapped": outcome.swapped,
+        "error": None if error is None else {"reason": error.reason.value, "message": error.message},
+    }
+
+
+def _error(view: View, status: int, message: str) -> Response:
+    return view.json({"error": message}, status=status)

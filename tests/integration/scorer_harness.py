@@ -1,0 +1,251 @@
+"""Driving real scorer workers in tests: environment, processes, topics, a champion model.
+
+Scorer workers run as ``fraudstream score`` subprocesses against the session's real Kafka, Redis
+and MLflow store; the test reads the topics with a plain aiokafka consumer (no consumer group).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from fraudcore.features.definition import DEFAULT_SPEC, LabelFacts, TxFacts
+from fraudcore.features.memory import offline_features
+from fraudcore.kafka_admin import ensure_project_topics
+from fraudcore.mlflow_store import connect
+from fraudcore.models import ModelBundle, promote, publish
+from fraudcore.settings import Settings
+from producer.simulated_events import LabelPolicy, SimulatedStream
+from producer.simulator import SimulationParams
+from schemas.codec import encode
+from schemas.events import Event, Label, Transaction
+from schemas.topics import Topics, key_for
+from tests.integration.conftest import free_port
+from trainer.fitting import ModelKind, fit_bundle
+
+
+@dataclass(frozen=True)
+class ScorerSetup:
+    """One test's isolated scorer configuration (topics, group, Redis namespace, model name)."""
+
+    settings: Settings
+    unique: str
+    data_dir: Path
+
+    @property
+    def topics(self) -> Topics:
+        return Topics.with_prefix(self.settings.topic_prefix)
+
+    def env(self, web_port: int, **extra: str) -> dict[str, str]:
+        """The environment of a ``fraudstream score`` worker of this setup."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FRAUD_") and k != "MLFLOW_TRACKING_URI"}
+        return (
+            env
+            | {
+                "FRAUD_DATA_DIR": str(self.data_dir),
+                "FRAUD_KAFKA_BOOTSTRAP": self.settings.bootstrap_servers,
+                "FRAUD_REDIS_URL": self.settings.redis_connection_url,
+                "MLFLOW_TRACKING_URI": self.settings.tracking_uri,
+                "FRAUD_TOPIC_PREFIX": self.settings.topic_prefix,
+                "FRAUD_MODEL_NAME": self.settings.model_name,
+                "FRAUD_REDIS_NAMESPACE": self.settings.redis_namespace,
+                "FRAUD_SCORER_GROUP": self.settings.scorer_group,
+                "FRAUD_SCORER_WEB_PORT": str(web_port),
+                "FRAUD_MODEL_CHECK_INTERVAL_S": "5",
+            }
+            | extra
+        )
+
+
+def scorer_setup(services: Settings, unique: str, tmp_path: Path, partitions: int = 3) -> ScorerSetup:
+    """Settings of this test's own: prefix, group, namespace and model name all carry ``unique``."""
+    settings = Settings.model_validate(
+        services.model_dump()
+        | {
+            "topic_prefix": f"s{unique}.",
+            "model_name": f"fraud-{unique}",
+            "redis_namespace": f"fs{unique}",
+            "scorer_group": f"scorer-{unique}",
+            "data_dir": tmp_path / "worker",
+            "topic_partitions": partitions,
+        }
+    )
+    asyncio.run(ensure_project_topics(settings))
+    return ScorerSetup(settings, unique, tmp_path / "worker")
+
+
+class Worker:
+    """A ``fraudstream score`` subprocess and its HTTP port."""
+
+    def __init__(self, setup: ScorerSetup, log_path: Path, **extra_env: str) -> None:
+        self.port = free_port()
+        self.log_path = log_path
+        self._log = log_path.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "fraudstream", "score", "--log-level", "info"],
+            env=setup.env(self.port, **extra_env),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def wait_ready(self, timeout_s: float = 90.0) -> None:
+        """Wait until ``/ready`` answers 200 (the model is loaded, Redis answered)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"the worker exited with {self.process.returncode}:\n{self.log()}")
+            status, _ = http(self.url("/ready"))
+            if status == 200:
+                return
+            time.sleep(0.3)
+        raise AssertionError(f"the worker was not ready within {timeout_s} s:\n{self.log()}")
+
+    def stop(self, timeout_s: float = 60.0) -> int:
+        """SIGTERM, then wait; returns the exit code."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self._log.close()
+        return self.process.returncode
+
+    def log(self) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        return self.log_path.read_text(errors="replace")[-6000:]
+
+
+def http(url: str, body: bytes | None = None, timeout_s: float = 10.0) -> tuple[int, bytes]:
+    """(status, body) of a GET (or POST when ``body`` is given); status 0 when nothing answers."""
+    request = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET")
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return 0, b""
+
+
+def simulated(params: SimulationParams, count: int | None = None) -> tuple[list[Transaction], list[Label]]:
+    """Simulated transactions and their labels (delay = the feature spec's label delay)."""
+    policy = LabelPolicy(delay=timedelta(days=DEFAULT_SPEC.label_delay_days))
+    events = list(SimulatedStream(params, policy).events(count))
+    return [e for e in events if isinstance(e, Transaction)], [e for e in events if isinstance(e, Label)]
+
+
+def offline(transactions: Sequence[Transaction], labels: Sequence[Label]) -> np.ndarray:
+    """The offline feature matrix of ``transactions`` (rows in their order)."""
+    return offline_features([TxFacts.of(t) for t in transactions], [LabelFacts.of(label) for label in labels])
+
+
+def train_bundle(seed: int, kind: ModelKind = ModelKind.LOGISTIC) -> ModelBundle:
+    """A model fitted on simulated history (different seeds give different models)."""
+    params = SimulationParams(seed=1000 + seed, n_customers=400, n_terminals=800, days=45)
+    transactions, labels = simulated(params)
+    is_fraud = np.array([t.fraud_scenario != 0 for t in transactions])
+    return fit_bundle(offline(transactions, labels), is_fraud, kind=kind, seed=seed)
+
+
+def register(setup: ScorerSetup, bundle: ModelBundle, *, champion: bool = True) -> str:
+    """Publish ``bundle`` as a new version of the setup's model; promote it unless told not to."""
+    client = connect(setup.settings)
+    version = publish(client, setup.settings, bundle, setup.settings.model_name)
+    if champion:
+        promote(client, setup.settings.model_name, version)
+    return version
+
+
+def produce(settings: Settings, events: Sequence[Event | tuple[str, bytes | None, bytes | None]]) -> None:
+    """Send contract events (to their topic) or raw ``(topic, key, value)`` triples, acks=all."""
+
+    async def send() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all", enable_idempotence=True)
+        await producer.start()
+        topics = Topics.with_prefix(settings.topic_prefix)
+        try:
+            for item in events:
+                if isinstance(item, tuple):
+                    topic, key, value = item
+                    await producer.send(topic, value, key=key)
+                else:
+                    await producer.send(topics.topic_for(type(item)), encode(item), key=key_for(item))
+            await producer.flush()
+        finally:
+            await producer.stop()
+
+    asyncio.run(send())
+
+
+def read_topic(settings: Settings, topic: str, timeout_s: float = 5.0) -> list[Any]:
+    """Every record now in ``topic`` (all partitions, from the beginning, no consumer group)."""
+
+    async def read() -> list[Any]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or ())]
+            if not partitions:
+                await consumer._client.force_metadata_update()
+                partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or ())]
+            if not partitions:
+                return []
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            ends = await consumer.end_offsets(partitions)
+            records: list[Any] = []
+            deadline = time.monotonic() + timeout_s
+            while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"could not read {topic} to its end within {timeout_s} s")
+                batches = await consumer.getmany(timeout_ms=500)
+                for batch in batches.values():
+                    records.extend(batch)
+            return records
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(read())
+
+
+def wait_for_records(
+    settings: Settings, topic: str, count: int, timeout_s: float, worker: Worker | None = None
+) -> list[Any]:
+    """Read ``topic`` until it holds at least ``count`` records."""
+    deadline = time.monotonic() + timeout_s
+    records: list[Any] = []
+    while time.monotonic() < deadline:
+        records = read_topic(settings, topic)
+        if len(records) >= count:
+            return records
+        if worker is not None and worker.process.poll() is not None:
+            raise AssertionError(f"the worker exited with {worker.process.returncode}:\n{worker.log()}")
+        time.sleep(0.5)
+    details = worker.log() if worker is not None else ""
+    raise AssertionError(f"{topic} holds {len(records)} of {count} records after {timeout_s} s\n{details}")
+
+
+def payloads(records: Sequence[Any]) -> list[dict[str, Any]]:
+    """The JSON documents of ``records``."""
+    return [json.loads(record.value) for record in records]

@@ -1,0 +1,253 @@
+"""The Redis feature store against the real server: parity with the offline features, idempotency,
+read-only peeks, unavailability."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import replace
+from datetime import timedelta
+
+import numpy as np
+import pytest
+import pytest_asyncio
+import redis.asyncio as aioredis
+
+from fraudcore.features.definition import (
+    DAY_MS,
+    DEFAULT_SPEC,
+    FeatureSpec,
+    LabelFacts,
+    TxFacts,
+    WindowCounts,
+    feature_matrix,
+)
+from fraudcore.features.memory import MemoryFeatureStore, offline_features
+from fraudcore.features.redis_store import RedisFeatureStore
+from fraudcore.features.store import FeatureStore, FeatureStoreUnavailable
+from producer.simulator import SimulationParams, Simulator
+from schemas.enums import LabelSource
+from schemas.events import Label, Transaction
+from tests.integration.conftest import free_port
+
+HOUR = 3_600_000
+Snapshot = dict[bytes, object]
+
+
+def simulate(params: SimulationParams, spec: FeatureSpec) -> tuple[list[TxFacts], list[LabelFacts]]:
+    """The simulator's transactions in event-time order, fraud labelled after the spec's delay, some
+    genuine ones labelled too (a few of those before their transaction)."""
+    rng = random.Random(params.seed)
+    txs: list[TxFacts] = []
+    labels: list[LabelFacts] = []
+    for day in Simulator(params).days():
+        for i, moment in enumerate(day.event_times(params.start)):
+            tx = Transaction(
+                transaction_id=f"{day.day}-{i}",
+                event_time=moment,
+                customer_id=f"card {day.customer[i]}",
+                terminal_id=f"term|{day.terminal[i]}",
+                amount=float(day.amount[i]),
+            )
+            txs.append(TxFacts.of(tx))
+            is_fraud = bool(day.scenario[i])
+            if is_fraud or rng.random() < 0.05:
+                delay = timedelta(days=spec.label_delay_days) if is_fraud else timedelta(hours=rng.randrange(-3, 200))
+                label = Label(
+                    transaction_id=tx.transaction_id,
+                    is_fraud=is_fraud,
+                    labeled_at=moment + delay,
+                    source=LabelSource.SIMULATED,
+                )
+                labels.append(LabelFacts.of(label))
+    labels.sort(key=lambda label: label.labeled_at_ms)
+    return txs, labels
+
+
+async def snapshot(client: aioredis.Redis, namespace: str) -> Snapshot:
+    """Every key of the namespace with its content."""
+    content: Snapshot = {}
+    async for key in client.scan_iter(match=f"{namespace}:*", count=1_000):
+        if await client.type(key) == b"string":
+            content[key] = await client.get(key)
+        else:
+            content[key] = await client.zrange(key, 0, -1, withscores=True)
+    return content
+
+
+@pytest_asyncio.fixture
+async def namespace(redis_client: aioredis.Redis, unique: str) -> AsyncIterator[str]:
+    """A key namespace of the test's own, deleted afterwards."""
+    name = f"test:{unique}:fs"
+    yield name
+    keys = [key async for key in redis_client.scan_iter(match=f"{name}:*", count=1_000)]
+    if keys:
+        await redis_client.delete(*keys)
+
+
+SMALL = SimulationParams(seed=5, n_customers=60, n_terminals=400, days=50)
+
+
+async def test_redis_features_equal_the_offline_features(redis_client: aioredis.Redis, namespace: str) -> None:
+    spec = DEFAULT_SPEC
+    txs, labels = simulate(SMALL, spec)
+    assert 3_000 < len(txs) < 10_000
+    assert sum(label.is_fraud for label in labels) > 30
+    store, twin = RedisFeatureStore(redis_client, spec, namespace), MemoryFeatureStore(spec)
+    counts: list[WindowCounts] = []
+    next_label = 0
+    for start in range(0, len(txs), 150):
+        batch = txs[start : start + 150]
+        due = next_label
+        while due < len(labels) and labels[due].labeled_at_ms <= batch[-1].event_time_ms:
+            due += 1
+        chunk = labels[next_label:due]
+        next_label = due
+        assert await store.record_labels(chunk) == await twin.record_labels(chunk)
+        recorded = await store.record_transactions(batch)
+        assert recorded == await twin.record_transactions(batch)
+        counts += recorded
+    np.testing.assert_array_equal(feature_matrix(txs, counts, spec), offline_features(txs, labels, spec))
+    assert max(c.customer_count[-1] for c in counts) > 20
+    assert max(c.terminal_fraud[-1] for c in counts) > 0
+    ttls = [await redis_client.ttl(key) async for key in redis_client.scan_iter(match=f"{namespace}:*")]
+    assert ttls
+    assert all(0 < ttl <= spec.key_ttl_s for ttl in ttls)
+
+
+def _shuffle_within(rng: random.Random, txs: Sequence[TxFacts], jitter_ms: int) -> list[TxFacts]:
+    """Deliver out of event-time order (by at most ``jitter_ms``), with redeliveries and altered copies."""
+    delivered = sorted(txs, key=lambda tx: tx.event_time_ms + rng.randrange(jitter_ms + 1))
+    for i in range(len(delivered) - 20, 0, -1):
+        if rng.random() < 0.05:
+            copy = delivered[i]
+            if rng.random() < 0.3:
+                copy = replace(copy, customer_id="someone else", amount_cents=copy.amount_cents + 1)
+            delivered.insert(i + rng.randrange(1, 20), copy)
+    return delivered
+
+
+@pytest.mark.parametrize("lateness_days", [1, 0])
+async def test_out_of_order_redelivered_stream_matches_the_memory_store(
+    redis_client: aioredis.Redis, namespace: str, lateness_days: int
+) -> None:
+    """Same calls, same answers (peeks included), within the allowed lateness or beyond it."""
+    spec = FeatureSpec(
+        customer_windows_days=(1, 3),
+        terminal_windows_days=(2, 5),
+        label_delay_days=2,
+        allowed_lateness_days=lateness_days,
+    )
+    rng = random.Random(lateness_days)
+    txs, labels = simulate(replace(SMALL, days=20), spec)
+    delivered = _shuffle_within(rng, txs, 18 * HOUR)
+    early = [LabelFacts(tx.transaction_id, True, tx.event_time_ms - HOUR) for tx in rng.sample(txs, 40)]
+    store, twin = RedisFeatureStore(redis_client, spec, namespace), MemoryFeatureStore(spec)
+    assert await store.record_labels(early) == await twin.record_labels(early) == 40
+    next_label = 0
+    for start in range(0, len(delivered), 97):
+        batch = delivered[start : start + 97]
+        chunk = labels[next_label : next_label + rng.randrange(40)]
+        next_label += len(chunk)
+        assert await store.record_labels(chunk) == await twin.record_labels(chunk)
+        peeked = await store.peek_transactions(batch)
+        assert peeked == await twin.peek_transactions(batch)
+        assert await store.record_transactions(batch) == await twin.record_transactions(batch) == peeked
+
+
+async def test_ids_of_any_characters(redis_client: aioredis.Redis, namespace: str) -> None:
+    t = 1_600_000_000_000
+    txs = [
+        TxFacts("a|b:c", "ü 1", "t:1|x", t, 105),
+        TxFacts("é,2", "ü 1", "t:1|x", t + 1, 0),
+        TxFacts("3", "ü", " 1|x", t + 2, 1_000_000),
+        TxFacts("4", "ü 1", "t:1|x", t + 2 * DAY_MS + HOUR, 7),
+    ]
+    labels = [LabelFacts("a|b:c", True, t + DAY_MS), LabelFacts("é,2", True, t + 3 * DAY_MS)]
+    spec = FeatureSpec(label_delay_days=2)
+    store, twin = RedisFeatureStore(redis_client, spec, namespace), MemoryFeatureStore(spec)
+    await store.record_labels(labels[:1])
+    await twin.record_labels(labels[:1])
+    assert await store.record_transactions(txs[:3]) == await twin.record_transactions(txs[:3])
+    assert await store.record_labels(labels[1:]) == await twin.record_labels(labels[1:]) == 1
+    [counts] = await store.record_transactions(txs[3:])
+    assert counts == (await twin.record_transactions(txs[3:]))[0]
+    assert counts.customer_count == (1, 3, 3)
+    assert counts.customer_amount_cents == (7, 112, 112)
+    assert counts.terminal_count == (2, 2, 2)
+    assert counts.terminal_fraud == (1, 1, 1)  # the second label comes after t
+
+
+async def test_a_late_transaction_before_many_later_ones(redis_client: aioredis.Redis, namespace: str) -> None:
+    """An out-of-order insert rewrites the running totals of all later members (here 1,200 of them)."""
+    t = 1_600_000_000_000
+    busy = [TxFacts(f"b{i}", "busy", f"m{i % 7}", t + i * 60_000, i) for i in range(1_200)]
+    late = [TxFacts("late", "busy", "m0", t - 1, 5), TxFacts("next", "busy", "m1", t + 1_200 * 60_000, 1)]
+    store, twin = RedisFeatureStore(redis_client, namespace=namespace), MemoryFeatureStore()
+    assert await store.record_transactions(busy) == await twin.record_transactions(busy)
+    recorded = await store.record_transactions(late)
+    assert recorded == await twin.record_transactions(late)
+    assert recorded[1].customer_count == (1_202, 1_202, 1_202)
+    assert recorded[1].customer_amount_cents == (sum(range(1_200)) + 6,) * 3
+
+
+async def test_out_of_range_amounts_are_refused(redis_client: aioredis.Redis, namespace: str) -> None:
+    store = RedisFeatureStore(redis_client, namespace=namespace)
+    with pytest.raises(ValueError, match="amount_cents must be within"):
+        await store.record_transactions([TxFacts("a", "c", "t", 1_600_000_000_000, -1)])
+
+
+async def test_replaying_batches_changes_nothing(redis_client: aioredis.Redis, namespace: str) -> None:
+    txs, labels = simulate(replace(SMALL, days=10), DEFAULT_SPEC)
+    store = RedisFeatureStore(redis_client, namespace=namespace)
+    batches = [txs[start : start + 200] for start in range(0, len(txs), 200)]
+    await store.record_labels(labels)
+    first = [await store.record_transactions(batch) for batch in batches]
+    before = await snapshot(redis_client, namespace)
+    assert await store.record_transactions(batches[-1]) == first[-1]
+    for batch in batches[:3]:
+        await store.record_transactions(batch)
+    assert await store.record_labels(labels) == 0
+    assert await snapshot(redis_client, namespace) == before
+
+
+async def test_peek_writes_nothing(redis_client: aioredis.Redis, namespace: str) -> None:
+    txs, labels = simulate(replace(SMALL, days=10), DEFAULT_SPEC)
+    store = RedisFeatureStore(redis_client, namespace=namespace)
+    await store.record_labels(labels)
+    await store.record_transactions(txs[:-300])
+    before = await snapshot(redis_client, namespace)
+    peeked = await store.peek_transactions(txs[-300:])
+    assert await store.peek_transactions(txs[-300:]) == peeked
+    assert await store.peek_transactions(txs[:100]) == await store.record_transactions(txs[:100])
+    assert await snapshot(redis_client, namespace) == before
+    assert await store.record_transactions(txs[-300:]) == peeked
+
+
+async def test_scripts_are_reloaded_after_a_script_flush(redis_client: aioredis.Redis, namespace: str) -> None:
+    store: FeatureStore = RedisFeatureStore(redis_client, namespace=namespace)
+    tx = TxFacts("a", "c", "t", 1_600_000_000_000, 1)
+    await redis_client.script_flush()
+    assert await store.record_labels([LabelFacts("a", True, 1)]) == 1
+    await redis_client.script_flush()
+    [counts] = await store.record_transactions([tx])
+    assert counts.customer_count == (1, 1, 1)
+
+
+async def test_an_unreachable_redis_raises_unavailable() -> None:
+    store = RedisFeatureStore.from_url(f"redis://127.0.0.1:{free_port()}/0", namespace="fs", timeout_s=0.5)
+    tx = TxFacts("a", "c", "t", 1_600_000_000_000, 1)
+    calls: list[Callable[[], Awaitable[object]]] = [
+        lambda: store.record_transactions([tx]),
+        lambda: store.peek_transactions([tx]),
+        lambda: store.record_labels([LabelFacts("a", True, 1)]),
+    ]
+    try:
+        for call in calls:
+            began = time.monotonic()
+            with pytest.raises(FeatureStoreUnavailable, match="Redis is unavailable"):
+                await call()
+            assert time.monotonic() - began < 5
+    finally:
+        await store.close()

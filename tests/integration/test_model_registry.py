@@ -1,0 +1,241 @@
+"""The model registry layer against the real embedded MLflow store: publish, aliases, list, load, refuse."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from fraudcore import mlflow_store
+from fraudcore.models import (
+    CHAMPION,
+    PREVIOUS,
+    ModelLoadError,
+    ModelLoadFailure,
+    artifact_digest,
+    list_versions,
+    load_alias,
+    load_version,
+    promote,
+    publish,
+    resolve_alias,
+    set_alias,
+)
+from fraudcore.models.artifact import ESTIMATOR_FILE
+from fraudcore.models.registry import TAG_ARTIFACT_DIGEST, TAG_FEATURE_NAMES, TAG_FEATURE_SPEC_DIGEST
+from fraudcore.settings import Settings
+from tests.integration.conftest import free_port
+from tests.unit.models.fitting import FEATURES, SPEC_DIGEST, bundle_of, forest, logistic, nan_logistic, training_data
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+Matrix = NDArray[np.float64]
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[Matrix, NDArray[np.int64]]:
+    return training_data()
+
+
+@pytest.fixture
+def client(services: Settings) -> MlflowClient:
+    return mlflow_store.connect(services)
+
+
+@pytest.fixture
+def experiment_id(services: Settings, client: MlflowClient, unique: str) -> str:
+    return mlflow_store.ensure_experiment(services, client, f"models-{unique}")
+
+
+@pytest.fixture
+def name(unique: str) -> str:
+    return f"fraud-{unique}"
+
+
+@pytest.fixture
+def published(client: MlflowClient, experiment_id: str, name: str, data: tuple[Matrix, NDArray[np.int64]]) -> str:
+    """One logistic-regression version of ``name``."""
+    return publish(client, experiment_id, bundle_of(logistic(*data), data[0]), name)
+
+
+def _refusal(load: Callable[[], Any]) -> ModelLoadError:
+    with pytest.raises(ModelLoadError) as refused:
+        load()
+    return refused.value
+
+
+def _artifact_folder(client: MlflowClient, name: str, version: str, services: Settings) -> Path:
+    folder = Path(urllib.parse.urlparse(str(client.get_model_version(name, version).source)).path)
+    assert folder.is_relative_to(services.artifact_root)
+    return folder
+
+
+def test_publish_promote_list_and_load(
+    services: Settings, client: MlflowClient, experiment_id: str, name: str, data: tuple[Matrix, NDArray[np.int64]]
+) -> None:
+    features = data[0]
+    linear, trees = bundle_of(logistic(*data), features), bundle_of(forest(*data), features)
+    first = publish(
+        client,
+        experiment_id,
+        linear,
+        name,
+        metrics={"average_precision": 0.61, "card_precision_at_100": 0.22},
+        params={"model": "logistic_regression", "C": 1.0},
+        tags={"trained_on": "synthetic"},
+        description="baseline",
+    )
+    assert promote(client, name, first) is None
+    second = publish(client, experiment_id, trees, name, metrics={"average_precision": 0.7})
+    assert (first, second) == ("1", "2")
+    assert resolve_alias(client, name, CHAMPION) == first
+    assert promote(client, name, second) == first
+    assert (resolve_alias(client, name, CHAMPION), resolve_alias(client, name, PREVIOUS)) == (second, first)
+    assert promote(client, name, second) is None
+    assert resolve_alias(client, name, PREVIOUS) == first
+    assert resolve_alias(client, name, "challenger") is None
+
+    newest, oldest = list_versions(client, name)
+    assert (newest.version, newest.aliases, dict(newest.metrics)) == (second, (CHAMPION,), {"average_precision": 0.7})
+    assert (oldest.version, oldest.aliases) == (first, (PREVIOUS,))
+    assert dict(oldest.metrics) == {"average_precision": 0.61, "card_precision_at_100": 0.22}
+    assert oldest.created_at <= newest.created_at <= datetime.now(UTC)
+    assert newest.artifact_digest is not None
+    assert len(newest.artifact_digest) == 64
+
+    version = client.get_model_version(name, first)
+    assert json.loads(version.tags[TAG_FEATURE_NAMES]) == list(FEATURES)
+    assert version.tags[TAG_FEATURE_SPEC_DIGEST] == SPEC_DIGEST
+    assert version.tags["trained_on"] == "synthetic"
+    assert version.description == "baseline"
+    run = client.get_run(str(version.run_id))
+    assert run.info.status == "FINISHED"
+    assert run.data.params == {"model": "logistic_regression", "C": "1.0"}
+    assert version.tags[TAG_ARTIFACT_DIGEST] == artifact_digest(_artifact_folder(client, name, first, services))
+
+    champion = load_alias(client, name, CHAMPION, FEATURES, expected_spec_digest=SPEC_DIGEST)
+    assert (champion.name, champion.version, champion.artifact_digest) == (name, second, newest.artifact_digest)
+    assert champion.validation.features_match
+    assert champion.validation.reference_rows == 256
+    assert 0.0 <= champion.validation.min_score <= champion.validation.max_score <= 1.0
+    assert (datetime.now(UTC) - champion.loaded_at).total_seconds() < 60
+    np.testing.assert_array_equal(champion.bundle.score(features), trees.score(features))
+    assert champion.bundle.reasons(features[:20]) == trees.reasons(features[:20])
+
+    rolled_back = load_version(client, name, first, list(FEATURES))
+    np.testing.assert_array_equal(rolled_back.bundle.score(features), linear.score(features))
+    set_alias(client, name, CHAMPION, first)
+    assert load_alias(client, name, CHAMPION, FEATURES).version == first
+
+
+def test_publish_into_the_settings_experiment_with_an_mlflow_signature(
+    services: Settings, client: MlflowClient, name: str, data: tuple[Matrix, NDArray[np.int64]]
+) -> None:
+    from mlflow.models import Model
+
+    version = publish(client, services, bundle_of(logistic(*data), data[0]), name)
+    run = client.get_run(str(client.get_model_version(name, version).run_id))
+    assert client.get_experiment(run.info.experiment_id).name == services.mlflow_experiment
+    model = Model.load(str(_artifact_folder(client, name, version, services) / "MLmodel"))
+    assert model.signature is not None
+    assert model.signature.inputs.input_names() == list(FEATURES)
+    assert model.signature.outputs.input_names() == ["fraud_probability"]
+    assert model.flavors == {}  # mlflow's own loaders cannot unpickle it unchecked
+
+
+def test_what_does_not_exist_is_not_found(client: MlflowClient, name: str, published: str) -> None:
+    for load in (
+        lambda: load_alias(client, f"{name}-absent", CHAMPION, FEATURES),
+        lambda: load_version(client, f"{name}-absent", "1", FEATURES),
+        lambda: load_alias(client, name, CHAMPION, FEATURES),
+        lambda: load_version(client, name, "99", FEATURES),
+        lambda: load_version(client, name, "latest", FEATURES),
+    ):
+        refusal = _refusal(load)
+        assert refusal.reason is ModelLoadFailure.NOT_FOUND
+        assert "fraudstream train" in refusal.message
+    assert "has no alias 'champion'" in _refusal(lambda: load_alias(client, name, CHAMPION, FEATURES)).message
+    assert resolve_alias(client, f"{name}-absent", CHAMPION) is None
+    assert list_versions(client, f"{name}-absent") == []
+
+
+def test_bytes_changed_after_registration_are_refused(
+    services: Settings, client: MlflowClient, name: str, published: str
+) -> None:
+    estimator = _artifact_folder(client, name, published, services) / ESTIMATOR_FILE
+    content = bytearray(estimator.read_bytes())
+    content[len(content) // 2] ^= 0x01
+    estimator.write_bytes(bytes(content))
+    refusal = _refusal(lambda: load_version(client, name, published, FEATURES))
+    assert refusal.reason is ModelLoadFailure.DIGEST_MISMATCH
+
+
+def test_a_version_without_a_recorded_digest_is_refused(client: MlflowClient, name: str, published: str) -> None:
+    client.delete_model_version_tag(name, published, TAG_ARTIFACT_DIGEST)
+    refusal = _refusal(lambda: load_version(client, name, published, FEATURES))
+    assert refusal.reason is ModelLoadFailure.DIGEST_MISMATCH
+    assert TAG_ARTIFACT_DIGEST in refusal.message
+
+
+def test_unreadable_or_missing_files_are_a_corrupt_artifact(
+    services: Settings, client: MlflowClient, name: str, published: str
+) -> None:
+    folder = _artifact_folder(client, name, published, services)
+    (folder / ESTIMATOR_FILE).write_bytes(b"garbage that hashes as recorded")
+    client.set_model_version_tag(name, published, TAG_ARTIFACT_DIGEST, artifact_digest(folder))
+    refusal = _refusal(lambda: load_version(client, name, published, FEATURES))
+    assert refusal.reason is ModelLoadFailure.CORRUPT_ARTIFACT
+
+    for path in folder.iterdir():
+        path.unlink()
+    folder.rmdir()
+    refusal = _refusal(lambda: load_version(client, name, published, FEATURES))
+    assert refusal.reason is ModelLoadFailure.CORRUPT_ARTIFACT
+    assert "missing" in refusal.message
+
+
+def test_other_features_are_incompatible(client: MlflowClient, name: str, published: str) -> None:
+    refusal = _refusal(lambda: load_version(client, name, published, tuple(reversed(FEATURES))))
+    assert refusal.reason is ModelLoadFailure.INCOMPATIBLE_FEATURES
+    refusal = _refusal(lambda: load_version(client, name, published, FEATURES, expected_spec_digest="other-spec"))
+    assert refusal.reason is ModelLoadFailure.INCOMPATIBLE_FEATURES
+
+
+def test_a_version_scoring_nan_is_invalid(
+    client: MlflowClient, experiment_id: str, name: str, data: tuple[Matrix, NDArray[np.int64]]
+) -> None:
+    version = publish(client, experiment_id, bundle_of(nan_logistic(*data), data[0]), name)
+    set_alias(client, name, CHAMPION, version)
+    refusal = _refusal(lambda: load_alias(client, name, CHAMPION, FEATURES))
+    assert refusal.reason is ModelLoadFailure.INVALID_PREDICTIONS
+    assert "not finite" in refusal.message
+
+
+def test_an_unreachable_tracking_server_fails_fast(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    from mlflow import MlflowClient
+
+    # mlflow retries HTTP 7 times with exponential backoff (minutes) by default
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
+    uri = f"http://127.0.0.1:{free_port()}"
+    unreachable = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    started = time.monotonic()
+    for read in (
+        lambda: load_alias(unreachable, name, CHAMPION, FEATURES),
+        lambda: load_version(unreachable, name, "1", FEATURES),
+        lambda: resolve_alias(unreachable, name, CHAMPION),
+        lambda: list_versions(unreachable, name),
+    ):
+        refusal = _refusal(read)
+        assert refusal.reason is ModelLoadFailure.STORE_UNAVAILABLE
+        assert uri in refusal.message
+    assert time.monotonic() - started < 10

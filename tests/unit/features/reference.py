@@ -1,0 +1,42 @@
+"""A brute-force reading of the feature semantics, to check the stores against: no pruning, no index."""
+
+from __future__ import annotations
+
+from fraudcore.features.definition import DAY_MS, FeatureSpec, LabelFacts, TxFacts, WindowCounts
+
+
+class Reference:
+    """Records like a store and answers by scanning everything recorded so far."""
+
+    def __init__(self, spec: FeatureSpec) -> None:
+        self.spec = spec
+        self.txs: dict[str, TxFacts] = {}
+        self.labels: dict[str, LabelFacts] = {}
+
+    def label(self, label: LabelFacts) -> bool:
+        if label.transaction_id in self.labels:
+            return False
+        self.labels[label.transaction_id] = label
+        return True
+
+    def record(self, tx: TxFacts) -> WindowCounts:
+        tx = self.txs.setdefault(tx.transaction_id, tx)
+        t, spec = tx.event_time_ms, self.spec
+        customer = [other for other in self.txs.values() if other.customer_id == tx.customer_id]
+        terminal = [other for other in self.txs.values() if other.terminal_id == tx.terminal_id]
+        end = t - spec.label_delay_days * DAY_MS
+
+        def fraud_known(other: TxFacts) -> bool:
+            label = self.labels.get(other.transaction_id)
+            return label is not None and label.is_fraud and label.labeled_at_ms <= t
+
+        customer_count, customer_cents, terminal_count, terminal_fraud = [], [], [], []
+        for w in spec.customer_windows_days:
+            inside = [other for other in customer if t - w * DAY_MS < other.event_time_ms <= t]
+            customer_count.append(len(inside))
+            customer_cents.append(sum(other.amount_cents for other in inside))
+        for w in spec.terminal_windows_days:
+            inside = [other for other in terminal if end - w * DAY_MS < other.event_time_ms <= end]
+            terminal_count.append(len(inside))
+            terminal_fraud.append(sum(fraud_known(other) for other in inside))
+        return WindowCounts(tuple(customer_count), tuple(customer_cents), tuple(terminal_count), tuple(terminal_fraud))

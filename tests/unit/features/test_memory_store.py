@@ -1,0 +1,244 @@
+"""The in-memory store and the offline replay, against hand-computed windows and a brute-force reference."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from fraudcore.features.definition import (
+    DAY_MS,
+    DEFAULT_SPEC,
+    FeatureSpec,
+    LabelFacts,
+    TxFacts,
+    WindowCounts,
+    feature_matrix,
+)
+from fraudcore.features.memory import MemoryFeatureStore, offline_features
+from fraudcore.features.store import FeatureStore
+from tests.unit.features.reference import Reference
+
+T = 1_522_540_800_000 + 40 * DAY_MS  # 2018-05-11T00:00:00Z
+HOUR = 3_600_000
+D = DEFAULT_SPEC.label_delay_days * DAY_MS
+
+
+def tx(tx_id: str, t: int, customer: str = "c", terminal: str = "m", cents: int = 100) -> TxFacts:
+    return TxFacts(tx_id, customer, terminal, t, cents)
+
+
+def fraud(tx_id: str, labeled_at: int) -> LabelFacts:
+    return LabelFacts(tx_id, True, labeled_at)
+
+
+async def test_current_transaction_counts_in_its_customer_windows() -> None:
+    store = MemoryFeatureStore()
+    [counts] = await store.record_transactions([tx("a", T, cents=1234)])
+    assert counts == WindowCounts((1, 1, 1), (1234, 1234, 1234), (0, 0, 0), (0, 0, 0))
+
+
+async def test_customer_window_edges() -> None:
+    store = MemoryFeatureStore()
+    await store.record_transactions(
+        [
+            tx("exactly-1d", T - DAY_MS, cents=1),  # t - 1d: outside (t - 1d, t]
+            tx("just-inside-1d", T - DAY_MS + 1, cents=10),
+            tx("exactly-30d", T - 30 * DAY_MS, cents=1000),
+            tx("other-customer", T, customer="d", cents=5000),
+        ]
+    )
+    [counts] = await store.record_transactions([tx("now", T, cents=100)])
+    assert counts.customer_count == (2, 3, 3)
+    assert counts.customer_amount_cents == (110, 111, 111)
+
+
+async def test_terminal_windows_are_shifted_by_the_label_delay() -> None:
+    store = MemoryFeatureStore()
+    end = T - D
+    await store.record_transactions(
+        [
+            tx("at-end", end, customer="x"),  # t - D: inside (t - D - w, t - D]
+            tx("after-end", end + 1, customer="x"),  # not yet in any terminal window
+            tx("1d-edge", end - DAY_MS, customer="x"),  # outside the 1-day window, inside 7
+            tx("inside-1d", end - DAY_MS + 1, customer="x"),
+            tx("7d-edge", end - 7 * DAY_MS, customer="x"),
+            tx("other-terminal", end, terminal="n", customer="x"),
+        ]
+    )
+    [counts] = await store.record_transactions([tx("now", T)])
+    assert counts.terminal_count == (2, 3, 4)
+    assert counts.terminal_fraud == (0, 0, 0)
+
+
+async def test_only_labels_known_at_scoring_time_count() -> None:
+    store = MemoryFeatureStore()
+    await store.record_transactions([tx(f"old{i}", T - D - i * HOUR, customer="x") for i in range(4)])
+    new = await store.record_labels(
+        [
+            fraud("old0", T),  # known exactly at t: counts
+            fraud("old1", T + 1),  # known after t: does not count
+            LabelFacts("old2", False, T - DAY_MS),  # genuine
+            fraud("old3", T - D),
+        ]
+    )
+    assert new == 4
+    [counts] = await store.record_transactions([tx("now", T)])
+    assert counts.terminal_count == (4, 4, 4)
+    assert counts.terminal_fraud == (2, 2, 2)
+    [later] = await store.record_transactions([tx("later", T + 1, customer="y")])
+    assert later.terminal_fraud == (3, 3, 3)
+
+
+async def test_label_before_or_after_the_transaction_gives_the_same_counts() -> None:
+    label = fraud("old", T - DAY_MS)
+    before, after = MemoryFeatureStore(), MemoryFeatureStore()
+    await before.record_labels([label])
+    await before.record_transactions([tx("old", T - D - HOUR, customer="x")])
+    await after.record_transactions([tx("old", T - D - HOUR, customer="x")])
+    await after.record_labels([label])
+    now = [tx("now", T)]
+    assert await before.record_transactions(now) == await after.record_transactions(now)
+    assert (await before.peek_transactions(now))[0].terminal_fraud == (1, 1, 1)
+
+
+async def test_the_first_label_is_final() -> None:
+    store = MemoryFeatureStore()
+    await store.record_transactions([tx("old", T - D - HOUR, customer="x")])
+    assert await store.record_labels([LabelFacts("old", False, T - DAY_MS)]) == 1
+    assert await store.record_labels([fraud("old", T - DAY_MS), fraud("old", T - 2 * DAY_MS)]) == 0
+    [counts] = await store.record_transactions([tx("now", T)])
+    assert counts.terminal_fraud == (0, 0, 0)
+
+
+async def test_recording_a_transaction_again_changes_nothing() -> None:
+    store = MemoryFeatureStore()
+    first = await store.record_transactions([tx("a", T, cents=300)])
+    assert await store.record_transactions([tx("a", T, cents=300)]) == first
+    # a redelivery with other content: the first content wins, counts included
+    assert await store.record_transactions([tx("a", T + HOUR, customer="d", terminal="n", cents=1)]) == first
+    [counts] = await store.record_transactions([tx("b", T + 1, cents=1)])
+    assert counts.customer_count == (2, 2, 2)
+    assert counts.customer_amount_cents == (301, 301, 301)
+    [other] = await store.record_transactions([tx("c", T + 1, customer="d")])
+    assert other.customer_count == (1, 1, 1)
+
+
+async def test_a_later_transaction_of_the_batch_sees_the_earlier_ones() -> None:
+    store = MemoryFeatureStore()
+    counts = await store.record_transactions(
+        [
+            tx("first", T, cents=1),
+            tx("second", T, cents=2),  # same time, recorded later: sees the first
+            tx("earlier", T - HOUR, cents=4),  # earlier event time, recorded last: does not see them
+            tx("first", T, cents=999),  # redelivered in the same batch: sees all three (first content)
+        ]
+    )
+    assert [c.customer_count[0] for c in counts] == [1, 2, 1, 3]
+    assert [c.customer_amount_cents[0] for c in counts] == [1, 3, 4, 7]
+
+
+async def test_peek_answers_like_record_and_writes_nothing() -> None:
+    store = MemoryFeatureStore()
+    await store.record_transactions([tx("a", T - D - HOUR, customer="x"), tx("b", T - HOUR)])
+    await store.record_labels([fraud("a", T - DAY_MS), fraud("new", T - DAY_MS)])
+    batch = [tx("new", T - D, customer="y"), tx("c", T), tx("c", T), tx("d", T + 1, customer="z"), tx("b", T)]
+    peeked = await store.peek_transactions(batch)
+    assert await store.peek_transactions(batch) == peeked
+    # "d": its terminal windows end at T + 1 - D and hold "a" and "new", both labelled fraud by then
+    # ("new" by a label recorded before it)
+    assert peeked[3].terminal_count == (2, 2, 2)
+    assert peeked[3].terminal_fraud == (2, 2, 2)
+    assert await store.record_transactions(batch) == peeked
+
+
+async def test_empty_batches() -> None:
+    store: FeatureStore = MemoryFeatureStore()
+    assert await store.peek_transactions([]) == []
+    assert await store.record_transactions([]) == []
+    assert await store.record_labels([]) == 0
+    await store.close()
+
+
+def _stream(rng: random.Random, n: int, jitter_ms: int) -> tuple[list[TxFacts], list[LabelFacts]]:
+    """Transactions an hour apart, delivered up to ``jitter_ms`` out of order plus redeliveries a few
+    hours later, and labels (some before their transaction, some conflicting)."""
+    txs = [
+        TxFacts(f"tx{i}", f"c{rng.randrange(5)}", f"m{rng.randrange(4)}", T + i * HOUR, rng.randrange(10_000))
+        for i in range(n)
+    ]
+    delivered = sorted(txs, key=lambda t: t.event_time_ms + rng.randrange(jitter_ms + 1))
+    for i in range(n - 10, 0, -1):
+        if rng.random() < 0.1:
+            delivered.insert(i + rng.randrange(1, 8), delivered[i])
+    labels = [
+        LabelFacts(t.transaction_id, rng.random() < 0.3, t.event_time_ms + rng.randrange(-DAY_MS, 10 * DAY_MS))
+        for t in txs
+        if rng.random() < 0.6
+    ]
+    labels += [LabelFacts(label.transaction_id, not label.is_fraud, label.labeled_at_ms) for label in labels[::7]]
+    rng.shuffle(labels)
+    return delivered, labels
+
+
+@pytest.mark.parametrize("seed", range(3))
+async def test_exact_within_the_allowed_lateness(seed: int) -> None:
+    spec = FeatureSpec(
+        customer_windows_days=(1, 3), terminal_windows_days=(2, 5), label_delay_days=2, allowed_lateness_days=1
+    )
+    rng = random.Random(seed)
+    delivered, labels = _stream(rng, 600, spec.allowed_lateness_days * DAY_MS // 2)
+    store, reference = MemoryFeatureStore(spec), Reference(spec)
+    label_at = 0
+    for start in range(0, len(delivered), 25):
+        batch = delivered[start : start + 25]
+        chunk = labels[label_at : label_at + rng.randrange(20)]
+        label_at += len(chunk)
+        assert await store.record_labels(chunk) == sum(reference.label(label) for label in chunk)
+        peeked = await store.peek_transactions(batch)
+        recorded = await store.record_transactions(batch)
+        assert recorded == peeked
+        assert recorded == [reference.record(t) for t in batch]
+
+
+async def test_history_beyond_the_horizon_is_pruned() -> None:
+    spec = FeatureSpec(
+        customer_windows_days=(1,), terminal_windows_days=(1,), label_delay_days=0, allowed_lateness_days=0
+    )
+    store = MemoryFeatureStore(spec)
+    await store.record_transactions([tx("old", T), tx("new", T + DAY_MS)])  # "new" prunes entries <= T
+    [late] = await store.record_transactions([tx("late", T + HOUR)])  # a day late: beyond the lateness
+    assert late.customer_count == (1,)  # "old" would be in (T + 1h - 1d, T + 1h] but is gone
+    assert late.terminal_count == (1,)
+
+
+async def test_offline_features_replays_in_event_time_order() -> None:
+    txs = [tx("b", T + HOUR, cents=200), tx("a", T, cents=100), tx("c", T + D, customer="x")]
+    labels = [fraud("a", T + D), LabelFacts("b", True, T + D + 1)]
+    matrix = offline_features(txs, labels)
+    assert matrix.shape == (3, 15)
+    # rows in input order: "b" sees "a" (earlier event time) although it comes first in the input
+    assert matrix[0, 3:5].tolist() == [2.0, 1.5]
+    assert matrix[1, 3:5].tolist() == [1.0, 1.0]
+    # "c" at T + D: its terminal windows end at T and hold "a" (label at T + D: known, labels go first
+    # at equal times); "b" at T + 1h is after the end
+    assert matrix[2, 9:].tolist() == [1.0, 1.0] * 3
+
+
+def test_offline_features_equals_the_reference() -> None:
+    spec = FeatureSpec(customer_windows_days=(1, 3), terminal_windows_days=(2,), label_delay_days=1)
+    rng = random.Random(7)
+    delivered, labels = _stream(rng, 400, 0)
+    txs = list(dict.fromkeys(delivered))
+    rng.shuffle(txs)
+    events = sorted([(label.labeled_at_ms, 0, i) for i, label in enumerate(labels)])
+    events += [(t.event_time_ms, 1, i) for i, t in enumerate(txs)]
+    reference, counts = Reference(spec), {}
+    for _, is_tx, i in sorted(events):
+        if is_tx:
+            counts[i] = reference.record(txs[i])
+        else:
+            reference.label(labels[i])
+    expected = feature_matrix(txs, [counts[i] for i in range(len(txs))], spec)
+    np.testing.assert_array_equal(offline_features(txs, labels, spec), expected)
