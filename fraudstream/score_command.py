@@ -15,7 +15,8 @@ from fraudcore.local.errors import InfraError
 from fraudcore.settings import Settings
 from scorer.decisions import Thresholds
 from scorer.metrics import ScorerMetrics
-from scorer.model_holder import CHALLENGER, ModelHolder
+from scorer.model_holder import ModelHolder
+from scorer.model_source import RegistrySource
 from scorer.runtime import ScorerRuntime
 from scorer.scoring import BatchScorer
 
@@ -104,21 +105,22 @@ def _load_models(settings: Settings) -> ModelHolder | None:
     explaining why the champion cannot be served."""
     from fraudcore.features.definition import FEATURE_NAMES
     from fraudcore.mlflow_store import connect
-    from fraudcore.models import ModelLoadError, ModelLoadFailure, load_alias
+    from fraudcore.models import CHALLENGER, ModelLoadError, ModelLoadFailure
 
-    holder = ModelHolder(
-        lambda: connect(settings),
-        settings.model_name,
-        FEATURE_NAMES,
-        expected_spec_digest=DEFAULT_SPEC.digest,
-        shadow=settings.shadow_scoring,
+    source = RegistrySource(
+        lambda: connect(settings), settings.model_name, FEATURE_NAMES, expected_spec_digest=DEFAULT_SPEC.digest
     )
-    client = connect(settings)
+    holder = ModelHolder(source, shadow=settings.shadow_scoring)
     for alias in holder.aliases:
         try:
-            loaded = load_alias(
-                client, settings.model_name, alias, FEATURE_NAMES, expected_spec_digest=DEFAULT_SPEC.digest
-            )
+            version = source.resolve(alias)
+            if version is None:
+                raise ModelLoadError(
+                    ModelLoadFailure.NOT_FOUND,
+                    f"no {alias!r} alias; train and promote a model first "
+                    "(`fraudstream demo` or `fraudstream train` registers a champion)",
+                )
+            loaded = source.load(version)
         except ModelLoadError as error:
             if alias == CHALLENGER and error.reason is ModelLoadFailure.NOT_FOUND:
                 continue

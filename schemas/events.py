@@ -167,6 +167,10 @@ class Verdict(Event):
     """Short human-readable reasons behind the decision."""
     scored_at: Timestamp
     """When the verdict was produced."""
+    shadow_score: Probability | None = None
+    """Score of the challenger model when shadow scoring is on; never used for the decision."""
+    shadow_model_version: Identifier | None = None
+    """Version of the challenger that produced ``shadow_score``."""
 
 
 class ModelEvent(Event):

@@ -15,18 +15,13 @@ scores all of its rows with that model, so a swap always falls between two batch
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from fraudcore.models import CHAMPION, LoadedModel, ModelLoadError, ModelLoadFailure, load_version, resolve_alias
+from fraudcore.models import CHALLENGER, CHAMPION, LoadedModel, ModelLoadError, ModelLoadFailure
+from scorer.model_source import ModelSource
 
-if TYPE_CHECKING:
-    from mlflow import MlflowClient
+__all__ = ["ModelHolder", "RefreshOutcome"]
 
-__all__ = ["CHALLENGER", "ModelHolder", "RefreshOutcome"]
-
-CHALLENGER = "challenger"
 _TRANSIENT = frozenset({ModelLoadFailure.STORE_UNAVAILABLE, ModelLoadFailure.NOT_FOUND})
 
 
@@ -50,21 +45,10 @@ class RefreshOutcome:
 class ModelHolder:
     """Holds the champion (and optionally the challenger) of one registered model."""
 
-    def __init__(
-        self,
-        client_factory: Callable[[], MlflowClient],
-        model_name: str,
-        expected_features: Sequence[str],
-        *,
-        expected_spec_digest: str | None = None,
-        shadow: bool = False,
-    ) -> None:
-        self.model_name = model_name
-        self.expected_features = tuple(expected_features)
-        self.expected_spec_digest = expected_spec_digest
+    def __init__(self, source: ModelSource, *, shadow: bool = False) -> None:
+        self.source = source
+        self.model_name = source.model_name
         self.shadow = shadow
-        self._client_factory = client_factory
-        self._client: MlflowClient | None = None
         self._models: dict[str, LoadedModel] = {}
         self._lock = asyncio.Lock()
         self._refused: dict[str, ModelLoadError] = {}
@@ -114,7 +98,7 @@ class ModelHolder:
             previous = current.version if current else None
             version: str | None = None
             try:
-                version = await asyncio.to_thread(self._resolve, alias)
+                version = await asyncio.to_thread(self.source.resolve, alias)
                 if version is None:
                     if alias == CHALLENGER:
                         self._models.pop(alias, None)
@@ -128,7 +112,7 @@ class ModelHolder:
                     return self._remember(RefreshOutcome(alias, version, previous, swapped=False))
                 if version in self._refused:  # refused for a reason that a retry cannot change
                     raise self._refused[version]
-                loaded = await asyncio.to_thread(self._load, version)
+                loaded = await asyncio.to_thread(self.source.load, version)
             except ModelLoadError as error:
                 if version is not None and error.reason not in _TRANSIENT:
                     self._refused[version] = error
@@ -139,25 +123,3 @@ class ModelHolder:
     def _remember(self, outcome: RefreshOutcome) -> RefreshOutcome:
         self.last_outcome[outcome.alias] = outcome
         return outcome
-
-    def _client_or_connect(self) -> MlflowClient:
-        if self._client is None:
-            self._client = self._client_factory()
-        return self._client
-
-    def _resolve(self, alias: str) -> str | None:
-        try:
-            return resolve_alias(self._client_or_connect(), self.model_name, alias)
-        except ModelLoadError:
-            raise
-        except Exception as exc:
-            raise ModelLoadError(ModelLoadFailure.STORE_UNAVAILABLE, f"model registry unreachable: {exc}") from exc
-
-    def _load(self, version: str) -> LoadedModel:
-        return load_version(
-            self._client_or_connect(),
-            self.model_name,
-            version,
-            self.expected_features,
-            expected_spec_digest=self.expected_spec_digest,
-        )

@@ -105,6 +105,8 @@ class BatchScorer:
         matrix = feature_matrix(facts, counts, self.spec)
         featured = time.perf_counter()
         scores = model.bundle.score(matrix)
+        shadow = self.models.challenger
+        shadow_scores = shadow.bundle.score(matrix) if shadow is not None else None
         reasons = model.bundle.reasons(matrix, self.reason_count) if self.reason_count else [[]] * len(facts)
         scored = time.perf_counter()
         decisions = self.thresholds.decisions(scores)
@@ -129,6 +131,8 @@ class BatchScorer:
                     scoring_latency_s=latency,
                     reasons=reasons[row],
                     scored_at=scored_at,
+                    shadow_score=None if shadow_scores is None else float(np.clip(shadow_scores[row], 0.0, 1.0)),
+                    shadow_model_version=None if shadow is None else shadow.version,
                 )
             )
         self.stage_seconds = {

@@ -7,6 +7,7 @@ from fraudcore.models.artifact import artifact_digest, load_bundle, save_bundle
 from fraudcore.models.bundle import REFERENCE_ROWS, ModelBundle, reference_sample
 from fraudcore.models.errors import ModelLoadError, ModelLoadFailure
 from fraudcore.models.registry import (
+    CHALLENGER,
     CHAMPION,
     PREVIOUS,
     LoadedModel,
@@ -22,6 +23,7 @@ from fraudcore.models.registry import (
 from fraudcore.models.validation import Validation, validate_bundle
 
 __all__ = [
+    "CHALLENGER",
     "CHAMPION",
     "PREVIOUS",
     "REFERENCE_ROWS",

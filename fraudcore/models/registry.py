@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ARTIFACT_PATH",
+    "CHALLENGER",
     "CHAMPION",
     "PREVIOUS",
     "TAG_ARTIFACT_DIGEST",
@@ -57,6 +58,7 @@ __all__ = [
 
 CHAMPION = "champion"
 PREVIOUS = "previous"
+CHALLENGER = "challenger"
 ARTIFACT_PATH = "bundle"
 TAG_PREFIX = "fraudstream."
 TAG_ARTIFACT_DIGEST = f"{TAG_PREFIX}artifact_digest"
