@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -116,6 +116,27 @@ class Settings(BaseSettings):
 
     redis_retry_max_s: float = Field(default=10.0, gt=0)
     """Longest back-off between retries while Redis is unreachable (consumption pauses meanwhile)."""
+
+    trainer_model_kind: Literal["boosting", "forest", "logistic"] = "boosting"
+    """Estimator the trainer fits (scikit-learn HistGradientBoosting, random forest, logistic)."""
+
+    trainer_train_days: int = Field(default=14, ge=1, le=365)
+    """Days of labelled transactions each model trains on (the prequential train window)."""
+
+    trainer_test_days: int = Field(default=7, ge=1, le=90)
+    """Days of the test window the challenger and the champion are compared on."""
+
+    trainer_folds: int = Field(default=2, ge=1, le=12)
+    """Prequential folds evaluated per retrain (fold 0, the most recent, decides the promotion)."""
+
+    trainer_retrain_every_labels: int = Field(default=50_000, ge=1)
+    """Retrain after this many new labels ..."""
+
+    trainer_retrain_every_days: float = Field(default=7.0, gt=0)
+    """... or after this much event time (days), whichever comes first."""
+
+    promotion_margin: float = Field(default=0.0, ge=0, le=1)
+    """How much better (absolute) than the champion a challenger's AP and CP@100 must be."""
 
     scorer_web_host: str = "127.0.0.1"
     """Interface of the scorer's HTTP server (scoring API, health, metrics)."""

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from fraudcore.local.errors import InfraError
 from fraudcore.settings import ENV_PREFIX, Settings, load_settings
-from fraudstream import infra_commands, produce_command, score_command
+from fraudstream import infra_commands, model_command, produce_command, score_command, train_command
 
 __all__ = ["build_parser", "main"]
 
@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     produce_command.add_parser(commands)
     score_command.add_parser(commands)
+    train_command.add_parser(commands)
+    model_command.add_parser(commands)
     return parser
 
 
@@ -68,6 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(args, settings)
+    except ValidationError as exc:  # a command-line option overriding a setting
+        print(_explain_settings_error(exc, "the options (or the configuration) are invalid"), file=sys.stderr)
+        return EXIT_USAGE
     except InfraError as exc:
         print(f"fraudstream {args.command}: {exc}", file=sys.stderr)
         return EXIT_INFRA
@@ -76,8 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _explain_settings_error(error: ValidationError) -> str:
-    lines = ["fraudstream: the configuration in the environment is invalid:"]
+def _explain_settings_error(
+    error: ValidationError, what: str = "the configuration in the environment is invalid"
+) -> str:
+    lines = [f"fraudstream: {what}:"]
     for problem in error.errors():
         if not problem["loc"]:  # a rule across several variables
             lines.append(f"  {problem['msg'].removeprefix('Value error, ')}")

@@ -13,6 +13,7 @@ from fraudcore.features.redis_store import RedisFeatureStore
 from fraudcore.kafka_admin import ensure_project_topics
 from fraudcore.local.errors import InfraError
 from fraudcore.settings import Settings
+from fraudstream.overrides import with_overrides
 from scorer.decisions import Thresholds
 from scorer.metrics import ScorerMetrics
 from scorer.model_holder import ModelHolder
@@ -46,27 +47,15 @@ def add_parser(commands: Any) -> None:
     parser.set_defaults(handler=score)
 
 
-def _with_overrides(args: argparse.Namespace, settings: Settings) -> Settings:
-    overrides = {
-        "scorer_batch_size": args.batch_size,
-        "scorer_batch_within_s": args.within,
-        "scorer_web_port": args.web_port,
-        "shadow_scoring": args.shadow,
-    }
-    given = {name: value for name, value in overrides.items() if value is not None}
-    return Settings.model_validate(settings.model_dump() | given) if given else settings
-
-
 def score(args: argparse.Namespace, settings: Settings) -> int:
     """Load the champion, then run the worker until it is stopped."""
-    from pydantic import ValidationError
-
-    try:
-        settings = _with_overrides(args, settings)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        print(f"fraudstream score: invalid option: {problems}", file=sys.stderr)
-        return 2
+    settings = with_overrides(
+        settings,
+        scorer_batch_size=args.batch_size,
+        scorer_batch_within_s=args.within,
+        scorer_web_port=args.web_port,
+        shadow_scoring=args.shadow,
+    )
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         topics = asyncio.run(ensure_project_topics(settings))

@@ -6,7 +6,6 @@ import math
 from dataclasses import dataclass
 from typing import TypeAlias
 
-import numpy as np
 import numpy.typing as npt
 
 from fraudcore.evaluation import _arrays
@@ -106,7 +105,7 @@ def evaluate(
     report = threshold_report(fraud, score, threshold, amounts=amounts, day=days)
     recalls = None
     if scenario is not None:
-        recalls = recall_by_scenario(scenario, np.asarray(score >= threshold))
+        recalls = recall_by_scenario(scenario, score >= threshold)
     return Evaluation(
         transactions=report.transactions,
         frauds=report.frauds,

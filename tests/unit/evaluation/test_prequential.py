@@ -59,12 +59,12 @@ def test_too_many_folds_is_an_error() -> None:
 
 def test_empty_train_window_inside_the_data_is_an_error() -> None:
     day = np.concatenate([np.arange(0, 3), np.arange(20, 30)])
-    with pytest.raises(ValueError, match="fold 1 .*train window holds no row"):
+    with pytest.raises(ValueError, match=r"fold 1 .*train window holds no row"):
         prequential_folds(day, train_days=7, delay_days=3, test_days=5, n_folds=2)
 
 
 def test_empty_test_window_is_an_error() -> None:
-    with pytest.raises(ValueError, match="fold 0 .*test window holds no row"):
+    with pytest.raises(ValueError, match=r"fold 0 .*test window holds no row"):
         prequential_folds(DAYS, train_days=7, delay_days=3, test_days=5, n_folds=1, last_test_day=40)
 
 

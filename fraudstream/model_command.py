@@ -1,0 +1,120 @@
+"""``fraudstream model list|promote|rollback``: the registry's versions and aliases."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from fraudcore.kafka_admin import ensure_project_topics
+from fraudcore.settings import Settings
+from schemas.codec import encode
+from schemas.enums import ModelEventKind
+from schemas.events import ModelEvent
+from schemas.topics import key_for
+
+__all__ = ["add_parser"]
+
+_SHOWN_METRICS = ("challenger_auc_roc", "challenger_average_precision", "challenger_card_precision_at_100")
+
+
+def add_parser(commands: Any) -> None:
+    """Register ``model`` and its subcommands."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "model", help="list the registered versions, promote one, roll back", description=__doc__
+    )
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="versions with their aliases and metrics")
+    listing.set_defaults(handler=list_versions)
+    promoting = actions.add_parser("promote", help="make VERSION the champion and tell the scorers")
+    promoting.add_argument("version", metavar="VERSION", help="a registered version number")
+    promoting.set_defaults(handler=promote_version)
+    rollback = actions.add_parser("rollback", help="champion <- previous, and tell the scorers")
+    rollback.set_defaults(handler=roll_back)
+
+
+def list_versions(args: argparse.Namespace, settings: Settings) -> int:
+    """Print every version of the model, newest first."""
+    from fraudcore.mlflow_store import connect
+    from fraudcore.models import list_versions as registry_versions
+
+    versions = registry_versions(connect(settings), settings.model_name)
+    if not versions:
+        print(f"model {settings.model_name!r} has no versions yet (`fraudstream train` registers them)")
+        return 0
+    header = f"{'version':>7}  {'aliases':<22} {'created (UTC)':<16}  {'AUC':>6} {'AP':>6} {'CP@100':>6}"
+    print(f"model {settings.model_name}\n{header}")
+    for info in sorted(versions, key=lambda v: int(v.version), reverse=True):
+        values = [info.metrics.get(name) for name in _SHOWN_METRICS]
+        shown = " ".join(f"{v:6.3f}" if v is not None else f"{'-':>6}" for v in values)
+        print(f"{info.version:>7}  {','.join(info.aliases) or '-':<22} {info.created_at:%Y-%m-%d %H:%M}  {shown}")
+    return 0
+
+
+def promote_version(args: argparse.Namespace, settings: Settings) -> int:
+    """Move ``champion`` to VERSION (the old champion becomes ``previous``) and broadcast."""
+    from fraudcore.mlflow_store import connect
+    from fraudcore.models import CHAMPION, promote, resolve_alias
+    from fraudcore.models import list_versions as registry_versions
+
+    client = connect(settings)
+    known = {info.version for info in registry_versions(client, settings.model_name)}
+    if args.version not in known:
+        listed = ", ".join(sorted(known, key=int)) or "none"
+        print(
+            f"fraudstream model promote: no version {args.version!r} of {settings.model_name} (known: {listed})",
+            file=sys.stderr,
+        )
+        return 2
+    before = resolve_alias(client, settings.model_name, CHAMPION)
+    promote(client, settings.model_name, args.version)
+    _broadcast(settings, ModelEventKind.PROMOTED, args.version, before, "promoted from the command line")
+    print(f"champion: version {args.version} (previous: {before or 'none'}); scorers told to reload")
+    return 0
+
+
+def roll_back(args: argparse.Namespace, settings: Settings) -> int:
+    """Make the ``previous`` version champion again and broadcast."""
+    from fraudcore.mlflow_store import connect
+    from fraudcore.models import CHAMPION, PREVIOUS, promote, resolve_alias
+
+    client = connect(settings)
+    previous = resolve_alias(client, settings.model_name, PREVIOUS)
+    if previous is None:
+        print(
+            f"fraudstream model rollback: {settings.model_name} has no 'previous' version to go back to",
+            file=sys.stderr,
+        )
+        return 1
+    current = resolve_alias(client, settings.model_name, CHAMPION)
+    promote(client, settings.model_name, previous)
+    _broadcast(settings, ModelEventKind.ROLLED_BACK, previous, current, "rolled back from the command line")
+    print(f"champion: version {previous} again (was {current}); scorers told to reload")
+    return 0
+
+
+def _broadcast(settings: Settings, kind: ModelEventKind, version: str, previous: str | None, message: str) -> None:
+    event = ModelEvent(
+        kind=kind,
+        model_name=settings.model_name,
+        model_version=version,
+        previous_version=previous,
+        metrics={},
+        message=message,
+        at=datetime.now(UTC),
+    )
+
+    async def send() -> None:
+        topics = await ensure_project_topics(settings)
+        producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+        await producer.start()
+        try:
+            await producer.send_and_wait(topics.model_events, encode(event), key=key_for(event))
+        finally:
+            await producer.stop()
+
+    asyncio.run(send())

@@ -1,0 +1,230 @@
+"""The trainer process: follow transactions and labels, retrain on schedule, register, broadcast.
+
+It reads both topics from the beginning without a consumer group (it needs the history, not a share
+of it) and keeps the last ``horizon_days`` of event time in memory. A retrain runs after
+``retrain_every_labels`` new labels or ``retrain_every_days`` of event time, whichever comes first,
+in a worker thread so consumption goes on. A promoted version is announced on ``model-events``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from fraudcore.features.definition import DAY_MS, FEATURE_NAMES
+from fraudcore.models import CHAMPION, ModelBundle, ModelLoadError, ModelLoadFailure, load_alias, resolve_alias
+from fraudcore.settings import Settings
+from schemas.codec import Decoded, decode, encode
+from schemas.events import Label, Transaction
+from schemas.topics import Topics, key_for
+from trainer.history import History
+from trainer.publishing import Registered, register_outcome, reload_event
+from trainer.training import TrainingConfig, TrainingOutcome, build_dataset, train_and_evaluate
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+__all__ = ["NotEnoughHistory", "RetrainReport", "Trainer"]
+
+log = logging.getLogger(__name__)
+
+
+class NotEnoughHistory(Exception):
+    """The history does not yet cover the prequential windows."""
+
+
+@dataclass(frozen=True)
+class RetrainReport:
+    """What one retrain produced."""
+
+    at: datetime
+    """The stream clock (latest transaction event time) the retrain saw."""
+    transactions: int
+    labelled: int
+    outcome: TrainingOutcome
+    registered: Registered
+
+    def summary(self) -> str:
+        """One paragraph for the terminal."""
+        fold = self.outcome.folds[0].fold
+        action = (
+            f"promoted version {self.registered.version} to champion"
+            + (f" (was {self.registered.previous_champion})" if self.registered.previous_champion else "")
+            if self.registered.promoted
+            else f"registered version {self.registered.version} as challenger"
+        )
+        return (
+            f"retrain at {self.at:%Y-%m-%d %H:%M}: {self.transactions:,} transactions ({self.labelled:,} labelled); "
+            f"trained on days {fold.train_first_day}-{fold.train_last_day}, tested on {fold.test_first_day}-"
+            f"{fold.test_last_day}; {self.outcome.reason}; {action}"
+        )
+
+
+class Trainer:
+    """Keeps the history, retrains, registers and broadcasts."""
+
+    def __init__(
+        self, settings: Settings, topics: Topics, client_factory: Callable[[], MlflowClient], config: TrainingConfig
+    ) -> None:
+        self.settings = settings
+        self.topics = topics
+        self.config = config
+        self.history = History()
+        self._client_factory = client_factory
+        self._client: MlflowClient | None = None
+        self._labels_at_last_retrain = 0
+        self._clock_at_last_retrain = 0
+        self.reports: list[RetrainReport] = []
+
+    # -- consuming -------------------------------------------------------------------------------
+
+    def _consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            bootstrap_servers=self.settings.bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+
+    async def _assign_all(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+        await consumer._client.force_metadata_update()
+        partitions: list[TopicPartition] = []
+        for topic in (self.topics.transactions, self.topics.labels):
+            numbers = consumer.partitions_for_topic(topic) or set()
+            partitions += [TopicPartition(topic, number) for number in sorted(numbers)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        return partitions
+
+    def _absorb(self, topic: str, value: bytes | None) -> None:
+        now = datetime.now(UTC)
+        if topic == self.topics.transactions:
+            result = decode(value, Transaction, now=now)
+            if isinstance(result, Decoded):
+                self.history.add_transaction(result.event)
+        else:
+            labelled = decode(value, Label, now=now)
+            if isinstance(labelled, Decoded):
+                self.history.add_label(labelled.event)
+
+    async def catch_up(self) -> int:
+        """Read both topics up to their current ends; returns the number of records read."""
+        consumer = self._consumer()
+        await consumer.start()
+        try:
+            partitions = await self._assign_all(consumer)
+            ends = await consumer.end_offsets(partitions)
+            read = 0
+            while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+                for tp, records in (await consumer.getmany(timeout_ms=500, max_records=20_000)).items():
+                    for record in records:
+                        self._absorb(tp.topic, record.value)
+                    read += len(records)
+            return read
+        finally:
+            await consumer.stop()
+
+    async def run(self, stop: asyncio.Event, on_report: Callable[[RetrainReport], None]) -> None:
+        """Follow the topics until ``stop``; retrain whenever the schedule says so."""
+        consumer = self._consumer()
+        await consumer.start()
+        training: asyncio.Task[RetrainReport | None] | None = None
+        try:
+            await self._assign_all(consumer)
+            while not stop.is_set():
+                for tp, records in (await consumer.getmany(timeout_ms=500, max_records=20_000)).items():
+                    for record in records:
+                        self._absorb(tp.topic, record.value)
+                if training is not None and training.done():
+                    report = training.result()
+                    training = None
+                    if report is not None:
+                        on_report(report)
+                if training is None and self.due():
+                    training = asyncio.create_task(self._retrain_and_announce())
+        finally:
+            if training is not None:
+                await asyncio.shield(training)
+            await consumer.stop()
+
+    # -- retraining ------------------------------------------------------------------------------
+
+    def due(self) -> bool:
+        """Whether the schedule calls for a retrain now."""
+        new_labels = self.history.labels_received - self._labels_at_last_retrain
+        elapsed_days = (self.history.clock_ms - self._clock_at_last_retrain) / DAY_MS
+        if new_labels == 0:
+            return False
+        return new_labels >= self.settings.trainer_retrain_every_labels or (
+            self._clock_at_last_retrain > 0 and elapsed_days >= self.settings.trainer_retrain_every_days
+        )
+
+    async def _retrain_and_announce(self) -> RetrainReport | None:
+        try:
+            report = await asyncio.to_thread(self.retrain)
+        except NotEnoughHistory as exc:
+            log.info("%s", exc)
+            return None
+        if report.registered.promoted:
+            await self.announce(report)
+        return report
+
+    def retrain(self) -> RetrainReport:
+        """Train, evaluate and register one challenger on the current history (blocking)."""
+        self._labels_at_last_retrain = self.history.labels_received
+        self._clock_at_last_retrain = self.history.clock_ms
+        self.history.prune(self.history.clock_ms - self.config.horizon_days * DAY_MS)
+        snapshot = self.history.snapshot()
+        data = build_dataset(snapshot, self.config.spec)
+        client = self._connected()
+        champion_version, champion = self._champion(client)
+        try:
+            outcome = train_and_evaluate(data, self.config, champion)
+        except ValueError as exc:
+            raise NotEnoughHistory(f"not retraining yet: {exc}") from exc
+        registered = register_outcome(client, self.settings, outcome, champion_version)
+        report = RetrainReport(
+            at=datetime.fromtimestamp(snapshot.clock_ms / 1000, UTC),
+            transactions=len(snapshot.transactions),
+            labelled=int(data.labelled.sum()),
+            outcome=outcome,
+            registered=registered,
+        )
+        self.reports.append(report)
+        return report
+
+    async def announce(self, report: RetrainReport) -> None:
+        """Publish the reload event of a promoted version (acks=all)."""
+        event = reload_event(self.settings, report.registered, report.outcome.metrics(), report.outcome.reason)
+        producer = AIOKafkaProducer(bootstrap_servers=self.settings.bootstrap_servers, acks="all")
+        await producer.start()
+        try:
+            await producer.send_and_wait(self.topics.model_events, encode(event), key=key_for(event))
+        finally:
+            await producer.stop()
+
+    def _connected(self) -> MlflowClient:
+        if self._client is None:
+            self._client = self._client_factory()
+        return self._client
+
+    def _champion(self, client: MlflowClient) -> tuple[str | None, ModelBundle | None]:
+        name = self.settings.model_name
+        version = resolve_alias(client, name, CHAMPION)
+        if version is None:
+            return None, None
+        try:
+            loaded = load_alias(client, name, CHAMPION, FEATURE_NAMES, expected_spec_digest=self.config.spec.digest)
+        except ModelLoadError as error:
+            if error.reason is ModelLoadFailure.STORE_UNAVAILABLE:
+                raise
+            log.warning("the champion (version %s) cannot be loaded (%s); comparing with the baseline", version, error)
+            return version, None
+        return version, loaded.bundle

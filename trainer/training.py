@@ -1,0 +1,237 @@
+"""One retrain: features from the shared definition, prequential folds, the challenger, the gate.
+
+Windows (in days of event time, ``D`` = the feature spec's label delay): the last test day is the
+day before ``clock - D`` (its labels are complete); each fold tests on ``test_days`` and trains on
+the ``train_days`` that end ``D`` days before its test window (the handbook's prequential
+protocol). Fold 0 is the most recent; its model is the challenger, and it is compared with the
+current champion and with a baseline (the amount as the score) on fold 0's test window. As in the
+handbook, test rows of cards already known to be compromised (a fraud of theirs labelled before
+the row's day) are left out.
+
+Gate: with a champion, promote when the challenger's Average Precision and Card-Precision@100
+both exceed the champion's by more than the margin; without one, when both exceed the baseline's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from fraudcore.evaluation import Evaluation, Fold, evaluate, prequential_folds
+from fraudcore.features.definition import DAY_MS, DEFAULT_SPEC, FeatureSpec
+from fraudcore.features.memory import offline_features
+from fraudcore.models import ModelBundle
+from fraudcore.settings import Settings
+from trainer.fitting import ModelKind, fit_bundle
+from trainer.history import Snapshot
+
+__all__ = ["Dataset", "FoldResult", "TrainingConfig", "TrainingOutcome", "build_dataset", "train_and_evaluate"]
+
+_K = 100
+_NEVER = np.iinfo(np.int64).max
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """How the trainer fits and judges a challenger."""
+
+    kind: ModelKind = ModelKind.BOOSTING
+    train_days: int = 14
+    test_days: int = 7
+    folds: int = 2
+    margin: float = 0.0
+    threshold: float = 0.5
+    seed: int = 0
+    spec: FeatureSpec = DEFAULT_SPEC
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TrainingConfig:
+        """The configuration the settings describe."""
+        return cls(
+            kind=ModelKind(settings.trainer_model_kind),
+            train_days=settings.trainer_train_days,
+            test_days=settings.trainer_test_days,
+            folds=settings.trainer_folds,
+            margin=settings.promotion_margin,
+            threshold=settings.review_threshold,
+        )
+
+    @property
+    def horizon_days(self) -> int:
+        """Days of history a retrain needs: the folds' windows plus the features' look-back."""
+        delay = self.spec.label_delay_days
+        windows = self.train_days + delay + self.test_days * self.folds + delay + 1
+        return windows + max(self.spec.customer_windows_days[-1], self.spec.terminal_windows_days[-1] + delay)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Features and labels of every transaction of a snapshot (rows in event-time order)."""
+
+    matrix: npt.NDArray[np.float64]
+    labelled: npt.NDArray[np.bool_]
+    """Rows whose label was known at the snapshot's clock."""
+    is_fraud: npt.NDArray[np.bool_]
+    day: npt.NDArray[np.int64]
+    customer: npt.NDArray[np.str_]
+    scenario: npt.NDArray[np.int8]
+    amount: npt.NDArray[np.float64]
+    labeled_at_ms: npt.NDArray[np.int64]
+    """When each row's label became known (``_NEVER`` when it has none)."""
+    clock_ms: int
+
+    def known_compromised(self) -> npt.NDArray[np.bool_]:
+        """Rows of cards already known to be compromised when their day began (a fraud of theirs
+        was labelled before): the handbook removes them from test sets, an investigator already
+        holds them."""
+        fraud = self.labelled & self.is_fraud
+        first_known: dict[str, int] = {}
+        for customer, labeled_at in zip(self.customer[fraud].tolist(), self.labeled_at_ms[fraud].tolist(), strict=True):
+            first_known[customer] = min(labeled_at, first_known.get(customer, _NEVER))
+        known_since = np.array([first_known.get(c, _NEVER) for c in self.customer.tolist()], dtype=np.int64)
+        return known_since < self.day * DAY_MS
+
+
+def build_dataset(snapshot: Snapshot, spec: FeatureSpec = DEFAULT_SPEC) -> Dataset:
+    """Offline features (the scorer's definition, replayed in event-time order) and labels."""
+    transactions = snapshot.transactions
+    known = {label.transaction_id: label for label in snapshot.labels if label.labeled_at_ms <= snapshot.clock_ms}
+    labels = [known.get(t.transaction_id) for t in transactions]
+    return Dataset(
+        matrix=offline_features(transactions, snapshot.labels, spec),
+        labelled=np.array([label is not None for label in labels], dtype=np.bool_),
+        is_fraud=np.array([label is not None and label.is_fraud for label in labels], dtype=np.bool_),
+        day=np.array([t.event_time_ms // DAY_MS for t in transactions], dtype=np.int64),
+        customer=np.array([t.customer_id for t in transactions], dtype=np.str_),
+        scenario=snapshot.scenarios,
+        amount=np.array([t.amount_cents / 100 for t in transactions], dtype=np.float64),
+        labeled_at_ms=np.array([_NEVER if label is None else label.labeled_at_ms for label in labels], dtype=np.int64),
+        clock_ms=snapshot.clock_ms,
+    )
+
+
+@dataclass(frozen=True)
+class FoldResult:
+    """One fold's window and the three scorers' evaluations on its test rows."""
+
+    fold: Fold
+    challenger: Evaluation
+    champion: Evaluation | None
+    baseline: Evaluation
+
+
+@dataclass(frozen=True)
+class TrainingOutcome:
+    """The challenger, how it fared, and whether the gate promotes it."""
+
+    bundle: ModelBundle
+    folds: list[FoldResult]
+    promote: bool
+    reason: str
+    train_rows: int
+    test_labels: npt.NDArray[np.bool_]
+    """Fold 0's test labels, and each scorer's scores on them (for the PR curves)."""
+    test_scores: dict[str, npt.NDArray[np.float64]]
+
+    def metrics(self) -> dict[str, float]:
+        """Flat metrics for MLflow: fold 0 per scorer, and the challenger's mean over folds."""
+        recent = self.folds[0]
+        metrics: dict[str, float] = {}
+        for role, evaluation in (
+            ("challenger", recent.challenger),
+            ("champion", recent.champion),
+            ("baseline", recent.baseline),
+        ):
+            if evaluation is not None:
+                metrics |= {f"{role}_{name}": value for name, value in evaluation.headline().items()}
+        for name in recent.challenger.headline():
+            values = [fold.challenger.headline()[name] for fold in self.folds]
+            metrics[f"mean_{name}"] = float(np.nanmean(values)) if not all(np.isnan(values)) else float("nan")
+        metrics["train_rows"] = float(self.train_rows)
+        return metrics
+
+    def params(self) -> dict[str, Any]:
+        """Window bounds (day indices) and sizes for MLflow."""
+        fold = self.folds[0].fold
+        return {
+            "train_first_day": fold.train_first_day,
+            "train_last_day": fold.train_last_day,
+            "test_first_day": fold.test_first_day,
+            "test_last_day": fold.test_last_day,
+            "folds": len(self.folds),
+        }
+
+
+def _evaluate(
+    data: Dataset, rows: npt.NDArray[np.bool_], scores: npt.NDArray[np.float64], threshold: float
+) -> Evaluation:
+    return evaluate(
+        data.is_fraud[rows],
+        scores,
+        day=data.day[rows],
+        customer=data.customer[rows],
+        scenario=data.scenario[rows] if (data.scenario[rows] >= 0).all() else None,
+        amounts=data.amount[rows],
+        threshold=threshold,
+        k=_K,
+    )
+
+
+def train_and_evaluate(data: Dataset, config: TrainingConfig, champion: ModelBundle | None) -> TrainingOutcome:
+    """Fit one model per prequential fold, evaluate them, and apply the promotion gate."""
+    labelled = data.labelled
+    testable = labelled & ~data.known_compromised()
+    delay = config.spec.label_delay_days
+    last_test_day = int(data.clock_ms // DAY_MS) - delay - 1
+    folds = prequential_folds(
+        data.day,
+        train_days=config.train_days,
+        delay_days=delay,
+        test_days=config.test_days,
+        n_folds=config.folds,
+        last_test_day=last_test_day,
+    )
+    results: list[FoldResult] = []
+    challenger: ModelBundle | None = None
+    train_rows = 0
+    curves: dict[str, npt.NDArray[np.float64]] = {}
+    for fold in folds:
+        train, test = fold.train & labelled, fold.test & testable
+        bundle = fit_bundle(
+            data.matrix[train], data.is_fraud[train], kind=config.kind, spec=config.spec, seed=config.seed
+        )
+        if challenger is None:
+            challenger, train_rows = bundle, int(train.sum())
+        matrix = data.matrix[test]
+        if not curves:
+            curves = {"challenger": bundle.score(matrix), "baseline": data.amount[test]}
+            if champion is not None:
+                curves["champion"] = champion.score(matrix)
+        results.append(
+            FoldResult(
+                fold=fold,
+                challenger=_evaluate(data, test, bundle.score(matrix), config.threshold),
+                champion=None if champion is None else _evaluate(data, test, champion.score(matrix), config.threshold),
+                baseline=_evaluate(data, test, data.amount[test], config.threshold),
+            )
+        )
+    assert challenger is not None
+    promote, reason = _gate(results[0], config.margin)
+    recent_test = folds[0].test & testable
+    return TrainingOutcome(challenger, results, promote, reason, train_rows, data.is_fraud[recent_test], curves)
+
+
+def _gate(recent: FoldResult, margin: float) -> tuple[bool, str]:
+    new = recent.challenger
+    old, against = (recent.champion, "champion") if recent.champion is not None else (recent.baseline, "baseline")
+    ap_gain = new.average_precision - old.average_precision
+    cp_gain = new.card_precision.mean - old.card_precision.mean
+    verdict = ap_gain > margin and cp_gain > margin
+    summary = (
+        f"AP {new.average_precision:.4f} vs {against} {old.average_precision:.4f} ({ap_gain:+.4f}), "
+        f"CP@{_K} {new.card_precision.mean:.4f} vs {old.card_precision.mean:.4f} ({cp_gain:+.4f}), margin {margin}"
+    )
+    return verdict, ("promote: " if verdict else "keep the champion: ") + summary
