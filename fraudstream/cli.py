@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from fraudcore.local.errors import InfraError
 from fraudcore.settings import ENV_PREFIX, Settings, load_settings
-from fraudstream import infra_commands, model_command, produce_command, score_command, train_command
+from fraudstream import demo_command, infra_commands, model_command, produce_command, score_command, train_command
 
 __all__ = ["build_parser", "main"]
 
@@ -48,8 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     down.add_argument("--wipe", action="store_true", help="also delete Kafka, Redis and MLflow data")
     down.set_defaults(handler=infra_commands.down)
 
-    demo = commands.add_parser("demo", help="start the infrastructure and run the demo on the embedded default")
-    demo.set_defaults(handler=infra_commands.demo)
+    demo_command.add_parser(commands)
 
     produce_command.add_parser(commands)
     score_command.add_parser(commands)

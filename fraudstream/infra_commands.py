@@ -1,15 +1,14 @@
-"""Subcommands that manage the local infrastructure: prepare, up, status, down, demo."""
+"""Subcommands that manage the local infrastructure: prepare, up, status, down."""
 
 from __future__ import annotations
 
 import argparse
 
 from fraudcore.local.health import ServiceStatus
-from fraudcore.local.smoke import run_smoke_check
 from fraudcore.local.stack import LocalStack
 from fraudcore.settings import Settings
 
-__all__ = ["demo", "down", "prepare", "status", "up"]
+__all__ = ["down", "prepare", "status", "up"]
 
 
 def prepare(args: argparse.Namespace, settings: Settings) -> int:
@@ -40,18 +39,6 @@ def down(args: argparse.Namespace, settings: Settings) -> int:
     if args.wipe:
         print(f"wiped Kafka, Redis and MLflow data under {settings.data_dir}")
     return 0
-
-
-def demo(args: argparse.Namespace, settings: Settings) -> int:
-    """Start the infrastructure and prove each part works with a real round trip."""
-    if up(args, settings) != 0:
-        return 1
-    print("\nplumbing check:")
-    results = run_smoke_check(settings)
-    for result in results:
-        print(f"  {result.name:<6} {'ok' if result.ok else 'FAILED':<7} {result.detail}")
-    print("\nThe services keep running; `fraudstream down` stops them.")
-    return 0 if all(result.ok for result in results) else 1
 
 
 def _report(statuses: list[ServiceStatus]) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, ClassVar, Final
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
@@ -33,6 +33,7 @@ from schemas.fields import (
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "Event",
+    "FeatureDigester",
     "Label",
     "Location",
     "ModelEvent",
@@ -199,3 +200,24 @@ def digest_features(features: Mapping[str, float]) -> str:
     """SHA-256 hex digest of ``features``, independent of key order (for :attr:`Verdict.feature_digest`)."""
     canonical = json.dumps(sorted(features.items()), separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class FeatureDigester:
+    """:func:`digest_features` for many rows sharing the same names, several times faster.
+
+    Build it with the names in sorted order and pass each row's values in that order; finite
+    floats only (as in a verdict). The result equals ``digest_features(dict(zip(names, values)))``.
+    """
+
+    def __init__(self, sorted_names: Sequence[str]) -> None:
+        if list(sorted_names) != sorted(sorted_names):
+            raise ValueError("the names must be sorted")
+        self._heads = ["[" + json.dumps(name) + "," for name in sorted_names]
+
+    def __call__(self, values: Sequence[float]) -> str:
+        canonical = (
+            "["
+            + ",".join(head + float.__repr__(value) + "]" for head, value in zip(self._heads, values, strict=True))
+            + "]"
+        )
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

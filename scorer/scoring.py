@@ -19,9 +19,9 @@ import numpy as np
 
 from fraudcore.features.definition import DEFAULT_SPEC, FeatureSpec, TxFacts, feature_matrix
 from fraudcore.features.store import FeatureStore
-from schemas.codec import Decoded, decode_batch
+from schemas.codec import Decoded, decode, decode_batch, encode
 from schemas.dead_letter import DeadLetter
-from schemas.events import Transaction, Verdict, digest_features
+from schemas.events import FeatureDigester, Transaction, Verdict
 from schemas.rejection import Rejected
 from scorer.decisions import Thresholds
 from scorer.model_holder import ModelHolder
@@ -114,27 +114,33 @@ class BatchScorer:
         names = model.bundle.feature_names
         scored_at = self.clock()
         latency = scored - started
-        verdicts = []
-        for row, transaction in enumerate(transactions):
-            features = dict(zip(names, matrix[row].tolist(), strict=True))
-            verdicts.append(
-                Verdict(
-                    transaction_id=transaction.transaction_id,
-                    customer_id=transaction.customer_id,
-                    score=float(np.clip(scores[row], 0.0, 1.0)),
-                    decision=decisions[row],
-                    risk_level=risk_levels[row],
-                    model_name=model.name,
-                    model_version=model.version,
-                    features=features,
-                    feature_digest=digest_features(features),
-                    scoring_latency_s=latency,
-                    reasons=reasons[row],
-                    scored_at=scored_at,
-                    shadow_score=None if shadow_scores is None else float(np.clip(shadow_scores[row], 0.0, 1.0)),
-                    shadow_model_version=None if shadow is None else shadow.version,
-                )
+        order = sorted(range(len(names)), key=names.__getitem__)  # Verdict.features keeps sorted keys
+        sorted_names = [names[i] for i in order]
+        digest = FeatureDigester(sorted_names)
+        rows = matrix[:, order].tolist()
+        clipped = np.clip(scores, 0.0, 1.0).tolist()
+        shadow_clipped = None if shadow_scores is None else np.clip(shadow_scores, 0.0, 1.0).tolist()
+        build = Verdict.model_construct  # every value below is produced and bounded here; see _check
+        verdicts = [
+            build(
+                transaction_id=transaction.transaction_id,
+                customer_id=transaction.customer_id,
+                score=clipped[row],
+                decision=decisions[row],
+                risk_level=risk_levels[row],
+                model_name=model.name,
+                model_version=model.version,
+                features=dict(zip(sorted_names, rows[row], strict=True)),
+                feature_digest=digest(rows[row]),
+                scoring_latency_s=latency,
+                reasons=reasons[row],
+                scored_at=scored_at,
+                shadow_score=None if shadow_clipped is None else shadow_clipped[row],
+                shadow_model_version=None if shadow is None else shadow.version,
             )
+            for row, transaction in enumerate(transactions)
+        ]
+        _check(verdicts[0])
         self.stage_seconds = {
             "features": featured - started,
             "model": scored - featured,
@@ -156,3 +162,12 @@ def dead_letter_for(message: RawMessage, rejection: Rejected, now: datetime) -> 
         reason=rejection.message,
         failed_at=now,
     )
+
+
+def _check(verdict: Verdict) -> None:
+    """Validate one verdict of the batch against the contract: verdicts are built without
+    per-message validation (it costs more than the rest of scoring), so a systematic mistake
+    must still fail loudly rather than reach the topic."""
+    checked = decode(encode(verdict), Verdict, now=verdict.scored_at)
+    if not isinstance(checked, Decoded) or checked.event != verdict:
+        raise AssertionError(f"the scorer built a verdict outside its contract: {checked}")

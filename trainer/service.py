@@ -1,9 +1,10 @@
 """The trainer process: follow transactions and labels, retrain on schedule, register, broadcast.
 
 It reads both topics from the beginning without a consumer group (it needs the history, not a share
-of it) and keeps the last ``horizon_days`` of event time in memory. A retrain runs after
-``retrain_every_labels`` new labels or ``retrain_every_days`` of event time, whichever comes first,
-in a worker thread so consumption goes on. A promoted version is announced on ``model-events``.
+of it) and keeps the last ``horizon_days`` of event time in memory. It retrains once it has caught
+up with the topics, then after ``retrain_every_labels`` new labels or ``retrain_every_days`` of event
+time, whichever comes first, in a worker thread so consumption goes on. A promoted version is
+announced on ``model-events``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from fraudcore.settings import Settings
 from schemas.codec import Decoded, decode, encode
 from schemas.events import Label, Transaction
 from schemas.topics import Topics, key_for
-from trainer.history import History
+from trainer.history import History, Snapshot
 from trainer.publishing import Registered, register_outcome, reload_event
 from trainer.training import TrainingConfig, TrainingOutcome, build_dataset, train_and_evaluate
 
@@ -80,6 +81,8 @@ class Trainer:
         self._client: MlflowClient | None = None
         self._labels_at_last_retrain = 0
         self._clock_at_last_retrain = 0
+        self.caught_up = False
+        """Whether the history holds everything the topics held when following began."""
         self.reports: list[RetrainReport] = []
 
     # -- consuming -------------------------------------------------------------------------------
@@ -137,11 +140,14 @@ class Trainer:
         await consumer.start()
         training: asyncio.Task[RetrainReport | None] | None = None
         try:
-            await self._assign_all(consumer)
+            partitions = await self._assign_all(consumer)
+            ends = await consumer.end_offsets(partitions)
             while not stop.is_set():
                 for tp, records in (await consumer.getmany(timeout_ms=500, max_records=20_000)).items():
                     for record in records:
                         self._absorb(tp.topic, record.value)
+                if not self.caught_up:
+                    self.caught_up = not [tp for tp in partitions if await consumer.position(tp) < ends[tp]]
                 if training is not None and training.done():
                     report = training.result()
                     training = None
@@ -157,18 +163,23 @@ class Trainer:
     # -- retraining ------------------------------------------------------------------------------
 
     def due(self) -> bool:
-        """Whether the schedule calls for a retrain now."""
+        """Whether the schedule calls for a retrain now: once caught up with the topics, then after
+        enough new labels or event time."""
         new_labels = self.history.labels_received - self._labels_at_last_retrain
-        elapsed_days = (self.history.clock_ms - self._clock_at_last_retrain) / DAY_MS
-        if new_labels == 0:
+        if not self.caught_up or new_labels == 0:
             return False
-        return new_labels >= self.settings.trainer_retrain_every_labels or (
-            self._clock_at_last_retrain > 0 and elapsed_days >= self.settings.trainer_retrain_every_days
+        if self._clock_at_last_retrain == 0:
+            return True
+        elapsed_days = (self.history.clock_ms - self._clock_at_last_retrain) / DAY_MS
+        return (
+            new_labels >= self.settings.trainer_retrain_every_labels
+            or elapsed_days >= self.settings.trainer_retrain_every_days
         )
 
     async def _retrain_and_announce(self) -> RetrainReport | None:
+        snapshot = self._snapshot()  # on the event loop: consumption mutates the history
         try:
-            report = await asyncio.to_thread(self.retrain)
+            report = await asyncio.to_thread(self.retrain_on, snapshot)
         except NotEnoughHistory as exc:
             log.info("%s", exc)
             return None
@@ -178,10 +189,16 @@ class Trainer:
 
     def retrain(self) -> RetrainReport:
         """Train, evaluate and register one challenger on the current history (blocking)."""
+        return self.retrain_on(self._snapshot())
+
+    def _snapshot(self) -> Snapshot:
         self._labels_at_last_retrain = self.history.labels_received
         self._clock_at_last_retrain = self.history.clock_ms
         self.history.prune(self.history.clock_ms - self.config.horizon_days * DAY_MS)
-        snapshot = self.history.snapshot()
+        return self.history.snapshot()
+
+    def retrain_on(self, snapshot: Snapshot) -> RetrainReport:
+        """Train, evaluate and register one challenger on ``snapshot`` (blocking; thread-safe)."""
         data = build_dataset(snapshot, self.config.spec)
         client = self._connected()
         champion_version, champion = self._champion(client)

@@ -8,7 +8,7 @@ import pytest
 
 from fraudstream.cli import EXIT_USAGE, build_parser, main
 
-SUBCOMMANDS = ["prepare", "up", "status", "down", "demo", "produce"]
+SUBCOMMANDS = ["prepare", "up", "status", "down", "demo", "produce", "score", "train", "model"]
 
 
 @pytest.mark.parametrize("command", SUBCOMMANDS)

@@ -1,0 +1,98 @@
+"""A retrain on simulated history: shared features, prequential windows, the gate, the metrics."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+import pytest
+
+from fraudcore.features.definition import DAY_MS
+from producer.simulated_events import LabelPolicy, SimulatedStream
+from producer.simulator import SimulationParams
+from schemas.events import Transaction
+from trainer.fitting import ModelKind, fit_bundle
+from trainer.history import History
+from trainer.training import Dataset, TrainingConfig, build_dataset, train_and_evaluate
+
+CONFIG = TrainingConfig(kind=ModelKind.LOGISTIC, train_days=7, test_days=3, folds=2)
+
+
+@cache
+def _dataset() -> Dataset:
+    history = History()
+    params = SimulationParams(seed=4, n_customers=400, n_terminals=800, days=40)
+    for event in SimulatedStream(params, LabelPolicy()).events():
+        if isinstance(event, Transaction):
+            history.add_transaction(event)
+        else:
+            history.add_label(event)
+    return build_dataset(history.snapshot())
+
+
+def test_labels_after_the_clock_are_not_known_and_the_last_week_is_unlabelled() -> None:
+    data = _dataset()
+    last_day = int(data.clock_ms // DAY_MS)
+    assert not data.labelled[data.day > last_day - 7].any()
+    assert data.labelled[data.day < last_day - 8].all()
+
+
+def test_windows_follow_the_prequential_protocol() -> None:
+    data = _dataset()
+    outcome = train_and_evaluate(data, CONFIG, champion=None)
+    last_day = int(data.clock_ms // DAY_MS)
+    recent, older = (result.fold for result in outcome.folds)
+    assert recent.test_last_day == last_day - 7 - 1
+    assert recent.test_first_day == recent.test_last_day - 2
+    assert recent.train_last_day == recent.test_first_day - 7 - 1
+    assert recent.train_first_day == recent.train_last_day - 6
+    assert older.test_last_day == recent.test_last_day - 3
+    assert outcome.params()["train_first_day"] == recent.train_first_day
+
+
+def test_the_first_model_is_promoted_when_it_beats_the_amount_baseline() -> None:
+    outcome = train_and_evaluate(_dataset(), CONFIG, champion=None)
+    recent = outcome.folds[0]
+    assert recent.champion is None
+    assert outcome.promote, outcome.reason
+    assert recent.challenger.average_precision > recent.baseline.average_precision
+    metrics = outcome.metrics()
+    assert {"challenger_average_precision", "baseline_card_precision_at_100", "mean_auc_roc"} <= set(metrics)
+    assert "champion_average_precision" not in metrics
+
+
+def test_a_champion_as_good_as_the_challenger_is_kept() -> None:
+    data = _dataset()
+    first = train_and_evaluate(data, CONFIG, champion=None)
+    again = train_and_evaluate(data, CONFIG, champion=first.bundle)  # same data, same seed: equal metrics
+    assert not again.promote
+    assert again.reason.startswith("keep the champion")
+
+
+def test_a_champion_that_learned_nothing_is_replaced() -> None:
+    data = _dataset()
+    rng = np.random.default_rng(1)
+    noise = fit_bundle(data.matrix[:500], rng.random(500) < 0.5)
+    outcome = train_and_evaluate(data, CONFIG, champion=noise)
+    assert outcome.promote, outcome.reason
+
+
+def test_more_folds_than_the_history_holds_is_an_error() -> None:
+    with pytest.raises(ValueError, match="fold"):
+        train_and_evaluate(
+            _dataset(), TrainingConfig(kind=ModelKind.LOGISTIC, train_days=20, test_days=5, folds=3), None
+        )
+
+
+def test_known_compromised_cards_are_left_out_of_the_test_rows() -> None:
+    data = _dataset()
+    known = data.known_compromised()
+    assert known.any()
+    fraud_days: dict[str, int] = {}
+    for customer, fraud, labelled, labeled_at in zip(
+        data.customer, data.is_fraud, data.labelled, data.labeled_at_ms, strict=True
+    ):
+        if fraud and labelled:
+            fraud_days[customer] = min(fraud_days.get(customer, labeled_at), labeled_at)
+    row = int(np.flatnonzero(known)[0])
+    assert fraud_days[data.customer[row]] < data.day[row] * DAY_MS
