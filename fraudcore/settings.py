@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     shadow_scoring: bool = False
     """Also score with the ``challenger`` alias and record its score in the verdict."""
 
+    canary_share: float = Field(default=0.0, ge=0, le=1)
+    """Share of cards (stable by card-id hash) for which the ``challenger`` decides; 0 = off."""
+
     model_check_interval_s: float = Field(default=30.0, gt=0)
     """How often the scorer checks the ``champion`` alias, in case a reload event was missed."""
 

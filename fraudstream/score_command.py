@@ -43,6 +43,9 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--shadow", action="store_true", default=None, help="also score with the challenger (FRAUD_SHADOW_SCORING)"
     )
+    parser.add_argument(
+        "--canary", type=float, metavar="SHARE", help="share of cards the challenger decides for (FRAUD_CANARY_SHARE)"
+    )
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     parser.set_defaults(handler=score)
 
@@ -55,6 +58,7 @@ def score(args: argparse.Namespace, settings: Settings) -> int:
         scorer_batch_within_s=args.within,
         scorer_web_port=args.web_port,
         shadow_scoring=args.shadow,
+        canary_share=args.canary,
     )
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -67,7 +71,13 @@ def score(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_NO_MODEL
     metrics = ScorerMetrics()
     store = RedisFeatureStore.from_url(settings.redis_connection_url, DEFAULT_SPEC, settings.redis_namespace)
-    scorer = BatchScorer(store, holder, Thresholds.from_settings(settings), reason_count=settings.reason_count)
+    scorer = BatchScorer(
+        store,
+        holder,
+        Thresholds.from_settings(settings),
+        reason_count=settings.reason_count,
+        canary_share=settings.canary_share,
+    )
     runtime = ScorerRuntime(settings, topics, store, holder, scorer, metrics)
 
     import faust
@@ -99,7 +109,7 @@ def _load_models(settings: Settings) -> ModelHolder | None:
     source = RegistrySource(
         lambda: connect(settings), settings.model_name, FEATURE_NAMES, expected_spec_digest=DEFAULT_SPEC.digest
     )
-    holder = ModelHolder(source, shadow=settings.shadow_scoring)
+    holder = ModelHolder(source, hold_challenger=settings.shadow_scoring or settings.canary_share > 0)
     for alias in holder.aliases:
         try:
             version = source.resolve(alias)

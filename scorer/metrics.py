@@ -21,8 +21,8 @@ class ScorerMetrics:
         )
         self.decisions = Counter(
             "fraudstream_scorer_decisions",
-            "Verdicts emitted, by decision and risk level.",
-            ["decision", "risk_level"],
+            "Verdicts emitted, by decision, risk level and the role of the deciding model (champion or canary).",
+            ["decision", "risk_level", "role"],
             registry=r,
         )
         self.dead_letters = Counter(

@@ -45,10 +45,10 @@ class RefreshOutcome:
 class ModelHolder:
     """Holds the champion (and optionally the challenger) of one registered model."""
 
-    def __init__(self, source: ModelSource, *, shadow: bool = False) -> None:
+    def __init__(self, source: ModelSource, *, hold_challenger: bool = False) -> None:
         self.source = source
         self.model_name = source.model_name
-        self.shadow = shadow
+        self.hold_challenger = hold_challenger
         self._models: dict[str, LoadedModel] = {}
         self._lock = asyncio.Lock()
         self._refused: dict[str, ModelLoadError] = {}
@@ -64,13 +64,13 @@ class ModelHolder:
 
     @property
     def challenger(self) -> LoadedModel | None:
-        """The shadow model, when shadow scoring is on and a challenger exists."""
+        """The challenger (for shadow scoring or a canary), when held and one exists."""
         return self._models.get(CHALLENGER)
 
     @property
     def aliases(self) -> tuple[str, ...]:
         """The aliases this holder keeps loaded."""
-        return (CHAMPION, CHALLENGER) if self.shadow else (CHAMPION,)
+        return (CHAMPION, CHALLENGER) if self.hold_challenger else (CHAMPION,)
 
     def install(self, alias: str, model: LoadedModel) -> None:
         """Serve an already loaded and validated model (e.g. loaded before the event loop ran)."""
@@ -78,12 +78,12 @@ class ModelHolder:
         self._remember(RefreshOutcome(alias, model.version, None, swapped=True))
 
     async def start(self) -> LoadedModel:
-        """Load the champion (and the challenger, if shadowing); raise :class:`ModelLoadError` if the
+        """Load the champion (and the challenger, if held); raise :class:`ModelLoadError` if the
         champion cannot be served."""
         outcome = await self.refresh(CHAMPION)
         if outcome.error is not None:
             raise outcome.error
-        if self.shadow:
+        if self.hold_challenger:
             await self.refresh(CHALLENGER)
         return self.champion
 

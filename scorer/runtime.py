@@ -257,7 +257,9 @@ class ScorerRuntime(Service):
         metrics.transactions.labels("scored").inc(len(verdicts))
         metrics.transactions.labels("dead_lettered").inc(len(letters))
         metrics.unknown_fields.inc(unknown_fields)
+        champion = self.scorer.last_champion_version
         for verdict in verdicts:
-            metrics.decisions.labels(verdict.decision.value, verdict.risk_level.value).inc()
+            role = "champion" if verdict.model_version == champion else "canary"
+            metrics.decisions.labels(verdict.decision.value, verdict.risk_level.value, role).inc()
         for letter in letters:
             metrics.dead_letters.labels(letter.reason_code.value).inc()

@@ -3,7 +3,10 @@
 :meth:`BatchScorer.triage` splits raw messages into valid transactions and dead letters (reason
 and original bytes); :meth:`BatchScorer.score` records and reads the online features in one store
 call, scores every row with one model call on the model in use when the batch began, and builds
-the verdicts. A :class:`~fraudcore.features.store.FeatureStoreUnavailable` propagates so the caller
+the verdicts. When a challenger is held, every verdict also records the other model's score
+(``shadow_score``); with a canary share, the challenger decides (and is named in ``model_version``)
+for the cards whose stable hash falls below the share. A
+:class:`~fraudcore.features.store.FeatureStoreUnavailable` propagates so the caller
 can back off and retry the same batch: recording is idempotent per transaction id, so a retry never
 counts a transaction twice.
 """
@@ -11,14 +14,17 @@ counts a transaction twice.
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
+import numpy.typing as npt
 
 from fraudcore.features.definition import DEFAULT_SPEC, FeatureSpec, TxFacts, feature_matrix
 from fraudcore.features.store import FeatureStore
+from fraudcore.models import LoadedModel
 from schemas.codec import Decoded, decode, decode_batch, encode
 from schemas.dead_letter import DeadLetter
 from schemas.events import FeatureDigester, Transaction, Verdict
@@ -26,7 +32,7 @@ from schemas.rejection import Rejected
 from scorer.decisions import Thresholds
 from scorer.model_holder import ModelHolder
 
-__all__ = ["BatchScorer", "RawMessage", "Triage", "dead_letter_for", "utc_now"]
+__all__ = ["BatchScorer", "RawMessage", "Triage", "card_bucket", "dead_letter_for", "utc_now"]
 
 
 def utc_now() -> datetime:
@@ -69,6 +75,7 @@ class BatchScorer:
         *,
         spec: FeatureSpec = DEFAULT_SPEC,
         reason_count: int = 3,
+        canary_share: float = 0.0,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.store = store
@@ -76,9 +83,35 @@ class BatchScorer:
         self.thresholds = thresholds
         self.spec = spec
         self.reason_count = reason_count
+        self.canary_share = canary_share
+        self.last_champion_version: str | None = None
+        """The champion version of the last :meth:`score` call (verdicts naming another: the canary)."""
         self.clock = clock
         self.stage_seconds: dict[str, float] = {}
         """Seconds spent per stage in the last :meth:`score` call (features, model, verdicts)."""
+
+    def _canary_rows(self, transactions: Sequence[Transaction]) -> npt.NDArray[np.bool_] | None:
+        if self.canary_share <= 0:
+            return None
+        return np.array([card_bucket(t.customer_id) < self.canary_share for t in transactions], dtype=np.bool_)
+
+    def _reasons(
+        self,
+        champion: LoadedModel,
+        challenger: LoadedModel | None,
+        matrix: npt.NDArray[np.float64],
+        canary: npt.NDArray[np.bool_] | None,
+    ) -> list[list[str]]:
+        if not self.reason_count:
+            return [[] for _ in range(len(matrix))]
+        reasons = champion.bundle.reasons(matrix, self.reason_count)
+        if challenger is not None and canary is not None and canary.any():
+            rows = np.flatnonzero(canary)
+            for row, named in zip(
+                rows.tolist(), challenger.bundle.reasons(matrix[rows], self.reason_count), strict=True
+            ):
+                reasons[row] = named
+        return reasons
 
     def triage(self, messages: Sequence[RawMessage]) -> Triage:
         """Decode every message; the invalid ones become dead letters (never raises on bad input)."""
@@ -100,14 +133,19 @@ class BatchScorer:
             return []
         started = time.perf_counter()
         model = self.models.champion  # read once: a swap lands between batches, never inside one
+        self.last_champion_version = model.version
         facts = [TxFacts.of(transaction) for transaction in transactions]
         counts = await (self.store.record_transactions(facts) if record else self.store.peek_transactions(facts))
         matrix = feature_matrix(facts, counts, self.spec)
         featured = time.perf_counter()
-        scores = model.bundle.score(matrix)
-        shadow = self.models.challenger
-        shadow_scores = shadow.bundle.score(matrix) if shadow is not None else None
-        reasons = model.bundle.reasons(matrix, self.reason_count) if self.reason_count else [[]] * len(facts)
+        champion_scores = model.bundle.score(matrix)
+        challenger = self.models.challenger
+        other_scores = challenger.bundle.score(matrix) if challenger is not None else None
+        canary = self._canary_rows(transactions) if challenger is not None else None
+        reasons = self._reasons(model, challenger, matrix, canary)
+        scores = champion_scores
+        if canary is not None and other_scores is not None:  # the challenger decides for the canary cards
+            scores, other_scores = np.where(canary, other_scores, scores), np.where(canary, scores, other_scores)
         scored = time.perf_counter()
         decisions = self.thresholds.decisions(scores)
         risk_levels = self.thresholds.risk_levels(scores)
@@ -119,7 +157,11 @@ class BatchScorer:
         digest = FeatureDigester(sorted_names)
         rows = matrix[:, order].tolist()
         clipped = np.clip(scores, 0.0, 1.0).tolist()
-        shadow_clipped = None if shadow_scores is None else np.clip(shadow_scores, 0.0, 1.0).tolist()
+        other_clipped = None if other_scores is None else np.clip(other_scores, 0.0, 1.0).tolist()
+        canary_rows = [False] * len(transactions) if canary is None else canary.tolist()
+        assert challenger is not None or not any(canary_rows)
+        decider = {False: model.version, True: challenger.version if challenger else model.version}
+        other = {False: challenger.version if challenger else None, True: model.version}
         build = Verdict.model_construct  # every value below is produced and bounded here; see _check
         verdicts = [
             build(
@@ -129,14 +171,14 @@ class BatchScorer:
                 decision=decisions[row],
                 risk_level=risk_levels[row],
                 model_name=model.name,
-                model_version=model.version,
+                model_version=decider[canary_rows[row]],
                 features=dict(zip(sorted_names, rows[row], strict=True)),
                 feature_digest=digest(rows[row]),
                 scoring_latency_s=latency,
                 reasons=reasons[row],
                 scored_at=scored_at,
-                shadow_score=None if shadow_clipped is None else shadow_clipped[row],
-                shadow_model_version=None if shadow is None else shadow.version,
+                shadow_score=None if other_clipped is None else other_clipped[row],
+                shadow_model_version=other[canary_rows[row]],
             )
             for row, transaction in enumerate(transactions)
         ]
@@ -171,3 +213,8 @@ def _check(verdict: Verdict) -> None:
     checked = decode(encode(verdict), Verdict, now=verdict.scored_at)
     if not isinstance(checked, Decoded) or checked.event != verdict:
         raise AssertionError(f"the scorer built a verdict outside its contract: {checked}")
+
+
+def card_bucket(customer_id: str) -> float:
+    """A card's stable position in [0, 1) (CRC-32 of its id): the canary takes the cards below its share."""
+    return zlib.crc32(customer_id.encode("utf-8")) / 2**32

@@ -68,7 +68,7 @@ async def test_the_challenger_is_held_only_when_shadowing(source: MemorySource) 
     plain = ModelHolder(source)
     await plain.start()
     assert plain.challenger is None
-    shadowing = ModelHolder(source, shadow=True)
+    shadowing = ModelHolder(source, hold_challenger=True)
     await shadowing.start()
     assert shadowing.challenger is not None
     assert shadowing.challenger.version == "2"

@@ -13,7 +13,7 @@ from schemas.events import Transaction, digest_features
 from schemas.examples import EXAMPLE_NOW, example_transaction
 from scorer.decisions import Thresholds
 from scorer.model_holder import ModelHolder
-from scorer.scoring import BatchScorer, RawMessage
+from scorer.scoring import BatchScorer, RawMessage, card_bucket
 from tests.unit.scorer.twins import MemorySource, loaded_model
 
 
@@ -31,14 +31,14 @@ def _transactions(count: int) -> list[Transaction]:
     ]
 
 
-async def _scorer(shadow: bool = False) -> tuple[BatchScorer, MemoryFeatureStore]:
+async def _scorer(shadow: bool = False, canary: float = 0.0) -> tuple[BatchScorer, MemoryFeatureStore]:
     source = MemorySource()
     source.versions = {"1": loaded_model("1"), "2": loaded_model("2", seed=3)}
     source.aliases = {CHAMPION: "1", CHALLENGER: "2"}
-    holder = ModelHolder(source, shadow=shadow)
+    holder = ModelHolder(source, hold_challenger=shadow or canary > 0)
     await holder.start()
     store = MemoryFeatureStore()
-    return BatchScorer(store, holder, Thresholds(), clock=lambda: EXAMPLE_NOW), store
+    return BatchScorer(store, holder, Thresholds(), clock=lambda: EXAMPLE_NOW, canary_share=canary), store
 
 
 def _message(value: bytes | None, offset: int) -> RawMessage:
@@ -105,3 +105,20 @@ async def test_shadow_scoring_records_the_challenger_without_deciding_with_it() 
     assert all(v.shadow_model_version == "2" for v in verdicts)
     assert all(v.shadow_score is not None for v in verdicts)
     assert all(v.model_version == "1" for v in verdicts)
+
+
+async def test_a_canary_lets_the_challenger_decide_for_a_stable_share_of_cards() -> None:
+    scorer, _ = await _scorer(canary=0.3)
+    base = _transactions(1)[0]
+    transactions = [
+        base.model_copy(update={"transaction_id": f"t{i}", "customer_id": f"card{i}", "amount": 5.0 + i})
+        for i in range(400)
+    ]
+    verdicts = await scorer.score(transactions)
+    canary = [card_bucket(t.customer_id) < 0.3 for t in transactions]
+    assert 0.2 < sum(canary) / len(canary) < 0.4
+    for verdict, in_canary in zip(verdicts, canary, strict=True):
+        assert verdict.model_version == ("2" if in_canary else "1")
+        assert verdict.shadow_model_version == ("1" if in_canary else "2")
+    again = await scorer.score(transactions)  # stable: the same cards stay in the canary
+    assert [v.model_version for v in again] == [v.model_version for v in verdicts]

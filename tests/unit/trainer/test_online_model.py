@@ -1,0 +1,37 @@
+"""The river online model: learns in order, scores like a scikit-learn classifier, fits in a bundle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from fraudcore.models import ModelBundle, load_bundle, save_bundle
+from trainer.online_model import OnlineLogisticRegression
+
+
+def _data(rows: int = 3000) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    matrix = rng.normal(size=(rows, 4))
+    return matrix, (matrix[:, 0] + 0.3 * rng.normal(size=rows) > 1.2).astype(np.int64)
+
+
+def test_it_learns_a_separable_signal_and_keeps_learning() -> None:
+    matrix, labels = _data()
+    model = OnlineLogisticRegression().fit(matrix, labels)
+    fraud = model.predict_proba(matrix)[:, 1]
+    assert fraud.shape == (len(matrix),)
+    assert ((fraud >= 0) & (fraud <= 1)).all()
+    assert fraud[labels == 1].mean() > fraud[labels == 0].mean() + 0.3
+    before = model.predict_proba(matrix[:1])[0, 1]
+    for _ in range(50):
+        model.learn_one(matrix[0].tolist(), is_fraud=not labels[0])
+    assert model.predict_proba(matrix[:1])[0, 1] != before
+
+
+def test_it_travels_in_a_digest_checked_bundle(tmp_path: Path) -> None:
+    matrix, labels = _data(500)
+    bundle = ModelBundle(OnlineLogisticRegression().fit(matrix, labels), ("a", "b", "c", "d"), "spec", matrix[:50])
+    digest = save_bundle(bundle, tmp_path / "model")
+    loaded = load_bundle(tmp_path / "model", expected_digest=digest)
+    assert np.array_equal(loaded.score(matrix[:20]), bundle.score(matrix[:20]))
