@@ -175,6 +175,8 @@ def _simulation(args: argparse.Namespace) -> tuple[SimulationParams, LabelPolicy
 
 
 def _parse_override(field_type: str, value: str) -> object:
+    if field_type.endswith(" | None"):
+        return None if value.lower() == "none" else _parse_override(field_type.removesuffix(" | None"), value)
     if field_type == "int":
         return int(value)
     if field_type == "float":

@@ -47,6 +47,10 @@ class SimulationParams:
     customer_compromise_days: int = 14
     customer_fraud_share: float = 1 / 3
     customer_fraud_multiplier: float = 5.0
+    shift_day: int | None = None
+    """From this day on, every customer spends ``shift_amount_factor`` times more (an injected
+    distribution shift, for drift monitoring); ``None``: no shift."""
+    shift_amount_factor: float = 1.0
 
     def __post_init__(self) -> None:
         problems = [
@@ -58,6 +62,8 @@ class SimulationParams:
             problems.append("customer_fraud_share must be within [0, 1]")
         if self.radius <= 0:
             problems.append("radius must be positive")
+        if self.shift_amount_factor <= 0:
+            problems.append("shift_amount_factor must be positive")
         if problems:
             raise ValueError("invalid simulation parameters: " + "; ".join(problems))
 
@@ -125,6 +131,8 @@ class Simulator:
         amount = rng.normal(mean, std)
         negative = amount < 0
         amount[negative] = rng.uniform(0, 2 * mean[negative])
+        if p.shift_day is not None and day >= p.shift_day:
+            amount = amount * p.shift_amount_factor
         amount = np.round(amount, 2)
         choice = rng.random(len(customer))
         terminal = np.array(

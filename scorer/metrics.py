@@ -78,6 +78,18 @@ class ScorerMetrics:
         self.redis_errors = Counter(
             "fraudstream_scorer_redis_errors", "Feature store calls that failed (and were retried).", registry=r
         )
+        self.feature_psi = Gauge(
+            "fraudstream_scorer_feature_psi",
+            "Population stability index of each feature over the recent window against the model's reference.",
+            ["feature"],
+            registry=r,
+        )
+        self.drift_detections = Counter(
+            "fraudstream_scorer_drift_detections",
+            "Changes flagged by the ADWIN detectors, by signal (score, fraud_rate).",
+            ["signal"],
+            registry=r,
+        )
         self.ready = Gauge(
             "fraudstream_scorer_ready", "1 when the scorer serves a model and reaches Redis.", registry=r
         )

@@ -32,6 +32,7 @@ from schemas.dead_letter import DeadLetter
 from schemas.enums import ModelEventKind
 from schemas.events import Event, Label, ModelEvent, Verdict
 from schemas.topics import Topics, key_for
+from scorer.drift_watch import DriftWatch
 from scorer.metrics import ScorerMetrics
 from scorer.model_holder import ModelHolder, RefreshOutcome
 from scorer.scoring import BatchScorer, RawMessage, dead_letter_for, utc_now
@@ -69,6 +70,7 @@ class ScorerRuntime(Service):
         self._producer: AIOKafkaProducer | None = None
         self._reported: set[tuple[str, str | None, str]] = set()
         metrics.ready.set_function(lambda: float(self.ready))
+        self.drift = DriftWatch(metrics)
 
     async def on_start(self) -> None:
         """Start the producer and publish the model in use."""
@@ -128,6 +130,9 @@ class ScorerRuntime(Service):
         triage = self.scorer.triage(messages)
         verdicts = await self._with_store(lambda: self.scorer.score(triage.transactions))
         await self._send_all([*verdicts, *triage.dead_letters])
+        if verdicts and self.scorer.last_batch is not None:
+            matrix, scores = self.scorer.last_batch
+            await self._raise_alarms(self.drift.observe(self.models.champion, matrix, scores))
         acknowledged_ms = time.time() * 1000
         self._count_batch(len(messages), verdicts, triage.dead_letters, triage.unknown_fields)
         for stage, seconds in self.scorer.stage_seconds.items():
@@ -148,6 +153,7 @@ class ScorerRuntime(Service):
         self.metrics.labels.labels("recorded").inc(new)
         self.metrics.labels.labels("duplicate").inc(len(facts) - new)
         self.metrics.labels.labels("dead_lettered").inc(len(letters))
+        await self._raise_alarms(self.drift.observe_labels([fact.is_fraud for fact in facts]))
         for letter in letters:
             self.metrics.dead_letters.labels(letter.reason_code.value).inc()
 
@@ -196,6 +202,19 @@ class ScorerRuntime(Service):
                 self.metrics.model_info.remove(self.models.model_name, outcome.previous_version, alias)
             if outcome.version is not None:
                 self.metrics.model_info.labels(self.models.model_name, outcome.version, alias).set(1)
+
+    async def _raise_alarms(self, alarms: Sequence[str]) -> None:
+        for alarm in alarms:
+            log.warning("drift alarm: %s", alarm)
+            event = ModelEvent(
+                kind=ModelEventKind.DRIFT_ALARM,
+                model_name=self.models.model_name,
+                model_version=self.models.champion.version,
+                metrics={},
+                message=alarm[:4096],
+                at=utc_now(),
+            )
+            await self._send_all([event])
 
     async def _publish_failure(self, outcome: RefreshOutcome) -> None:
         assert outcome.error is not None

@@ -85,6 +85,8 @@ class BatchScorer:
         self.reason_count = reason_count
         self.canary_share = canary_share
         self.last_champion_version: str | None = None
+        self.last_batch: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None = None
+        """The last batch's feature matrix and champion scores (for drift monitoring)."""
         """The champion version of the last :meth:`score` call (verdicts naming another: the canary)."""
         self.clock = clock
         self.stage_seconds: dict[str, float] = {}
@@ -183,6 +185,7 @@ class BatchScorer:
             for row, transaction in enumerate(transactions)
         ]
         _check(verdicts[0])
+        self.last_batch = (matrix, champion_scores)
         self.stage_seconds = {
             "features": featured - started,
             "model": scored - featured,

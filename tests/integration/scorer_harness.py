@@ -160,12 +160,16 @@ def offline(transactions: Sequence[Transaction], labels: Sequence[Label]) -> np.
     return offline_features([TxFacts.of(t) for t in transactions], [LabelFacts.of(label) for label in labels])
 
 
-def train_bundle(seed: int, kind: ModelKind = ModelKind.LOGISTIC) -> ModelBundle:
-    """A model fitted on simulated history (different seeds give different models)."""
+def train_bundle(seed: int, kind: ModelKind = ModelKind.LOGISTIC, warm_from_day: int = 0) -> ModelBundle:
+    """A model fitted on simulated history (different seeds give different models); with
+    ``warm_from_day``, only on the days whose feature windows are full (its reference batch then
+    looks like a long-running stream)."""
     params = SimulationParams(seed=1000 + seed, n_customers=400, n_terminals=800, days=45)
     transactions, labels = simulated(params)
+    matrix = offline(transactions, labels)
+    warm = np.array([t.event_time >= params.start + timedelta(days=warm_from_day) for t in transactions])
     is_fraud = np.array([t.fraud_scenario != 0 for t in transactions])
-    return fit_bundle(offline(transactions, labels), is_fraud, kind=kind, seed=seed)
+    return fit_bundle(matrix[warm], is_fraud[warm], kind=kind, seed=seed)
 
 
 def register(setup: ScorerSetup, bundle: ModelBundle, *, champion: bool = True) -> str:

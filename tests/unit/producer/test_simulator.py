@@ -96,3 +96,13 @@ def test_compromised_customers_lose_the_configured_share_at_inflated_amounts() -
 def test_invalid_parameters_are_explained(changes: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         SimulationParams(**changes)  # type: ignore[arg-type]
+
+
+def test_an_injected_shift_scales_the_amounts_from_its_day_on() -> None:
+    plain = _all_days(SMALL)
+    shifted = _all_days(SimulationParams(**{**SMALL.__dict__, "shift_day": 10, "shift_amount_factor": 3.0}))
+    before = np.concatenate([day.amount for day in shifted[:10]])
+    after_plain = np.concatenate([day.amount for day in plain[10:]])
+    after_shifted = np.concatenate([day.amount for day in shifted[10:]])
+    assert np.array_equal(before, np.concatenate([day.amount for day in plain[:10]]))
+    assert 2.5 < after_shifted.mean() / after_plain.mean() < 3.5
