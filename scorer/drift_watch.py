@@ -35,8 +35,8 @@ class DriftWatch:
     ) -> list[str]:
         """Add a scored batch; the alarms to raise now (human-readable)."""
         if self._monitor is None or self._version != model.version:
-            self._monitor = DriftMonitor(
-                np.asarray(model.bundle.reference), model.bundle.feature_names, window=self.window
+            self._monitor = DriftMonitor(  # PSI only over a full window: a few hours are not a population
+                np.asarray(model.bundle.reference), model.bundle.feature_names, window=self.window, min_rows=self.window
             )
             self._version = model.version
         alarms = []
