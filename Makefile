@@ -19,7 +19,7 @@ help: ## list the targets
 setup: system-deps venv ## install everything: system packages, Python env, Kafka jars
 	$(BIN)/fraudstream prepare
 
-system-deps: ## install java, maven, redis-server, kcat when missing (apt-get)
+system-deps: ## install java, maven, redis-server, kcat, chromium, prometheus when missing (apt-get)
 	bash scripts/install-system-deps.sh
 
 $(UV):

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from fraudcore.model_kind import ModelKind
 
 __all__ = ["ENV_PREFIX", "Settings", "load_settings"]
 
@@ -120,8 +122,8 @@ class Settings(BaseSettings):
     redis_retry_max_s: float = Field(default=10.0, gt=0)
     """Longest back-off between retries while Redis is unreachable (consumption pauses meanwhile)."""
 
-    trainer_model_kind: Literal["boosting", "forest", "logistic"] = "boosting"
-    """Estimator the trainer fits (scikit-learn HistGradientBoosting, random forest, logistic)."""
+    trainer_model_kind: ModelKind = ModelKind.BOOSTING
+    """Estimator the trainer fits (scikit-learn HistGradientBoosting, random forest, logistic; river online)."""
 
     trainer_train_days: int = Field(default=14, ge=1, le=365)
     """Days of labelled transactions each model trains on (the prequential train window)."""
@@ -146,6 +148,21 @@ class Settings(BaseSettings):
 
     scorer_web_port: Port = 6066
     """Port of the scorer's HTTP server."""
+
+    metrics_host: str = "127.0.0.1"
+    """Interface of the trainer's and the producer's Prometheus ``/metrics`` servers."""
+
+    trainer_metrics_port: Port = 6070
+    """Port of the trainer's Prometheus ``/metrics`` server."""
+
+    producer_metrics_port: Port | None = None
+    """Port of the producer's Prometheus ``/metrics`` server (unset: none is started)."""
+
+    trainer_retrain_on_drift: bool = False
+    """Also retrain when a scorer reports a drift alarm on the model-events topic."""
+
+    trainer_drift_cooldown_s: float = Field(default=3600.0, ge=0)
+    """Least wall-clock time between two drift-triggered retrains."""
 
     startup_timeout_s: float = Field(default=60.0, gt=0)
     """How long ``up`` waits for each local service to become ready."""

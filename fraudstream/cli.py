@@ -14,7 +14,15 @@ from pydantic import ValidationError
 
 from fraudcore.local.errors import InfraError
 from fraudcore.settings import ENV_PREFIX, Settings, load_settings
-from fraudstream import demo_command, infra_commands, model_command, produce_command, score_command, train_command
+from fraudstream import (
+    backtest_command,
+    demo_command,
+    infra_commands,
+    model_command,
+    produce_command,
+    score_command,
+    train_command,
+)
 
 __all__ = ["build_parser", "main"]
 
@@ -54,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     score_command.add_parser(commands)
     train_command.add_parser(commands)
     model_command.add_parser(commands)
+    backtest_command.add_parser(commands)
     return parser
 
 

@@ -152,7 +152,13 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             return 1
         print(f"[5/5] streaming live transactions at {args.rate:,.0f}/s for {args.duration:.0f} s (Ctrl-C ends early);")
         print(f"      a trainer (gradient boosting) retrains as labels arrive (log {log_dir}/demo-trainer.log)")
-        trainer = _spawn(["train"], settings, log_dir / "demo-trainer.log", FRAUD_TRAINER_MODEL_KIND="boosting")
+        trainer = _spawn(
+            ["train"],
+            settings,
+            log_dir / "demo-trainer.log",
+            FRAUD_TRAINER_MODEL_KIND="boosting",
+            FRAUD_TRAINER_METRICS_PORT=str(_free_port()),
+        )
         sent = await _live(settings, topics, _resume(first_live, events), monitor, args)
         deadline = time.monotonic() + 30
         while sum(monitor.live_versions.values()) < sent and time.monotonic() < deadline:  # noqa: ASYNC110
@@ -195,7 +201,7 @@ async def _reset(settings: Settings) -> None:
 
 def _bootstrap_champion(settings: Settings) -> RetrainReport:
     from fraudcore.mlflow_store import connect
-    from trainer.fitting import ModelKind
+    from fraudcore.model_kind import ModelKind
     from trainer.service import Trainer
     from trainer.training import TrainingConfig
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import signal
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,12 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from fraudcore.kafka_admin import ensure_project_topics
 from fraudcore.local.errors import InfraError
+from fraudcore.metrics_server import serve_metrics
 from fraudcore.settings import Settings
+from fraudstream.overrides import with_overrides
 from producer.files import DatasetFiles, FileFormat, RowError, format_of, read_events
 from producer.kafka_sink import KafkaEventSink
+from producer.metrics import ProducerMetrics, mirrored
 from producer.pacing import Pacer, Progress
 from producer.pump import EventSink, Limits, PumpResult, pump
 from producer.simulated_events import LabelPolicy, SimulatedStream
@@ -101,7 +105,10 @@ def add_parser(commands: Any) -> None:
         help="produce simulated (or file) transactions and their delayed labels",
         description="Produce transactions to the transactions topic and their labels, delayed, to the labels "
         "topic (idempotent producer, acks=all). By default the seeded handbook simulator generates them as "
-        "fast as possible; --from-file sends a CSV/JSONL dataset instead; --to-file writes a dataset.",
+        "fast as possible; --from-file sends a CSV/JSONL dataset instead; --to-file writes a dataset. "
+        "With FRAUD_PRODUCER_METRICS_PORT (or --metrics-port) set, it serves Prometheus metrics on "
+        "http://FRAUD_METRICS_HOST:PORT/metrics while it produces to Kafka (not with --to-file); the server "
+        "stops when the command ends.",
     )
     pace = parser.add_mutually_exclusive_group()
     pace.add_argument("--rate", type=_positive_float, metavar="N", help="pace to N transactions per second")
@@ -139,11 +146,19 @@ def add_parser(commands: Any) -> None:
     )
     files.add_argument("--format", type=FileFormat, choices=list(FileFormat), help="file format (default: suffix)")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve /metrics on this port while producing to Kafka (FRAUD_PRODUCER_METRICS_PORT; default: none)",
+    )
     parser.set_defaults(handler=produce)
 
 
 def produce(args: argparse.Namespace, settings: Settings) -> int:
-    """Run the producer; exit 0 when all was delivered, 1 when rows were refused or sends failed."""
+    """Run the producer; exit 0 when all was delivered, 1 when rows were refused or sends failed, 2 on
+    bad options, 3 when Kafka is unreachable or the metrics port is taken."""
+    settings = with_overrides(settings, producer_metrics_port=args.metrics_port)
     try:
         if args.to_file is not None:
             format_of(args.to_file, args.format)
@@ -221,9 +236,16 @@ async def _produce(
     counted = _counting(source, scenarios)
     pacer = Pacer(args.rate)
 
-    async def run(sink: EventSink) -> PumpResult:
+    async def run(sink: EventSink, result: PumpResult | None = None) -> PumpResult:
         return await pump(
-            counted, sink, pacer=pacer, progress=progress, limits=limits, stop=stop, leftover_labels=leftover
+            counted,
+            sink,
+            pacer=pacer,
+            progress=progress,
+            limits=limits,
+            stop=stop,
+            leftover_labels=leftover,
+            result=result,
         )
 
     if args.to_file is not None:
@@ -234,10 +256,13 @@ async def _produce(
             files.close()
         destinations = [f"{writer.path} ({writer.count:,})" for writer in (files.transactions, files.labels)]
         return _report(result, scenarios, destinations, failures=[])
+    metrics = None if settings.producer_metrics_port is None else ProducerMetrics()
     try:
-        topics = await ensure_project_topics(settings)
-        async with KafkaEventSink(settings, topics) as sink:
-            result = await run(sink)
+        with _serving(settings, metrics, args.rate):  # first: a port in use stops the command before Kafka
+            topics = await ensure_project_topics(settings)
+            sink, result = KafkaEventSink(settings, topics), PumpResult()
+            async with _mirroring(metrics, sink, result), sink:  # the last mirror follows the sink's flush
+                await run(sink, result)
     except KafkaConnectionError as exc:
         raise InfraError(
             f"Kafka at {settings.bootstrap_servers} is not reachable ({exc}); start it with `fraudstream up` "
@@ -247,6 +272,32 @@ async def _produce(
         raise InfraError(f"Kafka at {settings.bootstrap_servers} refused the producer: {exc!r}") from exc
     destinations = [f"{topic} ({count:,} acknowledged)" for topic, count in sorted(sink.acknowledged.items())]
     return _report(result, scenarios, destinations, failures=sink.failures)
+
+
+def _serving(
+    settings: Settings, metrics: ProducerMetrics | None, rate: float | None
+) -> contextlib.AbstractContextManager[object]:
+    if metrics is None or settings.producer_metrics_port is None:
+        return contextlib.nullcontext()
+    metrics.rate_target.set(rate or 0)
+    server = serve_metrics(
+        metrics.registry,
+        settings.metrics_host,
+        settings.producer_metrics_port,
+        service="the producer",
+        setting="FRAUD_PRODUCER_METRICS_PORT",
+    )
+    print(f"producer: metrics on {server.url}", file=sys.stderr, flush=True)
+    return server
+
+
+@contextlib.asynccontextmanager
+async def _mirroring(metrics: ProducerMetrics | None, sink: KafkaEventSink, result: PumpResult) -> AsyncIterator[None]:
+    if metrics is None:
+        yield
+        return
+    async with mirrored(metrics, lambda: (sink.tallies(), result.rejected_rows)):
+        yield
 
 
 def _counting(events: Iterator[Event | RowError], scenarios: Counter[int]) -> Iterator[Event | RowError]:

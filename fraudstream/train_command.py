@@ -1,4 +1,4 @@
-"""``fraudstream train``: the trainer, once on the history so far or continuously."""
+"""``fraudstream train``: the trainer, once on the history so far or continuously (with ``/metrics``)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,18 @@ import asyncio
 import logging
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fraudcore.kafka_admin import ensure_project_topics
 from fraudcore.local.errors import InfraError
+from fraudcore.metrics_server import serve_metrics
+from fraudcore.model_kind import ModelKind
 from fraudcore.settings import Settings
 from fraudstream.overrides import with_overrides
+
+if TYPE_CHECKING:
+    from trainer.metrics import TrainerMetrics
+    from trainer.service import Trainer
 
 __all__ = ["add_parser", "train"]
 
@@ -28,57 +34,99 @@ def add_parser(commands: Any) -> None:
         "train and evaluate a challenger under the prequential protocol, register it in MLflow, and promote it "
         "(with a reload broadcast to the scorers) when it beats the champion. Without --once it keeps following "
         "the topics and retrains every FRAUD_TRAINER_RETRAIN_EVERY_LABELS labels or "
-        "FRAUD_TRAINER_RETRAIN_EVERY_DAYS days of event time.",
+        "FRAUD_TRAINER_RETRAIN_EVERY_DAYS days of event time; it counts the scorers' drift alarms on the "
+        "model-events topic and, with --retrain-on-drift, retrains on one (at most once per cool-down); it serves "
+        "Prometheus metrics on http://FRAUD_METRICS_HOST:FRAUD_TRAINER_METRICS_PORT/metrics (127.0.0.1:6070). "
+        "With --once it serves no metrics and ignores drift alarms.",
     )
-    parser.add_argument("--once", action="store_true", help="train once on the history so far, then exit")
     parser.add_argument(
-        "--kind", choices=("boosting", "forest", "logistic"), help="estimator (FRAUD_TRAINER_MODEL_KIND)"
+        "--once", action="store_true", help="train once on the history so far, then exit (no metrics server)"
+    )
+    parser.add_argument(
+        "--kind", choices=[kind.value for kind in ModelKind], help="estimator (FRAUD_TRAINER_MODEL_KIND)"
     )
     parser.add_argument("--margin", type=float, help="required AP and CP@100 gain (FRAUD_PROMOTION_MARGIN)")
     parser.add_argument("--train-days", type=int, help="train window in days (FRAUD_TRAINER_TRAIN_DAYS)")
     parser.add_argument("--test-days", type=int, help="test window in days (FRAUD_TRAINER_TEST_DAYS)")
+    parser.add_argument(
+        "--retrain-on-drift",
+        action="store_true",
+        default=None,
+        help="also retrain on a scorer's drift alarm (FRAUD_TRAINER_RETRAIN_ON_DRIFT)",
+    )
+    parser.add_argument(
+        "--drift-cooldown",
+        type=float,
+        metavar="SECONDS",
+        help="least wall time between two drift retrains (FRAUD_TRAINER_DRIFT_COOLDOWN_S, 3600)",
+    )
+    parser.add_argument(
+        "--metrics-port", type=int, metavar="PORT", help="port of /metrics (FRAUD_TRAINER_METRICS_PORT, 6070)"
+    )
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     parser.set_defaults(handler=train)
 
 
 def train(args: argparse.Namespace, settings: Settings) -> int:
-    """Run the trainer; exit 1 when the history does not cover the windows yet (with --once)."""
+    """Run the trainer; exit 1 when the history does not cover the windows yet (with --once), 3 when
+    Kafka is unreachable or the metrics port is taken."""
     settings = with_overrides(
         settings,
         trainer_model_kind=args.kind,
         promotion_margin=args.margin,
         trainer_train_days=args.train_days,
         trainer_test_days=args.test_days,
+        trainer_retrain_on_drift=args.retrain_on_drift,
+        trainer_drift_cooldown_s=args.drift_cooldown,
+        trainer_metrics_port=args.metrics_port,
     )
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from trainer.metrics import TrainerMetrics
+
+    metrics = TrainerMetrics()
+    if args.once:
+        return _once(_trainer(settings, metrics))
+    with serve_metrics(  # first: a port in use stops the command before anything else starts
+        metrics.registry,
+        settings.metrics_host,
+        settings.trainer_metrics_port,
+        service="the trainer",
+        setting="FRAUD_TRAINER_METRICS_PORT",
+    ) as server:
+        print(f"trainer: metrics on {server.url}", flush=True)
+        asyncio.run(_follow(_trainer(settings, metrics)))
+    return 0
+
+
+def _trainer(settings: Settings, metrics: TrainerMetrics) -> Trainer:
     from fraudcore.mlflow_store import connect
-    from trainer.service import NotEnoughHistory, Trainer
+    from trainer.service import Trainer
     from trainer.training import TrainingConfig
 
     try:
         topics = asyncio.run(ensure_project_topics(settings))
     except Exception as exc:
         raise InfraError(f"Kafka at {settings.bootstrap_servers} is not reachable: {exc}") from exc
-    trainer = Trainer(settings, topics, lambda: connect(settings), TrainingConfig.from_settings(settings))
-    if args.once:
-        read = asyncio.run(trainer.catch_up())
-        print(
-            f"read {read:,} records: {len(trainer.history):,} transactions, {trainer.history.labels_received:,} labels"
-        )
-        try:
-            report = trainer.retrain()
-        except NotEnoughHistory as exc:
-            print(f"fraudstream train: {exc}", file=sys.stderr)
-            return EXIT_NOT_ENOUGH_HISTORY
-        if report.registered.promoted:
-            asyncio.run(trainer.announce(report))
-        print(report.summary())
-        return 0
-    asyncio.run(_follow(trainer))
+    return Trainer(settings, topics, lambda: connect(settings), TrainingConfig.from_settings(settings), metrics=metrics)
+
+
+def _once(trainer: Trainer) -> int:
+    from trainer.service import NotEnoughHistory
+
+    read = asyncio.run(trainer.catch_up())
+    print(f"read {read:,} records: {len(trainer.history):,} transactions, {trainer.history.labels_received:,} labels")
+    try:
+        report = trainer.retrain()
+    except NotEnoughHistory as exc:
+        print(f"fraudstream train: {exc}", file=sys.stderr)
+        return EXIT_NOT_ENOUGH_HISTORY
+    if report.registered.promoted:
+        asyncio.run(trainer.announce(report))
+    print(report.summary())
     return 0
 
 
-async def _follow(trainer: Any) -> None:
+async def _follow(trainer: Trainer) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -25,8 +25,10 @@ class KafkaEventSink:
         """Messages handed to the producer, per topic."""
         self.acknowledged: Counter[str] = Counter()
         """Messages the broker acknowledged (all in-sync replicas), per topic."""
+        self.failed: Counter[str] = Counter()
+        """Messages not delivered (after the producer's own retries), per topic."""
         self.failures: list[str] = []
-        """Why messages were not delivered (after the producer's own retries)."""
+        """Why messages were not delivered."""
         self._producer = AIOKafkaProducer(
             bootstrap_servers=settings.bootstrap_servers,
             acks="all",
@@ -63,11 +65,23 @@ class KafkaEventSink:
 
         assert isinstance(done, Future)
         if done.cancelled():
+            self.failed[topic] += 1
             self.failures.append(f"{topic}: send cancelled")
         elif (error := done.exception()) is not None:
+            self.failed[topic] += 1
             self.failures.append(f"{topic}: {error!r}")
         else:
             self.acknowledged[topic] += 1
+
+    def tallies(self) -> dict[tuple[str, str], int]:
+        """The counts so far by (kind, outcome): kind ``transaction`` or ``label``, outcome ``sent``,
+        ``acknowledged`` or ``failed``."""
+        kinds = (("transaction", self.topics.transactions), ("label", self.topics.labels))
+        return {
+            (kind, outcome): counts[topic]
+            for kind, topic in kinds
+            for outcome, counts in (("sent", self.sent), ("acknowledged", self.acknowledged), ("failed", self.failed))
+        }
 
     @property
     def unacknowledged(self) -> int:

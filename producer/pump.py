@@ -56,13 +56,15 @@ async def pump(
     limits: Limits,
     stop: asyncio.Event,
     leftover_labels: Callable[[], Sequence[Label]] = list,
+    result: PumpResult | None = None,
 ) -> PumpResult:
     """Send ``events`` until they end, a limit is reached or ``stop`` is set.
 
     On a limit, the labels still owed for sent transactions (``leftover_labels``) are sent too; on
-    ``stop`` (Ctrl-C) they are only counted. Invalid rows are recorded, never sent.
+    ``stop`` (Ctrl-C) they are only counted. Invalid rows are recorded, never sent. The counts go
+    into ``result`` (a new one by default; pass one to read them while the pump runs).
     """
-    result = PumpResult()
+    result = PumpResult() if result is None else result
     started = time.monotonic()
     deadline = None if limits.duration_s is None else started + limits.duration_s
     for item in events:

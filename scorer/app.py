@@ -23,6 +23,7 @@ import logging
 from typing import Any
 
 import faust
+from aiokafka.errors import KafkaError
 
 from fraudcore.settings import Settings
 from scorer.runtime import ScorerRuntime
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 LABEL_BATCH_SIZE = 1000
 _LABEL_BATCH_WITHIN_S = 0.2
+_LAG_INTERVAL_S = 5.0
 
 
 def raw_message(message: Any) -> RawMessage:
@@ -88,6 +90,17 @@ def create_app(settings: Settings, runtime: ScorerRuntime, *, web_enabled: bool 
     @app.timer(interval=settings.model_check_interval_s, name="check-model-alias")  # type: ignore[untyped-decorator]
     async def check_models() -> None:
         await runtime.refresh_models(trigger="periodic check")
+
+    @app.timer(interval=_LAG_INTERVAL_S, name="report-consumer-lag")  # type: ignore[untyped-decorator]
+    async def report_lag() -> None:
+        held = [tp for tp in app.consumer.assignment() if tp.topic == runtime.topics.transactions]
+        try:
+            ends = await app.consumer.highwaters(*held) if held else {}
+        except (KafkaError, TimeoutError) as exc:  # the broker is away: keep the last values, try again next tick
+            log.debug("end offsets unavailable: %s", exc)
+            return
+        offsets = {(tp.topic, tp.partition): offset for tp, offset in ends.items()}
+        runtime.lag.report([(tp.topic, tp.partition) for tp in held], offsets)
 
     if web_enabled:
         register_views(app, runtime)

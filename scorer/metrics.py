@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from fraudcore.models.errors import ModelLoadFailure
+from schemas.enums import ReasonCode
+
 __all__ = ["ScorerMetrics"]
 
 _BATCH_SIZES = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+_SCORES = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 _LATENCIES = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -35,6 +39,9 @@ class ScorerMetrics:
             "fraudstream_scorer_unknown_fields", "Unknown fields tolerated in accepted messages.", registry=r
         )
         self.labels = Counter("fraudstream_scorer_labels", "Labels consumed, by outcome.", ["outcome"], registry=r)
+        self.fraud_labels = Counter(
+            "fraudstream_scorer_fraud_labels", "Valid labels consumed that say fraud (duplicates included).", registry=r
+        )
         self.batch_size = Histogram(
             "fraudstream_scorer_batch_size", "Transactions per scored micro-batch.", buckets=_BATCH_SIZES, registry=r
         )
@@ -90,6 +97,33 @@ class ScorerMetrics:
             ["signal"],
             registry=r,
         )
+        self.consumer_lag = Gauge(
+            "fraudstream_scorer_consumer_lag",
+            "Transactions not yet scored per partition held by this worker (high watermark - next offset).",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.scores = Histogram(
+            "fraudstream_scorer_score",
+            "Scores of the verdicts emitted (fraud probability of the deciding model).",
+            buckets=_SCORES,
+            registry=r,
+        )
         self.ready = Gauge(
             "fraudstream_scorer_ready", "1 when the scorer serves a model and reaches Redis.", registry=r
         )
+        self._initialise_label_sets()
+
+    def _initialise_label_sets(self) -> None:
+        """Export the known label sets at 0 from the start, so dashboards and alerts see a series
+        (and ``rate``/``increase`` see the first increment) before the first event of each kind."""
+        for outcome in ("scored", "dead_lettered"):
+            self.transactions.labels(outcome)
+        for outcome in ("recorded", "duplicate", "dead_lettered"):
+            self.labels.labels(outcome)
+        for reason in ReasonCode:
+            self.dead_letters.labels(reason.value)
+        for failure in ModelLoadFailure:
+            self.model_load_failures.labels(failure.value)
+        for signal in ("score", "fraud_rate"):
+            self.drift_detections.labels(signal)

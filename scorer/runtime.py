@@ -33,6 +33,7 @@ from schemas.enums import ModelEventKind
 from schemas.events import Event, Label, ModelEvent, Verdict
 from schemas.topics import Topics, key_for
 from scorer.drift_watch import DriftWatch
+from scorer.lag import ConsumerLag
 from scorer.metrics import ScorerMetrics
 from scorer.model_holder import ModelHolder, RefreshOutcome
 from scorer.scoring import BatchScorer, RawMessage, dead_letter_for, utc_now
@@ -71,6 +72,7 @@ class ScorerRuntime(Service):
         self._reported: set[tuple[str, str | None, str]] = set()
         metrics.ready.set_function(lambda: float(self.ready))
         self.drift = DriftWatch(metrics)
+        self.lag = ConsumerLag(metrics.consumer_lag)
 
     async def on_start(self) -> None:
         """Start the producer and publish the model in use."""
@@ -135,6 +137,7 @@ class ScorerRuntime(Service):
             await self._raise_alarms(self.drift.observe(self.models.champion, matrix, scores))
         acknowledged_ms = time.time() * 1000
         self._count_batch(len(messages), verdicts, triage.dead_letters, triage.unknown_fields)
+        self.lag.scored(messages)
         for stage, seconds in self.scorer.stage_seconds.items():
             self.metrics.stage_seconds.labels(stage).observe(seconds)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
@@ -153,6 +156,7 @@ class ScorerRuntime(Service):
         self.metrics.labels.labels("recorded").inc(new)
         self.metrics.labels.labels("duplicate").inc(len(facts) - new)
         self.metrics.labels.labels("dead_lettered").inc(len(letters))
+        self.metrics.fraud_labels.inc(sum(fact.is_fraud for fact in facts))
         await self._raise_alarms(self.drift.observe_labels([fact.is_fraud for fact in facts]))
         for letter in letters:
             self.metrics.dead_letters.labels(letter.reason_code.value).inc()
@@ -280,5 +284,6 @@ class ScorerRuntime(Service):
         for verdict in verdicts:
             role = "champion" if verdict.model_version == champion else "canary"
             metrics.decisions.labels(verdict.decision.value, verdict.risk_level.value, role).inc()
+            metrics.scores.observe(verdict.score)
         for letter in letters:
             metrics.dead_letters.labels(letter.reason_code.value).inc()

@@ -25,12 +25,13 @@ import numpy.typing as npt
 from fraudcore.features.definition import DEFAULT_SPEC, FeatureSpec, TxFacts, feature_matrix
 from fraudcore.features.store import FeatureStore
 from fraudcore.models import LoadedModel
-from schemas.codec import Decoded, decode, decode_batch, encode
+from schemas.codec import Decoded, decode_batch
 from schemas.dead_letter import DeadLetter
-from schemas.events import FeatureDigester, Transaction, Verdict
+from schemas.events import Transaction, Verdict
 from schemas.rejection import Rejected
 from scorer.decisions import Thresholds
 from scorer.model_holder import ModelHolder
+from scorer.verdicts import ScoredBatch, assemble_verdicts, check_contract
 
 __all__ = ["BatchScorer", "RawMessage", "Triage", "card_bucket", "dead_letter_for", "utc_now"]
 
@@ -149,42 +150,27 @@ class BatchScorer:
         if canary is not None and other_scores is not None:  # the challenger decides for the canary cards
             scores, other_scores = np.where(canary, other_scores, scores), np.where(canary, scores, other_scores)
         scored = time.perf_counter()
-        decisions = self.thresholds.decisions(scores)
-        risk_levels = self.thresholds.risk_levels(scores)
-        names = model.bundle.feature_names
         scored_at = self.clock()
-        latency = scored - started
-        order = sorted(range(len(names)), key=names.__getitem__)  # Verdict.features keeps sorted keys
-        sorted_names = [names[i] for i in order]
-        digest = FeatureDigester(sorted_names)
-        rows = matrix[:, order].tolist()
-        clipped = np.clip(scores, 0.0, 1.0).tolist()
-        other_clipped = None if other_scores is None else np.clip(other_scores, 0.0, 1.0).tolist()
         canary_rows = [False] * len(transactions) if canary is None else canary.tolist()
         assert challenger is not None or not any(canary_rows)
         decider = {False: model.version, True: challenger.version if challenger else model.version}
         other = {False: challenger.version if challenger else None, True: model.version}
-        build = Verdict.model_construct  # every value below is produced and bounded here; see _check
-        verdicts = [
-            build(
-                transaction_id=transaction.transaction_id,
-                customer_id=transaction.customer_id,
-                score=clipped[row],
-                decision=decisions[row],
-                risk_level=risk_levels[row],
-                model_name=model.name,
-                model_version=decider[canary_rows[row]],
-                features=dict(zip(sorted_names, rows[row], strict=True)),
-                feature_digest=digest(rows[row]),
-                scoring_latency_s=latency,
-                reasons=reasons[row],
-                scored_at=scored_at,
-                shadow_score=None if other_clipped is None else other_clipped[row],
-                shadow_model_version=other[canary_rows[row]],
-            )
-            for row, transaction in enumerate(transactions)
-        ]
-        _check(verdicts[0])
+        batch = ScoredBatch(
+            transaction_ids=[transaction.transaction_id for transaction in transactions],
+            customer_ids=[transaction.customer_id for transaction in transactions],
+            feature_names=model.bundle.feature_names,
+            matrix=matrix,
+            scores=scores,
+            model_name=model.name,
+            model_versions=[decider[row] for row in canary_rows],
+            reasons=reasons,
+            scored_at=[scored_at] * len(transactions),
+            scoring_latency_s=scored - started,
+            shadow_scores=other_scores,
+            shadow_versions=[other[row] for row in canary_rows],
+        )
+        verdicts = assemble_verdicts(batch, self.thresholds)
+        check_contract(verdicts[0])
         self.last_batch = (matrix, champion_scores)
         self.stage_seconds = {
             "features": featured - started,
@@ -207,15 +193,6 @@ def dead_letter_for(message: RawMessage, rejection: Rejected, now: datetime) -> 
         reason=rejection.message,
         failed_at=now,
     )
-
-
-def _check(verdict: Verdict) -> None:
-    """Validate one verdict of the batch against the contract: verdicts are built without
-    per-message validation (it costs more than the rest of scoring), so a systematic mistake
-    must still fail loudly rather than reach the topic."""
-    checked = decode(encode(verdict), Verdict, now=verdict.scored_at)
-    if not isinstance(checked, Decoded) or checked.event != verdict:
-        raise AssertionError(f"the scorer built a verdict outside its contract: {checked}")
 
 
 def card_bucket(customer_id: str) -> float:

@@ -4,17 +4,21 @@ It reads both topics from the beginning without a consumer group (it needs the h
 of it) and keeps the last ``horizon_days`` of event time in memory. It retrains once it has caught
 up with the topics, then after ``retrain_every_labels`` new labels or ``retrain_every_days`` of event
 time, whichever comes first, in a worker thread so consumption goes on. A promoted version is
-announced on ``model-events``.
+announced on ``model-events``. It also follows ``model-events`` (from its end) for the scorers'
+drift alarms: they are counted, and with ``trainer_retrain_on_drift`` each one calls for a retrain,
+at most once per ``trainer_drift_cooldown_s``. What it does is exported in :class:`TrainerMetrics`.
+A failed retrain is logged and counted; the trainer goes on following the topics.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
@@ -24,7 +28,10 @@ from fraudcore.settings import Settings
 from schemas.codec import Decoded, decode, encode
 from schemas.events import Label, Transaction
 from schemas.topics import Topics, key_for
+from trainer.drift_trigger import DriftTrigger
 from trainer.history import History, Snapshot
+from trainer.metrics import Result, TrainerMetrics, Trigger
+from trainer.model_events import KafkaModelEvents, ModelEventSource
 from trainer.publishing import Registered, register_outcome, reload_event
 from trainer.training import TrainingConfig, TrainingOutcome, build_dataset, train_and_evaluate
 
@@ -71,12 +78,35 @@ class Trainer:
     """Keeps the history, retrains, registers and broadcasts."""
 
     def __init__(
-        self, settings: Settings, topics: Topics, client_factory: Callable[[], MlflowClient], config: TrainingConfig
+        self,
+        settings: Settings,
+        topics: Topics,
+        client_factory: Callable[[], MlflowClient],
+        config: TrainingConfig,
+        *,
+        metrics: TrainerMetrics | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.topics = topics
         self.config = config
         self.history = History()
+        self.metrics = metrics or TrainerMetrics()
+        self.metrics.history_transactions.set_function(lambda: len(self.history))
+        self._events = {
+            (kind, outcome): self.metrics.events.labels(kind, outcome)
+            for kind in ("transaction", "label")
+            for outcome in ("accepted", "invalid")
+        }
+        self.drift = DriftTrigger(
+            settings.model_name,
+            self.metrics,
+            enabled=settings.trainer_retrain_on_drift,
+            cooldown_s=settings.trainer_drift_cooldown_s,
+            clock=clock,
+        )
+        self._drift_requested = False
+        self._clock = clock
         self._client_factory = client_factory
         self._client: MlflowClient | None = None
         self._labels_at_last_retrain = 0
@@ -106,16 +136,26 @@ class Trainer:
         await consumer.seek_to_beginning(*partitions)
         return partitions
 
-    def _absorb(self, topic: str, value: bytes | None) -> None:
+    def _absorb(self, topic: str, records: Sequence[Any]) -> None:
+        """Add a batch of one topic's records to the history; count the valid and invalid ones."""
         now = datetime.now(UTC)
+        accepted = 0
         if topic == self.topics.transactions:
-            result = decode(value, Transaction, now=now)
-            if isinstance(result, Decoded):
-                self.history.add_transaction(result.event)
+            kind = "transaction"
+            for record in records:
+                result = decode(record.value, Transaction, now=now)
+                if isinstance(result, Decoded):
+                    self.history.add_transaction(result.event)
+                    accepted += 1
         else:
-            labelled = decode(value, Label, now=now)
-            if isinstance(labelled, Decoded):
-                self.history.add_label(labelled.event)
+            kind = "label"
+            for record in records:
+                labelled = decode(record.value, Label, now=now)
+                if isinstance(labelled, Decoded):
+                    self.history.add_label(labelled.event)
+                    accepted += 1
+        self._events[kind, "accepted"].inc(accepted)
+        self._events[kind, "invalid"].inc(len(records) - accepted)
 
     async def catch_up(self) -> int:
         """Read both topics up to their current ends; returns the number of records read."""
@@ -127,25 +167,32 @@ class Trainer:
             read = 0
             while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
                 for tp, records in (await consumer.getmany(timeout_ms=500, max_records=20_000)).items():
-                    for record in records:
-                        self._absorb(tp.topic, record.value)
+                    self._absorb(tp.topic, records)
                     read += len(records)
             return read
         finally:
             await consumer.stop()
 
-    async def run(self, stop: asyncio.Event, on_report: Callable[[RetrainReport], None]) -> None:
-        """Follow the topics until ``stop``; retrain whenever the schedule says so."""
+    async def run(
+        self,
+        stop: asyncio.Event,
+        on_report: Callable[[RetrainReport], None],
+        model_events: ModelEventSource | None = None,
+    ) -> None:
+        """Follow the topics until ``stop``; retrain whenever the schedule (or a drift alarm) says so.
+
+        ``model_events``: where drift alarms come from (default: the model-events topic)."""
+        source = model_events or KafkaModelEvents(self.settings, self.topics.model_events)
         consumer = self._consumer()
         await consumer.start()
+        watch = asyncio.create_task(self._watch_drift(source))
         training: asyncio.Task[RetrainReport | None] | None = None
         try:
             partitions = await self._assign_all(consumer)
             ends = await consumer.end_offsets(partitions)
             while not stop.is_set():
                 for tp, records in (await consumer.getmany(timeout_ms=500, max_records=20_000)).items():
-                    for record in records:
-                        self._absorb(tp.topic, record.value)
+                    self._absorb(tp.topic, records)
                 if not self.caught_up:
                     self.caught_up = not [tp for tp in partitions if await consumer.position(tp) < ends[tp]]
                 if training is not None and training.done():
@@ -153,43 +200,100 @@ class Trainer:
                     training = None
                     if report is not None:
                         on_report(report)
-                if training is None and self.due():
-                    training = asyncio.create_task(self._retrain_and_announce())
+                trigger = self.next_trigger() if training is None else None
+                if trigger is not None:
+                    if trigger == "drift":
+                        self._drift_requested = False
+                    training = asyncio.create_task(self._retrain_and_announce(trigger))
         finally:
+            watch.cancel()
+            await asyncio.gather(watch, return_exceptions=True)
             if training is not None:
                 await asyncio.shield(training)
             await consumer.stop()
 
+    async def _watch_drift(self, source: ModelEventSource) -> None:
+        async for value in source.values():
+            if self.drift.observe(value):
+                self._drift_requested = True
+
     # -- retraining ------------------------------------------------------------------------------
 
     def due(self) -> bool:
-        """Whether the schedule calls for a retrain now: once caught up with the topics, then after
-        enough new labels or event time."""
-        new_labels = self.history.labels_received - self._labels_at_last_retrain
-        if not self.caught_up or new_labels == 0:
-            return False
-        if self._clock_at_last_retrain == 0:
-            return True
-        elapsed_days = (self.history.clock_ms - self._clock_at_last_retrain) / DAY_MS
-        return (
-            new_labels >= self.settings.trainer_retrain_every_labels
-            or elapsed_days >= self.settings.trainer_retrain_every_days
-        )
+        """Whether a retrain is called for now (see :meth:`next_trigger`)."""
+        return self.next_trigger() is not None
 
-    async def _retrain_and_announce(self) -> RetrainReport | None:
+    def next_trigger(self) -> Trigger | None:
+        """What calls for a retrain now, if anything. Nothing before the topics are caught up; then a
+        pending drift alarm, or the first retrain, or enough new labels or event time since the last."""
+        if not self.caught_up:
+            return None
+        if self._drift_requested:
+            return "drift"
+        new_labels = self.history.labels_received - self._labels_at_last_retrain
+        if new_labels == 0:
+            return None
+        if self._clock_at_last_retrain == 0:
+            return "catch_up"
+        if new_labels >= self.settings.trainer_retrain_every_labels:
+            return "labels"
+        elapsed_days = (self.history.clock_ms - self._clock_at_last_retrain) / DAY_MS
+        return "days" if elapsed_days >= self.settings.trainer_retrain_every_days else None
+
+    async def _retrain_and_announce(self, trigger: Trigger) -> RetrainReport | None:
         snapshot = self._snapshot()  # on the event loop: consumption mutates the history
         try:
-            report = await asyncio.to_thread(self.retrain_on, snapshot)
+            report = await asyncio.to_thread(self._attempt, snapshot, trigger)
         except NotEnoughHistory as exc:
             log.info("%s", exc)
             return None
+        except Exception:
+            log.exception("the retrain (trigger %s) failed; following on, the next one is due on schedule", trigger)
+            return None
         if report.registered.promoted:
-            await self.announce(report)
+            try:
+                await self.announce(report)
+            except Exception:
+                log.exception(
+                    "version %s is champion but its reload event was not published; scorers find it at their "
+                    "periodic alias check",
+                    report.registered.version,
+                )
         return report
 
-    def retrain(self) -> RetrainReport:
+    def retrain(self, trigger: Trigger = "once") -> RetrainReport:
         """Train, evaluate and register one challenger on the current history (blocking)."""
-        return self.retrain_on(self._snapshot())
+        return self._attempt(self._snapshot(), trigger)
+
+    def _attempt(self, snapshot: Snapshot, trigger: Trigger) -> RetrainReport:
+        """:meth:`retrain_on`, counted in the metrics (errors are re-raised)."""
+        started = time.perf_counter()
+        try:
+            report = self.retrain_on(snapshot)
+        except Exception as exc:
+            self._account(trigger, "skipped" if isinstance(exc, NotEnoughHistory) else "failed", started)
+            raise
+        self._account(trigger, "promoted" if report.registered.promoted else "kept", started, report)
+        return report
+
+    def _account(self, trigger: Trigger, result: Result, started: float, report: RetrainReport | None = None) -> None:
+        metrics = self.metrics
+        metrics.retrains.labels(trigger, result).inc()
+        metrics.retrain_seconds.observe(time.perf_counter() - started)
+        if report is None:
+            return
+        recent = report.outcome.folds[0]
+        metrics.record_models(
+            {
+                "challenger": recent.challenger.headline(),
+                "champion": None if recent.champion is None else recent.champion.headline(),
+                "baseline": recent.baseline.headline(),
+            }
+        )
+        registered = report.registered
+        champion = registered.version if registered.promoted else registered.previous_champion
+        metrics.record_champion(self.settings.model_name, champion)
+        metrics.last_retrain.set(self._clock())
 
     def _snapshot(self) -> Snapshot:
         self._labels_at_last_retrain = self.history.labels_received

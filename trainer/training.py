@@ -5,8 +5,8 @@ day before ``clock - D`` (its labels are complete); each fold tests on ``test_da
 the ``train_days`` that end ``D`` days before its test window (the handbook's prequential
 protocol). Fold 0 is the most recent; its model is the challenger, and it is compared with the
 current champion and with a baseline (the amount as the score) on fold 0's test window. As in the
-handbook, test rows of cards already known to be compromised (a fraud of theirs labelled before
-the row's day) are left out.
+handbook, test rows of cards already known to be compromised (a fraud of theirs since the fold's
+training window began, labelled before the row's day) are left out.
 
 Gate: with a champion, promote when the challenger's Average Precision and Card-Precision@100
 both exceed the champion's by more than the margin; without one, when both exceed the baseline's.
@@ -14,6 +14,7 @@ both exceed the champion's by more than the margin; without one, when both excee
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,9 +24,10 @@ import numpy.typing as npt
 from fraudcore.evaluation import Evaluation, Fold, evaluate, prequential_folds
 from fraudcore.features.definition import DAY_MS, DEFAULT_SPEC, FeatureSpec
 from fraudcore.features.memory import offline_features
+from fraudcore.model_kind import ModelKind
 from fraudcore.models import ModelBundle
 from fraudcore.settings import Settings
-from trainer.fitting import ModelKind, fit_bundle
+from trainer.fitting import fit_bundle
 from trainer.history import Snapshot
 
 __all__ = ["Dataset", "FoldResult", "TrainingConfig", "TrainingOutcome", "build_dataset", "train_and_evaluate"]
@@ -46,6 +48,8 @@ class TrainingConfig:
     threshold: float = 0.5
     seed: int = 0
     spec: FeatureSpec = DEFAULT_SPEC
+    params: Mapping[str, Any] | None = None
+    """Hyperparameters overriding the kind's defaults (see :func:`~trainer.fitting.fit_bundle`)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TrainingConfig:
@@ -83,16 +87,23 @@ class Dataset:
     """When each row's label became known (``_NEVER`` when it has none)."""
     clock_ms: int
 
-    def known_compromised(self) -> npt.NDArray[np.bool_]:
-        """Rows of cards already known to be compromised when their day began (a fraud of theirs
-        was labelled before): the handbook removes them from test sets, an investigator already
-        holds them."""
+    def known_compromised(self, since_day: int | None = None) -> npt.NDArray[np.bool_]:
+        """Rows of cards already known to be compromised when their day began: a fraud of theirs,
+        on ``since_day`` or later (``None``: any day held), was labelled before. The handbook leaves
+        them out of test sets from the fold's first training day on; an investigator already holds them."""
         fraud = self.labelled & self.is_fraud
+        if since_day is not None:
+            fraud &= self.day >= since_day
         first_known: dict[str, int] = {}
         for customer, labeled_at in zip(self.customer[fraud].tolist(), self.labeled_at_ms[fraud].tolist(), strict=True):
             first_known[customer] = min(labeled_at, first_known.get(customer, _NEVER))
         known_since = np.array([first_known.get(c, _NEVER) for c in self.customer.tolist()], dtype=np.int64)
         return known_since < self.day * DAY_MS
+
+    def testable(self, fold: Fold) -> npt.NDArray[np.bool_]:
+        """A fold's test rows: labelled, in its test window, cards not known to be compromised since
+        its training window began (the handbook's rule)."""
+        return fold.test & self.labelled & ~self.known_compromised(since_day=fold.train_first_day)
 
 
 def build_dataset(snapshot: Snapshot, spec: FeatureSpec = DEFAULT_SPEC) -> Dataset:
@@ -183,7 +194,6 @@ def _evaluate(
 def train_and_evaluate(data: Dataset, config: TrainingConfig, champion: ModelBundle | None) -> TrainingOutcome:
     """Fit one model per prequential fold, evaluate them, and apply the promotion gate."""
     labelled = data.labelled
-    testable = labelled & ~data.known_compromised()
     delay = config.spec.label_delay_days
     last_test_day = int(data.clock_ms // DAY_MS) - delay - 1
     folds = prequential_folds(
@@ -199,9 +209,14 @@ def train_and_evaluate(data: Dataset, config: TrainingConfig, champion: ModelBun
     train_rows = 0
     curves: dict[str, npt.NDArray[np.float64]] = {}
     for fold in folds:
-        train, test = fold.train & labelled, fold.test & testable
+        train, test = fold.train & labelled, data.testable(fold)
         bundle = fit_bundle(
-            data.matrix[train], data.is_fraud[train], kind=config.kind, spec=config.spec, seed=config.seed
+            data.matrix[train],
+            data.is_fraud[train],
+            kind=config.kind,
+            spec=config.spec,
+            seed=config.seed,
+            params=config.params,
         )
         if challenger is None:
             challenger, train_rows = bundle, int(train.sum())
@@ -220,7 +235,7 @@ def train_and_evaluate(data: Dataset, config: TrainingConfig, champion: ModelBun
         )
     assert challenger is not None
     promote, reason = _gate(results[0], config.margin)
-    recent_test = folds[0].test & testable
+    recent_test = data.testable(folds[0])
     return TrainingOutcome(challenger, results, promote, reason, train_rows, data.is_fraud[recent_test], curves)
 
 

@@ -27,6 +27,7 @@ from fraudcore.features.definition import DEFAULT_SPEC, LabelFacts, TxFacts
 from fraudcore.features.memory import offline_features
 from fraudcore.kafka_admin import ensure_project_topics
 from fraudcore.mlflow_store import connect
+from fraudcore.model_kind import ModelKind
 from fraudcore.models import ModelBundle, promote, publish
 from fraudcore.settings import Settings
 from producer.simulated_events import LabelPolicy, SimulatedStream
@@ -35,7 +36,7 @@ from schemas.codec import encode
 from schemas.events import Event, Label, Transaction
 from schemas.topics import Topics, key_for
 from tests.integration.conftest import free_port
-from trainer.fitting import ModelKind, fit_bundle
+from trainer.fitting import fit_bundle
 
 
 @dataclass(frozen=True)

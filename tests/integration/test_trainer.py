@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import time
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from fraudcore.mlflow_store import connect
 from fraudcore.models import CHALLENGER, CHAMPION, PREVIOUS, list_versions, resolve_alias
 from fraudcore.settings import Settings
 from fraudstream.cli import main
 from producer.simulator import SimulationParams
-from schemas.events import Label, Transaction
+from schemas.codec import encode
+from schemas.enums import ModelEventKind
+from schemas.events import Label, ModelEvent, Transaction
+from schemas.topics import Topics, key_for
 from tests.integration.conftest import free_port
 from tests.integration.scorer_harness import (
     ScorerSetup,
@@ -31,6 +38,10 @@ from tests.integration.scorer_harness import (
     wait_for_records,
 )
 from trainer.fitting import fit_bundle
+from trainer.metrics import TrainerMetrics
+from trainer.model_events import KafkaModelEvents
+from trainer.service import Trainer
+from trainer.training import TrainingConfig
 
 PARAMS = SimulationParams(seed=21, n_customers=600, n_terminals=1200, days=60)
 HISTORY_DAYS = 48
@@ -149,3 +160,103 @@ def test_train_once_without_enough_history_says_so(
     assert main(["train", "--once"]) == 1
     assert "not retraining yet" in capsys.readouterr().err
     assert list_versions(connect(setup.settings), setup.settings.model_name) == []
+
+
+DRIFT_PARAMS = SimulationParams(seed=5, n_customers=300, n_terminals=600, days=30)
+
+
+def test_a_drift_alarm_retrains_once_per_cool_down(
+    services: Settings, unique: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="trainer.drift_trigger")
+    setup = scorer_setup(services, unique, tmp_path)
+    settings = Settings.model_validate(
+        setup.settings.model_dump()
+        | {
+            "trainer_model_kind": "logistic",
+            "trainer_train_days": 5,
+            "trainer_test_days": 3,
+            "trainer_folds": 1,
+            "trainer_retrain_on_drift": True,
+            "trainer_drift_cooldown_s": 3600,
+        }
+    )
+    transactions, labels = simulated(DRIFT_PARAMS)
+    produce(settings, [*transactions, *labels])
+    metrics = asyncio.run(_drift_scenario(settings, setup.topics))
+    features = {"signal": "features"}
+    assert metrics.registry.get_sample_value("fraudstream_trainer_drift_alarms_total", features) == 2
+    assert "within the cool-down of 3600 s" in caplog.text
+
+
+async def _drift_scenario(settings: Settings, topics: Topics) -> TrainerMetrics:
+    """Follow the topics; after the catch-up retrain, two drift alarms in a row: one retrain."""
+    metrics = TrainerMetrics()
+    config = TrainingConfig.from_settings(settings)
+    trainer = Trainer(settings, topics, lambda: connect(settings), config, metrics=metrics)
+    source = KafkaModelEvents(settings, topics.model_events)
+    stop = asyncio.Event()
+    running = asyncio.create_task(trainer.run(stop, lambda report: None, source))
+    try:
+        await _until(lambda: _retrains(metrics, "catch_up") == 1 and source.ready.is_set(), running, 240)
+        assert len(list_versions(connect(settings), settings.model_name)) == 1
+
+        await _publish(settings, topics, _drift_alarm(settings, "feature PSI above 0.25 against version 1: amount 0.7"))
+        await _until(lambda: _retrains(metrics, "drift") == 1, running, 240)
+        assert len(list_versions(connect(settings), settings.model_name)) == 2
+
+        await _publish(settings, topics, _drift_alarm(settings, "feature PSI above 0.25 against version 1: amount 0.8"))
+        alarms = {"signal": "features"}
+        await _until(
+            lambda: metrics.registry.get_sample_value("fraudstream_trainer_drift_alarms_total", alarms) == 2,
+            running,
+            60,
+        )
+        await asyncio.sleep(2.0)  # several turns of the trainer's loop: no retrain is started
+        assert _retrains(metrics, "drift") == 1
+        assert trainer.next_trigger() is None
+        assert len(list_versions(connect(settings), settings.model_name)) == 2
+    finally:
+        stop.set()
+        await running
+    return metrics
+
+
+def _retrains(metrics: TrainerMetrics, trigger: str) -> float:
+    """Retrains of ``trigger`` that registered a version."""
+    return sum(
+        metrics.registry.get_sample_value("fraudstream_trainer_retrains_total", {"trigger": trigger, "result": r})
+        or 0.0
+        for r in ("promoted", "kept")
+    )
+
+
+async def _until(condition: Callable[[], bool], running: asyncio.Task[None], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if running.done():
+            running.result()  # raises what stopped the trainer
+            raise AssertionError("the trainer stopped")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout_s} s")
+        await asyncio.sleep(0.2)
+
+
+def _drift_alarm(settings: Settings, message: str) -> ModelEvent:
+    return ModelEvent(
+        kind=ModelEventKind.DRIFT_ALARM,
+        model_name=settings.model_name,
+        model_version="1",
+        metrics={},
+        message=message,
+        at=datetime.now(UTC),
+    )
+
+
+async def _publish(settings: Settings, topics: Topics, event: ModelEvent) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topics.model_events, encode(event), key=key_for(event))
+    finally:
+        await producer.stop()

@@ -8,7 +8,7 @@ import pytest
 
 from fraudstream.cli import EXIT_USAGE, build_parser, main
 
-SUBCOMMANDS = ["prepare", "up", "status", "down", "demo", "produce", "score", "train", "model"]
+SUBCOMMANDS = ["prepare", "up", "status", "down", "demo", "produce", "score", "train", "model", "backtest"]
 
 
 @pytest.mark.parametrize("command", SUBCOMMANDS)

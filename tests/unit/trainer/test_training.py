@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from fraudcore.features.definition import DAY_MS
+from fraudcore.model_kind import ModelKind
 from producer.simulated_events import LabelPolicy, SimulatedStream
 from producer.simulator import SimulationParams
 from schemas.events import Transaction
-from trainer.fitting import ModelKind, fit_bundle
+from trainer.fitting import fit_bundle
 from trainer.history import History
 from trainer.training import Dataset, TrainingConfig, build_dataset, train_and_evaluate
 
@@ -84,15 +85,28 @@ def test_more_folds_than_the_history_holds_is_an_error() -> None:
         )
 
 
-def test_known_compromised_cards_are_left_out_of_the_test_rows() -> None:
+def test_test_rows_leave_out_cards_known_compromised_since_the_train_window_began() -> None:
+    """The handbook's get_train_test_set: a test day's known cards are those with a fraud from the
+    first training day to the day one label delay before it (labels here arrive after exactly 7 days)."""
     data = _dataset()
-    known = data.known_compromised()
-    assert known.any()
-    fraud_days: dict[str, int] = {}
-    for customer, fraud, labelled, labeled_at in zip(
-        data.customer, data.is_fraud, data.labelled, data.labeled_at_ms, strict=True
-    ):
-        if fraud and labelled:
-            fraud_days[customer] = min(fraud_days.get(customer, labeled_at), labeled_at)
-    row = int(np.flatnonzero(known)[0])
-    assert fraud_days[data.customer[row]] < data.day[row] * DAY_MS
+    outcome = train_and_evaluate(data, CONFIG, champion=None)
+    for result in outcome.folds:
+        fold = result.fold
+        expected = np.zeros_like(data.labelled)
+        for day in range(fold.test_first_day, fold.test_last_day + 1):
+            frauds = data.is_fraud & (data.day >= fold.train_first_day) & (data.day <= day - 7 - 1)
+            known = set(data.customer[frauds].tolist())
+            expected |= (data.day == day) & data.labelled & ~np.isin(data.customer, list(known))
+        testable = data.testable(fold)
+        assert np.array_equal(testable, expected)
+        assert int(testable.sum()) == result.challenger.transactions
+        left_out = fold.test & data.labelled & ~testable
+        assert left_out.any()
+        assert (data.known_compromised() & fold.test).sum() >= left_out.sum()  # the whole history knows more
+
+
+def test_an_online_river_model_is_a_kind_the_trainer_fits() -> None:
+    outcome = train_and_evaluate(_dataset(), TrainingConfig(kind=ModelKind.ONLINE, train_days=7, test_days=3), None)
+    assert type(outcome.bundle.estimator).__name__ == "OnlineLogisticRegression"
+    recent = outcome.folds[0]
+    assert recent.challenger.auc_roc > recent.baseline.auc_roc

@@ -1,0 +1,137 @@
+"""The history a backtest replays, collected from raw topic records.
+
+Every record is decoded with the consumers' strict decoder; an invalid one is counted under its
+reason code and skipped (the live scorer would dead-letter it). A transaction id or a label's
+transaction id seen again keeps the copy with the lowest ``(partition, offset)``: the first the topic
+delivered, whatever order the partitions are read in. Transactions outside the replay window (the
+range plus the features' look-back) are dropped; labels are kept for the transactions kept.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from fraudcore.features.definition import LabelFacts, TxFacts
+from schemas.codec import Decoded, decode_batch
+from schemas.events import Label, Transaction
+
+__all__ = ["Collector", "History", "ReadStats", "Record"]
+
+
+class Record(Protocol):
+    """What the collector needs of a consumed record (aiokafka's ``ConsumerRecord`` has it)."""
+
+    @property
+    def offset(self) -> int: ...
+
+    @property
+    def value(self) -> bytes | None: ...
+
+
+@dataclass
+class ReadStats:
+    """What reading the topics found, per topic kind (``transactions``, ``labels``)."""
+
+    records: Counter[str] = field(default_factory=Counter)
+    invalid: dict[str, Counter[str]] = field(default_factory=lambda: {"transactions": Counter(), "labels": Counter()})
+    """Invalid records per topic kind and reason code."""
+    duplicates: Counter[str] = field(default_factory=Counter)
+    outside_window: int = 0
+    """Valid transactions whose event time lies outside the replay window."""
+    first_event_ms: int | None = None
+    """Earliest event time of a valid transaction read (inside the window or not)."""
+    last_event_ms: int | None = None
+    """Latest event time of a valid transaction read."""
+
+
+@dataclass(frozen=True, eq=False)
+class History:
+    """The transactions of the replay window sorted by (event time, id), and their labels."""
+
+    transactions: list[TxFacts]
+    scenarios: npt.NDArray[np.int8]
+    """Simulated fraud scenario per transaction (-1 when unknown)."""
+    labels: dict[str, LabelFacts]
+    """The label of each transaction that has one, by transaction id."""
+
+
+class Collector:
+    """Decodes, dedupes and filters records into a :class:`History`."""
+
+    def __init__(self, window_start_ms: int, window_end_ms: int, now: datetime) -> None:
+        self.window_start_ms = window_start_ms
+        self.window_end_ms = window_end_ms
+        self.now = now
+        self.stats = ReadStats()
+        self._transactions: dict[str, tuple[int, int, TxFacts, int]] = {}
+        self._labels: dict[str, tuple[int, int, LabelFacts]] = {}
+
+    def add_transactions(self, partition: int, records: Iterable[Record]) -> None:
+        """Collect records of one partition of the transactions topic."""
+        batch = list(records)
+        results = decode_batch([record.value for record in batch], Transaction, now=self.now).results
+        self.stats.records["transactions"] += len(batch)
+        invalid, kept = self.stats.invalid["transactions"], self._transactions
+        start, end = self.window_start_ms, self.window_end_ms
+        first = last = None
+        for record, result in zip(batch, results, strict=True):
+            if not isinstance(result, Decoded):
+                invalid[result.reason_code.value] += 1
+                continue
+            facts = TxFacts.of(result.event)
+            t = facts.event_time_ms
+            first = t if first is None or t < first else first
+            last = t if last is None or t > last else last
+            if not start <= t < end:
+                self.stats.outside_window += 1
+                continue
+            seen = kept.get(facts.transaction_id)
+            if seen is not None:
+                self.stats.duplicates["transactions"] += 1
+                if (seen[0], seen[1]) < (partition, record.offset):
+                    continue
+            scenario = result.event.fraud_scenario
+            kept[facts.transaction_id] = (partition, record.offset, facts, -1 if scenario is None else scenario)
+        self._seen(first, last)
+
+    def add_labels(self, partition: int, records: Iterable[Record]) -> None:
+        """Collect records of one partition of the labels topic."""
+        batch = list(records)
+        results = decode_batch([record.value for record in batch], Label, now=self.now).results
+        self.stats.records["labels"] += len(batch)
+        invalid, kept = self.stats.invalid["labels"], self._labels
+        for record, result in zip(batch, results, strict=True):
+            if not isinstance(result, Decoded):
+                invalid[result.reason_code.value] += 1
+                continue
+            facts = LabelFacts.of(result.event)
+            seen = kept.get(facts.transaction_id)
+            if seen is not None:
+                self.stats.duplicates["labels"] += 1
+                if (seen[0], seen[1]) < (partition, record.offset):
+                    continue
+            kept[facts.transaction_id] = (partition, record.offset, facts)
+
+    def _seen(self, first: int | None, last: int | None) -> None:
+        stats = self.stats
+        if first is not None and (stats.first_event_ms is None or first < stats.first_event_ms):
+            stats.first_event_ms = first
+        if last is not None and (stats.last_event_ms is None or last > stats.last_event_ms):
+            stats.last_event_ms = last
+
+    def history(self) -> History:
+        """The collected history (transactions sorted by event time, then id)."""
+        rows = sorted(self._transactions.values(), key=lambda row: (row[2].event_time_ms, row[2].transaction_id))
+        labels = {tx_id: label for tx_id, (_, _, label) in self._labels.items() if tx_id in self._transactions}
+        return History(
+            transactions=[facts for _, _, facts, _ in rows],
+            scenarios=np.array([scenario for _, _, _, scenario in rows], dtype=np.int8),
+            labels=labels,
+        )

@@ -1,0 +1,74 @@
+"""The replayed rows as the evaluation sees them: features, labels, and which rows are evaluated.
+
+Rows in range are scored; of them, those with a label are evaluated, except (by default, the
+handbook's rule as the trainer's test windows apply it) the rows of cards already known to be
+compromised when their day began: a fraud of theirs in the replayed history (from the look-back's
+start on, the backtest's counterpart of a fold's first training day) was labelled before. An
+investigator already holds those cards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from backtest.history import History
+from backtest.timerange import TimeRange
+from fraudcore.features.definition import DAY_MS
+
+# The trainer's Dataset (features and labels per transaction, with known_compromised) is what the
+# backtest evaluates on as well: it belongs in fraudcore, and is imported from the trainer until it moves.
+from trainer.training import Dataset
+
+__all__ = ["EvaluationRows", "evaluation_rows"]
+
+_NEVER = np.iinfo(np.int64).max
+
+
+@dataclass(frozen=True)
+class EvaluationRows:
+    """The replayed transactions and the row selections of a backtest."""
+
+    data: Dataset
+    """Every replayed transaction (look-back included), rows in event-time order; every label read
+    counts as known."""
+    amount_cents: npt.NDArray[np.int64]
+    in_range: npt.NDArray[np.bool_]
+    """Rows whose event time lies in the range: scored, and counted in the alert volume."""
+    known_compromised: npt.NDArray[np.bool_]
+    evaluated: npt.NDArray[np.bool_]
+    """Rows in range with a label (and, unless kept, not of a known compromised card)."""
+
+    @property
+    def scenarios_known(self) -> bool:
+        """Whether every evaluated row carries its simulated fraud scenario."""
+        return bool((self.data.scenario[self.evaluated] >= 0).all())
+
+
+def evaluation_rows(
+    history: History, matrix: npt.NDArray[np.float64], time_range: TimeRange, *, keep_known_compromised: bool = False
+) -> EvaluationRows:
+    """The rows of ``history`` (whose features are ``matrix``) and their selections."""
+    transactions = history.transactions
+    labels = [history.labels.get(facts.transaction_id) for facts in transactions]
+    times = np.fromiter((facts.event_time_ms for facts in transactions), dtype=np.int64, count=len(transactions))
+    cents = np.fromiter((facts.amount_cents for facts in transactions), dtype=np.int64, count=len(transactions))
+    data = Dataset(
+        matrix=matrix,
+        labelled=np.array([label is not None for label in labels], dtype=np.bool_),
+        is_fraud=np.array([label is not None and label.is_fraud for label in labels], dtype=np.bool_),
+        day=times // DAY_MS,
+        customer=np.array([facts.customer_id for facts in transactions], dtype=np.str_),
+        scenario=history.scenarios,
+        amount=cents / 100,
+        labeled_at_ms=np.array([_NEVER if label is None else label.labeled_at_ms for label in labels], dtype=np.int64),
+        clock_ms=time_range.end_ms,
+    )
+    in_range = (times >= time_range.start_ms) & (times < time_range.end_ms)
+    known = data.known_compromised()
+    evaluated = in_range & data.labelled
+    if not keep_known_compromised:
+        evaluated &= ~known
+    return EvaluationRows(data, cents, in_range, known & in_range & data.labelled, evaluated)

@@ -1,0 +1,72 @@
+"""Collecting topic records: strict decoding, invalid events counted, redeliveries, the window."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+
+from backtest.history import Collector
+from fraudcore.features.definition import DEFAULT_SPEC, TxFacts, epoch_ms
+from schemas.codec import encode
+from tests.unit.backtest.simulated import NOW, RANGE, FakeRecord, collect, events, topic_records
+
+
+def test_the_window_is_the_range_plus_the_look_back_and_rows_are_in_event_time_order() -> None:
+    collector = collect()
+    history = collector.history()
+    transactions, labels = events()
+    start, end = RANGE.replay_from_ms(DEFAULT_SPEC), RANGE.end_ms
+    expected = sorted(
+        (f for f in map(TxFacts.of, transactions) if start <= f.event_time_ms < end),
+        key=lambda f: (f.event_time_ms, f.transaction_id),
+    )
+    assert history.transactions == expected
+    assert collector.stats.outside_window == len(transactions) - len(expected)
+    assert set(history.labels) == {f.transaction_id for f in expected}  # every kept transaction is labelled
+    assert collector.stats.records == {"transactions": len(transactions), "labels": len(labels)}
+    assert collector.stats.first_event_ms == epoch_ms(transactions[0].event_time)
+    assert len(history.scenarios) == len(expected)
+
+
+def test_invalid_records_are_counted_by_reason_and_skipped() -> None:
+    transactions, labels = events()
+    bad: dict[int, list[bytes | None]] = {0: [b"{not json", None, b'{"schema_version":1}'], 2: [b""]}
+    collector = Collector(RANGE.replay_from_ms(DEFAULT_SPEC), RANGE.end_ms, NOW)
+    for partition, records in topic_records(transactions, bad).items():
+        collector.add_transactions(partition, records)
+    for partition, records in topic_records(labels, {1: [b"[]"]}).items():
+        collector.add_labels(partition, records)
+    assert collector.stats.invalid["transactions"] == {"invalid_json": 1, "empty": 2, "missing_field": 1}
+    assert collector.stats.invalid["labels"] == {"wrong_type": 1}
+    mine, clean = collector.history(), collect().history()
+    assert mine.transactions == clean.transactions
+    assert mine.labels == clean.labels
+    np.testing.assert_array_equal(mine.scenarios, clean.scenarios)
+
+
+def test_a_redelivered_transaction_keeps_the_first_copy_whatever_the_read_order() -> None:
+    transactions, _ = events()
+    inside = next(t for t in transactions if RANGE.contains(epoch_ms(t.event_time)))
+    changed = inside.model_copy(update={"amount": inside.amount + 1})
+    for order in ((0, 1), (1, 0)):
+        collector = Collector(RANGE.replay_from_ms(DEFAULT_SPEC), RANGE.end_ms, NOW)
+        copies = {0: [FakeRecord(5, encode(inside))], 1: [FakeRecord(2, encode(changed))]}
+        for partition in order:
+            collector.add_transactions(partition, copies[partition])
+        (kept,) = collector.history().transactions
+        assert kept == TxFacts.of(inside)
+        assert collector.stats.duplicates["transactions"] == 1
+
+
+def test_the_first_label_of_a_transaction_stands() -> None:
+    transactions, labels = events()
+    label = next(lb for lb in labels if RANGE.contains(epoch_ms(lb.labeled_at - timedelta(days=7))))
+    transaction = next(t for t in transactions if t.transaction_id == label.transaction_id)
+    flipped = label.model_copy(update={"is_fraud": not label.is_fraud})
+    collector = Collector(RANGE.replay_from_ms(DEFAULT_SPEC), RANGE.end_ms, NOW)
+    collector.add_transactions(0, [FakeRecord(0, encode(transaction))])
+    collector.add_labels(1, [FakeRecord(9, encode(flipped))])
+    collector.add_labels(1, [FakeRecord(3, encode(label))])
+    assert collector.history().labels[label.transaction_id].is_fraud == label.is_fraud
+    assert collector.stats.duplicates["labels"] == 1

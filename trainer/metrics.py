@@ -1,0 +1,105 @@
+"""The trainer's Prometheus metrics (base units, ``_total`` counters, no per-card labels).
+
+Retrain triggers: ``catch_up`` (the first retrain after reading the topics), ``labels`` and
+``days`` (the schedule), ``drift`` (a scorer's drift alarm), ``once`` (``fraudstream train
+--once``). Results: ``promoted``, ``kept`` (registered as challenger), ``failed`` (an error, e.g.
+MLflow unreachable), ``skipped`` (the history does not cover the prequential windows yet).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final, Literal
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["DRIFT_SIGNALS", "RESULTS", "ROLES", "TRIGGERS", "Result", "TrainerMetrics", "Trigger"]
+
+Trigger = Literal["catch_up", "labels", "days", "drift", "once"]
+Result = Literal["promoted", "kept", "failed", "skipped"]
+TRIGGERS: Final[tuple[Trigger, ...]] = ("catch_up", "labels", "days", "drift", "once")
+RESULTS: Final[tuple[Result, ...]] = ("promoted", "kept", "failed", "skipped")
+ROLES: Final = ("challenger", "champion", "baseline")
+DRIFT_SIGNALS: Final = ("score", "features", "fraud_rate")
+
+_RETRAIN_SECONDS = (1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0)
+
+
+class TrainerMetrics:
+    """Every metric the trainer exports, registered in one registry (served on ``/metrics``).
+
+    The label sets a dashboard sums over exist from the start (at 0), so ``increase()`` sees the
+    first retrain.
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.events = Counter(
+            "fraudstream_trainer_events",
+            "Transactions and labels read from the topics, by kind and outcome (accepted or invalid).",
+            ["kind", "outcome"],
+            registry=r,
+        )
+        self.history_transactions = Gauge(
+            "fraudstream_trainer_history_transactions", "Transactions held in the sliding window.", registry=r
+        )
+        self.retrains = Counter(
+            "fraudstream_trainer_retrains",
+            "Retrains, by what triggered them and their result.",
+            ["trigger", "result"],
+            registry=r,
+        )
+        self.retrain_seconds = Histogram(
+            "fraudstream_trainer_retrain_seconds",
+            "Wall time of each retrain (features, fits, evaluation, registration), whatever its result.",
+            buckets=_RETRAIN_SECONDS,
+            registry=r,
+        )
+        self.model_metric = Gauge(
+            "fraudstream_trainer_model_metric",
+            "Headline metrics of the last retrain on its most recent test window (fold 0), by scorer role.",
+            ["role", "metric"],
+            registry=r,
+        )
+        self.last_retrain = Gauge(
+            "fraudstream_trainer_last_retrain_timestamp_seconds",
+            "Unix time of the last retrain that registered a version (promoted or kept).",
+            registry=r,
+        )
+        self.champion_info = Gauge(
+            "fraudstream_trainer_champion_info",
+            "The champion after the last retrain (value 1).",
+            ["model", "version"],
+            registry=r,
+        )
+        self.drift_alarms = Counter(
+            "fraudstream_trainer_drift_alarms",
+            "Drift alarms of the scorers read from model-events, by signal (score, features, fraud_rate, other).",
+            ["signal"],
+            registry=r,
+        )
+        for kind in ("transaction", "label"):
+            for outcome in ("accepted", "invalid"):
+                self.events.labels(kind, outcome)
+        for trigger in TRIGGERS:
+            for result in RESULTS:
+                self.retrains.labels(trigger, result)
+        for signal in DRIFT_SIGNALS:
+            self.drift_alarms.labels(signal)
+
+    def record_models(self, headlines: Mapping[str, Mapping[str, float] | None]) -> None:
+        """Set each role's headline metrics (``auc_roc``, ``average_precision``,
+        ``card_precision_at_100``); a role given ``None`` (no champion yet) loses its series."""
+        for role, metrics in headlines.items():
+            if metrics is None:
+                self.model_metric.remove_by_labels({"role": role})
+                continue
+            for name, value in metrics.items():
+                self.model_metric.labels(role, name).set(value)
+
+    def record_champion(self, model: str, version: str | None) -> None:
+        """Name the champion (the previous label set goes); ``None``: there is none."""
+        self.champion_info.clear()
+        if version is not None:
+            self.champion_info.labels(model, version).set(1)
