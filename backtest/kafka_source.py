@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from backtest.history import Collector
+from fraudcore.kafka_reading import groupless_consumer, topic_partitions
 from fraudcore.settings import Settings
 from schemas.topics import Topics
 
@@ -55,10 +56,8 @@ async def read_topics(
     """Read every record of both topics from ``since_ms`` (by Kafka timestamp) to their current ends
     into ``collector``; returns what was read per partition. ``on_total`` gets the number of records
     to read, ``on_progress`` each batch's size."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
-        group_id=None,
-        enable_auto_commit=False,
+    consumer = groupless_consumer(
+        settings,
         client_id="fraudstream-backtest",
         max_partition_fetch_bytes=8 * 1024 * 1024,
         fetch_max_bytes=64 * 1024 * 1024,
@@ -74,13 +73,10 @@ async def read_topics(
 
 
 async def _spans(consumer: AIOKafkaConsumer, names: tuple[str, ...], since_ms: int) -> list[PartitionSpan]:
-    await consumer._client.force_metadata_update()
-    partitions: list[TopicPartition] = []
+    partitions = await topic_partitions(consumer, names)
     for name in names:
-        numbers = consumer.partitions_for_topic(name)
-        if not numbers:
+        if not any(tp.topic == name for tp in partitions):
             raise MissingTopic(f"topic {name!r} does not exist (check FRAUD_TOPIC_PREFIX)")
-        partitions += [TopicPartition(name, number) for number in sorted(numbers)]
     ends = await consumer.end_offsets(partitions)
     found = await consumer.offsets_for_times({tp: max(0, since_ms) for tp in partitions})
     spans = []

@@ -160,9 +160,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             FRAUD_TRAINER_METRICS_PORT=str(_free_port()),
         )
         sent = await _live(settings, topics, _resume(first_live, events), monitor, args)
-        deadline = time.monotonic() + 30
-        while sum(monitor.live_versions.values()) < sent and time.monotonic() < deadline:  # noqa: ASYNC110
-            await asyncio.sleep(0.2)  # the monitor task counts; poll it
+        await _drain(monitor, sent)
     finally:
         stop_monitor.set()
         await watching
@@ -173,6 +171,20 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     for line in monitor.summary(sent):
         print(f"  {line}")
     return 0 if sum(monitor.live_versions.values()) == sent else 1
+
+
+async def _drain(monitor: VerdictMonitor, sent: int, *, stall_s: float = 30.0, limit_s: float = 600.0) -> None:
+    """Wait for the verdicts still in flight: as long as they keep arriving (a scorer behind the live
+    rate on a busy machine catches up), until none came for ``stall_s`` or ``limit_s`` passed."""
+    started = last_progress = time.monotonic()
+    seen = sum(monitor.live_versions.values())
+    if seen < sent:
+        print(f"      waiting for {sent - seen:,} verdicts still in flight")
+    while seen < sent and time.monotonic() - last_progress < stall_s and time.monotonic() - started < limit_s:
+        await asyncio.sleep(0.5)  # the monitor task counts; poll it
+        now_seen = sum(monitor.live_versions.values())
+        if now_seen > seen:
+            seen, last_progress = now_seen, time.monotonic()
 
 
 async def _reset(settings: Settings) -> None:

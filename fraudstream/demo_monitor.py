@@ -15,8 +15,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from fraudcore.kafka_reading import groupless_consumer, topic_partitions
 from fraudcore.settings import Settings
 from schemas.topics import Topics
 
@@ -56,17 +56,10 @@ class VerdictMonitor:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Follow the verdicts and model-events topics until ``stop``."""
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.bootstrap_servers, group_id=None, enable_auto_commit=False
-        )
+        consumer = groupless_consumer(self.settings)
         await consumer.start()
         try:
-            await consumer._client.force_metadata_update()
-            partitions = [
-                TopicPartition(topic, number)
-                for topic in (self.topics.verdicts, self.topics.model_events)
-                for number in sorted(consumer.partitions_for_topic(topic) or ())
-            ]
+            partitions = await topic_partitions(consumer, [self.topics.verdicts, self.topics.model_events])
             consumer.assign(partitions)
             await consumer.seek_to_beginning(*partitions)
             while not stop.is_set():

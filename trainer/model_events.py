@@ -14,6 +14,7 @@ from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from fraudcore.kafka_reading import groupless_consumer, topic_partitions
 from fraudcore.settings import Settings
 
 __all__ = ["KafkaModelEvents", "ModelEventSource"]
@@ -45,9 +46,7 @@ class KafkaModelEvents:
     async def values(self) -> AsyncIterator[bytes | None]:
         """The values, endlessly; reconnects after an error."""
         while True:
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=self.settings.bootstrap_servers, group_id=None, enable_auto_commit=False
-            )
+            consumer = groupless_consumer(self.settings)
             try:
                 await consumer.start()
                 await self._position(consumer)
@@ -66,8 +65,7 @@ class KafkaModelEvents:
                 await consumer.stop()
 
     async def _position(self, consumer: AIOKafkaConsumer) -> None:
-        await consumer._client.force_metadata_update()
-        partitions = [TopicPartition(self.topic, n) for n in sorted(consumer.partitions_for_topic(self.topic) or ())]
+        partitions = await topic_partitions(consumer, [self.topic])
         if not partitions:
             raise RuntimeError(f"the topic {self.topic} has no partitions (does it exist?)")
         consumer.assign(partitions)

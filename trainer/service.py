@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from fraudcore.features.definition import DAY_MS, FEATURE_NAMES
+from fraudcore.kafka_reading import groupless_consumer, topic_partitions
 from fraudcore.models import CHAMPION, ModelBundle, ModelLoadError, ModelLoadFailure, load_alias, resolve_alias
 from fraudcore.settings import Settings
 from schemas.codec import Decoded, decode, encode
@@ -118,20 +119,12 @@ class Trainer:
     # -- consuming -------------------------------------------------------------------------------
 
     def _consumer(self) -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(
-            bootstrap_servers=self.settings.bootstrap_servers,
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_partition_fetch_bytes=4 * 1024 * 1024,
+        return groupless_consumer(
+            self.settings, auto_offset_reset="earliest", max_partition_fetch_bytes=4 * 1024 * 1024
         )
 
     async def _assign_all(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
-        await consumer._client.force_metadata_update()
-        partitions: list[TopicPartition] = []
-        for topic in (self.topics.transactions, self.topics.labels):
-            numbers = consumer.partitions_for_topic(topic) or set()
-            partitions += [TopicPartition(topic, number) for number in sorted(numbers)]
+        partitions = await topic_partitions(consumer, [self.topics.transactions, self.topics.labels])
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         return partitions

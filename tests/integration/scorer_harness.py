@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from fraudcore.features.definition import DEFAULT_SPEC, LabelFacts, TxFacts
 from fraudcore.features.memory import offline_features
 from fraudcore.kafka_admin import ensure_project_topics
+from fraudcore.kafka_reading import groupless_consumer, topic_partitions
 from fraudcore.mlflow_store import connect
 from fraudcore.model_kind import ModelKind
 from fraudcore.models import ModelBundle, promote, publish
@@ -207,13 +208,10 @@ def read_topic(settings: Settings, topic: str, timeout_s: float = 5.0) -> list[A
     """Every record now in ``topic`` (all partitions, from the beginning, no consumer group)."""
 
     async def read() -> list[Any]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
+        consumer = groupless_consumer(settings)
         await consumer.start()
         try:
-            partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or ())]
-            if not partitions:
-                await consumer._client.force_metadata_update()
-                partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or ())]
+            partitions = await topic_partitions(consumer, [topic])
             if not partitions:
                 return []
             consumer.assign(partitions)
