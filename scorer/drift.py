@@ -4,7 +4,13 @@
   ``window`` scored rows, against the model's reference batch (the training sample shipped with
   every model version). Bins are the reference's deciles (distinct edges only, so a 0/1 flag gets
   two bins); empty bins count as ``epsilon`` so the index stays finite. PSI < 0.1 is usually read as
-  stable, 0.1-0.25 as a moderate shift, > 0.25 as a significant one.
+  stable, 0.1-0.25 as a moderate shift, > 0.25 as a significant one. The window's older and newer
+  halves are also compared with the reference: a feature whose newer half is no farther from it than
+  the older one is *settling*, moving back toward the reference rather than away from it. That is
+  what a feature store warming up after a cold start looks like (its 30-day counts grow for 37 days
+  of event time, PSI 7 against a warm reference when the first window fills); a shift moves away.
+  The halves are in scoring order, which is event-time order for a live worker; a backlog scored
+  across partitions at uneven paces mixes weeks in both halves, and the comparison means little.
 * **Scores:** a river ADWIN detector fed with every score (about a microsecond per update).
 * **Live fraud rate:** a river ADWIN detector fed with each label as it arrives (1 = fraud).
 
@@ -46,6 +52,8 @@ class DriftState:
     """How many times ADWIN detected a change in the live fraud rate."""
     rows: int
     """Rows in the window."""
+    settling: frozenset[str] = frozenset()
+    """Features whose newer half of the window is no farther from the reference than its older half."""
 
 
 class DriftMonitor:
@@ -115,6 +123,26 @@ class DriftMonitor:
             for i, name in enumerate(self.names)
         }
 
+    def psi_by_half(self) -> dict[str, tuple[float, float]]:
+        """PSI per feature of the window's older and newer half (empty while it holds fewer than ``min_rows`` rows)."""
+        if self._filled < self.min_rows:
+            return {}
+        window = self._ring[: self._filled] if self._filled < self.window else np.roll(self._ring, -self._next, axis=0)
+        older, newer = window[: len(window) // 2].astype(np.int64), window[len(window) // 2 :].astype(np.int64)
+        return {
+            name: (
+                population_stability_index(self._expected[i], self._shares(older[:, i], i)),
+                population_stability_index(self._expected[i], self._shares(newer[:, i], i)),
+            )
+            for i, name in enumerate(self.names)
+        }
+
+    def settling(self) -> frozenset[str]:
+        """Features moving back toward the reference: the newer half of the window is no farther from it
+        than the older half (a cold feature store warming up, a fading shift; also a feature constant in
+        both halves, as delayed terminal counts are before the store holds the label delay's history)."""
+        return frozenset(name for name, (older, newer) in self.psi_by_half().items() if newer <= older)
+
     def state(self) -> DriftState:
         """A snapshot for metrics and alarms."""
-        return DriftState(self.psi(), self.score_drifts, self.fraud_rate_drifts, self._filled)
+        return DriftState(self.psi(), self.score_drifts, self.fraud_rate_drifts, self._filled, self.settling())

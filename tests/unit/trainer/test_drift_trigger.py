@@ -29,6 +29,9 @@ class _AlwaysDrifting:
     def psi(self) -> dict[str, float]:
         return {"amount": 0.61}
 
+    def settling(self) -> frozenset[str]:
+        return frozenset()
+
 
 def test_the_signal_is_recognised_in_the_scorers_own_alarm_messages() -> None:
     model = loaded_model("7")
