@@ -204,7 +204,7 @@ def produce(settings: Settings, events: Sequence[Event | tuple[str, bytes | None
     asyncio.run(send())
 
 
-def read_topic(settings: Settings, topic: str, timeout_s: float = 5.0) -> list[Any]:
+def read_topic(settings: Settings, topic: str, timeout_s: float = 30.0) -> list[Any]:
     """Every record now in ``topic`` (all partitions, from the beginning, no consumer group)."""
 
     async def read() -> list[Any]:
@@ -233,14 +233,21 @@ def read_topic(settings: Settings, topic: str, timeout_s: float = 5.0) -> list[A
 
 
 def wait_for_records(
-    settings: Settings, topic: str, count: int, timeout_s: float, worker: Worker | None = None
+    settings: Settings,
+    topic: str,
+    count: int,
+    timeout_s: float,
+    worker: Worker | None = None,
+    *,
+    distinct_keys: bool = False,
 ) -> list[Any]:
-    """Read ``topic`` until it holds at least ``count`` records."""
+    """Read ``topic`` until it holds at least ``count`` records (with ``distinct_keys``: records of
+    ``count`` different keys, for streams where redelivery may duplicate some)."""
     deadline = time.monotonic() + timeout_s
     records: list[Any] = []
     while time.monotonic() < deadline:
         records = read_topic(settings, topic)
-        if len(records) >= count:
+        if (len({record.key for record in records}) if distinct_keys else len(records)) >= count:
             return records
         if worker is not None and worker.process.poll() is not None:
             raise AssertionError(f"the worker exited with {worker.process.returncode}:\n{worker.log()}")

@@ -48,11 +48,15 @@ def test_a_worker_joining_and_one_leaving_lose_no_transaction(services: Settings
         second = Worker(setup, tmp_path / "second.log")  # joins: the partitions are shared out again
         second.wait_ready()
         produce(setup.settings, thirds[1])
-        wait_for_records(setup.settings, setup.topics.verdicts, len(thirds[0]) + len(thirds[1]), 120, second)
+        wait_for_records(
+            setup.settings, setup.topics.verdicts, len(thirds[0]) + len(thirds[1]), 120, second, distinct_keys=True
+        )
         scored_by_first = _metric(first, 'fraudstream_scorer_transactions_total{outcome="scored"}')
         assert first.stop() == 0, first.log()  # leaves: the second takes every partition
         produce(setup.settings, thirds[2])
-        records = wait_for_records(setup.settings, setup.topics.verdicts, len(transactions), 180, second)
+        records = wait_for_records(
+            setup.settings, setup.topics.verdicts, len(transactions), 180, second, distinct_keys=True
+        )
         scored_by_second = _metric(second, 'fraudstream_scorer_transactions_total{outcome="scored"}')
     finally:
         first.stop()
