@@ -33,6 +33,7 @@ COPY producer ./producer
 COPY scorer ./scorer
 COPY trainer ./trainer
 COPY backtest ./backtest
+COPY bench ./bench
 RUN uv sync --locked --no-dev --no-editable --no-cache
 
 

@@ -16,6 +16,7 @@ from fraudcore.local.errors import InfraError
 from fraudcore.settings import ENV_PREFIX, Settings, load_settings
 from fraudstream import (
     backtest_command,
+    bench_command,
     demo_command,
     infra_commands,
     model_command,
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     train_command.add_parser(commands)
     model_command.add_parser(commands)
     backtest_command.add_parser(commands)
+    bench_command.add_parser(commands)
     return parser
 
 

@@ -9,7 +9,9 @@ import sys
 from typing import Any
 
 from fraudcore.features.definition import DEFAULT_SPEC
+from fraudcore.features.memory import MemoryFeatureStore
 from fraudcore.features.redis_store import RedisFeatureStore
+from fraudcore.features.store import FeatureStore
 from fraudcore.kafka_admin import ensure_project_topics
 from fraudcore.local.errors import InfraError
 from fraudcore.settings import Settings
@@ -46,6 +48,14 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--canary", type=float, metavar="SHARE", help="share of cards the challenger decides for (FRAUD_CANARY_SHARE)"
     )
+    parser.add_argument(
+        "--feature-store",
+        choices=("redis", "memory"),
+        default="redis",
+        help="where the online features live: redis (default; shared by every worker) or memory, for "
+        "benchmarks and single-worker development only: the features are then per process, not shared with "
+        "other workers, start empty and are lost when the worker stops",
+    )
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     parser.set_defaults(handler=score)
 
@@ -70,7 +80,13 @@ def score(args: argparse.Namespace, settings: Settings) -> int:
     if holder is None:
         return EXIT_NO_MODEL
     metrics = ScorerMetrics()
-    store = RedisFeatureStore.from_url(settings.redis_connection_url, DEFAULT_SPEC, settings.redis_namespace)
+    store: FeatureStore
+    if args.feature_store == "memory":
+        store = MemoryFeatureStore(DEFAULT_SPEC)
+        features = "features in process memory (not shared with other workers)"
+    else:
+        store = RedisFeatureStore.from_url(settings.redis_connection_url, DEFAULT_SPEC, settings.redis_namespace)
+        features = f"features in Redis namespace {settings.redis_namespace}"
     scorer = BatchScorer(
         store,
         holder,
@@ -87,7 +103,7 @@ def score(args: argparse.Namespace, settings: Settings) -> int:
     app = create_app(settings, runtime)
     print(
         f"scorer: model {holder.model_name} version {holder.champion.version}; "
-        f"consuming {topics.transactions} as group {settings.scorer_group}; "
+        f"consuming {topics.transactions} as group {settings.scorer_group}; {features}; "
         f"HTTP on {settings.scorer_web_host}:{settings.scorer_web_port}",
         flush=True,
     )

@@ -8,7 +8,7 @@ import pytest
 
 from fraudstream.cli import EXIT_USAGE, build_parser, main
 
-SUBCOMMANDS = ["prepare", "up", "status", "down", "demo", "produce", "score", "train", "model", "backtest"]
+SUBCOMMANDS = ["prepare", "up", "status", "down", "demo", "produce", "score", "train", "model", "backtest", "bench"]
 
 
 @pytest.mark.parametrize("command", SUBCOMMANDS)

@@ -1,0 +1,53 @@
+"""The hot-swap trigger of ``fraudstream bench``, in a process of its own so the benchmark's paced
+producer never waits for it: ``python -m bench.promoter VERSION`` (lane settings in the environment)
+connects to the registry and Kafka, prints ``ready``, waits for a line on standard input, then does
+what the trainer does on a promotion — ``champion`` ← VERSION, and the reload event
+(:func:`trainer.publishing.reload_event`) on the model-events topic — and prints ``promoted``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from aiokafka import AIOKafkaProducer
+
+from fraudcore.settings import load_settings
+from schemas.codec import encode
+from schemas.topics import Topics, key_for
+from trainer.publishing import Registered, reload_event
+
+__all__ = ["main"]
+
+
+async def _promote(version: str) -> None:
+    from fraudcore.mlflow_store import connect
+    from fraudcore.models import promote
+
+    settings = load_settings()
+    client = connect(settings)
+    client.get_registered_model(settings.model_name)  # the registry answers: connected
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        print("ready", flush=True)
+        await asyncio.to_thread(sys.stdin.readline)
+        previous = promote(client, settings.model_name, version)
+        event = reload_event(settings, Registered(version, True, previous), {}, "fraudstream bench: hot-swap")
+        await producer.send_and_wait(
+            Topics.with_prefix(settings.topic_prefix).model_events, encode(event), key_for(event)
+        )
+        print(f"promoted {version} (was {previous})", flush=True)
+    finally:
+        await producer.stop()
+
+
+def main() -> None:
+    """Promote the version named on the command line when told to."""
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: python -m bench.promoter VERSION")
+    asyncio.run(_promote(sys.argv[1]))
+
+
+if __name__ == "__main__":
+    main()
