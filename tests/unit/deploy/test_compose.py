@@ -347,15 +347,14 @@ def test_grafana_mounts_the_provisioning_and_the_dashboards() -> None:
     dashboards = [target for target, source in mounts.items() if source == GRAFANA_DIR / "dashboards"]
     assert dashboards, "grafana/dashboards is not mounted"
     provider_file = GRAFANA_DIR / "provisioning" / "dashboards" / "dashboards.yml"
-    if provider_file.exists():  # the provider must load from where the dashboards are mounted
-        paths = {provider["options"]["path"] for provider in load_yaml(provider_file)["providers"]}
-        assert paths <= set(dashboards), f"the dashboards provider loads {sorted(paths)}, mounted at {dashboards}"
+    assert provider_file.exists(), "the Grafana dashboards provider file is missing"
+    paths = {provider["options"]["path"] for provider in load_yaml(provider_file)["providers"]}  # where it loads from
+    assert paths <= set(dashboards), f"the dashboards provider loads {sorted(paths)}, mounted at {dashboards}"
 
 
 def test_grafana_datasource_points_at_the_compose_prometheus() -> None:
     datasource_file = GRAFANA_DIR / "provisioning" / "datasources" / "prometheus.yml"
-    if not datasource_file.exists():
-        pytest.skip("grafana/provisioning/datasources/prometheus.yml does not exist yet")
+    assert datasource_file.exists(), "grafana/provisioning/datasources/prometheus.yml is missing"
     urls = [source["url"] for source in load_yaml(datasource_file)["datasources"] if source["type"] == "prometheus"]
     assert urls
     for url in urls:
