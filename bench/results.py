@@ -53,7 +53,7 @@ class Target:
 
 @dataclass(frozen=True)
 class BenchReport:
-    """The nine measurements of one run."""
+    """The ten measurements of one run."""
 
     command: str
     started_at: datetime
@@ -67,6 +67,7 @@ class BenchReport:
     live: LivePhase
     backtest: BacktestRate
     memory: MemoryTrend
+    two_workers: Throughput
 
     def ratios(self) -> dict[str, float]:
         """Each ratio the report states, computed from this run's rates."""
@@ -79,6 +80,7 @@ class BenchReport:
             "in_memory_to_full": self.in_memory.rate / full,
             "backtest_to_full": self.backtest.rate / full,
             "paced_to_full": self.live.latency.achieved_rate / full,
+            "two_workers_to_full": self.two_workers.rate / full,
         }
 
     def targets(self) -> list[Target]:
@@ -108,6 +110,7 @@ class BenchReport:
                 "hot_swap": asdict(live.swap),
                 "backtest": asdict(self.backtest),
                 "memory": asdict(self.memory),
+                "two_workers": asdict(self.two_workers),
             },
             "ratios": self.ratios(),
             "targets": [asdict(target) | {"met": target.met} for target in self.targets()],

@@ -1,4 +1,4 @@
-"""One benchmark run from start to end: data, models, the nine measurements in order, clean-up.
+"""One benchmark run from start to end: data, models, the ten measurements in order, clean-up.
 
 Each variant runs as a subprocess on its own lane (:mod:`bench.lanes`) over the same encoded
 transactions; only one variant runs at a time. The full scorer (4) keeps running into the paced phase
@@ -36,7 +36,7 @@ from fraudcore.settings import Settings
 
 __all__ = ["command_line", "run_bench"]
 
-_LANES = ("raw", "naive", "frame", "full", "backtest")
+_LANES = ("raw", "naive", "frame", "full", "two", "backtest")
 _READY_TIMEOUT_S = 120.0
 _WARM_UP_SHARE = 0.25
 """The memory trend leaves out the first quarter of the paced phase (buffers and windows filling up)."""
@@ -125,6 +125,7 @@ def _measure(run: _Run, load_before: tuple[float, float, float], started_at: dat
     raw, naive, framework = _throughputs(run, prepared.backlog)
     full, live, memory = _full_scoring(run, prepared)
     in_memory, backtest = _offline(run, prepared)
+    two_workers = _two_workers(run, prepared.backlog)
     return BenchReport(
         command=command_line(run.config),
         started_at=started_at,
@@ -138,6 +139,7 @@ def _measure(run: _Run, load_before: tuple[float, float, float], started_at: dat
         live=live,
         backtest=backtest,
         memory=memory,
+        two_workers=two_workers,
     )
 
 
@@ -153,6 +155,7 @@ def _prepare(run: _Run) -> _Prepared:
     register(lanes["frame"].settings, trivial_bundle(backlog.matrix, backlog.is_fraud), champion=True)
     full_version = register(lanes["full"].settings, real, champion=True)
     newer_version = register(lanes["full"].settings, newer, champion=False)
+    register(lanes["two"].settings, real, champion=True)
     run.say(f"      {config.model_kind.value} model registered for variants 2 and 4, a trivial one for variant 3")
     return _Prepared(workload, backlog, real, full_version, newer_version)
 
@@ -203,6 +206,24 @@ def _offline(run: _Run, prepared: _Prepared) -> tuple[InMemoryRate, BacktestRate
     backtest = backtest_rate(lane, run.lanes["full"].settings.model_name, prepared.full_version, backlog)
     say(f"      {backtest.transactions:,} transactions in {backtest.seconds:.1f} s: {backtest.rate:,.0f}/s")
     return in_memory, backtest
+
+
+def _two_workers(run: _Run, backlog: Backlog) -> Throughput:
+    """Full scoring by two workers of one consumer group sharing the partitions (they join together,
+    so the window includes their first rebalance)."""
+    run.say("(10) scale-out: full scoring by two scorer workers in one consumer group")
+    lane = run.lanes["two"]
+
+    def start_two() -> Child:
+        first, _second = (
+            run.spawn(lane, ["fraudstream", "score"], env={"FRAUD_SCORER_WEB_PORT": str(free_port())}) for _ in range(2)
+        )
+        return first
+
+    result, _ = measure_throughput(lane, backlog.transactions, start_two, run.say)
+    run.stop_all()
+    run.say(f"      {_describe(result)}; {result.distinct_keys:,} distinct transaction ids")
+    return result
 
 
 def _window(

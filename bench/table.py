@@ -16,7 +16,7 @@ def _load(values: tuple[float, float, float]) -> str:
 
 
 def render(report: BenchReport) -> str:
-    """The table of the nine measurements with their ratios, then the targets."""
+    """The table of the ten measurements with their ratios, then the targets."""
     config, ratios, live = report.config, report.ratios(), report.live
     latency, swap, memory = live.latency, live.swap, report.memory
     rows = [
@@ -59,6 +59,13 @@ def render(report: BenchReport) -> str:
             f"peak RSS {memory.peak_rss_mb:,.0f} MB (VmHWM {memory.hwm_mb:,.0f} MB)",
             f"{memory.slope_mb_per_min:+.2f} MB/min, {memory.slope_mb_per_million:+.1f} MB per million tx "
             f"over {memory.window_seconds:.0f} s",
+        ),
+        (
+            "10",
+            "two workers, full scoring (scale-out)",
+            _rate(report.two_workers.rate),
+            f"{ratios['two_workers_to_full']:.2f}x (4); {report.two_workers.distinct_keys:,} of "
+            f"{report.config.messages:,} transactions scored",
         ),
     ]
     lines = [

@@ -31,6 +31,8 @@ class Throughput:
     """Records after the first output instant, per second of the window."""
     startup_seconds: float
     """From starting the process to its first output (not part of the rate)."""
+    distinct_keys: int = 0
+    """Distinct output keys (transaction ids): equal to the inputs when nothing was lost."""
 
 
 def measure_throughput(
@@ -62,9 +64,11 @@ def measure_throughput(
         child.stop()
         raise BenchError(f"{lane.name}: {error}\n--- end of its log ---\n{child.log_tail()}") from error
     stamps: list[int] = []
+    keys: set[bytes] = set()
 
     def visit(record: Any) -> None:
         stamps.append(record.timestamp)
+        keys.add(record.key)
 
     asyncio.run(read_records(lane.settings, lane.topics.verdicts, visit))
     try:
@@ -72,5 +76,6 @@ def measure_throughput(
     except ValueError as error:
         raise BenchError(f"{lane.name}: {error}") from error
     first, last = min(stamps), max(stamps)
-    result = Throughput(len(stamps), (last - first) / 1000, rate, max(first - started_wall_ms, 0.0) / 1000)
+    startup = max(first - started_wall_ms, 0.0) / 1000
+    result = Throughput(len(stamps), (last - first) / 1000, rate, startup, len(keys))
     return result, child

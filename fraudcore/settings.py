@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     scorer_batch_within_s: float = Field(default=0.02, gt=0, le=10)
     """Longest wait for a micro-batch to fill before scoring what has arrived."""
 
+    scorer_model_threads: int = Field(default=1, ge=1, le=256)
+    """Threads the model may use per call (OpenMP/BLAS). One is fastest for micro-batches of a few
+    hundred rows; spinning pools steal the cores the consumer, producer and broker need."""
+
     review_threshold: float = Field(default=0.5, ge=0, le=1)
     """Score from which a transaction is sent to review."""
 

@@ -28,7 +28,8 @@ predict_proba call per message), the peer baseline; (3) the fraudstream scorer w
 features in memory (framework efficiency); (4) the fraudstream scorer with full scoring (Redis
 features, the real model, verdicts); (5) batch predict_proba on features already in memory; (6)
 end-to-end latency at half the rate of (4); (7) the verdict stall around a model hot-swap under that
-load; (8) a backtest replaying the same transactions; (9) the scorer's peak memory and its trend.
+load; (8) a backtest replaying the same transactions; (9) the scorer's peak memory and its trend;
+(10) full scoring by two workers sharing the partitions (scale-out).
 
 Each variant runs as its own process on a pre-filled topic of its own (topics, consumer group, Redis
 namespace and model all under a fresh bench-<id> prefix, removed at the end); rates are timed from

@@ -99,8 +99,10 @@ def score(args: argparse.Namespace, settings: Settings) -> int:
     import faust
 
     from scorer.app import create_app
+    from scorer.process_tuning import tune_process
 
     app = create_app(settings, runtime)
+    tune_process(settings.scorer_model_threads)
     print(
         f"scorer: model {holder.model_name} version {holder.champion.version}; "
         f"consuming {topics.transactions} as group {settings.scorer_group}; {features}; "

@@ -17,26 +17,31 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
+import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from mode import Service
 
 from fraudcore.features.definition import LabelFacts
 from fraudcore.features.store import FeatureStore, FeatureStoreUnavailable
+from fraudcore.histogram_batch import observe_many
 from fraudcore.settings import Settings
 from schemas.codec import Decoded, decode, decode_batch, encode
 from schemas.dead_letter import DeadLetter
 from schemas.enums import ModelEventKind
-from schemas.events import Event, Label, ModelEvent, Verdict
+from schemas.events import Event, Label, ModelEvent
 from schemas.topics import Topics, key_for
 from scorer.drift_watch import DriftWatch
 from scorer.lag import ConsumerLag
 from scorer.metrics import ScorerMetrics
 from scorer.model_holder import ModelHolder, RefreshOutcome
+from scorer.record_sender import Record, send_records
 from scorer.scoring import BatchScorer, RawMessage, dead_letter_for, utc_now
+from scorer.verdict_encoding import EncodedVerdicts
 
 __all__ = ["ScorerRuntime"]
 
@@ -45,6 +50,8 @@ T = TypeVar("T")
 
 _RELOAD_KINDS = frozenset({ModelEventKind.RELOAD, ModelEventKind.PROMOTED, ModelEventKind.ROLLED_BACK})
 _SEND_RETRY_MAX_S = 5.0
+_ALONE_FROM_BYTES = 64 * 1024
+"""Records this large (dead letters of huge inputs) are sent one by one, not in a shared record batch."""
 
 
 class ScorerRuntime(Service):
@@ -130,9 +137,11 @@ class ScorerRuntime(Service):
         """Score one micro-batch and wait until its verdicts and dead letters are acknowledged."""
         started = time.perf_counter()
         triage = self.scorer.triage(messages)
-        verdicts = await self._with_store(lambda: self.scorer.score(triage.transactions))
-        await self._send_all([*verdicts, *triage.dead_letters])
-        if verdicts and self.scorer.last_batch is not None:
+        verdicts = await self._with_store(lambda: self.scorer.score_encoded(triage.transactions))
+        verdict_topic = self.topics.verdicts
+        records = [(verdict_topic, key, value) for key, value in zip(verdicts.keys, verdicts.values, strict=True)]
+        await self._send_records([*records, *self._records(triage.dead_letters)])
+        if len(verdicts) and self.scorer.last_batch is not None:
             matrix, scores = self.scorer.last_batch
             await self._raise_alarms(self.drift.observe(self.models.champion, matrix, scores))
         acknowledged_ms = time.time() * 1000
@@ -141,9 +150,8 @@ class ScorerRuntime(Service):
         for stage, seconds in self.scorer.stage_seconds.items():
             self.metrics.stage_seconds.labels(stage).observe(seconds)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
-        for timestamp_ms in triage.timestamps_ms:
-            if timestamp_ms is not None:
-                self.metrics.end_to_end_seconds.observe(max(acknowledged_ms - timestamp_ms, 0.0) / 1000)
+        sent_ms = np.array([stamp for stamp in triage.timestamps_ms if stamp is not None], dtype=np.float64)
+        observe_many(self.metrics.end_to_end_seconds, np.maximum(acknowledged_ms - sent_ms, 0.0) / 1000)
 
     async def process_labels(self, messages: Sequence[RawMessage]) -> None:
         """Record a batch of labels into the terminal statistics; invalid ones are dead-lettered."""
@@ -257,23 +265,32 @@ class ScorerRuntime(Service):
 
     async def _send_all(self, events: Sequence[Event]) -> None:
         """Send every event and wait for all acknowledgements; retry what failed, forever."""
-        pending = [(self.topics.topic_for(type(event)), key_for(event), encode(event)) for event in events]
+        await self._send_records(self._records(events))
+
+    def _records(self, events: Sequence[Event]) -> list[Record]:
+        return [(self.topics.topic_for(type(event)), key_for(event), encode(event)) for event in events]
+
+    async def _send_records(self, records: Sequence[Record]) -> None:
+        """Send ``(topic, key, value)`` records and wait for all acknowledgements; retry what failed, forever."""
+        pending = list(records)
         delay = 0.1
         while pending:
             producer = self._producer
             assert producer is not None, "the runtime is not started"
-            deliveries = [await producer.send(topic, value, key=key) for topic, key, value in pending]
-            results = await asyncio.gather(*deliveries, return_exceptions=True)
-            failed = [item for item, result in zip(pending, results, strict=True) if isinstance(result, BaseException)]
+            try:
+                failed = await send_records(producer, pending, alone_from=_ALONE_FROM_BYTES)
+            except KafkaError as error:  # no metadata for a topic yet, a broker away
+                failed, cause = pending, type(error).__name__
+            else:
+                cause = "not acknowledged"
             if failed:
-                errors = {type(result).__name__ for result in results if isinstance(result, KafkaError | Exception)}
-                log.warning("%d messages not acknowledged (%s); resending in %.1f s", len(failed), errors, delay)
+                log.warning("%d messages not sent (%s); resending in %.1f s", len(failed), cause, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _SEND_RETRY_MAX_S)
             pending = failed
 
     def _count_batch(
-        self, consumed: int, verdicts: Sequence[Verdict], letters: Sequence[DeadLetter], unknown_fields: int
+        self, consumed: int, verdicts: EncodedVerdicts, letters: Sequence[DeadLetter], unknown_fields: int
     ) -> None:
         metrics = self.metrics
         metrics.batch_size.observe(consumed)
@@ -281,9 +298,10 @@ class ScorerRuntime(Service):
         metrics.transactions.labels("dead_lettered").inc(len(letters))
         metrics.unknown_fields.inc(unknown_fields)
         champion = self.scorer.last_champion_version
-        for verdict in verdicts:
-            role = "champion" if verdict.model_version == champion else "canary"
-            metrics.decisions.labels(verdict.decision.value, verdict.risk_level.value, role).inc()
-            metrics.scores.observe(verdict.score)
-        for letter in letters:
-            metrics.dead_letters.labels(letter.reason_code.value).inc()
+        roles = ["champion" if version == champion else "canary" for version in verdicts.model_versions]
+        combinations = Counter(zip(verdicts.decisions, verdicts.risk_levels, roles, strict=True))
+        for (decision, risk, role), count in combinations.items():
+            metrics.decisions.labels(decision.value, risk.value, role).inc(count)
+        observe_many(metrics.scores, verdicts.scores)
+        for reason, count in Counter(letter.reason_code.value for letter in letters).items():
+            metrics.dead_letters.labels(reason).inc(count)

@@ -31,6 +31,7 @@ from schemas.events import Transaction, Verdict
 from schemas.rejection import Rejected
 from scorer.decisions import Thresholds
 from scorer.model_holder import ModelHolder
+from scorer.verdict_encoding import EncodedVerdicts, encode_verdicts
 from scorer.verdicts import ScoredBatch, assemble_verdicts, check_contract
 
 __all__ = ["BatchScorer", "RawMessage", "Triage", "card_bucket", "dead_letter_for", "utc_now"]
@@ -132,8 +133,29 @@ class BatchScorer:
 
     async def score(self, transactions: Sequence[Transaction], *, record: bool = True) -> list[Verdict]:
         """Verdicts for ``transactions`` (in order); ``record=False`` reads features without writing."""
-        if not transactions:
+        batch = await self._scored_batch(transactions, record=record)
+        if batch is None:
             return []
+        assembled = time.perf_counter()
+        verdicts = assemble_verdicts(batch, self.thresholds)
+        check_contract(verdicts[0])
+        self.stage_seconds["verdicts"] = time.perf_counter() - assembled
+        return verdicts
+
+    async def score_encoded(self, transactions: Sequence[Transaction]) -> EncodedVerdicts:
+        """:meth:`score` (recording the features) straight to the verdicts' Kafka records."""
+        batch = await self._scored_batch(transactions, record=True)
+        if batch is None:
+            return EncodedVerdicts([], [], [], [], [], np.empty(0))
+        assembled = time.perf_counter()
+        encoded = encode_verdicts(batch, self.thresholds)
+        self.stage_seconds["verdicts"] = time.perf_counter() - assembled
+        return encoded
+
+    async def _scored_batch(self, transactions: Sequence[Transaction], *, record: bool) -> ScoredBatch | None:
+        """Features, scores and reasons of ``transactions`` (``None`` for an empty batch)."""
+        if not transactions:
+            return None
         started = time.perf_counter()
         model = self.models.champion  # read once: a swap lands between batches, never inside one
         self.last_champion_version = model.version
@@ -155,7 +177,9 @@ class BatchScorer:
         assert challenger is not None or not any(canary_rows)
         decider = {False: model.version, True: challenger.version if challenger else model.version}
         other = {False: challenger.version if challenger else None, True: model.version}
-        batch = ScoredBatch(
+        self.last_batch = (matrix, champion_scores)
+        self.stage_seconds = {"features": featured - started, "model": scored - featured}
+        return ScoredBatch(
             transaction_ids=[transaction.transaction_id for transaction in transactions],
             customer_ids=[transaction.customer_id for transaction in transactions],
             feature_names=model.bundle.feature_names,
@@ -167,17 +191,8 @@ class BatchScorer:
             scored_at=[scored_at] * len(transactions),
             scoring_latency_s=scored - started,
             shadow_scores=other_scores,
-            shadow_versions=[other[row] for row in canary_rows],
+            shadow_versions=[other[row] for row in canary_rows] if challenger is not None else None,
         )
-        verdicts = assemble_verdicts(batch, self.thresholds)
-        check_contract(verdicts[0])
-        self.last_batch = (matrix, champion_scores)
-        self.stage_seconds = {
-            "features": featured - started,
-            "model": scored - featured,
-            "verdicts": time.perf_counter() - scored,
-        }
-        return verdicts
 
 
 def dead_letter_for(message: RawMessage, rejection: Rejected, now: datetime) -> DeadLetter:

@@ -35,6 +35,7 @@ def _report() -> BenchReport:
         ),
         backtest=BacktestRate(20_000, 1.0, 20_000.0, {"read": 0.5, "replay": 0.4, "score": 0.1}),
         memory=MemoryTrend(300.0, 310.0, 280.0, 282.0, 22.0, 5.5, 37.4, 40),
+        two_workers=Throughput(20_000, 3.0, 6_000.0, 6.0, 20_000),
     )
 
 
@@ -43,6 +44,7 @@ def test_ratios_come_from_the_rates_of_the_same_run() -> None:
     assert ratios["framework_to_raw"] == pytest.approx(0.8)
     assert ratios["full_to_raw"] == pytest.approx(0.5)
     assert ratios["full_to_naive"] == pytest.approx(10.0)
+    assert ratios["two_workers_to_full"] == pytest.approx(1.2)
     assert ratios["in_memory_to_full"] == pytest.approx(40.0)
     assert ratios["backtest_to_full"] == pytest.approx(4.0)
     assert ratios["paced_to_full"] == pytest.approx(0.49)
@@ -69,6 +71,7 @@ def test_the_document_holds_every_measurement_and_is_json() -> None:
         "hot_swap",
         "backtest",
         "memory",
+        "two_workers",
     }
     assert document["config"]["model_kind"] == "boosting"
     assert document["measurements"]["latency"]["p999_ms"] == 90.0
