@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 
 from fraudcore.features.definition import FeatureSpec
 from fraudcore.features.memory import MemoryFeatureStore
-from fraudcore.features.redis_store import RedisFeatureStore
+from fraudcore.features.open_store import open_feature_store
 from fraudcore.features.store import FeatureStore
 from fraudcore.settings import Settings
 
@@ -68,7 +68,7 @@ async def isolated_store(
     try:
         if await _holds_keys(admin, namespace):
             raise StoreRefused(f"Redis namespace {namespace!r} already holds keys: choose an unused one")
-        store = RedisFeatureStore.from_url(settings.redis_connection_url, spec, namespace, timeout_s=30)
+        store = open_feature_store(settings, spec, namespace, timeout_s=30)
         try:
             yield store
         finally:

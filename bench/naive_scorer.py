@@ -17,7 +17,7 @@ from typing import Any
 import faust
 
 from fraudcore.features.definition import FEATURE_NAMES, TxFacts, epoch_ms, feature_matrix
-from fraudcore.features.redis_store import RedisFeatureStore
+from fraudcore.features.open_store import open_feature_store
 from fraudcore.settings import Settings, load_settings
 from schemas.topics import Topics
 
@@ -46,7 +46,7 @@ def create_app(settings: Settings, estimator: Any) -> faust.App:
     raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
     transactions = app.topic(topics.transactions, **raw)
     verdicts = app.topic(topics.verdicts, **raw)
-    store = RedisFeatureStore.from_url(settings.redis_connection_url, namespace=settings.redis_namespace)
+    store = open_feature_store(settings, namespace=settings.redis_namespace)
 
     @app.agent(transactions)
     async def score(stream: Any) -> None:

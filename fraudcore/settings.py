@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     redis_port: Port = 6379
     """Port of the local ``redis-server``."""
 
+    redis_cluster: bool = False
+    """``FRAUD_REDIS_URL`` is a node of a Redis Cluster (the others are discovered from it)."""
+
     mlflow_tracking_uri: str | None = Field(
         default=None,
         validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "FRAUD_MLFLOW_TRACKING_URI"),
@@ -177,6 +180,8 @@ class Settings(BaseSettings):
             raise ValueError("FRAUD_REVIEW_THRESHOLD must not exceed FRAUD_DECLINE_THRESHOLD")
         if self.risk_medium_threshold > self.risk_high_threshold:
             raise ValueError("FRAUD_RISK_MEDIUM_THRESHOLD must not exceed FRAUD_RISK_HIGH_THRESHOLD")
+        if self.redis_cluster and self.redis_url is None:
+            raise ValueError("FRAUD_REDIS_CLUSTER needs FRAUD_REDIS_URL (the local Redis is a single server)")
         return self
 
     @field_validator("kafka_bootstrap", "redis_url", "mlflow_tracking_uri")

@@ -10,7 +10,7 @@ from typing import Any
 
 from fraudcore.features.definition import DEFAULT_SPEC
 from fraudcore.features.memory import MemoryFeatureStore
-from fraudcore.features.redis_store import RedisFeatureStore
+from fraudcore.features.open_store import open_feature_store
 from fraudcore.features.store import FeatureStore
 from fraudcore.kafka_admin import ensure_project_topics
 from fraudcore.local.errors import InfraError
@@ -85,7 +85,7 @@ def score(args: argparse.Namespace, settings: Settings) -> int:
         store = MemoryFeatureStore(DEFAULT_SPEC)
         features = "features in process memory (not shared with other workers)"
     else:
-        store = RedisFeatureStore.from_url(settings.redis_connection_url, DEFAULT_SPEC, settings.redis_namespace)
+        store = open_feature_store(settings, DEFAULT_SPEC, settings.redis_namespace)
         features = f"features in Redis namespace {settings.redis_namespace}"
     scorer = BatchScorer(
         store,

@@ -1,6 +1,6 @@
 """Benchmark of the feature stores: Redis µs per transaction by batch size, offline throughput.
 
-Usage: ``python -m fraudcore.features.bench [--redis-url URL] [--history N] …`` (``--help``).
+Usage: ``python -m fraudcore.features.bench [--redis-url URL] [--cluster] [--history N] …`` (``--help``).
 
 The stream is a handbook-like synthetic one made here (customers paying at a few dozen nearby
 terminals, ~0.8% fraud labelled after the label delay), not the producer's simulator: the shared
@@ -19,11 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
 from fraudcore.features.definition import DAY_MS, DEFAULT_SPEC, LabelFacts, TxFacts, feature_matrix
 from fraudcore.features.memory import offline_features
-from fraudcore.features.redis_store import RedisFeatureStore
+from fraudcore.features.open_store import open_feature_store, open_redis
+from fraudcore.features.redis_store import RedisClient, RedisFeatureStore
+from fraudcore.settings import Settings
 
 __all__ = ["main", "synthetic_stream"]
 
@@ -97,10 +99,15 @@ async def _feed(
     return timings
 
 
-async def _script_seconds(client: aioredis.Redis) -> float:
-    """Server time spent in scripts so far (``INFO commandstats``)."""
-    stats = await client.info("commandstats")
-    return sum(float(stats.get(f"cmdstat_{name}", {}).get("usec", 0)) for name in ("evalsha", "eval")) / 1e6
+async def _script_seconds(client: RedisClient) -> float:
+    """Server time spent in scripts so far (``INFO commandstats``, summed over a cluster's masters)."""
+    if isinstance(client, RedisCluster):
+        await client.initialize()  # no-op once the nodes are known
+        every = [await client.info("commandstats", target_nodes=node) for node in client.get_primaries()]
+    else:
+        every = [await client.info("commandstats")]
+    names = ("evalsha", "eval")
+    return sum(float(stats.get(f"cmdstat_{name}", {}).get("usec", 0)) for stats in every for name in names) / 1e6
 
 
 def _per_tx(seconds: list[float], size: int) -> str:
@@ -110,8 +117,9 @@ def _per_tx(seconds: list[float], size: int) -> str:
 
 async def _bench_redis(args: argparse.Namespace, stream: Stream) -> None:
     namespace = f"bench:{uuid.uuid4().hex[:12]}"
-    client = aioredis.Redis.from_url(args.redis_url, socket_timeout=10, socket_connect_timeout=5)
-    store = RedisFeatureStore(client, namespace=namespace)
+    settings = Settings(redis_url=args.redis_url, redis_cluster=args.cluster)
+    client = open_redis(settings, timeout_s=10)
+    store = open_feature_store(settings, DEFAULT_SPEC, namespace, timeout_s=10)
     try:
         history = args.history
         began = time.perf_counter()
@@ -137,6 +145,7 @@ async def _bench_redis(args: argparse.Namespace, stream: Stream) -> None:
         for at in range(0, len(keys), 10_000):
             await client.unlink(*keys[at : at + 10_000])
         await store.close()
+        await client.aclose()
 
 
 def _bench_offline(stream: Stream, n: int) -> None:
@@ -150,6 +159,7 @@ def _bench_offline(stream: Stream, n: int) -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m fraudcore.features.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="Redis to use (default: %(default)s)")
+    parser.add_argument("--cluster", action="store_true", help="the URL names a node of a Redis Cluster")
     parser.add_argument("--history", type=int, default=200_000, help="transactions recorded before timing")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[500, 1000], help="timed batch sizes")
     parser.add_argument("--batches", type=int, default=20, help="timed batches per size")

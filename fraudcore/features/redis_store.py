@@ -1,34 +1,60 @@
-"""The online feature store: Redis, one Lua script call per batch.
+"""The online feature store: Redis or Redis Cluster, a few Lua script calls per batch.
 
 Semantics are those of :mod:`fraudcore.features.definition`; this docstring specifies the key layout.
-``{ns}`` is the store's namespace, ``<…>`` an id as given (any characters: a key ends with exactly one
-id after a fixed prefix). Times are epoch milliseconds and amounts cents, written as decimal integers.
+``<ns>`` is the store's namespace (no ``{`` or ``}``), ``<…>`` an id as given (any characters: a key
+ends with exactly one id after a fixed prefix), ``<tag>`` the hash tag of the id's slot bucket (see
+:mod:`fraudcore.features.buckets`: ``{<n>}``, the same for every key of one bucket, so all of them
+hash to one cluster slot). Times are epoch milliseconds and amounts cents, written as decimal integers.
 
-============================  ======  ================================================================
-Key                           Type    Content
-============================  ======  ================================================================
-``{ns}:tx:<tx id>``           string  ``<t>|<cents>|<n>|<customer id><terminal id>``, ``n`` the byte
-                                      length of the customer id. Set once (``SET NX``): it marks the
-                                      transaction as recorded, and a redelivery is answered from it.
-``{ns}:label:<tx id>``        string  ``<1 (fraud) or 0>|<labeled_at>``. Set once (``SET NX``): the
-                                      first label is final.
-``{ns}:cust:<customer id>``   zset    The customer's transactions, score the event time. Member:
-                                      running count (10 digits), running cents (16 digits), own cents
-                                      (10 digits), then the tx id. Running totals follow the set's
-                                      order (score, then recording order, which the zero-padded
-                                      running count gives among equal scores), so a window's count
-                                      and cents are two differences of the last member at or below
-                                      each bound. An out-of-order insert rewrites the later members.
-                                      Totals start at 0 in an empty set (exact below 2**53 cents).
-``{ns}:term:<terminal id>``   zset    The terminal's transactions: member the tx id, score the event
-                                      time.
-``{ns}:fraud:<terminal id>``  zset    The terminal's transactions labelled fraud: member
-                                      ``<labeled_at>:<tx id>``, score the event time.
-============================  ======  ================================================================
+==================================  ======  ============================================================
+Key                                 Type    Content
+==================================  ======  ============================================================
+``<ns>:tx:<tag>:<tx id>``           string  ``<t>|<cents>|<n>|<customer id><terminal id>``, ``n`` the
+                                            byte length of the customer id. Set once (``SET NX``): it
+                                            claims the transaction, and a redelivery is answered from
+                                            it. Tag of the tx id.
+``<ns>:label:<tag>:<tx id>``        string  ``<1 (fraud) or 0>|<labeled_at>``. Set once (``SET NX``):
+                                            the first label is final. Tag of the tx id.
+``<ns>:cust:<tag>:<customer id>``   zset    The customer's transactions, score the event time. Member:
+                                            running count (10 digits), running cents (16 digits), own
+                                            cents (10 digits), then the tx id. Running totals follow
+                                            the set's order (score, then recording order, which the
+                                            zero-padded running count gives among equal scores), so a
+                                            window's count and cents are two differences of the last
+                                            member at or below each bound. An out-of-order insert
+                                            rewrites the later members. Totals start at 0 in an empty
+                                            set (exact below 2**53 cents). Tag of the customer id.
+``<ns>:term:<tag>:<terminal id>``   zset    The terminal's transactions: member the tx id, score the
+                                            event time. Tag of the terminal id.
+``<ns>:fraud:<tag>:<terminal id>``  zset    The terminal's transactions labelled fraud: member
+                                            ``<labeled_at>:<tx id>``, score the event time. Tag of the
+                                            terminal id.
+==================================  ======  ============================================================
 
-Writes. Recording a new transaction sets its ``tx`` key, adds it to its ``cust`` and ``term`` sets
-and, if its ``label`` key says fraud, to its terminal's ``fraud`` set. Recording a fraud label of a
-recorded transaction adds it to the ``fraud`` set of the terminal named in the ``tx`` key.
+Phases. Every script call touches the keys of one bucket only, all declared in ``KEYS`` (on
+standalone Redis the calls of a phase are merged into one, which changes nothing but the cost).
+Recording (or peeking) a batch runs
+
+A. per tx bucket, ``claim_transactions.lua``: ``SET NX`` each ``tx`` key (peek: ``GET``) and read the
+   ``label`` key in the same call, so a label racing its transaction is seen by one of them;
+B. per customer bucket, ``record_customers.lua``: add each transaction to its ``cust`` set in batch
+   order (a later one sees the earlier ones) and count its customer windows;
+C. per terminal bucket, ``record_terminals.lua``: add it to its ``term`` set and, labelled fraud, to
+   its ``fraud`` set, and count its terminal windows.
+
+B and C depend on A only (the facts of a redelivery are the stored ones) and go out together: two
+round trips per batch. Recording labels runs 1. per tx bucket, ``claim_labels.lua``: ``SET NX`` each
+``label`` key and, when the final label says fraud, read the ``tx`` key; 2. per terminal bucket,
+``add_frauds.lua``: add the fraud labels of recorded transactions to their ``fraud`` set.
+
+Crashes between phases. Each phase is idempotent on its own, so a worker that dies between them and
+the redelivered batch lose nothing. B and C add a transaction claimed now; one claimed before (a
+redelivery) only when its set lacks it (``cust``: a member at its score ending with its id; ``term``:
+the id) and its event time is above the set's prune floor (highest score minus the horizon); below
+it, the transaction was added and pruned already (or is too late to count, like pruned history).
+Step 2 adds a new label; a known one (the final label, redelivered) under the same two conditions.
+A redelivery thus writes nothing after a completed first delivery and gets the counts of the first
+content.
 
 Pruning (``ZREMRANGEBYSCORE``), relative to the event time ``t`` of the transaction being added: the
 ``cust`` set drops members with score ``<= t - (max customer window + allowed lateness)`` on every
@@ -41,88 +67,77 @@ Expiry. A key gets ``EXPIRE key_ttl_s`` whenever it is written (``tx`` and ``lab
 recorded again; ``key_ttl_s`` is at least the longest retention horizon, so only a redelivery that
 late is affected.
 
-Scripts (``lua/``). ``record_transactions.lua`` records or peeks a batch, ``record_labels.lua``
-records labels; each runs once per batch by ``EVALSHA`` (``EVAL`` after ``NOSCRIPT``). The batch
-travels as one length-prefixed string argument and the counts come back as one string of integers,
-which keeps the client's encoding cost small. Window bounds, delay, horizons and TTL are arguments
-taken from the :class:`~fraudcore.features.definition.FeatureSpec`, defined once, in Python. Peeking
-runs the same script in a mode that writes nothing and keeps the batch's own additions and prunes in
-Lua tables.
+Redis Cluster. The same store and scripts serve standalone Redis, Sentinel and a cluster: only the
+client differs (:func:`~fraudcore.features.open_store.open_feature_store`, ``FRAUD_REDIS_CLUSTER``).
+No call crosses slots, so no script needs ``allow-cross-slot-keys``. The buckets spread the keys
+evenly over the masters; a batch of ``n`` rows costs up to ``min(n, BUCKETS)`` calls per phase there.
 
-Redis Cluster. The scripts derive key names from the ids (no ``KEYS`` declared), which standalone
-Redis and Sentinel accept. A batch touches keys of many customers, terminals and transactions, which
-on a cluster live in many hash slots: there a caller would group the work by the slot of each key
-name and the scripts would declare their keys. Each key's update depends only on that key and the
-transaction's own facts (a label's, also on the terminal stored in the ``tx`` key), which such a
-split needs; it is not built.
+Calls. A phase's calls go out in one pipeline of ``EVALSHA`` (scripts loaded on ``NOSCRIPT``); on a
+cluster redis-py sends each node its share concurrently. The set scripts take their rows as one
+length-prefixed string argument (ids, and indexes into ``KEYS``) and return their counts as one string
+of integers; the claim scripts take one value per row and return two strings per row.
+Window bounds, delay, horizons and TTL are arguments taken from the
+:class:`~fraudcore.features.definition.FeatureSpec`, defined once, in Python. Peeking runs the same
+scripts in a mode that writes nothing and keeps the batch's own additions and prunes in Lua tables.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from importlib.resources import files
-from typing import Final, cast
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import ClusterDownError, NoScriptError, RedisClusterException, SlotNotCoveredError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from fraudcore.features.definition import DAY_MS, DEFAULT_SPEC, FeatureSpec, LabelFacts, TxFacts, WindowCounts
+from fraudcore.features.definition import DEFAULT_SPEC, FeatureSpec, LabelFacts, TxFacts, WindowCounts
+from fraudcore.features.redis_calls import (
+    Claim,
+    KeyLayout,
+    ScriptCall,
+    claim_calls,
+    customer_calls,
+    fraud_calls,
+    label_claim_calls,
+    read_claims,
+    read_counts,
+    read_label_claims,
+    terminal_calls,
+)
 from fraudcore.features.store import FeatureStoreUnavailable
 
-__all__ = ["RedisFeatureStore"]
+__all__ = ["RedisClient", "RedisFeatureStore"]
 
+RedisClient = aioredis.Redis | RedisCluster
+"""A standalone (or Sentinel-managed) Redis client, or a Redis Cluster client."""
 
-@dataclass(frozen=True)
-class _Script:
-    """A Lua script of the ``lua`` folder, with the shared helpers prepended."""
-
-    name: str
-    source: str = field(init=False, repr=False)
-    sha: str = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        folder = files("fraudcore.features").joinpath("lua")
-        source = folder.joinpath("common.lua").read_text("utf-8") + folder.joinpath(self.name).read_text("utf-8")
-        object.__setattr__(self, "source", source)
-        object.__setattr__(self, "sha", hashlib.sha1(source.encode("utf-8"), usedforsecurity=False).hexdigest())
-
-
-_TRANSACTIONS: Final = _Script("record_transactions.lua")
-_MAX_CENTS: Final = 9_999_999_999
-"""Largest amount the 10-digit field of a customer member holds (the events' limit is 10**8 cents)."""
-_LABELS: Final = _Script("record_labels.lua")
+_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, ClusterDownError, TryAgainError, SlotNotCoveredError)
 
 
 class RedisFeatureStore:
     """A :class:`~fraudcore.features.store.FeatureStore` in Redis under the key prefix ``namespace:``.
 
     The store owns ``client``: :meth:`close` closes it. Give the client socket timeouts (see
-    :meth:`from_url`) so an unreachable server raises
-    :class:`~fraudcore.features.store.FeatureStoreUnavailable` instead of hanging.
+    :func:`~fraudcore.features.open_store.open_feature_store`) so an unreachable server raises
+    :class:`~fraudcore.features.store.FeatureStoreUnavailable` instead of hanging. ``per_bucket``
+    sends one script call per bucket and phase; unset, it is true for a cluster client only.
     """
 
-    def __init__(self, client: aioredis.Redis, spec: FeatureSpec = DEFAULT_SPEC, namespace: str = "fs") -> None:
-        if not namespace:
-            raise ValueError("namespace must not be empty")
+    def __init__(
+        self,
+        client: RedisClient,
+        spec: FeatureSpec = DEFAULT_SPEC,
+        namespace: str = "fs",
+        *,
+        per_bucket: bool | None = None,
+    ) -> None:
         self.spec = spec
         self.namespace = namespace
+        self._layout = KeyLayout(namespace)
         self._client = client
+        self._per_bucket = isinstance(client, RedisCluster) if per_bucket is None else per_bucket
         self._nc, self._nt = len(spec.customer_windows_days), len(spec.terminal_windows_days)
-        self._header: tuple[str | int, ...] = (
-            namespace,
-            spec.key_ttl_s,
-            spec.customer_horizon_ms,
-            spec.terminal_horizon_ms,
-            spec.label_delay_days * DAY_MS,
-            self._nc,
-            *(w * DAY_MS for w in spec.customer_windows_days),
-            self._nt,
-            *(w * DAY_MS for w in spec.terminal_windows_days),
-        )
 
     @classmethod
     def from_url(
@@ -133,7 +148,7 @@ class RedisFeatureStore:
         *,
         timeout_s: float = 5.0,
     ) -> RedisFeatureStore:
-        """A store on a new client for ``url`` with ``timeout_s`` connect and socket timeouts."""
+        """A store on a new standalone client for ``url`` with ``timeout_s`` connect and socket timeouts."""
         client = aioredis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
         return cls(client, spec, namespace)
 
@@ -146,9 +161,11 @@ class RedisFeatureStore:
     async def record_labels(self, labels: Sequence[LabelFacts]) -> int:
         if not labels:
             return 0
-        spec = self.spec
-        args = (self.namespace, spec.key_ttl_s, spec.terminal_horizon_ms, _encode_labels(labels))
-        return cast(int, await self._run(_LABELS, args))
+        calls = label_claim_calls(self._layout, labels, self.spec, per_bucket=self._per_bucket)
+        new, adds = read_label_claims(labels, calls, await self._run(calls))
+        if adds:
+            await self._run(fraud_calls(self._layout, adds, self.spec, per_bucket=self._per_bucket))
+        return new
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -156,50 +173,59 @@ class RedisFeatureStore:
     async def _transactions(self, batch: Sequence[TxFacts], *, record: bool) -> list[WindowCounts]:
         if not batch:
             return []
-        mode = "1" if record else "0"
-        reply = cast(bytes | str, await self._run(_TRANSACTIONS, (mode, *self._header, _encode_transactions(batch))))
-        flat = list(map(int, reply.split(b",") if isinstance(reply, bytes) else reply.split(",")))
+        return await self._count(await self._claim(batch, record=record), record=record)
+
+    async def _claim(self, batch: Sequence[TxFacts], *, record: bool) -> list[Claim]:
+        """Phase A."""
+        calls = claim_calls(self._layout, batch, self.spec, record=record, per_bucket=self._per_bucket)
+        return read_claims(batch, calls, await self._run(calls))
+
+    async def _count(self, claims: Sequence[Claim], *, record: bool) -> list[WindowCounts]:
+        """Phases B and C."""
+        layout, spec, per_bucket = self._layout, self.spec, self._per_bucket
+        customers = customer_calls(layout, claims, spec, record=record, per_bucket=per_bucket)
+        terminals = terminal_calls(layout, claims, spec, record=record, per_bucket=per_bucket)
+        replies = await self._run([*customers, *terminals])
         nc, nt = self._nc, self._nt
-        width = 2 * (nc + nt)
-        if len(flat) != width * len(batch):
-            raise RuntimeError(f"feature script returned {len(flat)} integers for {len(batch)} transactions")
+        by_customer = read_counts(len(claims), 2 * nc, customers, replies[: len(customers)])
+        by_terminal = read_counts(len(claims), 2 * nt, terminals, replies[len(customers) :])
         return [
-            WindowCounts(
-                tuple(flat[at : at + nc]),
-                tuple(flat[at + nc : at + 2 * nc]),
-                tuple(flat[at + 2 * nc : at + 2 * nc + nt]),
-                tuple(flat[at + 2 * nc + nt : at + width]),
-            )
-            for at in range(0, len(flat), width)
+            WindowCounts(tuple(c[:nc]), tuple(c[nc:]), tuple(t[:nt]), tuple(t[nt:]))
+            for c, t in zip(by_customer, by_terminal, strict=True)
         ]
 
-    async def _run(self, script: _Script, args: tuple[str | int | bytes, ...]) -> object:
+    async def _run(self, calls: Sequence[ScriptCall]) -> list[object]:
+        """The replies of ``calls``, sent in one pipeline; scripts missing on a server are loaded and
+        their calls sent again (a ``NOSCRIPT`` call did not run)."""
         try:
-            try:
-                return await self._client.evalsha(script.sha, 0, *args)
-            except NoScriptError:
-                return await self._client.eval(script.source, 0, *args)
-        except (RedisConnectionError, RedisTimeoutError) as error:
+            replies = await self._pipeline(calls)
+            missing = [at for at, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+            if missing:
+                for script in {calls[at].script.name: calls[at].script for at in missing}.values():
+                    await self._client.script_load(script.source)
+                for at, reply in zip(missing, await self._pipeline([calls[at] for at in missing]), strict=True):
+                    replies[at] = reply
+        except _UNAVAILABLE as error:
             raise FeatureStoreUnavailable(f"Redis is unavailable: {error}") from error
+        except RedisClusterException as error:
+            if _is_unreachable(error):
+                raise FeatureStoreUnavailable(f"Redis is unavailable: {error}") from error
+            raise
+        for reply in replies:
+            if isinstance(reply, _UNAVAILABLE):
+                raise FeatureStoreUnavailable(f"Redis is unavailable: {reply}") from reply
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
+
+    async def _pipeline(self, calls: Sequence[ScriptCall]) -> list[object]:
+        pipe = self._client.pipeline(transaction=False)
+        for call in calls:
+            pipe.execute_command("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args)
+        replies: list[object] = await pipe.execute(raise_on_error=False)
+        return replies
 
 
-def _encode_transactions(batch: Sequence[TxFacts]) -> bytes:
-    """The batch argument of ``record_transactions.lua``: per transaction
-    ``<t>,<cents>,<id length>,<customer length>,<terminal length>,<id><customer><terminal>``."""
-    parts = []
-    for tx in batch:
-        if not 0 <= tx.amount_cents <= _MAX_CENTS:
-            raise ValueError(f"transaction {tx.transaction_id!r}: amount_cents must be within [0, {_MAX_CENTS}]")
-        tx_id, customer, terminal = tx.transaction_id.encode(), tx.customer_id.encode(), tx.terminal_id.encode()
-        head = (tx.event_time_ms, tx.amount_cents, len(tx_id), len(customer), len(terminal))
-        parts.append(b"%d,%d,%d,%d,%d,%s%s%s" % (*head, tx_id, customer, terminal))
-    return b"".join(parts)
-
-
-def _encode_labels(labels: Sequence[LabelFacts]) -> bytes:
-    """The batch argument of ``record_labels.lua``: per label ``<1 or 0>,<labeled_at>,<id length>,<id>``."""
-    parts = []
-    for label in labels:
-        tx_id = label.transaction_id.encode()
-        parts.append(b"%d,%d,%d,%s" % (label.is_fraud, label.labeled_at_ms, len(tx_id), tx_id))
-    return b"".join(parts)
+def _is_unreachable(error: RedisClusterException) -> bool:
+    """Whether a cluster client error means the cluster cannot be reached (not a misuse)."""
+    return isinstance(error.__cause__, RedisConnectionError | RedisTimeoutError) or "not covered" in str(error)

@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
+from fraudcore.local.redis_cluster import LocalRedisCluster, free_cluster_ports
 from fraudcore.local.stack import LocalStack
 from fraudcore.settings import Settings
 
@@ -105,6 +107,27 @@ def test_settings(services: Settings, unique: str) -> Settings:
 async def redis_client(services: Settings) -> AsyncIterator[aioredis.Redis]:
     """An asyncio Redis client on the session's server, closed after the test."""
     client = aioredis.Redis.from_url(services.redis_connection_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedisCluster]:
+    """A local three-master Redis Cluster on free ports (a failure to start is an error)."""
+    cluster = LocalRedisCluster(tmp_path_factory.mktemp("redis-cluster"), free_cluster_ports(3))
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest_asyncio.fixture
+async def cluster_client(redis_cluster: LocalRedisCluster) -> AsyncIterator[RedisCluster]:
+    """An asyncio Redis Cluster client on the session's cluster, closed after the test."""
+    client = RedisCluster.from_url(redis_cluster.url)
     try:
         yield client
     finally:

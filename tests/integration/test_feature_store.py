@@ -1,5 +1,5 @@
-"""The Redis feature store against the real server: parity with the offline features, idempotency,
-read-only peeks, unavailability."""
+"""The Redis feature store against a real server and a real three-master cluster: parity with the
+offline features, idempotency, read-only peeks, unavailability."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
 from fraudcore.features.definition import (
     DAY_MS,
@@ -24,8 +25,11 @@ from fraudcore.features.definition import (
     feature_matrix,
 )
 from fraudcore.features.memory import MemoryFeatureStore, offline_features
-from fraudcore.features.redis_store import RedisFeatureStore
+from fraudcore.features.redis_calls import customer_calls, label_claim_calls
+from fraudcore.features.redis_store import RedisClient, RedisFeatureStore
 from fraudcore.features.store import FeatureStore, FeatureStoreUnavailable
+from fraudcore.local.redis_cluster import LocalRedisCluster
+from fraudcore.settings import Settings
 from producer.simulator import SimulationParams, Simulator
 from schemas.enums import LabelSource
 from schemas.events import Label, Transaction
@@ -65,7 +69,7 @@ def simulate(params: SimulationParams, spec: FeatureSpec) -> tuple[list[TxFacts]
     return txs, labels
 
 
-async def snapshot(client: aioredis.Redis, namespace: str) -> Snapshot:
+async def snapshot(client: RedisClient, namespace: str) -> Snapshot:
     """Every key of the namespace with its content."""
     content: Snapshot = {}
     async for key in client.scan_iter(match=f"{namespace}:*", count=1_000):
@@ -76,25 +80,41 @@ async def snapshot(client: aioredis.Redis, namespace: str) -> Snapshot:
     return content
 
 
+@pytest_asyncio.fixture(params=["standalone", "cluster"])
+async def store_client(
+    request: pytest.FixtureRequest, services: Settings, redis_cluster: LocalRedisCluster
+) -> AsyncIterator[RedisClient]:
+    """A client of the session's standalone Redis, or of its three-master cluster."""
+    client: RedisClient
+    if request.param == "cluster":
+        client = RedisCluster.from_url(redis_cluster.url)
+    else:
+        client = aioredis.Redis.from_url(services.redis_connection_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
 @pytest_asyncio.fixture
-async def namespace(redis_client: aioredis.Redis, unique: str) -> AsyncIterator[str]:
+async def namespace(store_client: RedisClient, unique: str) -> AsyncIterator[str]:
     """A key namespace of the test's own, deleted afterwards."""
     name = f"test:{unique}:fs"
     yield name
-    keys = [key async for key in redis_client.scan_iter(match=f"{name}:*", count=1_000)]
+    keys = [key async for key in store_client.scan_iter(match=f"{name}:*", count=1_000)]
     if keys:
-        await redis_client.delete(*keys)
+        await store_client.delete(*keys)
 
 
 SMALL = SimulationParams(seed=5, n_customers=60, n_terminals=400, days=50)
 
 
-async def test_redis_features_equal_the_offline_features(redis_client: aioredis.Redis, namespace: str) -> None:
+async def test_redis_features_equal_the_offline_features(store_client: RedisClient, namespace: str) -> None:
     spec = DEFAULT_SPEC
     txs, labels = simulate(SMALL, spec)
     assert 3_000 < len(txs) < 10_000
     assert sum(label.is_fraud for label in labels) > 30
-    store, twin = RedisFeatureStore(redis_client, spec, namespace), MemoryFeatureStore(spec)
+    store, twin = RedisFeatureStore(store_client, spec, namespace), MemoryFeatureStore(spec)
     counts: list[WindowCounts] = []
     next_label = 0
     for start in range(0, len(txs), 150):
@@ -111,7 +131,7 @@ async def test_redis_features_equal_the_offline_features(redis_client: aioredis.
     np.testing.assert_array_equal(feature_matrix(txs, counts, spec), offline_features(txs, labels, spec))
     assert max(c.customer_count[-1] for c in counts) > 20
     assert max(c.terminal_fraud[-1] for c in counts) > 0
-    ttls = [await redis_client.ttl(key) async for key in redis_client.scan_iter(match=f"{namespace}:*")]
+    ttls = [await store_client.ttl(key) async for key in store_client.scan_iter(match=f"{namespace}:*")]
     assert ttls
     assert all(0 < ttl <= spec.key_ttl_s for ttl in ttls)
 
@@ -130,7 +150,7 @@ def _shuffle_within(rng: random.Random, txs: Sequence[TxFacts], jitter_ms: int) 
 
 @pytest.mark.parametrize("lateness_days", [1, 0])
 async def test_out_of_order_redelivered_stream_matches_the_memory_store(
-    redis_client: aioredis.Redis, namespace: str, lateness_days: int
+    store_client: RedisClient, namespace: str, lateness_days: int
 ) -> None:
     """Same calls, same answers (peeks included), within the allowed lateness or beyond it."""
     spec = FeatureSpec(
@@ -143,7 +163,7 @@ async def test_out_of_order_redelivered_stream_matches_the_memory_store(
     txs, labels = simulate(replace(SMALL, days=20), spec)
     delivered = _shuffle_within(rng, txs, 18 * HOUR)
     early = [LabelFacts(tx.transaction_id, True, tx.event_time_ms - HOUR) for tx in rng.sample(txs, 40)]
-    store, twin = RedisFeatureStore(redis_client, spec, namespace), MemoryFeatureStore(spec)
+    store, twin = RedisFeatureStore(store_client, spec, namespace), MemoryFeatureStore(spec)
     assert await store.record_labels(early) == await twin.record_labels(early) == 40
     next_label = 0
     for start in range(0, len(delivered), 97):
@@ -156,7 +176,7 @@ async def test_out_of_order_redelivered_stream_matches_the_memory_store(
         assert await store.record_transactions(batch) == await twin.record_transactions(batch) == peeked
 
 
-async def test_ids_of_any_characters(redis_client: aioredis.Redis, namespace: str) -> None:
+async def test_ids_of_any_characters(store_client: RedisClient, namespace: str) -> None:
     t = 1_600_000_000_000
     txs = [
         TxFacts("a|b:c", "ü 1", "t:1|x", t, 105),
@@ -166,7 +186,7 @@ async def test_ids_of_any_characters(redis_client: aioredis.Redis, namespace: st
     ]
     labels = [LabelFacts("a|b:c", True, t + DAY_MS), LabelFacts("é,2", True, t + 3 * DAY_MS)]
     spec = FeatureSpec(label_delay_days=2)
-    store, twin = RedisFeatureStore(redis_client, spec, namespace), MemoryFeatureStore(spec)
+    store, twin = RedisFeatureStore(store_client, spec, namespace), MemoryFeatureStore(spec)
     await store.record_labels(labels[:1])
     await twin.record_labels(labels[:1])
     assert await store.record_transactions(txs[:3]) == await twin.record_transactions(txs[:3])
@@ -179,12 +199,12 @@ async def test_ids_of_any_characters(redis_client: aioredis.Redis, namespace: st
     assert counts.terminal_fraud == (1, 1, 1)  # the second label comes after t
 
 
-async def test_a_late_transaction_before_many_later_ones(redis_client: aioredis.Redis, namespace: str) -> None:
+async def test_a_late_transaction_before_many_later_ones(store_client: RedisClient, namespace: str) -> None:
     """An out-of-order insert rewrites the running totals of all later members (here 1,200 of them)."""
     t = 1_600_000_000_000
     busy = [TxFacts(f"b{i}", "busy", f"m{i % 7}", t + i * 60_000, i) for i in range(1_200)]
     late = [TxFacts("late", "busy", "m0", t - 1, 5), TxFacts("next", "busy", "m1", t + 1_200 * 60_000, 1)]
-    store, twin = RedisFeatureStore(redis_client, namespace=namespace), MemoryFeatureStore()
+    store, twin = RedisFeatureStore(store_client, namespace=namespace), MemoryFeatureStore()
     assert await store.record_transactions(busy) == await twin.record_transactions(busy)
     recorded = await store.record_transactions(late)
     assert recorded == await twin.record_transactions(late)
@@ -192,51 +212,57 @@ async def test_a_late_transaction_before_many_later_ones(redis_client: aioredis.
     assert recorded[1].customer_amount_cents == (sum(range(1_200)) + 6,) * 3
 
 
-async def test_out_of_range_amounts_are_refused(redis_client: aioredis.Redis, namespace: str) -> None:
-    store = RedisFeatureStore(redis_client, namespace=namespace)
+async def test_out_of_range_amounts_are_refused(store_client: RedisClient, namespace: str) -> None:
+    store = RedisFeatureStore(store_client, namespace=namespace)
     with pytest.raises(ValueError, match="amount_cents must be within"):
         await store.record_transactions([TxFacts("a", "c", "t", 1_600_000_000_000, -1)])
 
 
-async def test_replaying_batches_changes_nothing(redis_client: aioredis.Redis, namespace: str) -> None:
+async def test_replaying_batches_changes_nothing(store_client: RedisClient, namespace: str) -> None:
     txs, labels = simulate(replace(SMALL, days=10), DEFAULT_SPEC)
-    store = RedisFeatureStore(redis_client, namespace=namespace)
+    store = RedisFeatureStore(store_client, namespace=namespace)
     batches = [txs[start : start + 200] for start in range(0, len(txs), 200)]
     await store.record_labels(labels)
     first = [await store.record_transactions(batch) for batch in batches]
-    before = await snapshot(redis_client, namespace)
+    before = await snapshot(store_client, namespace)
     assert await store.record_transactions(batches[-1]) == first[-1]
     for batch in batches[:3]:
         await store.record_transactions(batch)
     assert await store.record_labels(labels) == 0
-    assert await snapshot(redis_client, namespace) == before
+    assert await snapshot(store_client, namespace) == before
 
 
-async def test_peek_writes_nothing(redis_client: aioredis.Redis, namespace: str) -> None:
+async def test_peek_writes_nothing(store_client: RedisClient, namespace: str) -> None:
     txs, labels = simulate(replace(SMALL, days=10), DEFAULT_SPEC)
-    store = RedisFeatureStore(redis_client, namespace=namespace)
+    store = RedisFeatureStore(store_client, namespace=namespace)
     await store.record_labels(labels)
     await store.record_transactions(txs[:-300])
-    before = await snapshot(redis_client, namespace)
+    before = await snapshot(store_client, namespace)
     peeked = await store.peek_transactions(txs[-300:])
     assert await store.peek_transactions(txs[-300:]) == peeked
     assert await store.peek_transactions(txs[:100]) == await store.record_transactions(txs[:100])
-    assert await snapshot(redis_client, namespace) == before
+    assert await snapshot(store_client, namespace) == before
     assert await store.record_transactions(txs[-300:]) == peeked
 
 
-async def test_scripts_are_reloaded_after_a_script_flush(redis_client: aioredis.Redis, namespace: str) -> None:
-    store: FeatureStore = RedisFeatureStore(redis_client, namespace=namespace)
+async def test_scripts_are_reloaded_after_a_script_flush(store_client: RedisClient, namespace: str) -> None:
+    store: FeatureStore = RedisFeatureStore(store_client, namespace=namespace)
     tx = TxFacts("a", "c", "t", 1_600_000_000_000, 1)
-    await redis_client.script_flush()
+    await store_client.script_flush()
     assert await store.record_labels([LabelFacts("a", True, 1)]) == 1
-    await redis_client.script_flush()
+    await store_client.script_flush()
     [counts] = await store.record_transactions([tx])
     assert counts.customer_count == (1, 1, 1)
 
 
-async def test_an_unreachable_redis_raises_unavailable() -> None:
-    store = RedisFeatureStore.from_url(f"redis://127.0.0.1:{free_port()}/0", namespace="fs", timeout_s=0.5)
+@pytest.mark.parametrize("cluster", [False, True])
+async def test_an_unreachable_redis_raises_unavailable(cluster: bool) -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    store = (
+        RedisFeatureStore(RedisCluster.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5), namespace="fs")
+        if cluster
+        else RedisFeatureStore.from_url(url, namespace="fs", timeout_s=0.5)
+    )
     tx = TxFacts("a", "c", "t", 1_600_000_000_000, 1)
     calls: list[Callable[[], Awaitable[object]]] = [
         lambda: store.record_transactions([tx]),
@@ -251,3 +277,56 @@ async def test_an_unreachable_redis_raises_unavailable() -> None:
             assert time.monotonic() - began < 5
     finally:
         await store.close()
+
+
+def _without(namespace: str, content: Snapshot) -> Snapshot:
+    return {key.removeprefix(namespace.encode()): value for key, value in content.items()}
+
+
+@pytest.mark.parametrize("crash_after", ["claim", "customers"])
+async def test_a_crash_between_phases_loses_nothing(
+    store_client: RedisClient, namespace: str, crash_after: str
+) -> None:
+    """Batches (and label batches) whose first delivery stopped after phase A (or A and B), delivered
+    again, give the counts and keys of a clean run."""
+    txs, labels = simulate(replace(SMALL, days=15), DEFAULT_SPEC)
+    clean_namespace = f"{namespace}:clean"
+    crashing = RedisFeatureStore(store_client, namespace=namespace)
+    clean, twin = RedisFeatureStore(store_client, namespace=clean_namespace), MemoryFeatureStore()
+    next_label = 0
+    for number, start in enumerate(range(0, len(txs), 150)):
+        batch = txs[start : start + 150]
+        due = next_label
+        while due < len(labels) and labels[due].labeled_at_ms <= batch[-1].event_time_ms:
+            due += 1
+        chunk = labels[next_label:due]
+        next_label = due
+        if number % 2 and chunk:  # labels: phase 1 only, then the whole batch again
+            await crashing._run(label_claim_calls(crashing._layout, chunk, DEFAULT_SPEC, per_bucket=True))
+        await crashing.record_labels(chunk)
+        assert await clean.record_labels(chunk) == await twin.record_labels(chunk)
+        if number % 3 == 0:  # transactions: phase A (and B), then the whole batch again
+            claims = await crashing._claim(batch, record=True)
+            if crash_after == "customers":
+                layout, per_bucket = crashing._layout, crashing._per_bucket
+                await crashing._run(customer_calls(layout, claims, DEFAULT_SPEC, record=True, per_bucket=per_bucket))
+            assert await crashing.peek_transactions(batch) == await twin.peek_transactions(batch)
+        recorded = await crashing.record_transactions(batch)
+        assert recorded == await clean.record_transactions(batch) == await twin.record_transactions(batch)
+    assert max(c.terminal_fraud[-1] for c in recorded) > 0
+    crashed = _without(namespace, await snapshot(store_client, namespace))
+    crashed = {key: value for key, value in crashed.items() if not key.startswith(b":clean:")}
+    assert crashed == _without(clean_namespace, await snapshot(store_client, clean_namespace))
+
+
+async def test_a_redelivery_after_pruning_writes_nothing(store_client: RedisClient, namespace: str) -> None:
+    """A transaction pruned from its sets stays pruned when delivered again (it is not taken for one
+    whose first delivery crashed)."""
+    spec = FeatureSpec(customer_windows_days=(1,), terminal_windows_days=(1,), label_delay_days=0)
+    t = 1_600_000_000_000
+    old, new = TxFacts("old", "c", "m", t, 5), TxFacts("new", "c", "m", t + 40 * DAY_MS, 7)
+    store, twin = RedisFeatureStore(store_client, spec, namespace), MemoryFeatureStore(spec)
+    assert await store.record_transactions([old, new]) == await twin.record_transactions([old, new])
+    before = await snapshot(store_client, namespace)
+    assert await store.record_transactions([old]) == await twin.record_transactions([old])
+    assert await snapshot(store_client, namespace) == before

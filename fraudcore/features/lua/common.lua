@@ -1,16 +1,25 @@
 -- Shared by the feature scripts (prepended to each). See fraudcore/features/redis_store.py for the
--- key layout.
+-- key layout. Every key a script touches is one of its KEYS, and all of them share one hash tag.
 
 local format = string.format
+local record = ARGV[1] == '1' -- '0': peek, write nothing
 
 -- an integral number as a decimal string (exact below 2^53)
 local function num(x) return format('%d', x) end
 
--- the stored transaction "<t>|<cents>|<n>|<customer><terminal>" -> t (string), customer, terminal
-local function parse_tx(value)
-  local p1 = string.find(value, '|', 1, true)
-  local p2 = string.find(value, '|', p1 + 1, true)
-  local p3 = string.find(value, '|', p2 + 1, true)
-  local n = tonumber(string.sub(value, p2 + 1, p3 - 1))
-  return string.sub(value, 1, p1 - 1), string.sub(value, p3 + 1, p3 + n), string.sub(value, p3 + n + 1)
+-- the highest score of a sorted set (nil when empty)
+local function top(key)
+  local r = redis.call('ZREVRANGE', key, 0, 0, 'WITHSCORES')
+  if r[2] then return tonumber(r[2]) end
+  return nil
+end
+
+-- Whether a transaction marked "claimed before" still has to be added at ``t``: not in the set
+-- (``held``) and newer than the set's prune floor (the highest score minus the horizon); below the
+-- floor it was added and pruned already, or is too late to matter.
+local function missing(held, key, t, horizon, pending_top)
+  if held then return false end
+  local highest = top(key)
+  if pending_top and (not highest or pending_top > highest) then highest = pending_top end
+  return not highest or t > highest - horizon
 end

@@ -1,0 +1,284 @@
+"""The script calls of the Redis feature store, built from a batch and read back: pure code, no I/O.
+
+Each phase of a batch (see :mod:`fraudcore.features.redis_store`) becomes one :class:`ScriptCall` per
+bucket present, or one call for the whole phase when ``per_bucket`` is false (standalone Redis, where
+keys of many slots may share a call). A call's keys all carry its bucket's hash tag, so on a cluster
+each call runs on one slot. Within a call the rows keep their batch order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from fraudcore.features.buckets import bucket_of, bucket_tag
+from fraudcore.features.definition import DAY_MS, FeatureSpec, LabelFacts, TxFacts
+from fraudcore.features.scripts import (
+    ADD_FRAUDS,
+    CLAIM_LABELS,
+    CLAIM_TRANSACTIONS,
+    RECORD_CUSTOMERS,
+    RECORD_TERMINALS,
+    LuaScript,
+)
+
+__all__ = [
+    "MAX_CENTS",
+    "Claim",
+    "FraudAdd",
+    "KeyLayout",
+    "ScriptCall",
+    "claim_calls",
+    "customer_calls",
+    "fraud_calls",
+    "group_rows",
+    "label_claim_calls",
+    "read_claims",
+    "read_counts",
+    "read_label_claims",
+    "terminal_calls",
+]
+
+MAX_CENTS = 9_999_999_999
+"""Largest amount the 10-digit field of a customer member holds (the events' limit is 10**8 cents)."""
+
+Arg = bytes | int
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptCall:
+    """One ``EVALSHA``: the script, its keys and arguments, and the batch rows it answers, in order."""
+
+    script: LuaScript
+    keys: tuple[bytes, ...]
+    args: tuple[Arg, ...]
+    rows: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A transaction after phase A: its facts as first recorded, and its fraud label, if any."""
+
+    new: bool
+    """Claimed by this call (peek: not recorded yet), so its sets surely lack it."""
+    transaction_id: bytes
+    customer_id: bytes
+    terminal_id: bytes
+    event_time_ms: int
+    amount_cents: int
+    fraud_labeled_at_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class FraudAdd:
+    """A fraud label of a recorded transaction, for its terminal's fraud set."""
+
+    new: bool
+    transaction_id: bytes
+    terminal_id: bytes
+    event_time_ms: int
+    labeled_at_ms: int
+
+
+@dataclass(frozen=True)
+class KeyLayout:
+    """Key names under a namespace: ``<namespace>:<kind>:<bucket tag>:<id>``."""
+
+    namespace: str
+    _prefix: bytes = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.namespace or "{" in self.namespace or "}" in self.namespace:
+            raise ValueError("namespace must be non-empty and free of '{' and '}'")
+        object.__setattr__(self, "_prefix", self.namespace.encode() + b":")
+
+    def key(self, kind: bytes, entity_id: bytes) -> bytes:
+        """The key of ``kind`` (``tx``, ``label``, ``cust``, ``term``, ``fraud``) for an id."""
+        return b"%s%s:%s:%s" % (self._prefix, kind, bucket_tag(bucket_of(entity_id)), entity_id)
+
+
+def group_rows(ids: Sequence[bytes], per_bucket: bool) -> list[tuple[int, ...]]:
+    """The rows of ``ids`` grouped by bucket (rows in order; groups by first row), or all in one group."""
+    if not per_bucket:
+        return [tuple(range(len(ids)))] if ids else []
+    groups: dict[int, list[int]] = {}
+    for row, entity_id in enumerate(ids):
+        groups.setdefault(bucket_of(entity_id), []).append(row)
+    return [tuple(rows) for rows in groups.values()]
+
+
+def _tx_value(tx: TxFacts) -> bytes:
+    customer = tx.customer_id.encode()
+    return b"%d|%d|%d|%s%s" % (tx.event_time_ms, tx.amount_cents, len(customer), customer, tx.terminal_id.encode())
+
+
+def claim_calls(
+    layout: KeyLayout, batch: Sequence[TxFacts], spec: FeatureSpec, *, record: bool, per_bucket: bool
+) -> list[ScriptCall]:
+    """Phase A: claim each transaction by its ``tx`` key and read its ``label`` key."""
+    ids = [tx.transaction_id.encode() for tx in batch]
+    for tx in batch:
+        if not 0 <= tx.amount_cents <= MAX_CENTS:
+            raise ValueError(f"transaction {tx.transaction_id!r}: amount_cents must be within [0, {MAX_CENTS}]")
+    calls = []
+    mode = b"1" if record else b"0"
+    for rows in group_rows(ids, per_bucket):
+        keys = [key for row in rows for key in (layout.key(b"tx", ids[row]), layout.key(b"label", ids[row]))]
+        values = [_tx_value(batch[row]) for row in rows]
+        calls.append(ScriptCall(CLAIM_TRANSACTIONS, tuple(keys), (mode, spec.key_ttl_s, *values), rows))
+    return calls
+
+
+def _fraud_at(label: bytes) -> int | None:
+    return int(label[2:]) if label.startswith(b"1|") else None
+
+
+def read_claims(batch: Sequence[TxFacts], calls: Sequence[ScriptCall], replies: Sequence[object]) -> list[Claim]:
+    """The claims of ``batch`` from the replies of :func:`claim_calls`."""
+    claims: list[Claim | None] = [None] * len(batch)
+    for call, reply in zip(calls, replies, strict=True):
+        values = _strings(reply, 2 * len(call.rows))
+        for at, row in enumerate(call.rows):
+            stored, label = values[2 * at], values[2 * at + 1]
+            tx = batch[row]
+            tx_id = tx.transaction_id.encode()
+            if stored:  # claimed before: the first content wins
+                t, cents, length, rest = stored.split(b"|", 3)
+                n = int(length)
+                customer, terminal, time_ms, amount = rest[:n], rest[n:], int(t), int(cents)
+            else:
+                customer, terminal = tx.customer_id.encode(), tx.terminal_id.encode()
+                time_ms, amount = tx.event_time_ms, tx.amount_cents
+            claims[row] = Claim(not stored, tx_id, customer, terminal, time_ms, amount, _fraud_at(label))
+    return [claim for claim in claims if claim is not None]
+
+
+def _windows(windows_days: tuple[int, ...]) -> tuple[int, ...]:
+    return (len(windows_days), *(w * DAY_MS for w in windows_days))
+
+
+def customer_calls(
+    layout: KeyLayout, claims: Sequence[Claim], spec: FeatureSpec, *, record: bool, per_bucket: bool
+) -> list[ScriptCall]:
+    """Phase B: add each transaction to its customer set and count its customer windows."""
+    head = (b"1" if record else b"0", spec.key_ttl_s, spec.customer_horizon_ms, *_windows(spec.customer_windows_days))
+    calls = []
+    for rows in group_rows([claim.customer_id for claim in claims], per_bucket):
+        index: dict[bytes, int] = {}
+        keys: list[bytes] = []
+        parts = []
+        for row in rows:
+            c = claims[row]
+            k = index.get(c.customer_id)
+            if k is None:
+                keys.append(layout.key(b"cust", c.customer_id))
+                k = index[c.customer_id] = len(keys)
+            tx_id = c.transaction_id
+            parts.append(b"%d,%d,%d,%d,%d,%s" % (k, c.new, c.event_time_ms, c.amount_cents, len(tx_id), tx_id))
+        calls.append(ScriptCall(RECORD_CUSTOMERS, tuple(keys), (*head, b"".join(parts)), rows))
+    return calls
+
+
+def terminal_calls(
+    layout: KeyLayout, claims: Sequence[Claim], spec: FeatureSpec, *, record: bool, per_bucket: bool
+) -> list[ScriptCall]:
+    """Phase C: add each transaction to its terminal set (and fraud set) and count its terminal windows."""
+    mode = b"1" if record else b"0"
+    delay = spec.label_delay_days * DAY_MS
+    head: tuple[Arg, ...] = (
+        mode,
+        spec.key_ttl_s,
+        spec.terminal_horizon_ms,
+        delay,
+        *_windows(spec.terminal_windows_days),
+    )
+    calls = []
+    for rows in group_rows([claim.terminal_id for claim in claims], per_bucket):
+        index: dict[bytes, int] = {}
+        keys: list[bytes] = []
+        parts = []
+        for row in rows:
+            c = claims[row]
+            k = index.get(c.terminal_id)
+            if k is None:
+                k = index[c.terminal_id] = len(keys) + 1
+                keys += [layout.key(b"term", c.terminal_id), layout.key(b"fraud", c.terminal_id)]
+            fraud_at = b"" if c.fraud_labeled_at_ms is None else b"%d" % c.fraud_labeled_at_ms
+            tx_id = c.transaction_id
+            parts.append(b"%d,%d,%d,%s,%d,%s" % (k, c.new, c.event_time_ms, fraud_at, len(tx_id), tx_id))
+        calls.append(ScriptCall(RECORD_TERMINALS, tuple(keys), (*head, b"".join(parts)), rows))
+    return calls
+
+
+def read_counts(rows: int, width: int, calls: Sequence[ScriptCall], replies: Sequence[object]) -> list[list[int]]:
+    """Per row the ``width`` integers the calls of :func:`customer_calls` or :func:`terminal_calls` return."""
+    out: list[list[int]] = [[] for _ in range(rows)]
+    for call, reply in zip(calls, replies, strict=True):
+        if not isinstance(reply, bytes | str):
+            raise RuntimeError(f"feature script returned {type(reply).__name__}, not a string")
+        text = reply.encode() if isinstance(reply, str) else reply
+        flat = list(map(int, text.split(b",")))
+        if len(flat) != width * len(call.rows):
+            raise RuntimeError(f"feature script returned {len(flat)} integers for {len(call.rows)} transactions")
+        for at, row in enumerate(call.rows):
+            out[row] = flat[at * width : (at + 1) * width]
+    return out
+
+
+def label_claim_calls(
+    layout: KeyLayout, labels: Sequence[LabelFacts], spec: FeatureSpec, *, per_bucket: bool
+) -> list[ScriptCall]:
+    """Phase 1 of labels: set each ``label`` key once and read the ``tx`` key of fraud labels."""
+    ids = [label.transaction_id.encode() for label in labels]
+    calls = []
+    for rows in group_rows(ids, per_bucket):
+        keys = [key for row in rows for key in (layout.key(b"label", ids[row]), layout.key(b"tx", ids[row]))]
+        values = [b"%d|%d" % (labels[row].is_fraud, labels[row].labeled_at_ms) for row in rows]
+        calls.append(ScriptCall(CLAIM_LABELS, tuple(keys), (b"1", spec.key_ttl_s, *values), rows))
+    return calls
+
+
+def read_label_claims(
+    labels: Sequence[LabelFacts], calls: Sequence[ScriptCall], replies: Sequence[object]
+) -> tuple[int, list[FraudAdd]]:
+    """How many labels were new, and the final fraud labels of recorded transactions (batch order)."""
+    new = 0
+    adds: list[tuple[int, FraudAdd]] = []
+    for call, reply in zip(calls, replies, strict=True):
+        values = _strings(reply, 2 * len(call.rows))
+        for at, row in enumerate(call.rows):
+            label, stored = values[2 * at], values[2 * at + 1]
+            is_new = label[:1] == b"1"
+            new += is_new
+            labeled_at = _fraud_at(label[1:])
+            if labeled_at is not None and stored:
+                t, _, length, rest = stored.split(b"|", 3)
+                tx_id = labels[row].transaction_id.encode()
+                adds.append((row, FraudAdd(is_new, tx_id, rest[int(length) :], int(t), labeled_at)))
+    adds.sort(key=lambda pair: pair[0])
+    return new, [add for _, add in adds]
+
+
+def fraud_calls(
+    layout: KeyLayout, adds: Sequence[FraudAdd], spec: FeatureSpec, *, per_bucket: bool
+) -> list[ScriptCall]:
+    """Phase 2 of labels: add each fraud to its terminal's fraud set."""
+    calls = []
+    for rows in group_rows([add.terminal_id for add in adds], per_bucket):
+        index: dict[bytes, int] = {}
+        parts = []
+        for row in rows:
+            a = adds[row]
+            k = index.setdefault(layout.key(b"fraud", a.terminal_id), len(index) + 1)
+            tx_id = a.transaction_id
+            parts.append(b"%d,%d,%d,%d,%d,%s" % (k, a.new, a.event_time_ms, a.labeled_at_ms, len(tx_id), tx_id))
+        args = (b"1", spec.key_ttl_s, spec.terminal_horizon_ms, b"".join(parts))
+        calls.append(ScriptCall(ADD_FRAUDS, tuple(index), args, rows))
+    return calls
+
+
+def _strings(reply: object, count: int) -> list[bytes]:
+    """A script's reply as ``count`` byte strings."""
+    if not isinstance(reply, list) or len(reply) != count:
+        raise RuntimeError(f"feature script returned {reply!r:.80}, not {count} strings")
+    return [value.encode() if isinstance(value, str) else bytes(value) for value in reply]

@@ -1,0 +1,107 @@
+"""The feature store on a real three-master Redis Cluster: where its keys land, and the scorer's
+feature path opened from the settings (semantics: ``test_feature_store.py``, on both backends)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+
+from fraudcore.features.bench import synthetic_stream
+from fraudcore.features.memory import MemoryFeatureStore
+from fraudcore.features.open_store import open_feature_store
+from fraudcore.features.redis_store import RedisFeatureStore
+from fraudcore.features.store import FeatureStore
+from fraudcore.local.redis_cluster import LocalRedisCluster
+from fraudcore.models import CHAMPION
+from fraudcore.settings import Settings
+from schemas.events import Transaction
+from schemas.examples import EXAMPLE_NOW, example_transaction
+from scorer.decisions import Thresholds
+from scorer.model_holder import ModelHolder
+from scorer.scoring import BatchScorer
+from tests.unit.scorer.twins import MemorySource, loaded_model
+
+
+async def test_one_batch_lands_on_every_master(
+    redis_cluster: LocalRedisCluster, cluster_client: RedisCluster, unique: str
+) -> None:
+    namespace = f"test:{unique}:fs"
+    stream = synthetic_stream(500, customers=200, terminals=300)
+    store = RedisFeatureStore(cluster_client, namespace=namespace)
+    await store.record_labels(stream.labels)
+    await store.record_transactions(stream.transactions)
+    per_master: dict[int, dict[bytes, int]] = {}
+    for port in redis_cluster.ports:
+        node = aioredis.Redis(port=port)
+        try:
+            kinds: dict[bytes, int] = {}
+            async for key in node.scan_iter(match=f"{namespace}:*", count=1_000):
+                kind = key.removeprefix(f"{namespace}:".encode()).split(b":", 1)[0]
+                kinds[kind] = kinds.get(kind, 0) + 1
+            per_master[port] = kinds
+        finally:
+            await node.aclose()
+    txs, fraud_ids = stream.transactions, {label.transaction_id for label in stream.labels}
+    assert fraud_ids
+    expected = {
+        b"tx": len(txs),
+        b"label": len(stream.labels),
+        b"cust": len({tx.customer_id for tx in txs}),
+        b"term": len({tx.terminal_id for tx in txs}),
+        b"fraud": len({tx.terminal_id for tx in txs if tx.transaction_id in fraud_ids}),
+    }
+    assert {kind: sum(kinds.get(kind, 0) for kinds in per_master.values()) for kind in expected} == expected
+    totals = {port: sum(kinds.values()) for port, kinds in per_master.items()}
+    assert all(total > sum(totals.values()) / 5 for total in totals.values()), totals
+    assert all({b"tx", b"cust", b"term"} <= kinds.keys() for kinds in per_master.values()), per_master
+    await cluster_client.delete(*[key async for key in cluster_client.scan_iter(match=f"{namespace}:*")])
+
+
+async def _scorer(store: FeatureStore) -> BatchScorer:
+    source = MemorySource()
+    source.versions = {"1": loaded_model("1")}
+    source.aliases = {CHAMPION: "1"}
+    holder = ModelHolder(source, hold_challenger=False)
+    await holder.start()
+    return BatchScorer(store, holder, Thresholds(), clock=lambda: EXAMPLE_NOW)
+
+
+async def test_the_scorer_feature_path_on_a_cluster(
+    redis_cluster: LocalRedisCluster, cluster_client: RedisCluster, unique: str, tmp_path: Path
+) -> None:
+    namespace = f"test-{unique}-fs"
+    settings = Settings(data_dir=tmp_path, redis_url=redis_cluster.url, redis_cluster=True, redis_namespace=namespace)
+    store = open_feature_store(settings)
+    assert isinstance(store._client, RedisCluster)
+    base = example_transaction()
+    transactions: list[Transaction] = [
+        base.model_copy(
+            update={
+                "transaction_id": f"tx{i}",
+                "customer_id": f"card {i % 23}",
+                "terminal_id": f"term {i % 41}",
+                "event_time": base.event_time + timedelta(minutes=7 * i),
+                "amount": 1.0 + i % 90,
+            }
+        )
+        for i in range(900)
+    ]
+    on_cluster, in_memory = await _scorer(store), await _scorer(MemoryFeatureStore())
+    try:
+        for start in range(0, len(transactions), 300):
+            batch = transactions[start : start + 300]
+            for record in (False, True):
+                verdicts = await on_cluster.score(batch, record=record)
+                assert [v.score for v in verdicts] == [v.score for v in await in_memory.score(batch, record=record)]
+                assert on_cluster.last_batch is not None
+                assert in_memory.last_batch is not None
+                np.testing.assert_array_equal(on_cluster.last_batch[0], in_memory.last_batch[0])
+        assert on_cluster.last_batch is not None
+        assert on_cluster.last_batch[0][:, 7].max() > 30  # 30-day customer counts grew across batches
+    finally:
+        await store.close()
+        await cluster_client.delete(*[key async for key in cluster_client.scan_iter(match=f"{namespace}:*")])

@@ -1,0 +1,142 @@
+"""The pure parts of the Redis feature store: slot buckets, call grouping, encoding and decoding."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
+
+from fraudcore.features.buckets import BUCKETS, bucket_of, bucket_tag
+from fraudcore.features.definition import DEFAULT_SPEC, LabelFacts, TxFacts
+from fraudcore.features.redis_calls import (
+    Claim,
+    FraudAdd,
+    KeyLayout,
+    ScriptCall,
+    claim_calls,
+    customer_calls,
+    fraud_calls,
+    group_rows,
+    label_claim_calls,
+    read_claims,
+    read_counts,
+    read_label_claims,
+    terminal_calls,
+)
+from fraudcore.features.scripts import RECORD_CUSTOMERS
+
+T = 1_600_000_000_000
+LAYOUT = KeyLayout("ns")
+BATCH = [TxFacts(f"tx{i}|{{x}}", f"card {{{i % 37}}}", f"term:{i % 53}", T + i, i) for i in range(400)]
+LABELS = [LabelFacts(f"tx{i}|{{x}}", i % 3 == 0, T + i) for i in range(0, 400, 2)]
+
+
+def _claims(new: bool) -> list[Claim]:
+    return [
+        Claim(new, tx.transaction_id.encode(), tx.customer_id.encode(), tx.terminal_id.encode(), tx.event_time_ms, 1, 5)
+        for tx in BATCH
+    ]
+
+
+def _all_calls(per_bucket: bool) -> list[ScriptCall]:
+    adds = [FraudAdd(True, b"id%d" % i, b"term %d" % i, T, T) for i in range(200)]
+    return [
+        *claim_calls(LAYOUT, BATCH, DEFAULT_SPEC, record=True, per_bucket=per_bucket),
+        *customer_calls(LAYOUT, _claims(True), DEFAULT_SPEC, record=True, per_bucket=per_bucket),
+        *terminal_calls(LAYOUT, _claims(False), DEFAULT_SPEC, record=False, per_bucket=per_bucket),
+        *label_claim_calls(LAYOUT, LABELS, DEFAULT_SPEC, per_bucket=per_bucket),
+        *fraud_calls(LAYOUT, adds, DEFAULT_SPEC, per_bucket=per_bucket),
+    ]
+
+
+def test_every_call_per_bucket_stays_in_one_slot() -> None:
+    calls = _all_calls(per_bucket=True)
+    assert len(calls) > 5 * 30  # most buckets present in each phase
+    for call in calls:
+        assert call.keys
+        assert len({key_slot(key) for key in call.keys}) == 1, call.script.name
+
+
+def test_merged_calls_span_many_slots_one_call_per_phase() -> None:
+    calls = _all_calls(per_bucket=False)
+    assert [call.script.name for call in calls] == [
+        "claim_transactions.lua",
+        "record_customers.lua",
+        "record_terminals.lua",
+        "claim_labels.lua",
+        "add_frauds.lua",
+    ]
+    assert len({key_slot(key) for key in calls[0].keys}) > BUCKETS // 2
+
+
+def test_buckets_are_spread_evenly_over_the_slots() -> None:
+    slots = [key_slot(bucket_tag(b)) for b in range(BUCKETS)]
+    width = REDIS_CLUSTER_HASH_SLOTS / BUCKETS
+    assert all(b * width - 1 < slot < (b + 1) * width for b, slot in enumerate(slots))
+    masters = Counter(slot * 3 // REDIS_CLUSTER_HASH_SLOTS for slot in slots)
+    assert max(masters.values()) - min(masters.values()) <= 1
+    ids = Counter(bucket_of(b"card %d" % i) for i in range(10_000))
+    assert len(ids) == BUCKETS
+    assert max(ids.values()) < 2 * min(ids.values())
+
+
+def test_keys_carry_the_tag_of_their_id_first() -> None:
+    key = LAYOUT.key(b"cust", b"a{b}c")
+    assert key == b"ns:cust:" + bucket_tag(bucket_of(b"a{b}c")) + b":a{b}c"
+    assert key_slot(key) == key_slot(LAYOUT.key(b"term", b"a{b}c")) == key_slot(bucket_tag(bucket_of(b"a{b}c")))
+    with pytest.raises(ValueError, match="free of"):
+        KeyLayout("a{b")
+
+
+def test_groups_keep_batch_order() -> None:
+    ids = [b"a", b"b", b"a", b"c", b"b", b"a"]
+    groups = group_rows(ids, per_bucket=True)
+    assert sorted(row for rows in groups for row in rows) == list(range(6))
+    for rows in groups:
+        assert list(rows) == sorted(rows)
+        assert len({bucket_of(ids[row]) for row in rows}) == 1
+    assert group_rows(ids, per_bucket=False) == [(0, 1, 2, 3, 4, 5)]
+    assert group_rows([], per_bucket=False) == []
+
+
+def test_a_redelivery_takes_the_stored_facts_and_the_label() -> None:
+    batch = [TxFacts("a", "new customer", "new terminal", T, 3), TxFacts("b", "c", "m", T, 4)]
+    [call] = claim_calls(LAYOUT, batch, DEFAULT_SPEC, record=True, per_bucket=False)
+    assert call.args[2:] == (b"%d|3|12|new customernew terminal" % T, b"%d|4|1|cm" % T)
+    stored = b"%d|9|4|a|b:x|y" % (T - 5)
+    first, second = read_claims(batch, [call], [[stored, b"1|77", b"", b"0|5"]])
+    assert first == Claim(False, b"a", b"a|b:", b"x|y", T - 5, 9, 77)
+    assert second == Claim(True, b"b", b"c", b"m", T, 4, None)
+
+
+def test_out_of_range_amounts_are_refused() -> None:
+    with pytest.raises(ValueError, match="amount_cents must be within"):
+        claim_calls(LAYOUT, [TxFacts("a", "c", "m", T, -1)], DEFAULT_SPEC, record=True, per_bucket=False)
+
+
+def test_customer_and_terminal_rows_index_their_keys() -> None:
+    claims = [Claim(True, b"t1", b"c", b"m", T, 10, None), Claim(False, b"t,2", b"c", b"m", T + 1, 20, 99)]
+    [customers] = customer_calls(LAYOUT, claims, DEFAULT_SPEC, record=True, per_bucket=False)
+    assert customers.keys == (LAYOUT.key(b"cust", b"c"),)
+    assert customers.args[-1] == b"1,1,%d,10,2,t11,0,%d,20,3,t,2" % (T, T + 1)
+    [terminals] = terminal_calls(LAYOUT, claims, DEFAULT_SPEC, record=False, per_bucket=False)
+    assert terminals.keys == (LAYOUT.key(b"term", b"m"), LAYOUT.key(b"fraud", b"m"))
+    assert terminals.args[0] == b"0"
+    assert terminals.args[-1] == b"1,1,%d,,2,t11,0,%d,99,3,t,2" % (T, T + 1)
+
+
+def test_counts_are_read_back_per_row() -> None:
+    calls = [ScriptCall(RECORD_CUSTOMERS, (b"k",), (), rows) for rows in [(2, 0), (1,)]]
+    assert read_counts(3, 2, calls, [b"1,2,3,4", "5,6"]) == [[3, 4], [5, 6], [1, 2]]
+    with pytest.raises(RuntimeError, match="3 integers for 1 transactions"):
+        read_counts(3, 2, calls[1:], [b"1,2,3"])
+
+
+def test_label_claims_name_the_frauds_of_recorded_transactions() -> None:
+    labels = [LabelFacts("x", True, 5), LabelFacts("y", False, 6), LabelFacts("z", True, 7)]
+    calls = label_claim_calls(LAYOUT, labels, DEFAULT_SPEC, per_bucket=False)
+    replies = [[b"11|5", b"%d|1|1|cm:1" % T, b"01|3", b"%d|1|1|dn" % T, b"11|7", b""]]
+    new, adds = read_label_claims(labels, calls, replies)
+    assert new == 2
+    assert adds == [FraudAdd(True, b"x", b"m:1", T, 5), FraudAdd(False, b"y", b"n", T, 3)]
