@@ -62,6 +62,10 @@ async def isolated_store(
     if kind is StoreKind.MEMORY:
         yield MemoryFeatureStore(spec)
         return
+    if settings.redis_cluster:
+        raise StoreRefused(
+            "--store redis replays into a standalone Redis only (FRAUD_REDIS_CLUSTER is set); use --store memory"
+        )
     namespace = namespace or default_namespace(settings)
     check_namespace(namespace, settings)
     admin = aioredis.Redis.from_url(settings.redis_connection_url, socket_timeout=10, socket_connect_timeout=10)
