@@ -95,8 +95,15 @@ class Settings(BaseSettings):
     scorer_batch_size: int = Field(default=500, ge=1, le=10_000)
     """Most transactions scored in one micro-batch (one Redis round trip, one model call)."""
 
-    scorer_batch_within_s: float = Field(default=0.02, gt=0, le=10)
-    """Longest wait for a micro-batch to fill before scoring what has arrived."""
+    scorer_batch_within_s: float = Field(default=0.005, gt=0, le=10)
+    """Longest wait for a micro-batch to fill before scoring what has arrived. Under load, batches fill
+    while the previous one is scored; waiting longer only adds latency when the scorer is idle."""
+
+    scorer_fetch_max_wait_ms: int = Field(default=5, ge=1, le=10_000)
+    """Longest time the broker holds a scorer's fetch while no requested partition has new records. A
+    consumer has one fetch in flight per broker and leaves partitions with unread fetched records out of
+    it, so a fetch of idle topics (labels, model events) holds back the busy transaction partitions for
+    up to this long: it bounds the latency the fetch adds (Faust's own setting is 1,500 ms)."""
 
     scorer_model_threads: int = Field(default=1, ge=1, le=256)
     """Threads the model may use per call (OpenMP/BLAS). One is fastest for micro-batches of a few

@@ -59,6 +59,7 @@ def create_app(settings: Settings, runtime: ScorerRuntime, *, web_enabled: bool 
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         topic_partitions=settings.topic_partitions,
+        fetch_max_wait_ms=settings.scorer_fetch_max_wait_ms,
     )
     raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
     transactions = app.topic(runtime.topics.transactions, **raw)

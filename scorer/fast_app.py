@@ -23,9 +23,11 @@ __all__ = ["FastApp"]
 class FastApp(faust.App):
     """``faust.App`` with :meth:`route_batches` (a :class:`BatchConsumer` as its consumer)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, fetch_max_wait_ms: int, **kwargs: Any) -> None:
+        """Faust's arguments, plus the consumer's ``fetch_max_wait_ms`` (see :class:`BatchConsumer`)."""
         super().__init__(*args, **kwargs)
         self._batch_routes: dict[str, Route] = {}
+        self._fetch_max_wait_ms = fetch_max_wait_ms
 
     def route_batches(self, topic: faust.TopicT, handler: BatchHandler, *, max_batch: int, within_s: float) -> None:
         """Deliver ``topic``'s records to ``handler`` in batches of up to ``max_batch`` (or what
@@ -48,4 +50,5 @@ class FastApp(faust.App):
             beacon=self.beacon,
             loop=transport.loop,
             routes=self._batch_routes,
+            fetch_max_wait_ms=self._fetch_max_wait_ms,
         )

@@ -87,9 +87,9 @@ class BatchScorer:
         self.reason_count = reason_count
         self.canary_share = canary_share
         self.last_champion_version: str | None = None
+        """The champion version of the last :meth:`score` call (verdicts naming another: the canary)."""
         self.last_batch: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None = None
         """The last batch's feature matrix and champion scores (for drift monitoring)."""
-        """The champion version of the last :meth:`score` call (verdicts naming another: the canary)."""
         self.clock = clock
         self.stage_seconds: dict[str, float] = {}
         """Seconds spent per stage in the last :meth:`score` call (features, model, verdicts)."""

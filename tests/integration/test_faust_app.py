@@ -72,6 +72,7 @@ def _fast_app(settings: Settings, group: str, datadir: Path) -> FastApp:
         web_enabled=False,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=0.3,
+        fetch_max_wait_ms=5,
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any, cast
 
 import pytest_asyncio
 from aiokafka.structs import ConsumerRecord
+from faust.transport.drivers.aiokafka import Transport
 from faust.types import TP
 from mode import ServiceT
 
@@ -40,7 +41,12 @@ class Rig:
 
     def __init__(self, tmp_path: Path, *, max_batch: int = 2, within_s: float = 60.0) -> None:
         self.app = FastApp(
-            "rig", broker="kafka://127.0.0.1:1", store="memory://", web_enabled=False, datadir=str(tmp_path)
+            "rig",
+            broker="kafka://127.0.0.1:1",
+            store="memory://",
+            web_enabled=False,
+            datadir=str(tmp_path),
+            fetch_max_wait_ms=7,
         )
         self.batches: list[list[RawMessage]] = []
         self.gate: asyncio.Event | None = None
@@ -127,6 +133,14 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
 
 def _offsets(batches: list[list[RawMessage]]) -> list[list[tuple[int, int]]]:
     return [[(m.partition, m.offset) for m in batch] for batch in batches]
+
+
+async def test_the_kafka_consumer_waits_for_records_as_configured_not_faust_fixed_1500_ms(rig: Rig) -> None:
+    created = rig.consumer._thread._create_worker_consumer(cast(Transport, rig.app.transport))
+    try:
+        assert created._fetch_max_wait_ms == 7
+    finally:
+        await created.stop()
 
 
 async def test_full_batches_go_to_the_handler_and_their_positions_become_committable(rig: Rig) -> None:
