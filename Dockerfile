@@ -34,6 +34,7 @@ COPY scorer ./scorer
 COPY trainer ./trainer
 COPY backtest ./backtest
 COPY bench ./bench
+COPY chaos ./chaos
 RUN uv sync --locked --no-dev --no-editable --no-cache
 
 

@@ -99,6 +99,14 @@ class Settings(BaseSettings):
     """Longest wait for a micro-batch to fill before scoring what has arrived. Under load, batches fill
     while the previous one is scored; waiting longer only adds latency when the scorer is idle."""
 
+    scorer_session_timeout_s: float = Field(default=10.0, ge=6, le=1800)
+    """How long a silent scorer worker keeps its partitions (Kafka's consumer session timeout): the
+    partitions of a killed worker move to the others after this long (Faust's own default: 60 s)."""
+
+    scorer_instance_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,200}$")
+    """Static group membership: a worker restarted with the same id (e.g. its StatefulSet pod name) takes
+    its partitions back at once, without a rebalance. Unique per worker; unset: dynamic membership."""
+
     scorer_fetch_max_wait_ms: int = Field(default=5, ge=1, le=10_000)
     """Longest time the broker holds a scorer's fetch while no requested partition has new records. A
     consumer has one fetch in flight per broker and leaves partitions with unread fetched records out of

@@ -17,6 +17,7 @@ from fraudcore.settings import ENV_PREFIX, Settings, load_settings
 from fraudstream import (
     backtest_command,
     bench_command,
+    chaos_command,
     demo_command,
     infra_commands,
     model_command,
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     model_command.add_parser(commands)
     backtest_command.add_parser(commands)
     bench_command.add_parser(commands)
+    chaos_command.add_parser(commands)
     return parser
 
 

@@ -60,6 +60,8 @@ def create_app(settings: Settings, runtime: ScorerRuntime, *, web_enabled: bool 
         producer_acks=-1,
         topic_partitions=settings.topic_partitions,
         fetch_max_wait_ms=settings.scorer_fetch_max_wait_ms,
+        broker_session_timeout=settings.scorer_session_timeout_s,
+        consumer_group_instance_id=settings.scorer_instance_id,
     )
     raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
     transactions = app.topic(runtime.topics.transactions, **raw)

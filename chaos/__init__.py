@@ -1,0 +1,1 @@
+"""Fault scenarios against the real Kafka, Redis and MLflow, judged by an independent reader."""

@@ -1,0 +1,100 @@
+"""``fraudstream chaos``: fault scenarios against the real local services, with nothing lost."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from fraudcore.settings import Settings
+from fraudstream import infra_commands
+
+__all__ = ["add_parser", "chaos"]
+
+EXIT_TARGETS_MISSED = 1
+EXIT_USAGE = 2
+EXIT_INFRA = 3
+EXIT_FAILED = 4
+
+_DESCRIPTION = """\
+Run a fault scenario against the real Kafka, Redis and MLflow (started if they are not running) under
+a steady simulated load, then read the verdicts topic back and audit it independently: every valid
+transaction has a verdict, duplicates are counted (raw, and those whose features differ, which no
+deduplication by id can merge), every verdict names a validated model version.
+
+Scenario "kill": a real scorer worker is killed with SIGKILL --kills times while --transactions are
+sent at --rate per second, and restarted at once; the recovery time of each kill is the time to the
+next verdict. Topics, consumer group, Redis namespace and model live under a fresh chaos-<id> prefix,
+removed at the end. Exit codes: 0 targets met, 1 a target missed, 2 bad arguments, 3 the
+infrastructure could not start, 4 the scenario could not run to its end.
+"""
+
+
+def _positive(kind: type[int] | type[float], text: str) -> int | float:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a{'n integer' if kind is int else ' number'}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"{text} must be positive")
+    return value
+
+
+def add_parser(commands: Any) -> None:
+    """Register ``chaos`` and its options."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "chaos",
+        help="run a fault scenario (kill -9 the scorer under load) and audit the verdicts end to end",
+        description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("scenario", choices=["kill"], help="the fault to inject")
+    parser.add_argument(
+        "--transactions", type=partial(_positive, int), default=100_000, metavar="N", help="default 100000"
+    )
+    parser.add_argument("--rate", type=partial(_positive, float), default=400.0, metavar="PER_S", help="default 400")
+    parser.add_argument("--kills", type=partial(_positive, int), default=10, metavar="N", help="default 10")
+    parser.add_argument("--partitions", type=partial(_positive, int), default=3, metavar="N", help="default 3")
+    parser.add_argument(
+        "--static-membership",
+        action="store_true",
+        help="restart the worker with the same FRAUD_SCORER_INSTANCE_ID (it takes its partitions back at once)",
+    )
+    parser.add_argument("--seed", type=int, default=0, metavar="N", help="simulation seed (default 0)")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE (JSON)")
+    parser.set_defaults(handler=chaos)
+
+
+def chaos(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the scenario, print its figures and whether the targets are met."""
+    if args.json is not None and not args.json.parent.is_dir():
+        print(f"fraudstream chaos: --json {args.json}: the folder {args.json.parent} does not exist", file=sys.stderr)
+        return EXIT_USAGE
+    from chaos.kill import ChaosError, KillConfig, run_kill
+    from chaos.report import document, render
+
+    config = KillConfig(
+        transactions=args.transactions,
+        rate=args.rate,
+        kills=args.kills,
+        partitions=args.partitions,
+        static_membership=args.static_membership,
+        seed=args.seed,
+    )
+    if infra_commands.up(args, settings) != 0:
+        return EXIT_INFRA
+    try:
+        result = run_kill(settings, config, say=partial(print, flush=True))
+    except ChaosError as error:
+        print(f"fraudstream chaos: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    print()
+    print(render(result))
+    if args.json is not None:
+        args.json.write_text(json.dumps(document(result), indent=1) + "\n", encoding="utf-8")
+        print(f"written: {args.json}")
+    return EXIT_TARGETS_MISSED if result.failures() else 0
