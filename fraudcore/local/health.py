@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import redis
 from aiokafka.admin import AIOKafkaAdminClient
 
+from fraudcore.kafka_security import client_options
+from fraudcore.redis_auth import redis_credentials
 from fraudcore.settings import Settings
 
 __all__ = ["ServiceStatus", "check_kafka", "check_redis"]
@@ -34,9 +36,7 @@ def check_kafka(settings: Settings, timeout_s: float = 5.0) -> str:
     """Raise unless the cluster answers a metadata request; otherwise its broker count."""
 
     async def describe() -> int:
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=settings.bootstrap_servers, request_timeout_ms=int(timeout_s * 1000)
-        )
+        admin = AIOKafkaAdminClient(**client_options(settings), request_timeout_ms=int(timeout_s * 1000))
         await asyncio.wait_for(admin.start(), timeout_s)
         try:
             cluster = await asyncio.wait_for(admin.describe_cluster(), timeout_s)
@@ -50,7 +50,9 @@ def check_kafka(settings: Settings, timeout_s: float = 5.0) -> str:
 
 def check_redis(settings: Settings, timeout_s: float = 5.0) -> str:
     """Raise unless Redis answers PING; otherwise its server version."""
-    client = redis.Redis.from_url(settings.redis_connection_url, socket_timeout=timeout_s)
+    client = redis.Redis.from_url(
+        settings.redis_connection_url, socket_timeout=timeout_s, **redis_credentials(settings)
+    )
     try:
         client.ping()
         info = client.info("server")
