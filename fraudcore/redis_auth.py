@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 from typing import TypedDict
+from urllib.parse import urlsplit
 
 from fraudcore.settings import Settings
 
-__all__ = ["RedisCredentials", "redis_credentials"]
+__all__ = ["RedisAuthRefused", "RedisCredentials", "redis_credentials"]
+
+
+class RedisAuthRefused(Exception):
+    """Redis refused fraudstream's credentials (or wants some and got none); says which settings to fix."""
+
+    def __init__(self, settings: Settings, reason: object) -> None:
+        where = urlsplit(settings.redis_connection_url)
+        super().__init__(
+            f"Redis at {where.hostname}:{where.port or 6379} refused the connection's credentials ({reason}): "
+            "set FRAUD_REDIS_PASSWORD (and FRAUD_REDIS_USERNAME for an ACL user), or the password in FRAUD_REDIS_URL"
+        )
 
 
 class RedisCredentials(TypedDict, total=False):
