@@ -8,14 +8,14 @@ set, that store or server is used instead and nothing is created locally.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
 
+from fraudcore.redaction import redact_urls
 from fraudcore.settings import Settings
 
 if TYPE_CHECKING:  # mlflow takes seconds to import: only the functions that use it import it
     from mlflow import MlflowClient
 
-__all__ = ["check_health", "connect", "ensure_experiment", "without_credentials"]
+__all__ = ["check_health", "connect", "ensure_experiment"]
 
 
 def connect(settings: Settings) -> MlflowClient:
@@ -47,11 +47,11 @@ def check_health(settings: Settings, timeout_s: float = 5.0) -> str:
         from mlflow.utils.credentials import get_default_host_creds
         from mlflow.utils.rest_utils import http_request
 
-        shown = without_credentials(uri)
+        shown = redact_urls(uri)
         try:  # MLflow's own request layer: MLFLOW_TRACKING_USERNAME/_PASSWORD/_TOKEN and its TLS variables apply
             answer = http_request(get_default_host_creds(uri), "/health", "GET", max_retries=0, timeout=timeout_s)  # type: ignore[no-untyped-call]
         except Exception as exc:  # noqa: BLE001 - MlflowException or a requests error: both mean "no answer"
-            reason = str(exc).replace(uri, shown)
+            reason = redact_urls(str(exc))
             raise ConnectionError(f"MLflow tracking server {shown} does not answer: {reason}") from None
         if answer.status_code != 200:
             raise ConnectionError(f"{shown}/health answered HTTP {answer.status_code}")
@@ -62,12 +62,3 @@ def check_health(settings: Settings, timeout_s: float = 5.0) -> str:
     client.search_experiments(max_results=1)
     client.search_registered_models(max_results=1)
     return f"artifacts in {settings.artifact_root}" if settings.mlflow_is_embedded else "store answers"
-
-
-def without_credentials(uri: str) -> str:
-    """``uri`` with any ``user:password@`` removed (safe to print)."""
-    parts = urlsplit(uri)
-    if parts.password is None and parts.username is None:
-        return uri
-    host = parts.hostname or ""
-    return urlunsplit(parts._replace(netloc=f"{host}:{parts.port}" if parts.port else host))
