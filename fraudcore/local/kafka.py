@@ -9,8 +9,9 @@ Layout under the settings' folders::
     <data_dir>/run/kafka.pid                   pid of the running broker
 
 By default the client listener is PLAINTEXT. Given a :class:`SecuredListener`, it is SASL_SSL instead
-(TLS with the given keystore; SCRAM-SHA-256 and -512 users created when the storage is formatted), the
-only listener clients can reach; the controller listener stays on loopback.
+(TLS with the given keystore; the users authenticate with SCRAM-SHA-256 or -512, created when the
+storage is formatted, or with PLAIN, listed in the listener's JAAS configuration), the only listener
+clients can reach; the controller listener stays on loopback.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class SecuredListener:
     store_password: str = field(repr=False)
     """Password of both stores (and of the key)."""
     users: Mapping[str, str] = field(repr=False)
-    """SCRAM users; the first one is also the broker's own inter-broker identity."""
+    """Users (SCRAM and PLAIN); the first one is also the broker's own inter-broker identity."""
 
     def __post_init__(self) -> None:
         if not self.users:
@@ -177,18 +178,19 @@ class KafkaBroker:
     def _secured_properties(port: int, cport: int, secured: SecuredListener) -> dict[str, str]:
         """The broker properties of a SASL_SSL client listener (replacing the PLAINTEXT one)."""
         admin, admin_password = next(iter(secured.users.items()))
-        jaas = (
-            "org.apache.kafka.common.security.scram.ScramLoginModule required "
-            f'username="{_jaas_escaped(admin)}" password="{_jaas_escaped(admin_password)}";'
-        )
+        identity = f'username="{_jaas_escaped(admin)}" password="{_jaas_escaped(admin_password)}"'
+        scram = f"org.apache.kafka.common.security.scram.ScramLoginModule required {identity};"
+        plain_users = " ".join(f'user_{name}="{_jaas_escaped(password)}"' for name, password in secured.users.items())
+        plain = f"org.apache.kafka.common.security.plain.PlainLoginModule required {identity} {plain_users};"
         return {
             "listeners": f"SASL_SSL://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}",
             "advertised.listeners": f"SASL_SSL://127.0.0.1:{port}",
             "listener.security.protocol.map": "SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT",
             "inter.broker.listener.name": "SASL_SSL",
-            "sasl.enabled.mechanisms": ",".join(_SCRAM_MECHANISMS),
+            "sasl.enabled.mechanisms": ",".join((*_SCRAM_MECHANISMS, "PLAIN")),
             "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
-            **{f"listener.name.sasl_ssl.{m.lower()}.sasl.jaas.config": jaas for m in _SCRAM_MECHANISMS},
+            **{f"listener.name.sasl_ssl.{m.lower()}.sasl.jaas.config": scram for m in _SCRAM_MECHANISMS},
+            "listener.name.sasl_ssl.plain.sasl.jaas.config": plain,
             "ssl.keystore.type": "PKCS12",
             "ssl.keystore.location": str(secured.keystore),
             "ssl.keystore.password": secured.store_password,

@@ -112,7 +112,8 @@ def _assert_no_secret(secured: Secured, *outputs: str) -> None:
 def test_the_pipeline_runs_over_sasl_ssl_and_a_redis_password_without_logging_a_secret(
     secured: Secured, unique: str, tmp_path: Path
 ) -> None:
-    setup = scorer_setup(secured.settings, unique, tmp_path, partitions=2)  # creates the topics over SASL_SSL
+    plain = Settings.model_validate(secured.settings.model_dump() | {"kafka_sasl_mechanism": "PLAIN"})
+    setup = scorer_setup(plain, unique, tmp_path, partitions=2)  # creates the topics over SASL_SSL
     settings, topics = setup.settings, Topics.with_prefix(setup.settings.topic_prefix)
     register(setup, train_bundle(seed=1))
     env = _env(settings, FRAUD_DATA_DIR=str(tmp_path / "cli"))
@@ -125,6 +126,7 @@ def test_the_pipeline_runs_over_sasl_ssl_and_a_redis_password_without_logging_a_
     assert len(transaction_ids) == 300
 
     security = {key: value for key, value in env.items() if key.startswith(("FRAUD_KAFKA_S", "FRAUD_REDIS_PASSWORD"))}
+    # PLAIN sends the password itself, and aiokafka's debug log shows every request: the hardest case
     worker = Worker(setup, tmp_path / "worker.log", log_level="debug", **security)
     try:
         worker.wait_ready()
@@ -164,8 +166,8 @@ def _wait_for_verdicts(settings: Settings, topic: str, count: int, worker: Worke
     raise AssertionError(f"fewer than {count} verdicts after 120 s\n{worker.log()}")
 
 
-@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "SCRAM-SHA-512"])
-def test_both_scram_mechanisms_authenticate(secured: Secured, mechanism: str) -> None:
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"])
+def test_every_sasl_mechanism_authenticates(secured: Secured, mechanism: str) -> None:
     settings = Settings.model_validate(secured.settings.model_dump() | {"kafka_sasl_mechanism": mechanism})
     assert check_kafka(settings) == "1 broker"
 
@@ -195,7 +197,12 @@ def test_a_plaintext_client_and_a_wrong_password_are_refused_with_clear_errors(
     assert f"refused the SASL credentials of user '{SASL_USER}'" in denied.stderr
     assert "FRAUD_KAFKA_SASL_PASSWORD" in denied.stderr
     assert wrong not in denied.stdout + denied.stderr
-    _assert_no_secret(secured, refused.stdout + refused.stderr, denied.stdout + denied.stderr)
+    not_a_ca = _env(settings, FRAUD_DATA_DIR=str(tmp_path), FRAUD_KAFKA_SSL_CAFILE=str(secured.certs.keystore))
+    unusable = _fraudstream(not_a_ca, "produce", "--count", "5")
+    assert unusable.returncode == 3, unusable.stdout + unusable.stderr
+    assert "cannot build the Kafka TLS context from FRAUD_KAFKA_SSL_CAFILE" in unusable.stderr
+    outputs = (refused, denied, unusable)
+    _assert_no_secret(secured, *(done.stdout + done.stderr for done in outputs))
 
 
 def test_tls_is_verified_and_never_downgraded(secured: Secured, services: Settings) -> None:

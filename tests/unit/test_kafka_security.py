@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import ssl
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 from faust.auth import SASLCredentials, SSLCredentials
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
-from fraudcore.kafka_security import client_options, faust_credentials
+from fraudcore.kafka_security import KafkaSecurityError, client_options, faust_credentials
 from fraudcore.settings import Settings
 
 
@@ -75,5 +76,19 @@ def test_a_ca_file_that_is_no_certificate_is_refused_naming_the_variable(tmp_pat
     bogus = tmp_path / "ca.pem"
     bogus.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
     settings = _settings(tmp_path, kafka_security_protocol="SSL", kafka_ssl_cafile=bogus)
-    with pytest.raises(ValueError, match="FRAUD_KAFKA_SSL_CAFILE"):
+    with pytest.raises(KafkaSecurityError, match="FRAUD_KAFKA_SSL_CAFILE"):
         client_options(settings)
+
+
+def test_sasl_bytes_never_reach_the_log(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    client_options(_settings(tmp_path))
+    with caplog.at_level(logging.DEBUG, logger="aiokafka.conn"):
+        logging.getLogger("aiokafka.conn").debug(
+            "Request to %s:%d %d: %s",
+            "broker",
+            9093,
+            3,
+            "SaslAuthenticateRequest_v1(sasl_auth_bytes=b'u\\x00u\\x00pw-1')",
+        )
+    assert "pw-1" not in caplog.text
+    assert "Request to broker:9093 3: SaslAuthenticateRequest_v1(sasl_auth_bytes=<redacted>)" in caplog.text
