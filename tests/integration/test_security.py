@@ -6,6 +6,7 @@ shows up in any output."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -28,7 +29,7 @@ from fraudcore.settings import Settings, child_environment
 from schemas.topics import Topics
 from tests.integration.conftest import free_port
 from tests.integration.kafka_tls import BrokerCertificates, make_certificates
-from tests.integration.scorer_harness import Worker, payloads, read_topic, register, scorer_setup, train_bundle
+from tests.integration.scorer_harness import Worker, http, payloads, read_topic, register, scorer_setup, train_bundle
 
 pytestmark = pytest.mark.integration
 
@@ -131,6 +132,10 @@ def test_the_pipeline_runs_over_sasl_ssl_and_a_redis_password_without_logging_a_
     try:
         worker.wait_ready()
         verdicts = _wait_for_verdicts(settings, topics.verdicts, len(transaction_ids), worker)
+        challenger = register(setup, train_bundle(seed=2), champion=False)
+        promoted = _fraudstream(env, "model", "promote", challenger)  # the reload event goes over SASL_SSL
+        assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+        _wait_for_champion(worker, challenger)
     finally:
         exit_code = worker.stop()
     assert exit_code == 0, worker.log()
@@ -142,13 +147,17 @@ def test_the_pipeline_runs_over_sasl_ssl_and_a_redis_password_without_logging_a_
     assert "refused the connection's credentials" in unauthenticated.stderr
     assert "FRAUD_REDIS_PASSWORD" in unauthenticated.stderr
 
+    events = payloads(read_topic(settings, topics.model_events))
+    assert any(event["kind"] == "promoted" and event["model_version"] == challenger for event in events)
     full_log = worker.log_path.read_text(errors="replace")
     assert "scorer: model" in full_log  # the worker's whole log, debug level
+    assert "model-event watch failed" not in full_log
     _assert_no_secret(
         secured,
         full_log,
         status.stdout + status.stderr,
         produced.stdout + produced.stderr,
+        promoted.stdout + promoted.stderr,
         unauthenticated.stdout + unauthenticated.stderr,
         repr(settings),
         str(settings.model_dump()),
@@ -164,6 +173,16 @@ def _wait_for_verdicts(settings: Settings, topic: str, count: int, worker: Worke
         assert worker.process.poll() is None, worker.log()
         time.sleep(1.0)
     raise AssertionError(f"fewer than {count} verdicts after 120 s\n{worker.log()}")
+
+
+def _wait_for_champion(worker: Worker, version: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status, body = http(worker.url("/model"))
+        if status == 200 and json.loads(body)["champion"]["version"] == version:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"the worker did not swap to version {version}\n{worker.log()}")
 
 
 @pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"])
