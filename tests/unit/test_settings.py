@@ -161,3 +161,10 @@ def test_blank_secrets_and_urls_mean_unset(monkeypatch: pytest.MonkeyPatch) -> N
     settings = Settings()
     assert settings.redis_is_local
     assert settings.redis_password is None
+
+
+def test_the_readme_documents_every_variable() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    for name, field in Settings.model_fields.items():
+        aliases = getattr(field.validation_alias, "choices", None) or [f"FRAUD_{name.upper()}"]
+        assert any(f"`{alias}`" in readme for alias in aliases), f"README lacks {aliases[0]}"
