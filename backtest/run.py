@@ -39,6 +39,7 @@ from fraudcore.features.definition import DAY_MS, DEFAULT_SPEC, FeatureSpec, TxF
 from fraudcore.features.store import FeatureStoreUnavailable
 from fraudcore.local.errors import InfraError
 from fraudcore.models import ModelLoadError, ModelLoadFailure
+from fraudcore.redaction import redact_urls
 from fraudcore.settings import Settings
 from schemas.topics import Topics
 
@@ -200,7 +201,8 @@ def _load(config: BacktestConfig, settings: Settings) -> list[BacktestModel]:
         return load_models(connect(settings), config.models, config.spec)
     except ModelLoadError as error:
         if error.reason is ModelLoadFailure.STORE_UNAVAILABLE:
-            raise InfraError(f"the MLflow store at {settings.tracking_uri} is unavailable: {error.message}") from error
+            where = redact_urls(settings.tracking_uri)
+            raise InfraError(f"the MLflow store at {where} is unavailable: {error.message}") from error
         code = EXIT_USAGE if error.reason is ModelLoadFailure.NOT_FOUND else EXIT_FAILED
         raise BacktestError(f"cannot use the model: {error}", code) from error
 

@@ -22,6 +22,7 @@ from fraudcore.features.definition import FeatureSpec
 from fraudcore.features.memory import MemoryFeatureStore
 from fraudcore.features.open_store import open_feature_store
 from fraudcore.features.store import FeatureStore
+from fraudcore.redis_auth import redis_credentials
 from fraudcore.settings import Settings
 
 __all__ = ["StoreKind", "StoreRefused", "check_namespace", "default_namespace", "isolated_store"]
@@ -68,7 +69,9 @@ async def isolated_store(
         )
     namespace = namespace or default_namespace(settings)
     check_namespace(namespace, settings)
-    admin = aioredis.Redis.from_url(settings.redis_connection_url, socket_timeout=10, socket_connect_timeout=10)
+    admin = aioredis.Redis.from_url(
+        settings.redis_connection_url, socket_timeout=10, socket_connect_timeout=10, **redis_credentials(settings)
+    )
     try:
         if await _holds_keys(admin, namespace):
             raise StoreRefused(f"Redis namespace {namespace!r} already holds keys: choose an unused one")

@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaProducer
 from backtest.models import BacktestModel
 from fraudcore.features.definition import TxFacts
 from fraudcore.kafka_admin import TopicSpec, ensure_topics
+from fraudcore.kafka_security import client_options
 from fraudcore.settings import Settings
 from schemas.codec import encode
 from schemas.events import Verdict
@@ -80,7 +81,7 @@ async def write_verdicts(
     ``acks=all``); returns how many were sent."""
     await ensure_topics(settings, [TopicSpec(topic, partitions=settings.topic_partitions)])
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers,
+        **client_options(settings),
         acks="all",
         enable_idempotence=True,
         linger_ms=20,

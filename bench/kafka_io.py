@@ -13,6 +13,7 @@ from aiokafka.errors import KafkaError
 
 from bench.workload import Record
 from fraudcore.kafka_reading import groupless_consumer, topic_partitions
+from fraudcore.kafka_security import client_options
 from fraudcore.settings import Settings
 
 __all__ = ["end_offsets", "fill", "read_records", "wait_for_count", "wait_until_served"]
@@ -24,7 +25,7 @@ async def fill(settings: Settings, topic: str, records: Sequence[Record]) -> Non
     """Send ``records`` (keyed, so partitioned as the producer partitions them) and wait until the
     broker acknowledged every one."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers,
+        **client_options(settings),
         acks="all",
         enable_idempotence=True,
         linger_ms=5,

@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from bench.config import BenchConfig
 from bench.kafka_io import wait_until_served
 from fraudcore.kafka_admin import TopicSpec, admin_client, ensure_topics
+from fraudcore.redis_auth import redis_credentials
 from fraudcore.settings import Settings
 from schemas.topics import Topics
 
@@ -78,7 +79,9 @@ async def remove_run(base: Settings, run_id: str) -> None:
         doomed = [name for name in await admin.list_topics() if name.startswith(prefix)]
         if doomed:
             await admin.delete_topics(doomed)
-    client = aioredis.Redis.from_url(base.redis_connection_url, socket_timeout=30, socket_connect_timeout=10)
+    client = aioredis.Redis.from_url(
+        base.redis_connection_url, socket_timeout=30, socket_connect_timeout=10, **redis_credentials(base)
+    )
     try:
         batch: list[bytes] = []
         async for key in client.scan_iter(match=f"{run_id}.*", count=_DELETE_BATCH):

@@ -24,6 +24,7 @@ from bench.lanes import Lane
 from bench.processes import Child
 from bench.stats import largest_gaps, percentiles
 from bench.workload import Record
+from fraudcore.kafka_security import client_options
 from fraudcore.settings import Settings
 
 __all__ = ["HotSwap", "Latency", "LivePhase", "run_live"]
@@ -125,9 +126,7 @@ def run_live(
 async def _paced(
     settings: Settings, topic: str, records: Sequence[Record], rate: float, seconds: float, promote: Callable[[], None]
 ) -> _Sent:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers, acks="all", enable_idempotence=True, linger_ms=1
-    )
+    producer = AIOKafkaProducer(**client_options(settings), acks="all", enable_idempotence=True, linger_ms=1)
     await producer.start()
     sent = _Sent({})
     loop = asyncio.get_running_loop()

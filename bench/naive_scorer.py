@@ -18,6 +18,7 @@ import faust
 
 from fraudcore.features.definition import FEATURE_NAMES, TxFacts, epoch_ms, feature_matrix
 from fraudcore.features.open_store import open_feature_store
+from fraudcore.kafka_security import faust_credentials
 from fraudcore.settings import Settings, load_settings
 from schemas.topics import Topics
 
@@ -41,6 +42,7 @@ def create_app(settings: Settings, estimator: Any) -> faust.App:
     app = faust.App(
         settings.scorer_group,
         broker=f"kafka://{settings.bootstrap_servers}",
+        broker_credentials=faust_credentials(settings),
         datadir=str(settings.data_dir / "naive-scorer"),
     )
     raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}

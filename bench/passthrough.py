@@ -19,6 +19,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from fraudcore.kafka_security import client_options
 from fraudcore.settings import Settings, load_settings
 from schemas.codec import Decoded, decode_batch, encode
 from schemas.events import Transaction
@@ -32,13 +33,13 @@ async def passthrough(settings: Settings, batch_size: int, stop: asyncio.Event) 
     topics = Topics.with_prefix(settings.topic_prefix)
     consumer = AIOKafkaConsumer(
         topics.transactions,
-        bootstrap_servers=settings.bootstrap_servers,
+        **client_options(settings),
         group_id=settings.scorer_group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers,
+        **client_options(settings),
         acks="all",
         enable_idempotence=True,
         linger_ms=1,

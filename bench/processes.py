@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from fraudcore.settings import Settings
+from fraudcore.settings import Settings, child_environment
 
 __all__ = ["Child", "MemorySample", "MemorySampler", "child_env", "free_port"]
 
@@ -22,14 +22,12 @@ def child_env(settings: Settings, data_dir: Path, **extra: str) -> dict[str, str
     """The environment of a child configured by ``settings`` alone (no inherited ``FRAUD_*``); its
     data folder (Faust's state) is ``data_dir``, the services are named explicitly."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("FRAUD_")}
-    fields = settings.model_dump(mode="json", exclude_none=True)
-    fields.pop("mlflow_tracking_uri", None)
-    fields |= {
-        "data_dir": str(data_dir),
-        "kafka_bootstrap": settings.bootstrap_servers,
-        "redis_url": settings.redis_connection_url,
-    }
-    env |= {f"FRAUD_{name.upper()}": str(value) for name, value in fields.items()}
+    env |= child_environment(
+        settings,
+        data_dir=data_dir,
+        kafka_bootstrap=settings.bootstrap_servers,
+        redis_url=settings.redis_connection_url,
+    )
     env["MLFLOW_TRACKING_URI"] = settings.tracking_uri
     return env | extra
 

@@ -12,6 +12,7 @@ import sys
 
 from aiokafka import AIOKafkaProducer
 
+from fraudcore.kafka_security import client_options
 from fraudcore.settings import load_settings
 from schemas.codec import encode
 from schemas.topics import Topics, key_for
@@ -27,7 +28,7 @@ async def _promote(version: str) -> None:
     settings = load_settings()
     client = connect(settings)
     client.get_registered_model(settings.model_name)  # the registry answers: connected
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(**client_options(settings), acks="all")
     await producer.start()
     try:
         print("ready", flush=True)

@@ -8,8 +8,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
+from fraudcore.kafka_diagnosis import connection_problem
+from fraudcore.kafka_security import client_options
 from fraudcore.settings import Settings
 from schemas.topics import Topics
 
@@ -29,8 +31,12 @@ class TopicSpec:
 @asynccontextmanager
 async def admin_client(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
     """A started admin client for the configured cluster, closed on exit."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
-    await admin.start()
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    try:
+        await admin.start()
+    except KafkaConnectionError as error:
+        await admin.close()
+        raise KafkaConnectionError(f"{error}: {await connection_problem(settings)}") from error
     try:
         yield admin
     finally:

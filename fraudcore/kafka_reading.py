@@ -8,6 +8,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from fraudcore.kafka_security import client_options
 from fraudcore.settings import Settings
 
 __all__ = ["groupless_consumer", "topic_partitions"]
@@ -15,9 +16,7 @@ __all__ = ["groupless_consumer", "topic_partitions"]
 
 def groupless_consumer(settings: Settings, **options: Any) -> AIOKafkaConsumer:
     """An unstarted consumer with no group and no commits (assign partitions yourself)."""
-    return AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers, group_id=None, enable_auto_commit=False, **options
-    )
+    return AIOKafkaConsumer(**client_options(settings), group_id=None, enable_auto_commit=False, **options)
 
 
 async def topic_partitions(consumer: AIOKafkaConsumer, topics: Sequence[str]) -> list[TopicPartition]:

@@ -7,10 +7,9 @@ set, that store or server is used instead and nothing is created locally.
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from typing import TYPE_CHECKING
 
+from fraudcore.redaction import redact_urls
 from fraudcore.settings import Settings
 
 if TYPE_CHECKING:  # mlflow takes seconds to import: only the functions that use it import it
@@ -45,13 +44,18 @@ def check_health(settings: Settings, timeout_s: float = 5.0) -> str:
     """Raise if the store does not answer; otherwise a short description of it."""
     uri = settings.tracking_uri
     if uri.startswith(("http://", "https://")):
-        try:
-            with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout_s) as answer:  # noqa: S310
-                if answer.status != 200:
-                    raise ConnectionError(f"{uri}/health answered HTTP {answer.status}")
-        except urllib.error.URLError as exc:
-            raise ConnectionError(f"MLflow tracking server {uri} does not answer: {exc.reason}") from exc
-        return f"tracking server {uri}"
+        from mlflow.utils.credentials import get_default_host_creds
+        from mlflow.utils.rest_utils import http_request
+
+        shown = redact_urls(uri)
+        try:  # MLflow's own request layer: MLFLOW_TRACKING_USERNAME/_PASSWORD/_TOKEN and its TLS variables apply
+            answer = http_request(get_default_host_creds(uri), "/health", "GET", max_retries=0, timeout=timeout_s)  # type: ignore[no-untyped-call]
+        except Exception as exc:  # noqa: BLE001 - MlflowException or a requests error: both mean "no answer"
+            reason = redact_urls(str(exc))
+            raise ConnectionError(f"MLflow tracking server {shown} does not answer: {reason}") from None
+        if answer.status_code != 200:
+            raise ConnectionError(f"{shown}/health answered HTTP {answer.status_code}")
+        return f"tracking server {shown}"
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)

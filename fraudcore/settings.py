@@ -8,15 +8,24 @@ down; nothing deeper reads the environment.
 from __future__ import annotations
 
 import os
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fraudcore.model_kind import ModelKind
 
-__all__ = ["ENV_PREFIX", "Settings", "load_settings"]
+__all__ = [
+    "ENV_PREFIX",
+    "KafkaSaslMechanism",
+    "KafkaSecurityProtocol",
+    "Settings",
+    "child_environment",
+    "load_settings",
+]
 
 ENV_PREFIX = "FRAUD_"
 
@@ -26,6 +35,31 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 def _xdg_dir(variable: str, fallback: str) -> Path:
     base = os.environ.get(variable) or str(Path.home() / fallback)
     return Path(base) / "fraudstream"
+
+
+class KafkaSecurityProtocol(StrEnum):
+    """How Kafka clients talk to the brokers (Kafka's ``security.protocol``)."""
+
+    PLAINTEXT = "PLAINTEXT"
+    SSL = "SSL"
+    SASL_PLAINTEXT = "SASL_PLAINTEXT"
+    SASL_SSL = "SASL_SSL"
+
+    @property
+    def uses_tls(self) -> bool:
+        return self in (KafkaSecurityProtocol.SSL, KafkaSecurityProtocol.SASL_SSL)
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self in (KafkaSecurityProtocol.SASL_PLAINTEXT, KafkaSecurityProtocol.SASL_SSL)
+
+
+class KafkaSaslMechanism(StrEnum):
+    """SASL mechanisms fraudstream's Kafka clients support."""
+
+    PLAIN = "PLAIN"
+    SCRAM_SHA_256 = "SCRAM-SHA-256"
+    SCRAM_SHA_512 = "SCRAM-SHA-512"
 
 
 class Settings(BaseSettings):
@@ -59,8 +93,40 @@ class Settings(BaseSettings):
     kafka_heap: str = Field(default="512m", pattern=r"^\d+[mMgG]$")
     """JVM heap of the local broker (``-Xmx``/``-Xms``)."""
 
-    redis_url: str | None = None
-    """URL of an existing Redis (``redis://[:password@]host:port/db``); unset: the local one."""
+    kafka_security_protocol: KafkaSecurityProtocol = KafkaSecurityProtocol.PLAINTEXT
+    """How every Kafka client connects: ``PLAINTEXT``, ``SSL``, ``SASL_PLAINTEXT`` or ``SASL_SSL``."""
+
+    kafka_sasl_mechanism: KafkaSaslMechanism = KafkaSaslMechanism.SCRAM_SHA_512
+    """SASL mechanism (``PLAIN``, ``SCRAM-SHA-256``, ``SCRAM-SHA-512``) when the protocol is SASL_*."""
+
+    kafka_sasl_username: str | None = None
+    """SASL user name (required with SASL_PLAINTEXT / SASL_SSL)."""
+
+    kafka_sasl_password: SecretStr | None = None
+    """SASL password (required with a SASL user name; never logged)."""
+
+    kafka_ssl_cafile: Path | None = None
+    """PEM file of the CAs that sign the brokers' certificates; unset: the system trust store."""
+
+    kafka_ssl_certfile: Path | None = None
+    """PEM client certificate (chain) for TLS client authentication; needs ``FRAUD_KAFKA_SSL_KEYFILE``."""
+
+    kafka_ssl_keyfile: Path | None = None
+    """PEM private key of the client certificate."""
+
+    kafka_ssl_key_password: SecretStr | None = None
+    """Password of an encrypted ``FRAUD_KAFKA_SSL_KEYFILE`` (never logged)."""
+
+    redis_url: SecretStr | None = None
+    """URL of an existing Redis (``redis[s]://[[user]:password@]host:port/db``); unset: the local one.
+    A secret: it may hold the password."""
+
+    redis_username: str | None = None
+    """Redis ACL user fraudstream authenticates as (needs ``FRAUD_REDIS_PASSWORD``); unset: ``default``."""
+
+    redis_password: SecretStr | None = None
+    """Password fraudstream authenticates to Redis with (``requirepass`` or the ACL user's); the local
+    ``redis-server`` is started requiring it. Never logged."""
 
     redis_port: Port = 6379
     """Port of the local ``redis-server``."""
@@ -199,10 +265,79 @@ class Settings(BaseSettings):
             raise ValueError("FRAUD_REDIS_CLUSTER needs FRAUD_REDIS_URL (the local Redis is a single server)")
         return self
 
-    @field_validator("kafka_bootstrap", "redis_url", "mlflow_tracking_uri")
+    @model_validator(mode="after")
+    def _kafka_security_is_complete(self) -> Settings:
+        protocol = self.kafka_security_protocol
+        if protocol.uses_sasl and (self.kafka_sasl_username is None or self.kafka_sasl_password is None):
+            raise ValueError(
+                f"FRAUD_KAFKA_SECURITY_PROTOCOL={protocol} needs "
+                "FRAUD_KAFKA_SASL_USERNAME and FRAUD_KAFKA_SASL_PASSWORD"
+            )
+        if not protocol.uses_sasl and (self.kafka_sasl_username or self.kafka_sasl_password):
+            raise ValueError(
+                "FRAUD_KAFKA_SASL_USERNAME/FRAUD_KAFKA_SASL_PASSWORD are set but FRAUD_KAFKA_SECURITY_PROTOCOL is "
+                f"{protocol}: set it to SASL_SSL (or SASL_PLAINTEXT), or unset the SASL credentials"
+            )
+        tls_files = {
+            "FRAUD_KAFKA_SSL_CAFILE": self.kafka_ssl_cafile,
+            "FRAUD_KAFKA_SSL_CERTFILE": self.kafka_ssl_certfile,
+            "FRAUD_KAFKA_SSL_KEYFILE": self.kafka_ssl_keyfile,
+        }
+        given = [name for name, value in tls_files.items() if value is not None]
+        if self.kafka_ssl_key_password is not None:
+            given.append("FRAUD_KAFKA_SSL_KEY_PASSWORD")
+        if given and not protocol.uses_tls:
+            raise ValueError(
+                f"{', '.join(given)} set but FRAUD_KAFKA_SECURITY_PROTOCOL is {protocol}: "
+                "set it to SSL or SASL_SSL, or unset the TLS files"
+            )
+        if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
+            raise ValueError("FRAUD_KAFKA_SSL_CERTFILE and FRAUD_KAFKA_SSL_KEYFILE go together: set both or neither")
+        if self.kafka_ssl_key_password is not None and self.kafka_ssl_keyfile is None:
+            raise ValueError("FRAUD_KAFKA_SSL_KEY_PASSWORD needs FRAUD_KAFKA_SSL_KEYFILE")
+        for name, path in tls_files.items():
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name}={path} is not a readable file")
+        if protocol is not KafkaSecurityProtocol.PLAINTEXT and self.kafka_is_local:
+            raise ValueError(
+                f"FRAUD_KAFKA_SECURITY_PROTOCOL={protocol} needs FRAUD_KAFKA_BOOTSTRAP: "
+                "the local broker of `fraudstream up` listens in PLAINTEXT only"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _redis_auth_is_complete(self) -> Settings:
+        if self.redis_username is not None and self.redis_password is None:
+            raise ValueError("FRAUD_REDIS_USERNAME needs FRAUD_REDIS_PASSWORD")
+        if self.redis_password is not None and self.redis_url is not None:
+            where = urlsplit(self.redis_url.get_secret_value())
+            if where.password is not None or where.username:
+                raise ValueError(
+                    "the Redis credentials are set twice: in FRAUD_REDIS_URL and in FRAUD_REDIS_PASSWORD; keep one"
+                )
+        return self
+
+    @field_validator("kafka_bootstrap", "mlflow_tracking_uri")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value.strip() or None if value is not None else None
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _blank_url_is_unset(cls, value: object) -> object:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        return value.strip() or None if isinstance(value, str) else value
+
+    @field_validator("kafka_sasl_username", "redis_username", mode="before")
+    @classmethod
+    def _blank_name_is_unset(cls, value: object) -> object:
+        return value.strip() or None if isinstance(value, str) else value
+
+    @field_validator("kafka_sasl_password", "kafka_ssl_key_password", "redis_password", mode="before")
+    @classmethod
+    def _empty_secret_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
 
     @property
     def kafka_is_local(self) -> bool:
@@ -227,7 +362,9 @@ class Settings(BaseSettings):
     @property
     def redis_connection_url(self) -> str:
         """The Redis URL every client connects to."""
-        return self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+        if self.redis_url is not None:
+            return self.redis_url.get_secret_value()
+        return f"redis://127.0.0.1:{self.redis_port}/0"
 
     @property
     def mlflow_dir(self) -> Path:
@@ -245,6 +382,19 @@ class Settings(BaseSettings):
     def artifact_root(self) -> Path:
         """Artifact folder of the embedded MLflow store."""
         return (self.mlflow_dir / "artifacts").resolve()
+
+
+def child_environment(settings: Settings, **fields: object) -> dict[str, str]:
+    """``FRAUD_*`` variables that rebuild ``settings`` (with ``fields`` replaced) in a child process:
+    unset fields are left out and secrets are passed in clear, so never log the result. The tracking
+    URI is left out too: it travels as the standard ``MLFLOW_TRACKING_URI``."""
+    values = settings.model_dump(exclude_none=True) | {name: v for name, v in fields.items() if v is not None}
+    values.pop("mlflow_tracking_uri", None)
+    return {f"{ENV_PREFIX}{name.upper()}": _env_value(value) for name, value in values.items()}
+
+
+def _env_value(value: object) -> str:
+    return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
 
 
 def load_settings(**overrides: object) -> Settings:

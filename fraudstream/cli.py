@@ -93,6 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+_SECRET_FIELDS = frozenset(name for name, spec in Settings.model_fields.items() if "SecretStr" in str(spec.annotation))
+"""Settings whose invalid values are not echoed."""
+
+
 def _explain_settings_error(
     error: ValidationError, what: str = "the configuration in the environment is invalid"
 ) -> str:
@@ -103,5 +107,6 @@ def _explain_settings_error(
             continue
         field = str(problem["loc"][0])
         variable = field if field.isupper() else f"{ENV_PREFIX}{field.upper()}"
-        lines.append(f"  {variable}: {problem['msg']} (got {problem.get('input')!r})")
+        shown = "a secret" if field in _SECRET_FIELDS else repr(problem.get("input"))
+        lines.append(f"  {variable}: {problem['msg']} (got {shown})")
     return "\n".join(lines)

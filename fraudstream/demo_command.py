@@ -27,7 +27,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from fraudcore.features.definition import DEFAULT_SPEC
 from fraudcore.kafka_admin import delete_topics, ensure_project_topics, project_topics
-from fraudcore.settings import Settings
+from fraudcore.settings import Settings, child_environment
 from fraudstream import infra_commands
 from fraudstream.demo_monitor import VerdictMonitor
 from fraudstream.overrides import with_overrides
@@ -191,9 +191,10 @@ async def _reset(settings: Settings) -> None:
     import redis.asyncio as aioredis
 
     from fraudcore.mlflow_store import connect
+    from fraudcore.redis_auth import redis_credentials
 
     await delete_topics(settings, project_topics(settings).all())
-    client = aioredis.Redis.from_url(settings.redis_connection_url)
+    client = aioredis.Redis.from_url(settings.redis_connection_url, **redis_credentials(settings))
     try:
         doomed: list[bytes] = []
         async for key in client.scan_iter(match=f"{settings.redis_namespace}:*", count=5000):
@@ -231,20 +232,14 @@ class _Child:
 
 def _spawn(command: list[str], settings: Settings, log_path: Path, **extra: str) -> _Child:
     env = {key: value for key, value in os.environ.items() if not key.startswith("FRAUD_")}
-    env |= {f"FRAUD_{name.upper()}": str(value) for name, value in _env_fields(settings).items()}
+    env |= child_environment(
+        settings, kafka_bootstrap=settings.bootstrap_servers, redis_url=settings.redis_connection_url
+    )
     env |= extra
     log = log_path.open("wb")
     argv = [sys.executable, "-m", "fraudstream", *command]
     process = subprocess.Popen(argv, env=env, stdout=log, stderr=log)  # noqa: S603 - our own command
     return _Child(process, log)
-
-
-def _env_fields(settings: Settings) -> dict[str, object]:
-    fields = settings.model_dump(exclude_none=True)
-    fields.pop("mlflow_tracking_uri", None)
-    fields["kafka_bootstrap"] = settings.bootstrap_servers
-    fields["redis_url"] = settings.redis_connection_url
-    return fields
 
 
 def _free_port() -> int:

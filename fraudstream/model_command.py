@@ -11,6 +11,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from fraudcore.kafka_admin import ensure_project_topics
+from fraudcore.kafka_security import client_options
 from fraudcore.settings import Settings
 from schemas.codec import encode
 from schemas.enums import ModelEventKind
@@ -110,7 +111,7 @@ def _broadcast(settings: Settings, kind: ModelEventKind, version: str, previous:
 
     async def send() -> None:
         topics = await ensure_project_topics(settings)
-        producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+        producer = AIOKafkaProducer(**client_options(settings), acks="all")
         await producer.start()
         try:
             await producer.send_and_wait(topics.model_events, encode(event), key=key_for(event))

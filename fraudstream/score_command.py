@@ -85,6 +85,7 @@ def score(args: argparse.Namespace, settings: Settings) -> int:
         store = MemoryFeatureStore(DEFAULT_SPEC)
         features = "features in process memory (not shared with other workers)"
     else:
+        _refuse_rejected_redis_credentials(settings)
         store = open_feature_store(settings, DEFAULT_SPEC, settings.redis_namespace)
         features = f"features in Redis namespace {settings.redis_namespace}"
     scorer = BatchScorer(
@@ -115,6 +116,19 @@ def score(args: argparse.Namespace, settings: Settings) -> int:
     except SystemExit as exited:
         return int(exited.code or 0)
     return 0
+
+
+def _refuse_rejected_redis_credentials(settings: Settings) -> None:
+    """Stop before starting when Redis refuses the credentials (a Redis that is down is waited for)."""
+    from fraudcore.local.health import check_redis
+    from fraudcore.redis_auth import RedisAuthRefused
+
+    try:
+        check_redis(settings)
+    except RedisAuthRefused as refused:
+        raise InfraError(str(refused)) from refused
+    except Exception as exc:  # noqa: BLE001 - unreachable now: the worker waits for it, as while running
+        logging.getLogger(__name__).warning("Redis does not answer yet (%s); the worker waits for it", exc)
 
 
 def _load_models(settings: Settings) -> ModelHolder | None:

@@ -7,6 +7,7 @@ from types import TracebackType
 
 from aiokafka import AIOKafkaProducer
 
+from fraudcore.kafka_security import client_options
 from fraudcore.settings import Settings
 from schemas.codec import encode
 from schemas.events import Event
@@ -30,7 +31,7 @@ class KafkaEventSink:
         self.failures: list[str] = []
         """Why messages were not delivered."""
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=settings.bootstrap_servers,
+            **client_options(settings),
             acks="all",
             enable_idempotence=True,
             linger_ms=linger_ms,

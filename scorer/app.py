@@ -29,6 +29,7 @@ from typing import Any
 
 from aiokafka.errors import KafkaError
 
+from fraudcore.kafka_security import faust_credentials
 from fraudcore.settings import Settings
 from scorer.fast_app import FastApp
 from scorer.runtime import ScorerRuntime
@@ -50,6 +51,7 @@ def create_app(settings: Settings, runtime: ScorerRuntime, *, web_enabled: bool 
     app = FastApp(
         settings.scorer_group,
         broker=f"kafka://{settings.bootstrap_servers}",
+        broker_credentials=faust_credentials(settings),
         store="memory://",
         datadir=str(datadir),
         web_enabled=web_enabled,

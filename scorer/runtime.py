@@ -29,6 +29,7 @@ from mode import Service
 from fraudcore.features.definition import LabelFacts
 from fraudcore.features.store import FeatureStore, FeatureStoreUnavailable
 from fraudcore.histogram_batch import observe_many
+from fraudcore.kafka_security import client_options
 from fraudcore.settings import Settings
 from schemas.codec import Decoded, decode, decode_batch, encode
 from schemas.dead_letter import DeadLetter
@@ -84,7 +85,7 @@ class ScorerRuntime(Service):
     async def on_start(self) -> None:
         """Start the producer and publish the model in use."""
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.bootstrap_servers,
+            **client_options(self.settings),
             acks="all",
             enable_idempotence=True,
             linger_ms=1,
@@ -100,7 +101,7 @@ class ScorerRuntime(Service):
         while not self.should_stop:
             consumer = AIOKafkaConsumer(
                 self.topics.model_events,
-                bootstrap_servers=self.settings.bootstrap_servers,
+                **client_options(self.settings),
                 group_id=None,
                 enable_auto_commit=False,
                 auto_offset_reset="latest",

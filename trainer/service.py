@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from fraudcore.features.definition import DAY_MS, FEATURE_NAMES
 from fraudcore.kafka_reading import groupless_consumer, topic_partitions
+from fraudcore.kafka_security import client_options
 from fraudcore.models import CHAMPION, ModelBundle, ModelLoadError, ModelLoadFailure, load_alias, resolve_alias
 from fraudcore.settings import Settings
 from schemas.codec import Decoded, decode, encode
@@ -317,7 +318,7 @@ class Trainer:
     async def announce(self, report: RetrainReport) -> None:
         """Publish the reload event of a promoted version (acks=all)."""
         event = reload_event(self.settings, report.registered, report.outcome.metrics(), report.outcome.reason)
-        producer = AIOKafkaProducer(bootstrap_servers=self.settings.bootstrap_servers, acks="all")
+        producer = AIOKafkaProducer(**client_options(self.settings), acks="all")
         await producer.start()
         try:
             await producer.send_and_wait(self.topics.model_events, encode(event), key=key_for(event))

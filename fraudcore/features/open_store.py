@@ -7,6 +7,7 @@ from redis.asyncio.cluster import RedisCluster
 
 from fraudcore.features.definition import DEFAULT_SPEC, FeatureSpec
 from fraudcore.features.redis_store import RedisClient, RedisFeatureStore
+from fraudcore.redis_auth import redis_credentials
 from fraudcore.settings import Settings
 
 __all__ = ["open_feature_store", "open_redis"]
@@ -15,10 +16,10 @@ __all__ = ["open_feature_store", "open_redis"]
 def open_redis(settings: Settings, *, timeout_s: float = 5.0) -> RedisClient:
     """A client for the settings' Redis (a cluster client when ``redis_cluster``), with ``timeout_s``
     connect and socket timeouts. Connecting is lazy: nothing is contacted here."""
-    url = settings.redis_connection_url
+    url, credentials = settings.redis_connection_url, redis_credentials(settings)
     if settings.redis_cluster:
-        return RedisCluster.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
-    return aioredis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+        return RedisCluster.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, **credentials)
+    return aioredis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, **credentials)
 
 
 def open_feature_store(

@@ -7,7 +7,11 @@ from dataclasses import dataclass
 
 import redis
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaConnectionError
 
+from fraudcore.kafka_diagnosis import connection_problem
+from fraudcore.kafka_security import client_options
+from fraudcore.redis_auth import RedisAuthRefused, redis_credentials
 from fraudcore.settings import Settings
 
 __all__ = ["ServiceStatus", "check_kafka", "check_redis"]
@@ -34,10 +38,12 @@ def check_kafka(settings: Settings, timeout_s: float = 5.0) -> str:
     """Raise unless the cluster answers a metadata request; otherwise its broker count."""
 
     async def describe() -> int:
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=settings.bootstrap_servers, request_timeout_ms=int(timeout_s * 1000)
-        )
-        await asyncio.wait_for(admin.start(), timeout_s)
+        admin = AIOKafkaAdminClient(**client_options(settings), request_timeout_ms=int(timeout_s * 1000))
+        try:
+            await asyncio.wait_for(admin.start(), timeout_s)
+        except KafkaConnectionError as error:
+            await admin.close()
+            raise KafkaConnectionError(await connection_problem(settings, timeout_s)) from error
         try:
             cluster = await asyncio.wait_for(admin.describe_cluster(), timeout_s)
             return len(cluster["brokers"])
@@ -50,9 +56,14 @@ def check_kafka(settings: Settings, timeout_s: float = 5.0) -> str:
 
 def check_redis(settings: Settings, timeout_s: float = 5.0) -> str:
     """Raise unless Redis answers PING; otherwise its server version."""
-    client = redis.Redis.from_url(settings.redis_connection_url, socket_timeout=timeout_s)
+    client = redis.Redis.from_url(
+        settings.redis_connection_url, socket_timeout=timeout_s, **redis_credentials(settings)
+    )
     try:
-        client.ping()
+        try:
+            client.ping()
+        except redis.AuthenticationError as error:
+            raise RedisAuthRefused(settings, error) from error
         info = client.info("server")
         return f"redis {info.get('redis_version', '?')}"
     finally:

@@ -2,10 +2,14 @@
 
 Persistence: RDB snapshots (every 60 s after a change, and on the clean shutdown SIGTERM triggers),
 so ``down`` followed by ``up`` keeps the online features; ``down --wipe`` deletes them.
+
+With ``FRAUD_REDIS_PASSWORD`` set the server requires it (``requirepass``, or an ACL user named
+``FRAUD_REDIS_USERNAME``), written to a config file only its owner can read, never to the command line.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 
 from fraudcore.local.process import ManagedProcess, ensure_port_free, port_accepts, require_program
@@ -38,12 +42,28 @@ class RedisServer:
         ensure_port_free("Redis", port, "FRAUD_REDIS_PORT")
         self.home.mkdir(parents=True, exist_ok=True)
         argv = [
-            server, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(self.home),
+            server, *self._auth_config(), "--bind", "127.0.0.1", "--port", str(port), "--dir", str(self.home),
             "--dbfilename", "dump.rdb", "--save", "60 1", "--daemonize", "no",
             "--protected-mode", "yes", "--logfile", "",
         ]  # fmt: skip
         self.process.start(argv, cwd=self.home)
         self.process.wait_ready(lambda: port_accepts(port), self._settings.startup_timeout_s, "Redis")
+
+    def _auth_config(self) -> list[str]:
+        """The config file holding the password (first argument of ``redis-server``), if one is set."""
+        password = self._settings.redis_password
+        config = self.home / "auth.conf"
+        config.unlink(missing_ok=True)
+        if password is None:
+            return []
+        secret, user = password.get_secret_value(), self._settings.redis_username
+        lines = [f"requirepass {_quoted(secret)}"]
+        if user is not None and user != "default":
+            lines = [f"user {_quoted(user)} on {_quoted('>' + secret)} ~* &* +@all", "user default off"]
+        descriptor = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            file.write("\n".join(lines) + "\n")
+        return [str(config)]
 
     def stop(self) -> bool:
         """Stop ``redis-server`` (it saves a snapshot first); ``True`` if it was running."""
@@ -52,3 +72,8 @@ class RedisServer:
     def wipe(self) -> None:
         """Delete the snapshot and everything else under the Redis folder."""
         shutil.rmtree(self.home, ignore_errors=True)
+
+
+def _quoted(value: str) -> str:
+    """``value`` as a double-quoted ``redis.conf`` argument."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -13,6 +13,7 @@ from fraudcore import mlflow_store
 from fraudcore.local.health import ServiceStatus, check_kafka, check_redis
 from fraudcore.local.kafka import KafkaBroker
 from fraudcore.local.redis_server import RedisServer
+from fraudcore.redaction import redact_urls
 from fraudcore.settings import Settings
 
 __all__ = ["LocalStack"]
@@ -46,8 +47,8 @@ class LocalStack:
         s = self.settings
         return [
             _probe("kafka", s.bootstrap_servers, s.kafka_is_local, lambda: check_kafka(s)),
-            _probe("redis", _redact(s.redis_connection_url), s.redis_is_local, lambda: check_redis(s)),
-            _probe("mlflow", _redact(s.tracking_uri), s.mlflow_is_embedded, lambda: mlflow_store.check_health(s)),
+            _probe("redis", redact_urls(s.redis_connection_url), s.redis_is_local, lambda: check_redis(s)),
+            _probe("mlflow", redact_urls(s.tracking_uri), s.mlflow_is_embedded, lambda: mlflow_store.check_health(s)),
         ]
 
     def down(self, wipe: bool = False) -> list[str]:
@@ -67,13 +68,3 @@ def _probe(name: str, where: str, managed: bool, check: Callable[[], str]) -> Se
     except Exception as exc:  # noqa: BLE001 - any failure of a health check means "not healthy"
         return ServiceStatus(name, False, where, managed, f"{type(exc).__name__}: {exc}".strip())
     return ServiceStatus(name, True, where, managed, detail)
-
-
-def _redact(url: str) -> str:
-    """``url`` without a password (``redis://:secret@host`` → ``redis://:***@host``)."""
-    scheme, sep, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if not sep or not at:
-        return url
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}"

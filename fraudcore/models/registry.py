@@ -30,6 +30,7 @@ from fraudcore.models.artifact import FORMAT, artifact_digest, load_bundle, save
 from fraudcore.models.bundle import ModelBundle
 from fraudcore.models.errors import ModelLoadError, ModelLoadFailure
 from fraudcore.models.validation import Validation, validate_bundle
+from fraudcore.redaction import redact_urls
 from fraudcore.settings import Settings
 
 if TYPE_CHECKING:
@@ -390,7 +391,8 @@ def _run_metrics(client: MlflowClient, run_id: str | None) -> dict[str, float]:
 
 def _unavailable(what: str, exc: BaseException) -> ModelLoadError:
     return ModelLoadError(
-        ModelLoadFailure.STORE_UNAVAILABLE, f"cannot read {what} from the MLflow store: {type(exc).__name__}: {exc}"
+        ModelLoadFailure.STORE_UNAVAILABLE,
+        f"cannot read {what} from the MLflow store: {type(exc).__name__}: {redact_urls(str(exc))}",
     )
 
 

@@ -27,6 +27,7 @@ from fraudcore.features.definition import DEFAULT_SPEC, LabelFacts, TxFacts
 from fraudcore.features.memory import offline_features
 from fraudcore.kafka_admin import ensure_project_topics
 from fraudcore.kafka_reading import groupless_consumer, topic_partitions
+from fraudcore.kafka_security import client_options
 from fraudcore.mlflow_store import connect
 from fraudcore.model_kind import ModelKind
 from fraudcore.models import ModelBundle, promote, publish
@@ -93,12 +94,12 @@ def scorer_setup(services: Settings, unique: str, tmp_path: Path, partitions: in
 class Worker:
     """A ``fraudstream score`` subprocess and its HTTP port."""
 
-    def __init__(self, setup: ScorerSetup, log_path: Path, **extra_env: str) -> None:
+    def __init__(self, setup: ScorerSetup, log_path: Path, *, log_level: str = "info", **extra_env: str) -> None:
         self.port = free_port()
         self.log_path = log_path
         self._log = log_path.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "fraudstream", "score", "--log-level", "info"],
+            [sys.executable, "-m", "fraudstream", "score", "--log-level", log_level],
             env=setup.env(self.port, **extra_env),
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -187,7 +188,7 @@ def produce(settings: Settings, events: Sequence[Event | tuple[str, bytes | None
     """Send contract events (to their topic) or raw ``(topic, key, value)`` triples, acks=all."""
 
     async def send() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all", enable_idempotence=True)
+        producer = AIOKafkaProducer(**client_options(settings), acks="all", enable_idempotence=True)
         await producer.start()
         topics = Topics.with_prefix(settings.topic_prefix)
         try:

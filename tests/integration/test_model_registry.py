@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from fraudcore.models.registry import TAG_ARTIFACT_DIGEST, TAG_FEATURE_NAMES, TA
 from fraudcore.settings import Settings
 from tests.integration.conftest import free_port
 from tests.unit.models.fitting import FEATURES, SPEC_DIGEST, bundle_of, forest, logistic, nan_logistic, training_data
+from tests.unit.models.test_artifact import TouchOnLoad
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -177,6 +179,19 @@ def test_bytes_changed_after_registration_are_refused(
     estimator.write_bytes(bytes(content))
     refusal = _refusal(lambda: load_version(client, name, published, FEATURES))
     assert refusal.reason is ModelLoadFailure.DIGEST_MISMATCH
+
+
+def test_a_hostile_pickle_swapped_in_after_registration_is_refused_before_unpickling(
+    services: Settings, client: MlflowClient, name: str, published: str, tmp_path: Path
+) -> None:
+    marker = tmp_path / "unpickled"
+    estimator = _artifact_folder(client, name, published, services) / ESTIMATOR_FILE
+    estimator.write_bytes(pickle.dumps(TouchOnLoad(marker)))
+    refusal = _refusal(lambda: load_version(client, name, published, FEATURES))
+    assert refusal.reason is ModelLoadFailure.DIGEST_MISMATCH
+    assert not marker.exists(), "the tampered artifact was unpickled"
+    pickle.loads(estimator.read_bytes())
+    assert marker.exists()
 
 
 def test_a_version_without_a_recorded_digest_is_refused(client: MlflowClient, name: str, published: str) -> None:

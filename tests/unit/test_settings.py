@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from fraudcore.settings import Settings
+from fraudcore.settings import Settings, child_environment
 
 
 def test_defaults_point_at_the_local_stack(tmp_path: Path) -> None:
@@ -62,3 +62,109 @@ def test_settings_are_frozen(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
     with pytest.raises(ValidationError):
         settings.kafka_port = 1  # type: ignore[misc]
+
+
+def _secured(tmp_path: Path, **fields: object) -> Settings:
+    return Settings(data_dir=tmp_path, kafka_bootstrap="broker:9093", **fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("fields", "names"),
+    [
+        ({"kafka_security_protocol": "SASL_SSL"}, "FRAUD_KAFKA_SASL_USERNAME and FRAUD_KAFKA_SASL_PASSWORD"),
+        ({"kafka_security_protocol": "SASL_SSL", "kafka_sasl_username": "scorer"}, "FRAUD_KAFKA_SASL_PASSWORD"),
+        ({"kafka_sasl_username": "scorer", "kafka_sasl_password": "pw"}, "FRAUD_KAFKA_SECURITY_PROTOCOL is PLAINTEXT"),
+        ({"kafka_ssl_cafile": "ca.pem"}, "FRAUD_KAFKA_SSL_CAFILE set but FRAUD_KAFKA_SECURITY_PROTOCOL"),
+        ({"kafka_security_protocol": "SSL", "kafka_ssl_certfile": "c.pem"}, "set both or neither"),
+        ({"kafka_security_protocol": "SSL", "kafka_ssl_key_password": "pw"}, "needs FRAUD_KAFKA_SSL_KEYFILE"),
+        ({"kafka_security_protocol": "SSL", "kafka_ssl_cafile": "absent.pem"}, "FRAUD_KAFKA_SSL_CAFILE=absent.pem"),
+        ({"kafka_security_protocol": "SASL_SSL", "kafka_sasl_mechanism": "GSSAPI"}, "kafka_sasl_mechanism"),
+        ({"redis_username": "scorer"}, "FRAUD_REDIS_USERNAME needs FRAUD_REDIS_PASSWORD"),
+        ({"redis_url": "redis://:a@cache:6379/0", "redis_password": "b"}, "in FRAUD_REDIS_PASSWORD"),
+    ],
+)
+def test_incomplete_security_is_refused_naming_the_variable(
+    tmp_path: Path, fields: dict[str, object], names: str
+) -> None:
+    with pytest.raises(ValidationError, match=names):
+        _secured(tmp_path, **fields)
+
+
+def test_security_needs_an_external_broker(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="needs FRAUD_KAFKA_BOOTSTRAP"):
+        Settings(data_dir=tmp_path, kafka_security_protocol="SSL")
+
+
+def test_tls_without_a_ca_file_uses_the_system_trust_store(tmp_path: Path) -> None:
+    settings = _secured(tmp_path, kafka_security_protocol="SSL")
+    assert settings.kafka_ssl_cafile is None
+
+
+def test_security_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not read by the settings")
+    monkeypatch.setenv("FRAUD_KAFKA_BOOTSTRAP", "broker:9093")
+    monkeypatch.setenv("FRAUD_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("FRAUD_KAFKA_SASL_MECHANISM", "SCRAM-SHA-256")
+    monkeypatch.setenv("FRAUD_KAFKA_SASL_USERNAME", "scorer")
+    monkeypatch.setenv("FRAUD_KAFKA_SASL_PASSWORD", "kafka-Secret-1")
+    monkeypatch.setenv("FRAUD_KAFKA_SSL_CAFILE", str(ca))
+    monkeypatch.setenv("FRAUD_REDIS_USERNAME", "features")
+    monkeypatch.setenv("FRAUD_REDIS_PASSWORD", "redis-Secret-2")
+    settings = Settings()
+    assert settings.kafka_security_protocol == "SASL_SSL"
+    assert settings.kafka_sasl_mechanism == "SCRAM-SHA-256"
+    assert settings.kafka_sasl_password is not None
+    assert settings.kafka_sasl_password.get_secret_value() == "kafka-Secret-1"
+    assert settings.kafka_ssl_cafile == ca
+    assert settings.redis_username == "features"
+
+
+def test_secrets_never_show_in_repr_or_dumps(tmp_path: Path) -> None:
+    settings = _secured(
+        tmp_path,
+        kafka_security_protocol="SASL_SSL",
+        kafka_sasl_username="scorer",
+        kafka_sasl_password="kafka-Secret-1",
+        redis_url="redis://features:redis-Secret-2@cache:6379/0",
+    )
+    shown = [repr(settings), str(settings), str(settings.model_dump()), settings.model_dump_json()]
+    for text in shown:
+        assert "kafka-Secret-1" not in text
+        assert "redis-Secret-2" not in text
+    assert settings.redis_connection_url == "redis://features:redis-Secret-2@cache:6379/0"
+
+
+def test_a_child_environment_rebuilds_the_settings_secrets_included(tmp_path: Path) -> None:
+    settings = _secured(
+        tmp_path,
+        kafka_security_protocol="SASL_SSL",
+        kafka_sasl_mechanism="PLAIN",
+        kafka_sasl_username="scorer",
+        kafka_sasl_password="kafka-Secret-1",
+        redis_password="redis-Secret-2",
+        topic_prefix="p.",
+    )
+    env = child_environment(settings, topic_prefix="q.")
+    assert env["FRAUD_KAFKA_SASL_PASSWORD"] == "kafka-Secret-1"
+    assert env["FRAUD_REDIS_PASSWORD"] == "redis-Secret-2"
+    assert env["FRAUD_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert env["FRAUD_KAFKA_SASL_MECHANISM"] == "PLAIN"
+    assert "FRAUD_MLFLOW_TRACKING_URI" not in env
+    rebuilt = Settings.model_validate({key.removeprefix("FRAUD_").lower(): value for key, value in env.items()})
+    assert rebuilt == settings.model_copy(update={"topic_prefix": "q."})
+
+
+def test_blank_secrets_and_urls_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FRAUD_REDIS_URL", " ")
+    monkeypatch.setenv("FRAUD_REDIS_PASSWORD", "")
+    settings = Settings()
+    assert settings.redis_is_local
+    assert settings.redis_password is None
+
+
+def test_the_readme_documents_every_variable() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    for name, field in Settings.model_fields.items():
+        aliases = getattr(field.validation_alias, "choices", None) or [f"FRAUD_{name.upper()}"]
+        assert any(f"`{alias}`" in readme for alias in aliases), f"README lacks {aliases[0]}"

@@ -1,0 +1,107 @@
+"""The one definition of how fraudstream's Kafka clients reach the brokers: bootstrap servers, TLS, SASL.
+
+Every aiokafka producer, consumer and admin client is built with :func:`client_options`; the Faust
+apps get the same security through :func:`faust_credentials`. TLS always verifies the broker's
+certificate and host name (against ``FRAUD_KAFKA_SSL_CAFILE``, or the system trust store).
+
+aiokafka logs every request at DEBUG, SASL authentication bytes included (with PLAIN: the password
+itself); building any client installs a filter on that logger that blanks them.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from typing import TYPE_CHECKING, Any
+
+from aiokafka.helpers import create_ssl_context
+
+from fraudcore.local.errors import InfraError
+from fraudcore.settings import KafkaSecurityProtocol, Settings
+
+if TYPE_CHECKING:
+    from faust.auth import Credentials
+
+__all__ = ["KafkaSecurityError", "client_options", "faust_credentials", "hide_sasl_bytes", "ssl_context"]
+
+
+class KafkaSecurityError(InfraError):
+    """The configured TLS files cannot be used (names the variables to check)."""
+
+
+def ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    """The TLS context of the settings (``None`` without TLS): CA file or system trust store, and the
+    client certificate when one is configured."""
+    if not settings.kafka_security_protocol.uses_tls:
+        return None
+    key_password = settings.kafka_ssl_key_password
+    try:
+        context: ssl.SSLContext = create_ssl_context(
+            cafile=settings.kafka_ssl_cafile,
+            certfile=settings.kafka_ssl_certfile,
+            keyfile=settings.kafka_ssl_keyfile,
+            password=None if key_password is None else key_password.get_secret_value(),
+        )
+    except (ssl.SSLError, OSError) as error:
+        raise KafkaSecurityError(
+            "cannot build the Kafka TLS context from FRAUD_KAFKA_SSL_CAFILE / FRAUD_KAFKA_SSL_CERTFILE / "
+            f"FRAUD_KAFKA_SSL_KEYFILE / FRAUD_KAFKA_SSL_KEY_PASSWORD: {error}"
+        ) from error
+    return context
+
+
+class _SaslBytesFilter(logging.Filter):
+    """Blanks the ``sasl_auth_bytes`` of aiokafka's request and response logs."""
+
+    _FIELD = "sasl_auth_bytes="
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self._FIELD in message:
+            record.msg, record.args = message.split(self._FIELD, 1)[0] + self._FIELD + "<redacted>)", ()
+        return True
+
+
+_SASL_BYTES_FILTER = _SaslBytesFilter()
+
+
+def hide_sasl_bytes() -> None:
+    """Install the filter on aiokafka's connection logger (idempotent)."""
+    logging.getLogger("aiokafka.conn").addFilter(_SASL_BYTES_FILTER)
+
+
+def client_options(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for any aiokafka client: ``bootstrap_servers`` and the security settings."""
+    hide_sasl_bytes()
+    protocol = settings.kafka_security_protocol
+    options: dict[str, Any] = {"bootstrap_servers": settings.bootstrap_servers, "security_protocol": protocol.value}
+    if protocol.uses_tls:
+        options["ssl_context"] = ssl_context(settings)
+    if protocol.uses_sasl:
+        assert settings.kafka_sasl_password is not None  # the settings validate SASL credentials
+        options |= {
+            "sasl_mechanism": settings.kafka_sasl_mechanism.value,
+            "sasl_plain_username": settings.kafka_sasl_username,
+            "sasl_plain_password": settings.kafka_sasl_password.get_secret_value(),
+        }
+    return options
+
+
+def faust_credentials(settings: Settings) -> Credentials | None:
+    """``broker_credentials`` for a Faust app: the same protocol, mechanism, user and TLS context."""
+    from faust.auth import SASLCredentials, SSLCredentials  # Faust is heavy: only the apps that use it load it
+
+    hide_sasl_bytes()
+    protocol = settings.kafka_security_protocol
+    if protocol is KafkaSecurityProtocol.PLAINTEXT:
+        return None
+    context = ssl_context(settings)
+    if not protocol.uses_sasl:
+        return SSLCredentials(context)
+    assert settings.kafka_sasl_password is not None  # the settings validate SASL credentials
+    return SASLCredentials(
+        username=settings.kafka_sasl_username,
+        password=settings.kafka_sasl_password.get_secret_value(),
+        ssl_context=context,
+        mechanism=settings.kafka_sasl_mechanism.value,
+    )
