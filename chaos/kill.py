@@ -34,6 +34,7 @@ from bench.models import delete_models, real_bundle, register
 from bench.processes import Child, child_env, free_port
 from bench.workload import Record, Workload
 from chaos.audit import Audit, VerdictSeen, audit
+from fraudcore.kafka_security import client_options
 from fraudcore.model_kind import ModelKind
 from fraudcore.settings import Settings
 
@@ -218,9 +219,7 @@ class _Sender(threading.Thread):
             raise ChaosError(f"sending transactions failed: {self.error!r}") from self.error
 
     async def _send(self) -> None:
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self._settings.bootstrap_servers, acks="all", enable_idempotence=True, linger_ms=5
-        )
+        producer = AIOKafkaProducer(**client_options(self._settings), acks="all", enable_idempotence=True, linger_ms=5)
         await producer.start()
         try:
             loop = asyncio.get_running_loop()
