@@ -13,6 +13,7 @@ from bench.config import DEFAULT, QUICK
 from fraudcore.model_kind import ModelKind
 from fraudcore.settings import Settings
 from fraudstream import infra_commands
+from fraudstream.argument_types import bounded
 
 __all__ = ["add_parser", "bench"]
 
@@ -39,16 +40,6 @@ Exit codes: 0 measured, 1 a measurement failed, 2 bad arguments, 3 the infrastru
 """
 
 
-def _bounded(kind: type[int] | type[float], low: float, high: float, text: str) -> int | float:
-    try:
-        value = kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a{'n integer' if kind is int else ' number'}") from None
-    if not low <= value <= high:
-        raise argparse.ArgumentTypeError(f"{text} must be within {kind(low):,} and {kind(high):,}")
-    return value
-
-
 def _option(
     parser: argparse.ArgumentParser,
     flag: str,
@@ -62,9 +53,7 @@ def _option(
     default, quick = getattr(DEFAULT, field), getattr(QUICK, field)
     shown = f"{default:g}" if isinstance(default, float) else str(default)
     preset = f"; --quick: {quick:g}" if quick != default else ""
-    parser.add_argument(
-        flag, type=partial(_bounded, kind, low, high), metavar=metavar, help=f"{what} (default {shown}{preset})"
-    )
+    parser.add_argument(flag, type=bounded(kind, low, high), metavar=metavar, help=f"{what} (default {shown}{preset})")
 
 
 def add_parser(commands: Any) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from functools import partial
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 
 from fraudcore.settings import Settings
 from fraudstream import infra_commands
+from fraudstream.argument_types import bounded
 
 __all__ = ["add_parser", "chaos"]
 
@@ -34,16 +34,6 @@ infrastructure could not start, 4 the scenario could not run to its end.
 """
 
 
-def _positive(kind: type[int] | type[float], text: str) -> int | float:
-    try:
-        value = kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a{'n integer' if kind is int else ' number'}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"{text} must be positive")
-    return value
-
-
 def add_parser(commands: Any) -> None:
     """Register ``chaos`` and its options."""
     parser: argparse.ArgumentParser = commands.add_parser(
@@ -54,11 +44,11 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument("scenario", choices=["kill"], help="the fault to inject")
     parser.add_argument(
-        "--transactions", type=partial(_positive, int), default=100_000, metavar="N", help="default 100000"
+        "--transactions", type=bounded(int, 1, 100_000_000), default=100_000, metavar="N", help="default 100000"
     )
-    parser.add_argument("--rate", type=partial(_positive, float), default=400.0, metavar="PER_S", help="default 400")
-    parser.add_argument("--kills", type=partial(_positive, int), default=10, metavar="N", help="default 10")
-    parser.add_argument("--partitions", type=partial(_positive, int), default=3, metavar="N", help="default 3")
+    parser.add_argument("--rate", type=bounded(float, 1, 1_000_000), default=400.0, metavar="PER_S", help="default 400")
+    parser.add_argument("--kills", type=bounded(int, 1, 1_000), default=10, metavar="N", help="default 10")
+    parser.add_argument("--partitions", type=bounded(int, 1, 64), default=3, metavar="N", help="default 3")
     parser.add_argument(
         "--static-membership",
         action="store_true",
