@@ -7,23 +7,24 @@ import statistics
 from dataclasses import asdict
 from typing import Any
 
-from chaos.kill import KillResult
+from chaos.harness import ScenarioResult
 
 __all__ = ["document", "render"]
 
 
-def render(result: KillResult) -> str:
+def render(result: ScenarioResult) -> str:
     """The figures and the targets, as Markdown tables."""
-    config, audit = result.config, result.audit
+    load, audit = result.load, result.audit
     recovered = [s for s in result.recovery_s if not math.isnan(s)]
     recovery = (
-        f"median {statistics.median(recovered):.1f} s, max {max(recovered):.1f} s over {len(recovered)} kills"
+        f"median {statistics.median(recovered):.1f} s, max {max(recovered):.1f} s"
+        f" over {len(recovered)} fault{'' if len(recovered) == 1 else 's'}"
         if recovered
-        else "no verdict after a kill"
+        else "no verdict after a fault"
     )
     versions = ", ".join(f"{version}: {count:,}" for version, count in sorted(audit.versions.items()))
     rows = [
-        ("scenario", f"kill -9 x{config.kills}, {config.transactions:,} transactions at {config.rate:,.0f}/s"),
+        ("scenario", f"{result.scenario}, {load.transactions:,} transactions at {load.rate:,.0f}/s"),
         ("valid transactions sent", f"{audit.valid_sent:,}"),
         ("verdicts read (raw)", f"{audit.verdicts:,}"),
         ("valid transactions without a verdict", f"{audit.missing:,}"),
@@ -32,7 +33,8 @@ def render(result: KillResult) -> str:
         ("verdicts of unknown transactions", f"{audit.unexpected:,}"),
         ("verdicts per model version", versions or "none"),
         ("verdicts from an unvalidated version", f"{audit.unvalidated:,}"),
-        ("recovery after a kill (to the next verdict)", recovery),
+        ("recovery after a fault (to the next verdict)", recovery),
+        *result.figures.items(),
         ("first transaction sent to last verdict", f"{result.seconds:.1f} s"),
     ]
     table = ["| figure | value |", "|---|---:|", *(f"| {name} | {value} |" for name, value in rows)]
@@ -41,14 +43,17 @@ def render(result: KillResult) -> str:
     return "\n".join([*table, "", verdict])
 
 
-def document(result: KillResult) -> dict[str, Any]:
+def document(result: ScenarioResult) -> dict[str, Any]:
     """Everything measured, for ``--json``."""
     audit = asdict(result.audit)
     audit["versions"] = dict(result.audit.versions)
     return {
-        "config": asdict(result.config),
+        "scenario": result.scenario,
+        "load": asdict(result.load),
         "audit": audit,
+        "faults_asked": result.faults_asked,
         "failures": result.failures(),
         "recovery_s": [None if math.isnan(s) else s for s in result.recovery_s],
         "seconds": result.seconds,
+        "figures": result.figures,
     }

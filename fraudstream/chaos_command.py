@@ -28,8 +28,10 @@ deduplication by id can merge), every verdict names a validated model version.
 
 Scenario "kill": a real scorer worker is killed with SIGKILL --kills times while --transactions are
 sent at --rate per second, and restarted at once; the recovery time of each kill is the time to the
-next verdict. Topics, consumer group, Redis namespace and model live under a fresh chaos-<id> prefix,
-removed at the end. Exit codes: 0 targets met, 1 a target missed, 2 bad arguments, 3 the
+next verdict. Scenario "redis": the scorer's Redis (a redis-server of the run's own) is stopped at the
+middle of the sending for --outage-seconds, then started again on its data; the recovery time is from
+Redis back to the next verdict. Topics, consumer group, Redis namespace and model live under a fresh
+chaos-<id> prefix, removed at the end. Exit codes: 0 targets met, 1 a target missed, 2 bad arguments, 3 the
 infrastructure could not start, 4 the scenario could not run to its end.
 """
 
@@ -38,21 +40,24 @@ def add_parser(commands: Any) -> None:
     """Register ``chaos`` and its options."""
     parser: argparse.ArgumentParser = commands.add_parser(
         "chaos",
-        help="run a fault scenario (kill -9 the scorer under load) and audit the verdicts end to end",
+        help="run a fault scenario (kill -9 the scorer, stop Redis) under load; audit the verdicts end to end",
         description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("scenario", choices=["kill"], help="the fault to inject")
+    parser.add_argument("scenario", choices=["kill", "redis"], help="the fault to inject")
     parser.add_argument(
         "--transactions", type=bounded(int, 1, 100_000_000), default=100_000, metavar="N", help="default 100000"
     )
     parser.add_argument("--rate", type=bounded(float, 1, 1_000_000), default=400.0, metavar="PER_S", help="default 400")
-    parser.add_argument("--kills", type=bounded(int, 1, 1_000), default=10, metavar="N", help="default 10")
+    parser.add_argument("--kills", type=bounded(int, 1, 1_000), default=10, metavar="N", help="kill: default 10")
+    parser.add_argument(
+        "--outage-seconds", type=bounded(float, 1, 3_600), default=30.0, metavar="S", help="redis: default 30"
+    )
     parser.add_argument("--partitions", type=bounded(int, 1, 64), default=3, metavar="N", help="default 3")
     parser.add_argument(
         "--static-membership",
         action="store_true",
-        help="restart the worker with the same FRAUD_SCORER_INSTANCE_ID (it takes its partitions back at once)",
+        help="kill: restart the worker with the same FRAUD_SCORER_INSTANCE_ID (no rebalance)",
     )
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="simulation seed (default 0)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE (JSON)")
@@ -64,21 +69,20 @@ def chaos(args: argparse.Namespace, settings: Settings) -> int:
     if args.json is not None and not args.json.parent.is_dir():
         print(f"fraudstream chaos: --json {args.json}: the folder {args.json.parent} does not exist", file=sys.stderr)
         return EXIT_USAGE
-    from chaos.kill import ChaosError, KillConfig, run_kill
+    from chaos.harness import ChaosError, Load
+    from chaos.kill import run_kill
+    from chaos.redis_outage import run_redis_outage
     from chaos.report import document, render
 
-    config = KillConfig(
-        transactions=args.transactions,
-        rate=args.rate,
-        kills=args.kills,
-        partitions=args.partitions,
-        static_membership=args.static_membership,
-        seed=args.seed,
-    )
+    load = Load(transactions=args.transactions, rate=args.rate, partitions=args.partitions, seed=args.seed)
     if infra_commands.up(args, settings) != 0:
         return EXIT_INFRA
+    say = partial(print, flush=True)
     try:
-        result = run_kill(settings, config, say=partial(print, flush=True))
+        if args.scenario == "kill":
+            result = run_kill(settings, load, args.kills, say, static_membership=args.static_membership)
+        else:
+            result = run_redis_outage(settings, load, args.outage_seconds, say)
     except ChaosError as error:
         print(f"fraudstream chaos: {error}", file=sys.stderr)
         return EXIT_FAILED

@@ -1,16 +1,18 @@
-"""The kill scenario of the fault suite, small: a real scorer killed with SIGKILL under load loses nothing."""
+"""The fault suite's scenarios, small: a real scorer killed under load, its Redis stopped; nothing lost."""
 
 from __future__ import annotations
 
 import math
 
-from chaos.kill import KillConfig, run_kill
+from chaos.harness import Load
+from chaos.kill import run_kill
+from chaos.redis_outage import run_redis_outage
 from fraudcore.settings import Settings
 
 
 def test_a_scorer_killed_under_load_and_restarted_leaves_no_transaction_without_a_verdict(services: Settings) -> None:
     said: list[str] = []
-    result = run_kill(services, KillConfig(transactions=4_000, rate=100, kills=1, partitions=2), said.append)
+    result = run_kill(services, Load(transactions=4_000, rate=100, partitions=2), 1, said.append)
 
     assert result.failures() == [], "\n".join(said)
     assert result.audit.valid_sent == 4_000
@@ -19,3 +21,14 @@ def test_a_scorer_killed_under_load_and_restarted_leaves_no_transaction_without_
     assert len(result.recovery_s) == 1
     assert math.isfinite(result.recovery_s[0])
     assert list(result.audit.versions) == ["1"]
+
+
+def test_while_the_scorers_redis_is_stopped_nothing_is_scored_and_nothing_lost(services: Settings) -> None:
+    said: list[str] = []
+    result = run_redis_outage(services, Load(transactions=3_000, rate=100, partitions=2), 8, said.append)
+
+    assert result.failures() == [], "\n".join(said)
+    assert result.audit.missing == 0
+    assert result.audit.duplicates_after_dedupe == 0
+    assert result.figures == {"verdicts while Redis was down (after 1 s in flight)": "0"}
+    assert math.isfinite(result.recovery_s[0])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from chaos.audit import VerdictSeen, audit
-from chaos.kill import KillConfig, KillResult
+from chaos.harness import Load, ScenarioResult
 from chaos.report import document, render
 
 
@@ -59,16 +59,17 @@ def test_invalid_inputs_must_each_be_dead_lettered_with_a_reason() -> None:
     ]
 
 
-def test_fewer_kills_than_asked_is_a_failure_and_the_report_says_so() -> None:
+def test_fewer_faults_than_asked_is_a_failure_and_the_report_says_so() -> None:
     clean = audit({"a"}, [_verdict("a", at_ms=5_000)], {"1"})
-    result = KillResult(KillConfig(transactions=1, kills=2), clean, [1.5], 4.0)
-    assert result.failures() == ["kills not done under load: 1"]
-    assert "targets MISSED: kills not done under load: 1" in render(result)
+    result = ScenarioResult("kill -9 x2", Load(transactions=1), clean, 2, [1.5], 4.0)
+    assert result.failures() == ["faults not injected under load: 1"]
+    assert "targets MISSED: faults not injected under load: 1" in render(result)
     assert document(result)["recovery_s"] == [1.5]
 
 
-def test_a_kill_never_followed_by_a_verdict_has_no_recovery_time() -> None:
+def test_a_fault_never_followed_by_a_verdict_has_no_recovery_time() -> None:
     clean = audit({"a"}, [_verdict("a")], {"1"})
-    result = KillResult(KillConfig(transactions=1, kills=1), clean, [math.nan], 1.0)
+    result = ScenarioResult("kill -9 x1", Load(transactions=1), clean, 1, [math.nan], 1.0, {"extra": "7"})
     assert document(result)["recovery_s"] == [None]
-    assert "no verdict after a kill" in render(result)
+    assert "no verdict after a fault" in render(result)
+    assert "| extra | 7 |" in render(result)

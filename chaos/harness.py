@@ -1,0 +1,256 @@
+"""What every fault scenario shares: a lane of its own, the model, a restartable scorer worker, a paced
+sender, and reading the verdicts back for the audit (:mod:`chaos.audit`).
+
+A scenario runs in a lane: topics, consumer group, Redis namespace and model under a fresh
+``chaos-<id>`` prefix (removed at the end), the scorer's workers as real ``fraudstream score``
+processes whose logs are kept when the run fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from bisect import bisect_right
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from bench.config import BenchConfig
+from bench.kafka_io import read_records
+from bench.lanes import Lane, remove_run
+from bench.models import delete_models, real_bundle, register
+from bench.processes import Child, child_env, free_port
+from bench.workload import Record, Workload
+from chaos.audit import Audit, VerdictSeen
+from fraudcore.kafka_security import client_options
+from fraudcore.model_kind import ModelKind
+from fraudcore.settings import Settings
+
+__all__ = [
+    "ChaosError",
+    "Load",
+    "ScenarioResult",
+    "Sender",
+    "Workers",
+    "chaos_lane",
+    "next_after",
+    "prepare",
+    "wait_for_verdicts",
+]
+
+_READY_TIMEOUT_S = 180.0
+_TRAINING_ROWS = 5_000
+_SCORED = 'fraudstream_scorer_transactions_total{outcome="scored"}'
+
+
+class ChaosError(RuntimeError):
+    """A scenario could not run to its end (a worker never scored, verdicts never came)."""
+
+
+@dataclass(frozen=True)
+class Load:
+    """The steady load of a scenario."""
+
+    transactions: int = 100_000
+    rate: float = 400.0
+    """Transactions sent per second."""
+    partitions: int = 3
+    seed: int = 0
+    drain_timeout_s: float = 300.0
+    """How long to wait, after the last transaction, for every verdict."""
+
+    @property
+    def seconds(self) -> float:
+        """How long sending takes."""
+        return self.transactions / self.rate
+
+
+@dataclass(frozen=True)
+class ScenarioResult:
+    """What a scenario measured: the audit, and the recovery time after each fault injected."""
+
+    scenario: str
+    """What was done, in words (for the report)."""
+    load: Load
+    audit: Audit
+    faults_asked: int
+    recovery_s: list[float] = field(default_factory=list)
+    """Per fault injected: seconds from the fault's end to the next verdict appended."""
+    seconds: float = 0.0
+    """From the first transaction sent to the last verdict."""
+    figures: dict[str, str] = field(default_factory=dict)
+    """Scenario-specific figures (name → value), reported as they are."""
+
+    def failures(self) -> list[str]:
+        """The audit's failures, and faults fewer than asked for."""
+        short = self.faults_asked - len(self.recovery_s)
+        return self.audit.failures() + ([f"faults not injected under load: {short}"] if short else [])
+
+
+@contextmanager
+def chaos_lane(base: Settings, name: str, load: Load) -> Iterator[tuple[Lane, Path]]:
+    """A fresh lane and a scratch folder; removes the lane's topics, keys and model at the end, and the
+    scratch folder (the workers' logs) unless the run failed."""
+    run_id = f"chaos-{uuid.uuid4().hex[:8]}"
+    lane = Lane.create(base, run_id, name, BenchConfig(partitions=load.partitions))
+    scratch = Path(tempfile.mkdtemp(prefix=f"fraudstream-{run_id}-"))
+    try:
+        yield lane, scratch
+        shutil.rmtree(scratch, ignore_errors=True)
+    finally:
+        asyncio.run(remove_run(base, run_id))
+        delete_models(lane.settings, [lane.settings.model_name])
+
+
+def prepare(lane: Lane, load: Load, say: Callable[[str], None]) -> tuple[str, list[Record]]:
+    """Register the champion (the trainer's estimator on the stream's first transactions), create the
+    lane's topics; returns the version and the transactions to send."""
+    workload = Workload(BenchConfig(seed=load.seed))
+    backlog = workload.backlog(_TRAINING_ROWS)
+    version = register(
+        lane.settings, real_bundle(backlog.matrix, backlog.is_fraud, ModelKind.BOOSTING, load.seed), champion=True
+    )
+    records = workload.more(load.transactions)
+    asyncio.run(lane.create_topics())
+    say(f"model version {version} registered; {len(records):,} transactions at {load.rate:,.0f}/s")
+    return version, records
+
+
+class Workers:
+    """The one scorer worker of a lane, restartable; its logs kept in ``scratch``."""
+
+    def __init__(self, lane: Lane, scratch: Path, extra_env: dict[str, str]) -> None:
+        self._lane, self._scratch, self._extra_env = lane, scratch, extra_env
+        self._started = 0
+        self.current: Child | None = None
+        self.port = 0
+
+    def start(self) -> None:
+        """Start a new worker process."""
+        self._started += 1
+        self.port = free_port()
+        env = child_env(
+            self._lane.settings, self._scratch / "data", FRAUD_SCORER_WEB_PORT=str(self.port), **self._extra_env
+        )
+        self.current = Child(["fraudstream", "score"], env, self._scratch / f"worker-{self._started}.log")
+
+    def wait_scoring(self) -> None:
+        """Wait until the current worker scored at least one transaction."""
+        deadline = time.monotonic() + _READY_TIMEOUT_S
+        child = self.current
+        assert child is not None
+        while _scored(self.port) < 1:
+            if not child.alive() or time.monotonic() > deadline:
+                raise ChaosError(f"scorer worker did not score\n--- end of its log ---\n{child.log_tail()}")
+            time.sleep(0.2)
+
+    def kill(self) -> int:
+        """SIGKILL the worker; returns the kill time (epoch ms)."""
+        child = self.current
+        assert child is not None
+        at_ms = int(time.time() * 1000)
+        os.kill(child.pid, signal.SIGKILL)
+        child.process.wait(30)
+        child.stop()
+        return at_ms
+
+    def alive(self) -> bool:
+        """Whether the current worker runs."""
+        return self.current is not None and self.current.alive()
+
+    def stop(self) -> None:
+        """Stop the current worker (SIGTERM)."""
+        if self.current is not None:
+            self.current.stop()
+
+
+def _scored(port: int) -> float:
+    """The worker's count of scored transactions (0 while it does not answer)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as answer:
+            text = answer.read().decode()
+    except OSError:
+        return 0.0
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(_SCORED))
+
+
+class Sender(threading.Thread):
+    """Sends the records at a fixed rate (record timestamp = send time) in a thread of its own."""
+
+    def __init__(self, settings: Settings, topic: str, records: Sequence[Record], rate: float) -> None:
+        super().__init__(name="chaos-sender", daemon=True)
+        self._settings, self._topic, self._records, self._rate = settings, topic, records, rate
+        self.sent = 0
+        self.began_ms = 0
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            asyncio.run(self._send())
+        except BaseException as error:  # noqa: BLE001 - reported by join()
+            self.error = error
+
+    def join(self, timeout: float | None = None) -> None:
+        super().join(timeout)
+        if self.error is not None:
+            raise ChaosError(f"sending transactions failed: {self.error!r}") from self.error
+
+    async def _send(self) -> None:
+        producer = AIOKafkaProducer(**client_options(self._settings), acks="all", enable_idempotence=True, linger_ms=5)
+        await producer.start()
+        try:
+            loop = asyncio.get_running_loop()
+            began = loop.time()
+            self.began_ms = int(time.time() * 1000)
+            for index, record in enumerate(self._records):
+                wait = began + index / self._rate - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                await producer.send(self._topic, record.value, key=record.key)
+                self.sent = index + 1
+            await producer.flush()
+        finally:
+            await producer.stop()
+
+
+def wait_for_verdicts(lane: Lane, expected: set[str], timeout_s: float, workers: Workers) -> list[VerdictSeen]:
+    """Read the verdicts back until every expected transaction has one, or the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        verdicts = _read_verdicts(lane)
+        if expected <= {v.transaction_id for v in verdicts} or time.monotonic() > deadline:
+            return verdicts
+        if not workers.alive():
+            raise ChaosError("the scorer worker stopped before every transaction had a verdict")
+        time.sleep(3)
+
+
+def _read_verdicts(lane: Lane) -> list[VerdictSeen]:
+    seen: list[VerdictSeen] = []
+
+    def visit(record: Any) -> None:
+        body = json.loads(record.value)
+        seen.append(
+            VerdictSeen(body["transaction_id"], str(body["model_version"]), body["feature_digest"], record.timestamp)
+        )
+
+    asyncio.run(read_records(lane.settings, lane.topics.verdicts, visit))
+    return seen
+
+
+def next_after(appended_ms: list[int], at_ms: int) -> float:
+    """Seconds from ``at_ms`` to the first append after it (``nan`` when none)."""
+    index = bisect_right(appended_ms, at_ms)
+    return (appended_ms[index] - at_ms) / 1000 if index < len(appended_ms) else float("nan")

@@ -1,0 +1,66 @@
+"""Scenario: the scorer's Redis stops for a while under a steady load, then comes back.
+
+The lane gets a ``redis-server`` of its own (free port, scratch folder) so the outage touches nothing
+else. At the middle of the sending it is stopped (it saves its snapshot, as on a clean shutdown) for
+``outage_s`` seconds, then started again on the same data. The scorer must pause (nothing scored
+without features), keep its transactions, and resume: recovery is from Redis back to the next verdict.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from bench.processes import free_port
+from chaos.audit import audit
+from chaos.harness import Load, ScenarioResult, Sender, Workers, chaos_lane, next_after, prepare, wait_for_verdicts
+from fraudcore.local.redis_server import RedisServer
+from fraudcore.settings import Settings
+
+__all__ = ["run_redis_outage"]
+
+_IN_FLIGHT_MS = 1_000
+"""Verdicts appended this soon after the stop may come from a batch whose features were already read."""
+
+
+def run_redis_outage(base: Settings, load: Load, outage_s: float, say: Callable[[str], None]) -> ScenarioResult:
+    """Run the scenario against the broker and MLflow ``base`` names; removes what it created."""
+    with chaos_lane(base, "redis", load) as (lane, scratch):
+        redis_settings = base.model_copy(update={"data_dir": scratch / "redis", "redis_port": free_port()})
+        redis = RedisServer(redis_settings)
+        redis.start()
+        try:
+            version, records = prepare(lane, load, say)
+            workers = Workers(lane, scratch, {"FRAUD_REDIS_URL": redis_settings.redis_connection_url})
+            try:
+                workers.start()
+                sender = Sender(lane.settings, lane.topics.transactions, records, load.rate)
+                sender.start()
+                time.sleep(load.seconds / 2)
+                workers.wait_scoring()
+                stopped_ms = int(time.time() * 1000)
+                redis.stop()
+                say(f"Redis stopped at {sender.sent:,} sent; back in {outage_s:g} s")
+                time.sleep(outage_s)
+                redis.start()
+                back_ms = int(time.time() * 1000)
+                say(f"Redis back at {sender.sent:,} sent")
+                sender.join()
+                say(f"all {len(records):,} sent; waiting for their verdicts")
+                expected = {r.transaction_id for r in records}
+                verdicts = wait_for_verdicts(lane, expected, load.drain_timeout_s, workers)
+            finally:
+                workers.stop()
+        finally:
+            redis.stop()
+    appended = sorted(v.appended_ms for v in verdicts)
+    during = sum(stopped_ms + _IN_FLIGHT_MS < at <= back_ms for at in appended)
+    return ScenarioResult(
+        scenario=f"Redis stopped for {outage_s:g} s",
+        load=load,
+        audit=audit(expected, verdicts, {version}),
+        faults_asked=1,
+        recovery_s=[next_after(appended, back_ms)],
+        seconds=(appended[-1] - sender.began_ms) / 1000 if appended else 0.0,
+        figures={"verdicts while Redis was down (after 1 s in flight)": f"{during:,}"},
+    )
