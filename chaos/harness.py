@@ -33,7 +33,7 @@ from bench.lanes import Lane, remove_run
 from bench.models import delete_models, real_bundle, register
 from bench.processes import Child, child_env, free_port
 from bench.workload import Record, Workload
-from chaos.audit import Audit, VerdictSeen
+from chaos.audit import Audit, VerdictSeen, audit
 from fraudcore.kafka_security import client_options
 from fraudcore.model_kind import ModelKind
 from fraudcore.settings import Settings
@@ -41,13 +41,13 @@ from fraudcore.settings import Settings
 __all__ = [
     "ChaosError",
     "Load",
+    "Outcome",
     "ScenarioResult",
     "Sender",
     "Workers",
     "chaos_lane",
     "next_after",
-    "prepare",
-    "wait_for_verdicts",
+    "run_under_load",
 ]
 
 _READY_TIMEOUT_S = 180.0
@@ -114,7 +114,7 @@ def chaos_lane(base: Settings, name: str, load: Load) -> Iterator[tuple[Lane, Pa
         delete_models(lane.settings, [lane.settings.model_name])
 
 
-def prepare(lane: Lane, load: Load, say: Callable[[str], None]) -> tuple[str, list[Record]]:
+def _prepare(lane: Lane, load: Load, say: Callable[[str], None]) -> tuple[str, list[Record]]:
     """Register the champion (the trainer's estimator on the stream's first transactions), create the
     lane's topics; returns the version and the transactions to send."""
     workload = Workload(BenchConfig(seed=load.seed))
@@ -126,6 +126,64 @@ def prepare(lane: Lane, load: Load, say: Callable[[str], None]) -> tuple[str, li
     asyncio.run(lane.create_topics())
     say(f"model version {version} registered; {len(records):,} transactions at {load.rate:,.0f}/s")
     return version, records
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What came out of a run under load, ready to be audited."""
+
+    verdicts: list[VerdictSeen]
+    expected: set[str]
+    """The transactions sent (all valid)."""
+    version: str
+    """The champion, the only validated version."""
+    began_ms: int
+    """When the first transaction was sent."""
+
+    def appended_ms(self) -> list[int]:
+        """The verdicts' append times, in order."""
+        return sorted(verdict.appended_ms for verdict in self.verdicts)
+
+    def result(
+        self, scenario: str, load: Load, faults_asked: int, fault_ends_ms: list[int], figures: dict[str, str]
+    ) -> ScenarioResult:
+        """The audit, with the recovery after each fault (its end → the next verdict)."""
+        appended = self.appended_ms()
+        return ScenarioResult(
+            scenario=scenario,
+            load=load,
+            audit=audit(self.expected, self.verdicts, {self.version}),
+            faults_asked=faults_asked,
+            recovery_s=[next_after(appended, at_ms) for at_ms in fault_ends_ms],
+            seconds=(appended[-1] - self.began_ms) / 1000 if appended else 0.0,
+            figures=figures,
+        )
+
+
+def run_under_load(
+    lane: Lane,
+    scratch: Path,
+    load: Load,
+    say: Callable[[str], None],
+    inject: Callable[[Workers, Sender], None],
+    worker_env: dict[str, str] | None = None,
+) -> Outcome:
+    """Start a worker and the paced sender, call ``inject`` (the fault) while transactions are sent,
+    then wait for every verdict (or the deadline) and read them back."""
+    version, records = _prepare(lane, load, say)
+    workers = Workers(lane, scratch, worker_env or {})
+    try:
+        workers.start()
+        sender = Sender(lane.settings, lane.topics.transactions, records, load.rate)
+        sender.start()
+        inject(workers, sender)
+        sender.join()
+        say(f"all {len(records):,} sent; waiting for their verdicts")
+        expected = {r.transaction_id for r in records}
+        verdicts = _wait_for_verdicts(lane, expected, load.drain_timeout_s, workers)
+    finally:
+        workers.stop()
+    return Outcome(verdicts, expected, version, sender.began_ms)
 
 
 class Workers:
@@ -225,7 +283,7 @@ class Sender(threading.Thread):
             await producer.stop()
 
 
-def wait_for_verdicts(lane: Lane, expected: set[str], timeout_s: float, workers: Workers) -> list[VerdictSeen]:
+def _wait_for_verdicts(lane: Lane, expected: set[str], timeout_s: float, workers: Workers) -> list[VerdictSeen]:
     """Read the verdicts back until every expected transaction has one, or the deadline."""
     deadline = time.monotonic() + timeout_s
     while True:

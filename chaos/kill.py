@@ -9,8 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from chaos.audit import audit
-from chaos.harness import Load, ScenarioResult, Sender, Workers, chaos_lane, next_after, prepare, wait_for_verdicts
+from chaos.harness import Load, ScenarioResult, Sender, Workers, chaos_lane, run_under_load
 from fraudcore.settings import Settings
 
 __all__ = ["run_kill"]
@@ -20,31 +19,16 @@ def run_kill(
     base: Settings, load: Load, kills: int, say: Callable[[str], None], *, static_membership: bool = False
 ) -> ScenarioResult:
     """Run the scenario against the services ``base`` names; removes what it created."""
+    kill_times: list[int] = []
+
+    def inject(workers: Workers, sender: Sender) -> None:
+        kill_times.extend(_kill_repeatedly(workers, sender, kills, load.seconds, say))
+
     with chaos_lane(base, "kill", load) as (lane, scratch):
-        version, records = prepare(lane, load, say)
         instance = {"FRAUD_SCORER_INSTANCE_ID": f"{lane.settings.scorer_group}-worker"} if static_membership else {}
-        workers = Workers(lane, scratch, instance)
-        try:
-            workers.start()
-            sender = Sender(lane.settings, lane.topics.transactions, records, load.rate)
-            sender.start()
-            kill_times = _kill_repeatedly(workers, sender, kills, load.seconds, say)
-            sender.join()
-            say(f"all {len(records):,} sent; waiting for their verdicts")
-            expected = {r.transaction_id for r in records}
-            verdicts = wait_for_verdicts(lane, expected, load.drain_timeout_s, workers)
-        finally:
-            workers.stop()
-    appended = sorted(v.appended_ms for v in verdicts)
+        outcome = run_under_load(lane, scratch, load, say, inject, instance)
     membership = "static membership" if static_membership else "dynamic membership"
-    return ScenarioResult(
-        scenario=f"kill -9 x{kills} ({membership})",
-        load=load,
-        audit=audit(expected, verdicts, {version}),
-        faults_asked=kills,
-        recovery_s=[next_after(appended, at_ms) for at_ms in kill_times],
-        seconds=(appended[-1] - sender.began_ms) / 1000 if appended else 0.0,
-    )
+    return outcome.result(f"kill -9 x{kills} ({membership})", load, kills, kill_times, {})
 
 
 def _kill_repeatedly(

@@ -12,8 +12,7 @@ import time
 from collections.abc import Callable
 
 from bench.processes import free_port
-from chaos.audit import audit
-from chaos.harness import Load, ScenarioResult, Sender, Workers, chaos_lane, next_after, prepare, wait_for_verdicts
+from chaos.harness import Load, ScenarioResult, Sender, Workers, chaos_lane, run_under_load
 from fraudcore.local.redis_server import RedisServer
 from fraudcore.settings import Settings
 
@@ -28,39 +27,27 @@ def run_redis_outage(base: Settings, load: Load, outage_s: float, say: Callable[
     with chaos_lane(base, "redis", load) as (lane, scratch):
         redis_settings = base.model_copy(update={"data_dir": scratch / "redis", "redis_port": free_port()})
         redis = RedisServer(redis_settings)
+        outage: list[int] = []
+
+        def inject(workers: Workers, sender: Sender) -> None:
+            time.sleep(load.seconds / 2)
+            workers.wait_scoring()
+            outage.append(int(time.time() * 1000))
+            redis.stop()
+            say(f"Redis stopped at {sender.sent:,} sent; back in {outage_s:g} s")
+            time.sleep(outage_s)
+            redis.start()
+            outage.append(int(time.time() * 1000))
+            say(f"Redis back at {sender.sent:,} sent")
+
         redis.start()
         try:
-            version, records = prepare(lane, load, say)
-            workers = Workers(lane, scratch, {"FRAUD_REDIS_URL": redis_settings.redis_connection_url})
-            try:
-                workers.start()
-                sender = Sender(lane.settings, lane.topics.transactions, records, load.rate)
-                sender.start()
-                time.sleep(load.seconds / 2)
-                workers.wait_scoring()
-                stopped_ms = int(time.time() * 1000)
-                redis.stop()
-                say(f"Redis stopped at {sender.sent:,} sent; back in {outage_s:g} s")
-                time.sleep(outage_s)
-                redis.start()
-                back_ms = int(time.time() * 1000)
-                say(f"Redis back at {sender.sent:,} sent")
-                sender.join()
-                say(f"all {len(records):,} sent; waiting for their verdicts")
-                expected = {r.transaction_id for r in records}
-                verdicts = wait_for_verdicts(lane, expected, load.drain_timeout_s, workers)
-            finally:
-                workers.stop()
+            outcome = run_under_load(
+                lane, scratch, load, say, inject, {"FRAUD_REDIS_URL": redis_settings.redis_connection_url}
+            )
         finally:
             redis.stop()
-    appended = sorted(v.appended_ms for v in verdicts)
-    during = sum(stopped_ms + _IN_FLIGHT_MS < at <= back_ms for at in appended)
-    return ScenarioResult(
-        scenario=f"Redis stopped for {outage_s:g} s",
-        load=load,
-        audit=audit(expected, verdicts, {version}),
-        faults_asked=1,
-        recovery_s=[next_after(appended, back_ms)],
-        seconds=(appended[-1] - sender.began_ms) / 1000 if appended else 0.0,
-        figures={"verdicts while Redis was down (after 1 s in flight)": f"{during:,}"},
-    )
+    stopped_ms, back_ms = outage
+    during = sum(stopped_ms + _IN_FLIGHT_MS < at <= back_ms for at in outcome.appended_ms())
+    figures = {"verdicts while Redis was down (after 1 s in flight)": f"{during:,}"}
+    return outcome.result(f"Redis stopped for {outage_s:g} s", load, 1, [back_ms], figures)
