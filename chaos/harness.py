@@ -40,6 +40,7 @@ from fraudcore.settings import Settings
 
 __all__ = [
     "ChaosError",
+    "Live",
     "Load",
     "Outcome",
     "ScenarioResult",
@@ -114,18 +115,34 @@ def chaos_lane(base: Settings, name: str, load: Load) -> Iterator[tuple[Lane, Pa
         delete_models(lane.settings, [lane.settings.model_name])
 
 
-def _prepare(lane: Lane, load: Load, say: Callable[[str], None]) -> tuple[str, list[Record]]:
-    """Register the champion (the trainer's estimator on the stream's first transactions), create the
-    lane's topics; returns the version and the transactions to send."""
+def _prepare(lane: Lane, load: Load, versions: int, say: Callable[[str], None]) -> tuple[list[str], list[Record]]:
+    """Register ``versions`` models (the trainer's estimator on the stream's first transactions, one seed
+    each; the first is champion), create the lane's topics; returns the versions and the transactions."""
     workload = Workload(BenchConfig(seed=load.seed))
     backlog = workload.backlog(_TRAINING_ROWS)
-    version = register(
-        lane.settings, real_bundle(backlog.matrix, backlog.is_fraud, ModelKind.BOOSTING, load.seed), champion=True
-    )
+    registered = [
+        register(
+            lane.settings,
+            real_bundle(backlog.matrix, backlog.is_fraud, ModelKind.BOOSTING, load.seed + n),
+            champion=n == 0,
+        )
+        for n in range(versions)
+    ]
     records = workload.more(load.transactions)
     asyncio.run(lane.create_topics())
-    say(f"model version {version} registered; {len(records):,} transactions at {load.rate:,.0f}/s")
-    return version, records
+    say(f"model versions {', '.join(registered)} registered; {len(records):,} transactions at {load.rate:,.0f}/s")
+    return registered, records
+
+
+@dataclass(frozen=True)
+class Live:
+    """A run under load, as the fault sees it."""
+
+    lane: Lane
+    workers: Workers
+    sender: Sender
+    versions: list[str]
+    """The registered (validated) model versions; the first is the champion at the start."""
 
 
 @dataclass(frozen=True)
@@ -135,8 +152,8 @@ class Outcome:
     verdicts: list[VerdictSeen]
     expected: set[str]
     """The transactions sent (all valid)."""
-    version: str
-    """The champion, the only validated version."""
+    versions: list[str]
+    """The registered versions, the only validated ones."""
     began_ms: int
     """When the first transaction was sent."""
 
@@ -152,7 +169,7 @@ class Outcome:
         return ScenarioResult(
             scenario=scenario,
             load=load,
-            audit=audit(self.expected, self.verdicts, {self.version}),
+            audit=audit(self.expected, self.verdicts, set(self.versions)),
             faults_asked=faults_asked,
             recovery_s=[next_after(appended, at_ms) for at_ms in fault_ends_ms],
             seconds=(appended[-1] - self.began_ms) / 1000 if appended else 0.0,
@@ -165,25 +182,26 @@ def run_under_load(
     scratch: Path,
     load: Load,
     say: Callable[[str], None],
-    inject: Callable[[Workers, Sender], None],
+    inject: Callable[[Live], None],
     worker_env: dict[str, str] | None = None,
+    versions: int = 1,
 ) -> Outcome:
-    """Start a worker and the paced sender, call ``inject`` (the fault) while transactions are sent,
-    then wait for every verdict (or the deadline) and read them back."""
-    version, records = _prepare(lane, load, say)
+    """Register ``versions`` models, start a worker and the paced sender, call ``inject`` (the fault)
+    while transactions are sent, then wait for every verdict (or the deadline) and read them back."""
+    registered, records = _prepare(lane, load, versions, say)
     workers = Workers(lane, scratch, worker_env or {})
     try:
         workers.start()
         sender = Sender(lane.settings, lane.topics.transactions, records, load.rate)
         sender.start()
-        inject(workers, sender)
+        inject(Live(lane, workers, sender, registered))
         sender.join()
         say(f"all {len(records):,} sent; waiting for their verdicts")
         expected = {r.transaction_id for r in records}
         verdicts = _wait_for_verdicts(lane, expected, load.drain_timeout_s, workers)
     finally:
         workers.stop()
-    return Outcome(verdicts, expected, version, sender.began_ms)
+    return Outcome(verdicts, expected, registered, sender.began_ms)
 
 
 class Workers:

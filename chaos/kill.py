@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from chaos.harness import Load, ScenarioResult, Sender, Workers, chaos_lane, run_under_load
+from chaos.harness import Live, Load, ScenarioResult, Sender, Workers, chaos_lane, run_under_load
 from fraudcore.settings import Settings
 
 __all__ = ["run_kill"]
@@ -21,8 +21,8 @@ def run_kill(
     """Run the scenario against the services ``base`` names; removes what it created."""
     kill_times: list[int] = []
 
-    def inject(workers: Workers, sender: Sender) -> None:
-        kill_times.extend(_kill_repeatedly(workers, sender, kills, load.seconds, say))
+    def inject(live: Live) -> None:
+        kill_times.extend(_kill_repeatedly(live.workers, live.sender, kills, load.seconds, say))
 
     with chaos_lane(base, "kill", load) as (lane, scratch):
         instance = {"FRAUD_SCORER_INSTANCE_ID": f"{lane.settings.scorer_group}-worker"} if static_membership else {}

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 
 from bench.processes import free_port
-from chaos.harness import Load, ScenarioResult, Sender, Workers, chaos_lane, run_under_load
+from chaos.harness import Live, Load, ScenarioResult, chaos_lane, run_under_load
 from fraudcore.local.redis_server import RedisServer
 from fraudcore.settings import Settings
 
@@ -29,16 +29,16 @@ def run_redis_outage(base: Settings, load: Load, outage_s: float, say: Callable[
         redis = RedisServer(redis_settings)
         outage: list[int] = []
 
-        def inject(workers: Workers, sender: Sender) -> None:
+        def inject(live: Live) -> None:
             time.sleep(load.seconds / 2)
-            workers.wait_scoring()
+            live.workers.wait_scoring()
             outage.append(int(time.time() * 1000))
             redis.stop()
-            say(f"Redis stopped at {sender.sent:,} sent; back in {outage_s:g} s")
+            say(f"Redis stopped at {live.sender.sent:,} sent; back in {outage_s:g} s")
             time.sleep(outage_s)
             redis.start()
             outage.append(int(time.time() * 1000))
-            say(f"Redis back at {sender.sent:,} sent")
+            say(f"Redis back at {live.sender.sent:,} sent")
 
         redis.start()
         try:

@@ -30,9 +30,11 @@ Scenario "kill": a real scorer worker is killed with SIGKILL --kills times while
 sent at --rate per second, and restarted at once; the recovery time of each kill is the time to the
 next verdict. Scenario "redis": the scorer's Redis (a redis-server of the run's own) is stopped at the
 middle of the sending for --outage-seconds, then started again on its data; the recovery time is from
-Redis back to the next verdict. Topics, consumer group, Redis namespace and model live under a fresh
-chaos-<id> prefix, removed at the end. Exit codes: 0 targets met, 1 a target missed, 2 bad arguments, 3 the
-infrastructure could not start, 4 the scenario could not run to its end.
+Redis back to the next verdict. Scenario "reloads": two valid versions are registered and the champion
+alias moves between them --reloads times (each with the trainer's reload event) during the first half
+of the sending; every verdict must name one of them. Topics, consumer group, Redis namespace and model
+live under a fresh chaos-<id> prefix, removed at the end. Exit codes: 0 targets met, 1 a target
+missed, 2 bad arguments, 3 the infrastructure could not start, 4 the scenario could not run to its end.
 """
 
 
@@ -40,16 +42,17 @@ def add_parser(commands: Any) -> None:
     """Register ``chaos`` and its options."""
     parser: argparse.ArgumentParser = commands.add_parser(
         "chaos",
-        help="run a fault scenario (kill -9 the scorer, stop Redis) under load; audit the verdicts end to end",
+        help="run a fault scenario (kill -9 the scorer, stop Redis, reload storms) under load; audit the verdicts",
         description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("scenario", choices=["kill", "redis"], help="the fault to inject")
+    parser.add_argument("scenario", choices=["kill", "redis", "reloads"], help="the fault to inject")
     parser.add_argument(
         "--transactions", type=bounded(int, 1, 100_000_000), default=100_000, metavar="N", help="default 100000"
     )
     parser.add_argument("--rate", type=bounded(float, 1, 1_000_000), default=400.0, metavar="PER_S", help="default 400")
     parser.add_argument("--kills", type=bounded(int, 1, 1_000), default=10, metavar="N", help="kill: default 10")
+    parser.add_argument("--reloads", type=bounded(int, 1, 10_000), default=50, metavar="N", help="reloads: default 50")
     parser.add_argument(
         "--outage-seconds", type=bounded(float, 1, 3_600), default=30.0, metavar="S", help="redis: default 30"
     )
@@ -72,6 +75,7 @@ def chaos(args: argparse.Namespace, settings: Settings) -> int:
     from chaos.harness import ChaosError, Load
     from chaos.kill import run_kill
     from chaos.redis_outage import run_redis_outage
+    from chaos.reloads import run_reloads
     from chaos.report import document, render
 
     load = Load(transactions=args.transactions, rate=args.rate, partitions=args.partitions, seed=args.seed)
@@ -81,8 +85,10 @@ def chaos(args: argparse.Namespace, settings: Settings) -> int:
     try:
         if args.scenario == "kill":
             result = run_kill(settings, load, args.kills, say, static_membership=args.static_membership)
-        else:
+        elif args.scenario == "redis":
             result = run_redis_outage(settings, load, args.outage_seconds, say)
+        else:
+            result = run_reloads(settings, load, args.reloads, say)
     except ChaosError as error:
         print(f"fraudstream chaos: {error}", file=sys.stderr)
         return EXIT_FAILED

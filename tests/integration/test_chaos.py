@@ -7,6 +7,7 @@ import math
 from chaos.harness import Load
 from chaos.kill import run_kill
 from chaos.redis_outage import run_redis_outage
+from chaos.reloads import run_reloads
 from fraudcore.settings import Settings
 
 
@@ -32,3 +33,13 @@ def test_while_the_scorers_redis_is_stopped_nothing_is_scored_and_nothing_lost(s
     assert result.audit.duplicates_after_dedupe == 0
     assert result.figures == {"verdicts while Redis was down (after 1 s in flight)": "0"}
     assert math.isfinite(result.recovery_s[0])
+
+
+def test_reloads_under_load_alternate_between_validated_versions_and_lose_nothing(services: Settings) -> None:
+    said: list[str] = []
+    result = run_reloads(services, Load(transactions=3_000, rate=100, partitions=2), 4, said.append)
+
+    assert result.failures() == [], "\n".join(said)
+    assert result.figures["reloads done (promotion + reload event)"] == "4"
+    assert set(result.audit.versions) == {"1", "2"}  # both served, nothing else
+    assert result.audit.missing == 0
