@@ -51,8 +51,8 @@ def run_reloads(base: Settings, load: Load, reloads: int, say: Callable[[str], N
 async def _promote_alternately(
     live: Live, reloads: int, duration_s: float, say: Callable[[str], None]
 ) -> list[tuple[int, str]]:
-    """Move ``champion`` to the other version ``reloads`` times, evenly over what is left of the sending;
-    returns ``(epoch ms, version)`` per promotion."""
+    """Move ``champion`` to the other version ``reloads`` times, evenly over the first half of what is
+    left of the sending; returns ``(epoch ms, version)`` per promotion."""
     from fraudcore.mlflow_store import connect
     from fraudcore.models import promote
 
@@ -62,7 +62,8 @@ async def _promote_alternately(
     await producer.start()
     promotions: list[tuple[int, str]] = []
     try:
-        began, interval = time.monotonic(), duration_s / 2 / (reloads + 1)  # within the first half left
+        left_s = duration_s - (time.time() * 1000 - live.sender.began_ms) / 1000  # the worker's start-up took some
+        began, interval = time.monotonic(), max(left_s, 0.0) / 2 / (reloads + 1)  # within the first half left
         for n in range(1, reloads + 1):
             await asyncio.sleep(max(began + n * interval - time.monotonic(), 0.0))
             if not live.sender.is_alive():

@@ -37,7 +37,7 @@ def test_while_the_scorers_redis_is_stopped_nothing_is_scored_and_nothing_lost(s
 
 def test_reloads_under_load_alternate_between_validated_versions_and_lose_nothing(services: Settings) -> None:
     said: list[str] = []
-    result = run_reloads(services, Load(transactions=3_000, rate=100, partitions=2), 4, said.append)
+    result = run_reloads(services, Load(transactions=6_000, rate=100, partitions=2), 4, said.append)
 
     assert result.failures() == [], "\n".join(said)
     assert result.figures["reloads done (promotion + reload event)"] == "4"
