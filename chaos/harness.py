@@ -205,10 +205,10 @@ def run_under_load(
 
 
 class Workers:
-    """The one scorer worker of a lane, restartable; its logs kept in ``scratch``."""
+    """A scorer worker of a lane, restartable; its logs kept in ``scratch`` as ``<name>-<n>.log``."""
 
-    def __init__(self, lane: Lane, scratch: Path, extra_env: dict[str, str]) -> None:
-        self._lane, self._scratch, self._extra_env = lane, scratch, extra_env
+    def __init__(self, lane: Lane, scratch: Path, extra_env: dict[str, str], name: str = "worker") -> None:
+        self._lane, self._scratch, self._extra_env, self._name = lane, scratch, extra_env, name
         self._started = 0
         self.current: Child | None = None
         self.port = 0
@@ -220,7 +220,7 @@ class Workers:
         env = child_env(
             self._lane.settings, self._scratch / "data", FRAUD_SCORER_WEB_PORT=str(self.port), **self._extra_env
         )
-        self.current = Child(["fraudstream", "score"], env, self._scratch / f"worker-{self._started}.log")
+        self.current = Child(["fraudstream", "score"], env, self._scratch / f"{self._name}-{self._started}.log")
 
     def wait_scoring(self) -> None:
         """Wait until the current worker scored at least one transaction."""
@@ -231,6 +231,10 @@ class Workers:
             if not child.alive() or time.monotonic() > deadline:
                 raise ChaosError(f"scorer worker did not score\n--- end of its log ---\n{child.log_tail()}")
             time.sleep(0.2)
+
+    def scored(self) -> float:
+        """The current worker's count of scored transactions (0 while it does not answer)."""
+        return _scored(self.port)
 
     def kill(self) -> int:
         """SIGKILL the worker; returns the kill time (epoch ms)."""

@@ -32,9 +32,15 @@ next verdict. Scenario "redis": the scorer's Redis (a redis-server of the run's 
 middle of the sending for --outage-seconds, then started again on its data; the recovery time is from
 Redis back to the next verdict. Scenario "reloads": two valid versions are registered and the champion
 alias moves between them --reloads times (each with the trainer's reload event) during the first half
-of the sending; every verdict must name one of them. Topics, consumer group, Redis namespace and model
-live under a fresh chaos-<id> prefix, removed at the end. Exit codes: 0 targets met, 1 a target
-missed, 2 bad arguments, 3 the infrastructure could not start, 4 the scenario could not run to its end.
+of the sending; every verdict must name one of them. Scenario "scale": one worker scores; at the start
+of each of --cycles even cycles a second worker is started and joins the consumer group once up (a
+rebalance), at two thirds (at least a third of a cycle after it first scored) it leaves (--leave term:
+SIGTERM, it leaves the group; --leave kill: SIGKILL, its partitions move after the session timeout);
+per join and leave, the rebalance pause (the longest time without a verdict) and how many transactions
+each worker scored while both ran. Topics, consumer group, Redis
+namespace and model live under a fresh chaos-<id> prefix, removed at the end. Exit codes: 0 targets
+met, 1 a target missed, 2 bad arguments, 3 the infrastructure could not start, 4 the scenario could
+not run to its end.
 """
 
 
@@ -42,17 +48,21 @@ def add_parser(commands: Any) -> None:
     """Register ``chaos`` and its options."""
     parser: argparse.ArgumentParser = commands.add_parser(
         "chaos",
-        help="run a fault scenario (kill -9 the scorer, stop Redis, reload storms) under load; audit the verdicts",
+        help="run a fault scenario (kill -9 the scorer, scale it, stop Redis, reload storms) under load; audit it",
         description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("scenario", choices=["kill", "redis", "reloads"], help="the fault to inject")
+    parser.add_argument("scenario", choices=["kill", "scale", "redis", "reloads"], help="the fault to inject")
     parser.add_argument(
         "--transactions", type=bounded(int, 1, 100_000_000), default=100_000, metavar="N", help="default 100000"
     )
     parser.add_argument("--rate", type=bounded(float, 1, 1_000_000), default=400.0, metavar="PER_S", help="default 400")
     parser.add_argument("--kills", type=bounded(int, 1, 1_000), default=10, metavar="N", help="kill: default 10")
     parser.add_argument("--reloads", type=bounded(int, 1, 10_000), default=50, metavar="N", help="reloads: default 50")
+    parser.add_argument("--cycles", type=bounded(int, 1, 1_000), default=3, metavar="N", help="scale: default 3")
+    parser.add_argument(
+        "--leave", choices=["term", "kill"], default="term", help="scale: how the second worker leaves (default term)"
+    )
     parser.add_argument(
         "--outage-seconds", type=bounded(float, 1, 3_600), default=30.0, metavar="S", help="redis: default 30"
     )
@@ -60,7 +70,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--static-membership",
         action="store_true",
-        help="kill: restart the worker with the same FRAUD_SCORER_INSTANCE_ID (no rebalance)",
+        help="kill: restart the worker with the same FRAUD_SCORER_INSTANCE_ID (no rebalance); scale: an id per worker",
     )
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="simulation seed (default 0)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE (JSON)")
@@ -77,6 +87,7 @@ def chaos(args: argparse.Namespace, settings: Settings) -> int:
     from chaos.redis_outage import run_redis_outage
     from chaos.reloads import run_reloads
     from chaos.report import document, render
+    from chaos.scale import run_scale
 
     load = Load(transactions=args.transactions, rate=args.rate, partitions=args.partitions, seed=args.seed)
     if infra_commands.up(args, settings) != 0:
@@ -85,6 +96,10 @@ def chaos(args: argparse.Namespace, settings: Settings) -> int:
     try:
         if args.scenario == "kill":
             result = run_kill(settings, load, args.kills, say, static_membership=args.static_membership)
+        elif args.scenario == "scale":
+            result = run_scale(
+                settings, load, args.cycles, say, leave=args.leave, static_membership=args.static_membership
+            )
         elif args.scenario == "redis":
             result = run_redis_outage(settings, load, args.outage_seconds, say)
         else:

@@ -16,6 +16,8 @@ from fraudstream.cli import EXIT_USAGE, main
         (["kill", "--rate", "nan"], "argument --rate: nan must be within 1.0 and 1,000,000.0"),
         (["kill", "--transactions", "lots"], "argument --transactions: 'lots' is not an integer"),
         (["flood"], "argument scenario: invalid choice: 'flood'"),
+        (["scale", "--cycles", "0"], "argument --cycles: 0 must be within 1 and 1,000"),
+        (["scale", "--leave", "crash"], "argument --leave: invalid choice: 'crash'"),
     ],
 )
 def test_a_bad_option_is_a_usage_error(arguments: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
