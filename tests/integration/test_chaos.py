@@ -1,13 +1,15 @@
-"""The fault suite's scenarios, small: a real scorer killed under load, its Redis stopped; nothing lost."""
+"""The fault suite's scenarios, small: a real scorer killed under load, scaled, its Redis stopped; nothing lost."""
 
 from __future__ import annotations
 
 import math
+import re
 
 from chaos.harness import Load
 from chaos.kill import run_kill
 from chaos.redis_outage import run_redis_outage
 from chaos.reloads import run_reloads
+from chaos.scale import run_scale
 from fraudcore.settings import Settings
 
 
@@ -43,3 +45,34 @@ def test_reloads_under_load_alternate_between_validated_versions_and_lose_nothin
     assert result.figures["reloads done (promotion + reload event)"] == "4"
     assert set(result.audit.versions) == {"1", "2"}  # both served, nothing else
     assert result.audit.missing == 0
+
+
+def test_a_scorer_killed_and_restarted_with_its_static_member_id_leaves_no_transaction_without_a_verdict(
+    services: Settings,
+) -> None:
+    said: list[str] = []
+    result = run_kill(
+        services, Load(transactions=6_000, rate=100, partitions=2), 1, said.append, static_membership=True
+    )
+
+    assert result.failures() == [], "\n".join(said)
+    assert result.scenario == "kill -9 x1 (static membership)"
+    assert result.audit.missing == 0
+    assert result.audit.duplicates_after_dedupe == 0
+    assert math.isfinite(result.recovery_s[0])
+
+
+def test_a_second_worker_joining_and_leaving_under_load_shares_the_work_and_loses_nothing(services: Settings) -> None:
+    said: list[str] = []
+    result = run_scale(services, Load(transactions=12_000, rate=100, partitions=3), 1, said.append)
+
+    assert result.failures() == [], "\n".join(said)
+    assert result.audit.missing == 0
+    assert result.audit.duplicates_after_dedupe == 0
+    assert list(result.audit.versions) == ["1"]
+    assert len(result.recovery_s) == 2  # the join's rebalance pause and the leave's
+    assert all(math.isfinite(pause) for pause in result.recovery_s)
+    assert result.figures["joins / leaves"] == "1 / 1 (the second worker leaving by SIGTERM)"
+    shares = result.figures["scored while two ran, first / second worker, per cycle"]
+    assert re.fullmatch(r"[1-9][\d,]* / [1-9][\d,]*", shares), shares  # both scored: the partitions were shared
+    assert result.figures["the second worker's exit codes"] == "0"  # SIGTERM: a clean leave
