@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 
 from bench.config import BenchConfig
 from bench.kafka_io import wait_until_served
-from fraudcore.kafka_admin import TopicSpec, admin_client, ensure_topics
+from fraudcore.kafka_admin import TopicSpec, admin_client, ensure_topics, project_topic_specs
 from fraudcore.redis_auth import redis_credentials
 from fraudcore.redis_cleanup import delete_matching
 from fraudcore.settings import Settings
@@ -59,11 +59,12 @@ class Lane:
         return Topics.with_prefix(self.settings.topic_prefix)
 
     async def create_topics(self) -> None:
-        """Create the lane's topics; the verdicts topic stamps records with their append time."""
-        partitions = self.settings.topic_partitions
+        """Create the lane's topics (as the project's); the verdicts topic stamps records with their append time."""
         specs = [
-            TopicSpec(name, partitions, configs=_APPEND_TIME if name == self.topics.verdicts else ())
-            for name in self.topics.all()
+            TopicSpec(spec.name, spec.partitions, configs=spec.configs + _APPEND_TIME)
+            if spec.name == self.topics.verdicts
+            else spec
+            for spec in project_topic_specs(self.topics, self.settings.topic_partitions)
         ]
         await ensure_topics(self.settings, specs)
         await wait_until_served(self.settings, self.topics.all())

@@ -32,9 +32,15 @@ next verdict. Scenario "redis": the scorer's Redis (a redis-server of the run's 
 middle of the sending for --outage-seconds, then started again on its data; the recovery time is from
 Redis back to the next verdict. Scenario "reloads": two valid versions are registered and the champion
 alias moves between them --reloads times (each with the trainer's reload event) during the first half
-of the sending; every verdict must name one of them. Topics, consumer group, Redis namespace and model
-live under a fresh chaos-<id> prefix, removed at the end. Exit codes: 0 targets met, 1 a target
-missed, 2 bad arguments, 3 the infrastructure could not start, 4 the scenario could not run to its end.
+of the sending; every verdict must name one of them. Scenario "poison": after every --poison-every-th
+transaction one poison input is sent, the kinds taking turns (truncated JSON, wrong types, missing and
+unknown fields, NaN and infinities, negative and huge amounts, non-UTF-8 bytes, empty values and
+strings, an enormous value, timestamps far in the past and future, a transaction id sent twice); those
+the contract refuses must reach the dead-letter topic with their original bytes and a reason, the
+others must be scored, the resent ones with unchanged features; a table shows each kind's outcome.
+Topics, consumer group, Redis namespace and model live under a fresh chaos-<id> prefix, removed at the
+end. Exit codes: 0 targets met, 1 a target missed, 2 bad arguments, 3 the infrastructure could not
+start, 4 the scenario could not run to its end.
 """
 
 
@@ -42,11 +48,11 @@ def add_parser(commands: Any) -> None:
     """Register ``chaos`` and its options."""
     parser: argparse.ArgumentParser = commands.add_parser(
         "chaos",
-        help="run a fault scenario (kill -9 the scorer, stop Redis, reload storms) under load; audit the verdicts",
+        help="run a fault scenario (kill -9 the scorer, stop Redis, reload storms, poison inputs) under load; audit it",
         description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("scenario", choices=["kill", "redis", "reloads"], help="the fault to inject")
+    parser.add_argument("scenario", choices=["kill", "redis", "reloads", "poison"], help="the fault to inject")
     parser.add_argument(
         "--transactions", type=bounded(int, 1, 100_000_000), default=100_000, metavar="N", help="default 100000"
     )
@@ -55,6 +61,9 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--reloads", type=bounded(int, 1, 10_000), default=50, metavar="N", help="reloads: default 50")
     parser.add_argument(
         "--outage-seconds", type=bounded(float, 1, 3_600), default=30.0, metavar="S", help="redis: default 30"
+    )
+    parser.add_argument(
+        "--poison-every", type=bounded(int, 2, 1_000_000), default=50, metavar="N", help="poison: default 50"
     )
     parser.add_argument("--partitions", type=bounded(int, 1, 64), default=3, metavar="N", help="default 3")
     parser.add_argument(
@@ -74,6 +83,7 @@ def chaos(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_USAGE
     from chaos.harness import ChaosError, Load
     from chaos.kill import run_kill
+    from chaos.poison import run_poison
     from chaos.redis_outage import run_redis_outage
     from chaos.reloads import run_reloads
     from chaos.report import document, render
@@ -87,8 +97,10 @@ def chaos(args: argparse.Namespace, settings: Settings) -> int:
             result = run_kill(settings, load, args.kills, say, static_membership=args.static_membership)
         elif args.scenario == "redis":
             result = run_redis_outage(settings, load, args.outage_seconds, say)
-        else:
+        elif args.scenario == "reloads":
             result = run_reloads(settings, load, args.reloads, say)
+        else:
+            result = run_poison(settings, load, args.poison_every, say)
     except ChaosError as error:
         print(f"fraudstream chaos: {error}", file=sys.stderr)
         return EXIT_FAILED

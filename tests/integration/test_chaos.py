@@ -1,4 +1,5 @@
-"""The fault suite's scenarios, small: a real scorer killed under load, its Redis stopped; nothing lost."""
+"""The fault suite's scenarios, small: a real scorer killed under load, its Redis stopped, reloads, poison inputs;
+nothing lost."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import math
 
 from chaos.harness import Load
 from chaos.kill import run_kill
+from chaos.poison import run_poison
+from chaos.poison_catalogue import Expected
 from chaos.redis_outage import run_redis_outage
 from chaos.reloads import run_reloads
 from fraudcore.settings import Settings
@@ -43,3 +46,22 @@ def test_reloads_under_load_alternate_between_validated_versions_and_lose_nothin
     assert result.figures["reloads done (promotion + reload event)"] == "4"
     assert set(result.audit.versions) == {"1", "2"}  # both served, nothing else
     assert result.audit.missing == 0
+
+
+def test_poison_inputs_are_dead_lettered_with_their_bytes_and_a_reason_and_the_rest_scored(services: Settings) -> None:
+    said: list[str] = []
+    result = run_poison(services, Load(transactions=3_000, rate=100, partitions=2), 25, said.append)
+
+    assert result.failures() == [], "\n".join(said)
+    assert result.audit.missing == 0
+    assert result.audit.duplicates_after_dedupe == 0
+    assert result.audit.invalid_sent > 0
+    assert result.audit.dead_lettered == result.audit.invalid_sent
+    assert result.audit.without_reason == 0
+    assert result.figures["dead letters read"].endswith("(0 not readable as dead letters)")
+    rows = [line.split(" | ") for line in result.tables[0].splitlines()[2:]]
+    assert len(rows) == 22  # 108 inputs: every kind at least four times
+    for kind, sent, expected, dead_lettered, scored, _ in rows:
+        done = dead_lettered if expected == Expected.DEAD_LETTERED.value else scored
+        assert (done, int(dead_lettered) + int(scored)) == (sent, int(sent)), kind
+    assert result.figures["resent transaction ids: verdicts (features differ)"].endswith("(0)")
