@@ -93,11 +93,13 @@ class ScenarioResult:
     """From the first transaction sent to the last verdict."""
     figures: dict[str, str] = field(default_factory=dict)
     """Scenario-specific figures (name → value), reported as they are."""
+    missed: list[str] = field(default_factory=list)
+    """Scenario-specific targets missed, in words."""
 
     def failures(self) -> list[str]:
-        """The audit's failures, and faults fewer than asked for."""
+        """The audit's failures, faults fewer than asked for, and the scenario's own targets missed."""
         short = self.faults_asked - len(self.recovery_s)
-        return self.audit.failures() + ([f"faults not injected under load: {short}"] if short else [])
+        return self.audit.failures() + ([f"faults not injected under load: {short}"] if short else []) + self.missed
 
 
 @contextmanager
@@ -162,7 +164,13 @@ class Outcome:
         return sorted(verdict.appended_ms for verdict in self.verdicts)
 
     def result(
-        self, scenario: str, load: Load, faults_asked: int, fault_ends_ms: list[int], figures: dict[str, str]
+        self,
+        scenario: str,
+        load: Load,
+        faults_asked: int,
+        fault_ends_ms: list[int],
+        figures: dict[str, str],
+        missed: Sequence[str] = (),
     ) -> ScenarioResult:
         """The audit, with the recovery after each fault (its end → the next verdict)."""
         appended = self.appended_ms()
@@ -174,6 +182,7 @@ class Outcome:
             recovery_s=[next_after(appended, at_ms) for at_ms in fault_ends_ms],
             seconds=(appended[-1] - self.began_ms) / 1000 if appended else 0.0,
             figures=figures,
+            missed=list(missed),
         )
 
 
@@ -185,10 +194,14 @@ def run_under_load(
     inject: Callable[[Live], None],
     worker_env: dict[str, str] | None = None,
     versions: int = 1,
+    setup: Callable[[Lane], None] | None = None,
 ) -> Outcome:
     """Register ``versions`` models, start a worker and the paced sender, call ``inject`` (the fault)
-    while transactions are sent, then wait for every verdict (or the deadline) and read them back."""
+    while transactions are sent, then wait for every verdict (or the deadline) and read them back.
+    ``setup`` runs once the models are registered, before the worker starts."""
     registered, records = _prepare(lane, load, versions, say)
+    if setup is not None:
+        setup(lane)
     workers = Workers(lane, scratch, worker_env or {})
     try:
         workers.start()

@@ -32,9 +32,16 @@ next verdict. Scenario "redis": the scorer's Redis (a redis-server of the run's 
 middle of the sending for --outage-seconds, then started again on its data; the recovery time is from
 Redis back to the next verdict. Scenario "reloads": two valid versions are registered and the champion
 alias moves between them --reloads times (each with the trainer's reload event) during the first half
-of the sending; every verdict must name one of them. Topics, consumer group, Redis namespace and model
-live under a fresh chaos-<id> prefix, removed at the end. Exit codes: 0 targets met, 1 a target
-missed, 2 bad arguments, 3 the infrastructure could not start, 4 the scenario could not run to its end.
+of the sending; every verdict must name one of them. Scenario "models": the lane's models live in a
+private MLflow tracking server (the scenario's own), stopped for --outage-seconds once the worker
+scores: reloads attempted meanwhile must fail and keep the champion, and scoring must go on; once it
+answers again, version 2 is promoted (recovery: MLflow back to version 2's first verdict). Then bad
+reload events: a version whose artifact was damaged after registration and one trained on other
+features are promoted, an event names a version that does not exist, and an older version's event
+arrives after a newer one's; the worker must keep serving version 2. Topics, consumer group, Redis
+namespace and model live under a fresh chaos-<id> prefix, removed at the end. Exit codes: 0 targets
+met, 1 a target missed, 2 bad arguments, 3 the infrastructure could not start, 4 the scenario could
+not run to its end.
 """
 
 
@@ -42,11 +49,12 @@ def add_parser(commands: Any) -> None:
     """Register ``chaos`` and its options."""
     parser: argparse.ArgumentParser = commands.add_parser(
         "chaos",
-        help="run a fault scenario (kill -9 the scorer, stop Redis, reload storms) under load; audit the verdicts",
+        help="run a fault scenario (kill -9 the scorer, stop Redis or MLflow, reloads, bad reload events) under load; "
+        "audit the verdicts",
         description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("scenario", choices=["kill", "redis", "reloads"], help="the fault to inject")
+    parser.add_argument("scenario", choices=["kill", "redis", "reloads", "models"], help="the fault to inject")
     parser.add_argument(
         "--transactions", type=bounded(int, 1, 100_000_000), default=100_000, metavar="N", help="default 100000"
     )
@@ -54,7 +62,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--kills", type=bounded(int, 1, 1_000), default=10, metavar="N", help="kill: default 10")
     parser.add_argument("--reloads", type=bounded(int, 1, 10_000), default=50, metavar="N", help="reloads: default 50")
     parser.add_argument(
-        "--outage-seconds", type=bounded(float, 1, 3_600), default=30.0, metavar="S", help="redis: default 30"
+        "--outage-seconds", type=bounded(float, 1, 3_600), default=30.0, metavar="S", help="redis, models: default 30"
     )
     parser.add_argument("--partitions", type=bounded(int, 1, 64), default=3, metavar="N", help="default 3")
     parser.add_argument(
@@ -74,6 +82,7 @@ def chaos(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_USAGE
     from chaos.harness import ChaosError, Load
     from chaos.kill import run_kill
+    from chaos.model_faults import run_model_faults
     from chaos.redis_outage import run_redis_outage
     from chaos.reloads import run_reloads
     from chaos.report import document, render
@@ -87,8 +96,10 @@ def chaos(args: argparse.Namespace, settings: Settings) -> int:
             result = run_kill(settings, load, args.kills, say, static_membership=args.static_membership)
         elif args.scenario == "redis":
             result = run_redis_outage(settings, load, args.outage_seconds, say)
-        else:
+        elif args.scenario == "reloads":
             result = run_reloads(settings, load, args.reloads, say)
+        else:
+            result = run_model_faults(settings, load, args.outage_seconds, say)
     except ChaosError as error:
         print(f"fraudstream chaos: {error}", file=sys.stderr)
         return EXIT_FAILED
