@@ -95,11 +95,13 @@ class ScenarioResult:
     """Scenario-specific figures (name → value), reported as they are."""
     tables: list[str] = field(default_factory=list)
     """Scenario-specific Markdown tables, reported after the figures."""
+    missed: list[str] = field(default_factory=list)
+    """Scenario-specific targets missed, in words."""
 
     def failures(self) -> list[str]:
-        """The audit's failures, and faults fewer than asked for."""
+        """The audit's failures, faults fewer than asked for, and the scenario's own targets missed."""
         short = self.faults_asked - len(self.recovery_s)
-        return self.audit.failures() + ([f"faults not injected under load: {short}"] if short else [])
+        return self.audit.failures() + ([f"faults not injected under load: {short}"] if short else []) + self.missed
 
 
 @contextmanager
@@ -174,6 +176,7 @@ class Outcome:
         invalid_values: Set[bytes] = frozenset(),
         dead_letters: Mapping[bytes, str] | None = None,
         tables: Sequence[str] = (),
+        missed: Sequence[str] = (),
     ) -> ScenarioResult:
         """The audit (of the invalid inputs sent too, if any), with the recovery after each fault (its end →
         the next verdict)."""
@@ -193,6 +196,7 @@ class Outcome:
             seconds=(appended[-1] - self.began_ms) / 1000 if appended else 0.0,
             figures=figures,
             tables=list(tables),
+            missed=list(missed),
         )
 
 
@@ -205,12 +209,16 @@ def run_under_load(
     worker_env: dict[str, str] | None = None,
     versions: int = 1,
     mix: Callable[[list[Record]], tuple[list[Record], set[str]]] | None = None,
+    setup: Callable[[Lane], None] | None = None,
 ) -> Outcome:
     """Register ``versions`` models, start a worker and the paced sender, call ``inject`` (the fault)
     while transactions are sent, then wait for every verdict (or the deadline) and read them back.
-    ``mix`` turns the valid transactions into what is sent and the transactions that must get a verdict."""
+    ``mix`` turns the valid transactions into what is sent and the transactions that must get a verdict;
+    ``setup`` runs once the models are registered, before the worker starts."""
     registered, records = _prepare(lane, load, versions, say)
     records, expected = mix(records) if mix is not None else (records, {r.transaction_id for r in records})
+    if setup is not None:
+        setup(lane)
     workers = Workers(lane, scratch, worker_env or {})
     try:
         workers.start()

@@ -1,5 +1,5 @@
-"""The fault suite's scenarios, small: a real scorer killed under load, its Redis stopped, reloads, poison inputs;
-nothing lost."""
+"""The fault suite's scenarios, small: a real scorer killed under load, its Redis or MLflow stopped, reloads, bad
+reload events, poison inputs; nothing lost."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import math
 
 from chaos.harness import Load
 from chaos.kill import run_kill
+from chaos.model_faults import run_model_faults
 from chaos.poison import run_poison
 from chaos.poison_catalogue import Expected
 from chaos.redis_outage import run_redis_outage
@@ -65,3 +66,27 @@ def test_poison_inputs_are_dead_lettered_with_their_bytes_and_a_reason_and_the_r
         done = dead_lettered if expected == Expected.DEAD_LETTERED.value else scored
         assert (done, int(dead_lettered) + int(scored)) == (sent, int(sent)), kind
     assert result.figures["resent transaction ids: verdicts (features differ)"].endswith("(0)")
+
+
+def test_mlflow_stopped_and_bad_reload_events_leave_a_validated_champion_scoring(services: Settings) -> None:
+    said: list[str] = []
+    result = run_model_faults(services, Load(transactions=15_000, rate=100, partitions=2), 5, said.append)
+
+    assert result.failures() == [], "\n".join(said)
+    assert result.audit.missing == 0
+    assert set(result.audit.versions) == {"1", "2"}  # the champion before the outage, the one promoted after
+    figures = result.figures
+    assert int(figures["verdicts while MLflow was unavailable"].replace(",", "")) > 0
+    assert figures["reload event while MLflow was down"] == "refused (store_unavailable), serves version 1"
+    assert figures["POST /reload while MLflow was down"] == "HTTP 503, refused (store_unavailable)"
+    unchanged = "alias names version 2: nothing to load, serves version 2"
+    assert {name: did for name, did in figures.items() if "(event for version" in name} == {
+        "corrupt artifact (event for version 3)": "refused (digest_mismatch), serves version 2",
+        "incompatible features (event for version 4)": "refused (incompatible_features), serves version 2",
+        "version that does not exist (event for version 999)": unchanged,
+        "out of order: version 1's event after version 2's (event for version 1)": unchanged,
+    }
+    assert figures["refusals counted by the worker (model_load_failures_total)"] == (
+        "digest_mismatch 1, incompatible_features 1, store_unavailable 1"
+    )
+    assert math.isfinite(result.recovery_s[0])
