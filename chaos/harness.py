@@ -19,7 +19,7 @@ import time
 import urllib.request
 import uuid
 from bisect import bisect_right
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,11 +93,15 @@ class ScenarioResult:
     """From the first transaction sent to the last verdict."""
     figures: dict[str, str] = field(default_factory=dict)
     """Scenario-specific figures (name → value), reported as they are."""
+    tables: list[str] = field(default_factory=list)
+    """Scenario-specific Markdown tables, reported after the figures."""
+    missed: list[str] = field(default_factory=list)
+    """Scenario-specific targets missed, in words."""
 
     def failures(self) -> list[str]:
-        """The audit's failures, and faults fewer than asked for."""
+        """The audit's failures, faults fewer than asked for, and the scenario's own targets missed."""
         short = self.faults_asked - len(self.recovery_s)
-        return self.audit.failures() + ([f"faults not injected under load: {short}"] if short else [])
+        return self.audit.failures() + ([f"faults not injected under load: {short}"] if short else []) + self.missed
 
 
 @contextmanager
@@ -151,7 +155,7 @@ class Outcome:
 
     verdicts: list[VerdictSeen]
     expected: set[str]
-    """The transactions sent (all valid)."""
+    """The transactions that must get a verdict (the valid ones sent)."""
     versions: list[str]
     """The registered versions, the only validated ones."""
     began_ms: int
@@ -162,18 +166,37 @@ class Outcome:
         return sorted(verdict.appended_ms for verdict in self.verdicts)
 
     def result(
-        self, scenario: str, load: Load, faults_asked: int, fault_ends_ms: list[int], figures: dict[str, str]
+        self,
+        scenario: str,
+        load: Load,
+        faults_asked: int,
+        fault_ends_ms: list[int],
+        figures: dict[str, str],
+        *,
+        invalid_values: Set[bytes] = frozenset(),
+        dead_letters: Mapping[bytes, str] | None = None,
+        tables: Sequence[str] = (),
+        missed: Sequence[str] = (),
     ) -> ScenarioResult:
-        """The audit, with the recovery after each fault (its end → the next verdict)."""
+        """The audit (of the invalid inputs sent too, if any), with the recovery after each fault (its end →
+        the next verdict)."""
         appended = self.appended_ms()
         return ScenarioResult(
             scenario=scenario,
             load=load,
-            audit=audit(self.expected, self.verdicts, set(self.versions)),
+            audit=audit(
+                self.expected,
+                self.verdicts,
+                set(self.versions),
+                invalid_values=invalid_values,
+                dead_letters=dead_letters,
+            ),
             faults_asked=faults_asked,
             recovery_s=[next_after(appended, at_ms) for at_ms in fault_ends_ms],
             seconds=(appended[-1] - self.began_ms) / 1000 if appended else 0.0,
             figures=figures,
+            tables=list(tables),
+            missed=list(missed),
         )
 
 
@@ -185,10 +208,17 @@ def run_under_load(
     inject: Callable[[Live], None],
     worker_env: dict[str, str] | None = None,
     versions: int = 1,
+    mix: Callable[[list[Record]], tuple[list[Record], set[str]]] | None = None,
+    setup: Callable[[Lane], None] | None = None,
 ) -> Outcome:
     """Register ``versions`` models, start a worker and the paced sender, call ``inject`` (the fault)
-    while transactions are sent, then wait for every verdict (or the deadline) and read them back."""
+    while transactions are sent, then wait for every verdict (or the deadline) and read them back.
+    ``mix`` turns the valid transactions into what is sent and the transactions that must get a verdict;
+    ``setup`` runs once the models are registered, before the worker starts."""
     registered, records = _prepare(lane, load, versions, say)
+    records, expected = mix(records) if mix is not None else (records, {r.transaction_id for r in records})
+    if setup is not None:
+        setup(lane)
     workers = Workers(lane, scratch, worker_env or {})
     try:
         workers.start()
@@ -197,7 +227,6 @@ def run_under_load(
         inject(Live(lane, workers, sender, registered))
         sender.join()
         say(f"all {len(records):,} sent; waiting for their verdicts")
-        expected = {r.transaction_id for r in records}
         verdicts = _wait_for_verdicts(lane, expected, load.drain_timeout_s, workers)
     finally:
         workers.stop()
