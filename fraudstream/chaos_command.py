@@ -32,9 +32,13 @@ next verdict. Scenario "redis": the scorer's Redis (a redis-server of the run's 
 middle of the sending for --outage-seconds, then started again on its data; the recovery time is from
 Redis back to the next verdict. Scenario "reloads": two valid versions are registered and the champion
 alias moves between them --reloads times (each with the trainer's reload event) during the first half
-of the sending; every verdict must name one of them. Topics, consumer group, Redis namespace and model
-live under a fresh chaos-<id> prefix, removed at the end. Exit codes: 0 targets met, 1 a target
-missed, 2 bad arguments, 3 the infrastructure could not start, 4 the scenario could not run to its end.
+of the sending; every verdict must name one of them. Scenario "broker": the run gets a Kafka broker of
+its own (topics, worker, sender and verdict reader all use it), stopped at the middle of the sending
+for --outage-seconds (--broker-stop term: a clean shutdown, kill: SIGKILL), then started again on its
+data; the sender makes again every send that failed, and the recovery time is from the broker back to
+the next verdict. Topics, consumer group, Redis namespace and model live under a fresh chaos-<id>
+prefix, removed at the end. Exit codes: 0 targets met, 1 a target missed, 2 bad arguments, 3 the
+infrastructure could not start, 4 the scenario could not run to its end.
 """
 
 
@@ -42,11 +46,11 @@ def add_parser(commands: Any) -> None:
     """Register ``chaos`` and its options."""
     parser: argparse.ArgumentParser = commands.add_parser(
         "chaos",
-        help="run a fault scenario (kill -9 the scorer, stop Redis, reload storms) under load; audit the verdicts",
+        help="run a fault scenario (kill -9 the scorer, stop Redis or Kafka, reloads) under load; audit the verdicts",
         description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("scenario", choices=["kill", "redis", "reloads"], help="the fault to inject")
+    parser.add_argument("scenario", choices=["kill", "redis", "reloads", "broker"], help="the fault to inject")
     parser.add_argument(
         "--transactions", type=bounded(int, 1, 100_000_000), default=100_000, metavar="N", help="default 100000"
     )
@@ -54,7 +58,13 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--kills", type=bounded(int, 1, 1_000), default=10, metavar="N", help="kill: default 10")
     parser.add_argument("--reloads", type=bounded(int, 1, 10_000), default=50, metavar="N", help="reloads: default 50")
     parser.add_argument(
-        "--outage-seconds", type=bounded(float, 1, 3_600), default=30.0, metavar="S", help="redis: default 30"
+        "--outage-seconds", type=bounded(float, 1, 3_600), default=30.0, metavar="S", help="redis, broker: default 30"
+    )
+    parser.add_argument(
+        "--broker-stop",
+        choices=["term", "kill"],
+        default="term",
+        help="broker: SIGTERM (term, a clean shutdown; default) or SIGKILL (kill)",
     )
     parser.add_argument("--partitions", type=bounded(int, 1, 64), default=3, metavar="N", help="default 3")
     parser.add_argument(
@@ -72,6 +82,7 @@ def chaos(args: argparse.Namespace, settings: Settings) -> int:
     if args.json is not None and not args.json.parent.is_dir():
         print(f"fraudstream chaos: --json {args.json}: the folder {args.json.parent} does not exist", file=sys.stderr)
         return EXIT_USAGE
+    from chaos.broker_outage import BrokerStop, run_broker_outage
     from chaos.harness import ChaosError, Load
     from chaos.kill import run_kill
     from chaos.redis_outage import run_redis_outage
@@ -85,6 +96,8 @@ def chaos(args: argparse.Namespace, settings: Settings) -> int:
     try:
         if args.scenario == "kill":
             result = run_kill(settings, load, args.kills, say, static_membership=args.static_membership)
+        elif args.scenario == "broker":
+            result = run_broker_outage(settings, load, args.outage_seconds, BrokerStop(args.broker_stop), say)
         elif args.scenario == "redis":
             result = run_redis_outage(settings, load, args.outage_seconds, say)
         else:

@@ -1,9 +1,11 @@
-"""The fault suite's scenarios, small: a real scorer killed under load, its Redis stopped; nothing lost."""
+"""The fault suite's scenarios, small: a real scorer killed under load, its Redis or its Kafka broker stopped;
+nothing lost."""
 
 from __future__ import annotations
 
 import math
 
+from chaos.broker_outage import BrokerStop, run_broker_outage
 from chaos.harness import Load
 from chaos.kill import run_kill
 from chaos.redis_outage import run_redis_outage
@@ -43,3 +45,17 @@ def test_reloads_under_load_alternate_between_validated_versions_and_lose_nothin
     assert result.figures["reloads done (promotion + reload event)"] == "4"
     assert set(result.audit.versions) == {"1", "2"}  # both served, nothing else
     assert result.audit.missing == 0
+
+
+def test_a_kafka_broker_killed_and_restarted_under_load_loses_no_transaction(services: Settings) -> None:
+    said: list[str] = []
+    result = run_broker_outage(
+        services, Load(transactions=8_000, rate=100, partitions=2), 10, BrokerStop.KILL, said.append
+    )
+
+    assert result.failures() == [], "\n".join(said)
+    assert result.audit.valid_sent == 5_000
+    assert result.audit.missing == 0
+    assert result.audit.duplicates_after_dedupe == 0
+    assert len(result.recovery_s) == 1
+    assert math.isfinite(result.recovery_s[0])

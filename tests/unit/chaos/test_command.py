@@ -16,6 +16,8 @@ from fraudstream.cli import EXIT_USAGE, main
         (["kill", "--rate", "nan"], "argument --rate: nan must be within 1.0 and 1,000,000.0"),
         (["kill", "--transactions", "lots"], "argument --transactions: 'lots' is not an integer"),
         (["flood"], "argument scenario: invalid choice: 'flood'"),
+        (["broker", "--outage-seconds", "0"], "argument --outage-seconds: 0 must be within 1.0 and 3,600.0"),
+        (["broker", "--broker-stop", "pause"], "argument --broker-stop: invalid choice: 'pause'"),
     ],
 )
 def test_a_bad_option_is_a_usage_error(arguments: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
