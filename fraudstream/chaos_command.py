@@ -33,12 +33,12 @@ middle of the sending for --outage-seconds, then started again on its data; the 
 Redis back to the next verdict. Scenario "reloads": two valid versions are registered and the champion
 alias moves between them --reloads times (each with the trainer's reload event) during the first half
 of the sending; every verdict must name one of them. Scenario "broker": the run gets a Kafka broker of
-its own (topics, worker, sender and verdict reader all use it), stopped at the middle of the sending
-for --outage-seconds (--broker-stop term: a clean shutdown, kill: SIGKILL), then started again on its
-data; the sender makes again every send that failed, and the recovery time is from the broker back to
-the next verdict. Topics, consumer group, Redis namespace and model live under a fresh chaos-<id>
-prefix, removed at the end. Exit codes: 0 targets met, 1 a target missed, 2 bad arguments, 3 the
-infrastructure could not start, 4 the scenario could not run to its end.
+its own (topics, worker, sender and verdict reader all use it), stopped once the worker scores, at the
+middle of what is left of the sending, for --outage-seconds (--broker-stop term: a clean shutdown,
+kill: SIGKILL), then started again on its data; the sender makes again every send that failed, and the
+recovery time is from the broker back to the next verdict. Topics, consumer group, Redis namespace and
+model live under a fresh chaos-<id> prefix, removed at the end. Exit codes: 0 targets met, 1 a target
+missed, 2 bad arguments, 3 the infrastructure could not start, 4 the scenario could not run to its end.
 """
 
 

@@ -54,8 +54,9 @@ def test_a_kafka_broker_killed_and_restarted_under_load_loses_no_transaction(ser
     )
 
     assert result.failures() == [], "\n".join(said)
-    assert result.audit.valid_sent == 5_000
+    assert result.audit.valid_sent == 8_000
     assert result.audit.missing == 0
     assert result.audit.duplicates_after_dedupe == 0
+    assert result.figures["broker away (stop → ready again)"] != "none"
     assert len(result.recovery_s) == 1
     assert math.isfinite(result.recovery_s[0])
