@@ -23,6 +23,7 @@ from fraudcore.features.memory import MemoryFeatureStore
 from fraudcore.features.open_store import open_feature_store
 from fraudcore.features.store import FeatureStore
 from fraudcore.redis_auth import redis_credentials
+from fraudcore.redis_cleanup import delete_matching
 from fraudcore.settings import Settings
 
 __all__ = ["StoreKind", "StoreRefused", "check_namespace", "default_namespace", "isolated_store"]
@@ -96,11 +97,4 @@ async def _holds_keys(client: aioredis.Redis, namespace: str) -> bool:
 
 
 async def _delete_namespace(client: aioredis.Redis, namespace: str) -> None:
-    batch: list[bytes] = []
-    async for key in client.scan_iter(match=f"{namespace}:*", count=_DELETE_BATCH):
-        batch.append(key)
-        if len(batch) >= _DELETE_BATCH:
-            await client.unlink(*batch)
-            batch.clear()
-    if batch:
-        await client.unlink(*batch)
+    await delete_matching(client, f"{namespace}:*")

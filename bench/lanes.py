@@ -15,15 +15,15 @@ import redis.asyncio as aioredis
 
 from bench.config import BenchConfig
 from bench.kafka_io import wait_until_served
-from fraudcore.kafka_admin import TopicSpec, admin_client, ensure_topics
+from fraudcore.kafka_admin import TopicSpec, admin_client, ensure_topics, project_topic_specs
 from fraudcore.redis_auth import redis_credentials
+from fraudcore.redis_cleanup import delete_matching
 from fraudcore.settings import Settings
 from schemas.topics import Topics
 
 __all__ = ["Lane", "new_run_id", "remove_run"]
 
 _APPEND_TIME = (("message.timestamp.type", "LogAppendTime"),)
-_DELETE_BATCH = 1_000
 
 
 def new_run_id() -> str:
@@ -42,17 +42,14 @@ class Lane:
     def create(cls, base: Settings, run_id: str, name: str, config: BenchConfig) -> Lane:
         """The lane ``name`` of run ``run_id``: every name it uses starts with the run's prefix."""
         prefix = f"{base.topic_prefix}{run_id}.{name}"
-        settings = Settings.model_validate(
-            base.model_dump()
-            | {
-                "topic_prefix": f"{prefix}.",
-                "scorer_group": prefix,
-                "redis_namespace": f"{run_id}.{name}",
-                "model_name": f"{base.model_name}-{run_id}-{name}",
-                "mlflow_experiment": f"{base.mlflow_experiment}-bench",
-                "topic_partitions": config.partitions,
-                "scorer_batch_size": config.batch_size,
-            }
+        settings = base.derived(
+            topic_prefix=f"{prefix}.",
+            scorer_group=prefix,
+            redis_namespace=f"{run_id}.{name}",
+            model_name=f"{base.model_name}-{run_id}-{name}",
+            mlflow_experiment=f"{base.mlflow_experiment}-bench",
+            topic_partitions=config.partitions,
+            scorer_batch_size=config.batch_size,
         )
         return cls(name, settings)
 
@@ -62,11 +59,12 @@ class Lane:
         return Topics.with_prefix(self.settings.topic_prefix)
 
     async def create_topics(self) -> None:
-        """Create the lane's topics; the verdicts topic stamps records with their append time."""
-        partitions = self.settings.topic_partitions
+        """Create the lane's topics (as the project's); the verdicts topic stamps records with their append time."""
         specs = [
-            TopicSpec(name, partitions, configs=_APPEND_TIME if name == self.topics.verdicts else ())
-            for name in self.topics.all()
+            TopicSpec(spec.name, spec.partitions, configs=spec.configs + _APPEND_TIME)
+            if spec.name == self.topics.verdicts
+            else spec
+            for spec in project_topic_specs(self.topics, self.settings.topic_partitions)
         ]
         await ensure_topics(self.settings, specs)
         await wait_until_served(self.settings, self.topics.all())
@@ -83,13 +81,6 @@ async def remove_run(base: Settings, run_id: str) -> None:
         base.redis_connection_url, socket_timeout=30, socket_connect_timeout=10, **redis_credentials(base)
     )
     try:
-        batch: list[bytes] = []
-        async for key in client.scan_iter(match=f"{run_id}.*", count=_DELETE_BATCH):
-            batch.append(key)
-            if len(batch) >= _DELETE_BATCH:
-                await client.unlink(*batch)
-                batch.clear()
-        if batch:
-            await client.unlink(*batch)
+        await delete_matching(client, f"{run_id}.*")
     finally:
         await client.aclose()

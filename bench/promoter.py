@@ -1,8 +1,8 @@
 """The hot-swap trigger of ``fraudstream bench``, in a process of its own so the benchmark's paced
 producer never waits for it: ``python -m bench.promoter VERSION`` (lane settings in the environment)
 connects to the registry and Kafka, prints ``ready``, waits for a line on standard input, then does
-what the trainer does on a promotion — ``champion`` ← VERSION, and the reload event
-(:func:`trainer.publishing.reload_event`) on the model-events topic — and prints ``promoted``.
+what the trainer does on a promotion (:func:`trainer.publishing.move_champion`: ``champion`` ← VERSION,
+then the reload event) and prints ``promoted``.
 """
 
 from __future__ import annotations
@@ -14,16 +14,13 @@ from aiokafka import AIOKafkaProducer
 
 from fraudcore.kafka_security import client_options
 from fraudcore.settings import load_settings
-from schemas.codec import encode
-from schemas.topics import Topics, key_for
-from trainer.publishing import Registered, reload_event
+from trainer.publishing import move_champion
 
 __all__ = ["main"]
 
 
 async def _promote(version: str) -> None:
     from fraudcore.mlflow_store import connect
-    from fraudcore.models import promote
 
     settings = load_settings()
     client = connect(settings)
@@ -33,11 +30,7 @@ async def _promote(version: str) -> None:
     try:
         print("ready", flush=True)
         await asyncio.to_thread(sys.stdin.readline)
-        previous = promote(client, settings.model_name, version)
-        event = reload_event(settings, Registered(version, True, previous), {}, "fraudstream bench: hot-swap")
-        await producer.send_and_wait(
-            Topics.with_prefix(settings.topic_prefix).model_events, encode(event), key_for(event)
-        )
+        previous = await move_champion(producer, client, settings, version, "fraudstream bench: hot-swap")
         print(f"promoted {version} (was {previous})", flush=True)
     finally:
         await producer.stop()

@@ -20,7 +20,7 @@ import time
 import urllib.request
 import uuid
 from bisect import bisect_right
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, KafkaTimeoutError
 
 from bench.config import BenchConfig
 from bench.kafka_io import read_records
@@ -37,7 +37,7 @@ from bench.models import delete_models, real_bundle, register
 from bench.processes import Child, child_env, free_port
 from bench.workload import Record, Workload
 from chaos.audit import Audit, VerdictSeen, audit
-from fraudcore.kafka_renewing_producer import RenewingProducer
+from fraudcore.kafka_renewing_producer import REFUSED_PRODUCER_STATE, RenewingProducer
 from fraudcore.kafka_security import client_options
 from fraudcore.model_kind import ModelKind
 from fraudcore.settings import Settings
@@ -100,11 +100,15 @@ class ScenarioResult:
     """From the first transaction sent to the last verdict."""
     figures: dict[str, str] = field(default_factory=dict)
     """Scenario-specific figures (name → value), reported as they are."""
+    tables: list[str] = field(default_factory=list)
+    """Scenario-specific Markdown tables, reported after the figures."""
+    missed: list[str] = field(default_factory=list)
+    """Scenario-specific targets missed, in words."""
 
     def failures(self) -> list[str]:
-        """The audit's failures, and faults fewer than asked for."""
+        """The audit's failures, faults fewer than asked for, and the scenario's own targets missed."""
         short = self.faults_asked - len(self.recovery_s)
-        return self.audit.failures() + ([f"faults not injected under load: {short}"] if short else [])
+        return self.audit.failures() + ([f"faults not injected under load: {short}"] if short else []) + self.missed
 
 
 @contextmanager
@@ -158,7 +162,7 @@ class Outcome:
 
     verdicts: list[VerdictSeen]
     expected: set[str]
-    """The transactions sent (all valid)."""
+    """The transactions that must get a verdict (the valid ones sent)."""
     versions: list[str]
     """The registered versions, the only validated ones."""
     began_ms: int
@@ -169,18 +173,37 @@ class Outcome:
         return sorted(verdict.appended_ms for verdict in self.verdicts)
 
     def result(
-        self, scenario: str, load: Load, faults_asked: int, fault_ends_ms: list[int], figures: dict[str, str]
+        self,
+        scenario: str,
+        load: Load,
+        faults_asked: int,
+        fault_ends_ms: list[int],
+        figures: dict[str, str],
+        *,
+        invalid_values: Set[bytes] = frozenset(),
+        dead_letters: Mapping[bytes, str] | None = None,
+        tables: Sequence[str] = (),
+        missed: Sequence[str] = (),
     ) -> ScenarioResult:
-        """The audit, with the recovery after each fault (its end → the next verdict)."""
+        """The audit (of the invalid inputs sent too, if any), with the recovery after each fault (its end →
+        the next verdict)."""
         appended = self.appended_ms()
         return ScenarioResult(
             scenario=scenario,
             load=load,
-            audit=audit(self.expected, self.verdicts, set(self.versions)),
+            audit=audit(
+                self.expected,
+                self.verdicts,
+                set(self.versions),
+                invalid_values=invalid_values,
+                dead_letters=dead_letters,
+            ),
             faults_asked=faults_asked,
             recovery_s=[next_after(appended, at_ms) for at_ms in fault_ends_ms],
             seconds=(appended[-1] - self.began_ms) / 1000 if appended else 0.0,
             figures=figures,
+            tables=list(tables),
+            missed=list(missed),
         )
 
 
@@ -192,10 +215,17 @@ def run_under_load(
     inject: Callable[[Live], None],
     worker_env: dict[str, str] | None = None,
     versions: int = 1,
+    mix: Callable[[list[Record]], tuple[list[Record], set[str]]] | None = None,
+    setup: Callable[[Lane], None] | None = None,
 ) -> Outcome:
     """Register ``versions`` models, start a worker and the paced sender, call ``inject`` (the fault)
-    while transactions are sent, then wait for every verdict (or the deadline) and read them back."""
+    while transactions are sent, then wait for every verdict (or the deadline) and read them back.
+    ``mix`` turns the valid transactions into what is sent and the transactions that must get a verdict;
+    ``setup`` runs once the models are registered, before the worker starts."""
     registered, records = _prepare(lane, load, versions, say)
+    records, expected = mix(records) if mix is not None else (records, {r.transaction_id for r in records})
+    if setup is not None:
+        setup(lane)
     workers = Workers(lane, scratch, worker_env or {})
     try:
         workers.start()
@@ -204,7 +234,6 @@ def run_under_load(
         inject(Live(lane, workers, sender, registered))
         sender.join()
         say(f"all {len(records):,} sent; waiting for their verdicts")
-        expected = {r.transaction_id for r in records}
         verdicts = _wait_for_verdicts(lane, expected, load.drain_timeout_s, workers)
     finally:
         workers.stop()
@@ -284,6 +313,8 @@ class Sender(threading.Thread):
         """Producers replaced because the broker refused their state (see :class:`RenewingProducer`)."""
         self._refusals: list[tuple[AIOKafkaProducer, BaseException]] = []
         """Why sends failed, with the producer that failed them (replaced when the broker refused its state)."""
+        self._refused: BaseException | None = None
+        """An error no resend can get past (a record too large, no authorization): sending stops with it."""
         self.error: BaseException | None = None
 
     def run(self) -> None:
@@ -312,7 +343,7 @@ class Sender(threading.Thread):
                     await asyncio.sleep(wait)
                 await self._deliver(producers, [*_taken(failed), record], unacked, failed)
                 self.sent = index + 1
-            while unacked or failed:
+            while unacked or failed or self._refused is not None:
                 await self._deliver(producers, _taken(failed), unacked, failed)
                 if unacked:
                     await asyncio.wait(unacked, timeout=_RESEND_PAUSE_S)
@@ -337,7 +368,9 @@ class Sender(threading.Thread):
         failed: list[Record],
     ) -> None:
         """Send ``records``; each one whose send or acknowledgement fails goes back to ``failed``. A producer
-        whose state the broker refused is replaced first."""
+        whose state the broker refused is replaced first; an error no resend gets past stops the sending."""
+        if self._refused is not None:
+            raise self._refused
         for record in records:
             while self._refusals:
                 refused, error = self._refusals.pop()
@@ -363,15 +396,25 @@ class Sender(threading.Thread):
         delivery: asyncio.Future[Any],
     ) -> None:
         unacked.discard(delivery)
-        if delivery.cancelled():
-            self._failed(record, failed, producer, KafkaError("send cancelled"))
+        if delivery.cancelled():  # its producer stopped (replaced): made again through the new one
+            self.resent += 1
+            failed.append(record)
         elif (error := delivery.exception()) is not None:
             self._failed(record, failed, producer, error)
 
     def _failed(self, record: Record, failed: list[Record], producer: AIOKafkaProducer, error: BaseException) -> None:
+        if not _resendable(error):
+            self._refused = self._refused or error
+            return
         self.resent += 1
         failed.append(record)
         self._refusals.append((producer, error))
+
+
+def _resendable(error: BaseException) -> bool:
+    """Whether a failed send may succeed when made again: the broker away or busy (a timeout, a retriable
+    error), or a producer state it refused (the producer is replaced)."""
+    return isinstance(error, (KafkaTimeoutError, *REFUSED_PRODUCER_STATE)) or bool(getattr(error, "retriable", False))
 
 
 def _taken(records: list[Record]) -> list[Record]:

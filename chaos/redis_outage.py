@@ -25,7 +25,7 @@ _IN_FLIGHT_MS = 1_000
 def run_redis_outage(base: Settings, load: Load, outage_s: float, say: Callable[[str], None]) -> ScenarioResult:
     """Run the scenario against the broker and MLflow ``base`` names; removes what it created."""
     with chaos_lane(base, "redis", load) as (lane, scratch):
-        redis_settings = base.model_copy(update={"data_dir": scratch / "redis", "redis_port": free_port()})
+        redis_settings = base.derived(data_dir=scratch / "redis", redis_port=free_port())
         redis = RedisServer(redis_settings)
         outage: list[int] = []
 

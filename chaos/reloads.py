@@ -20,9 +20,7 @@ from chaos.audit import VerdictSeen
 from chaos.harness import Live, Load, ScenarioResult, chaos_lane, run_under_load
 from fraudcore.kafka_security import client_options
 from fraudcore.settings import Settings
-from schemas.codec import encode
-from schemas.topics import key_for
-from trainer.publishing import Registered, reload_event
+from trainer.publishing import move_champion
 
 __all__ = ["run_reloads"]
 
@@ -54,7 +52,6 @@ async def _promote_alternately(
     """Move ``champion`` to the other version ``reloads`` times, evenly over the first half of what is
     left of the sending; returns ``(epoch ms, version)`` per promotion."""
     from fraudcore.mlflow_store import connect
-    from fraudcore.models import promote
 
     settings = live.lane.settings
     client = connect(settings)
@@ -71,9 +68,7 @@ async def _promote_alternately(
                 break
             version = live.versions[n % 2]
             at_ms = int(time.time() * 1000)
-            previous = await asyncio.to_thread(promote, client, settings.model_name, version)
-            event = reload_event(settings, Registered(version, True, previous), {}, "fraudstream chaos: reloads")
-            await producer.send_and_wait(live.lane.topics.model_events, encode(event), key_for(event))
+            await move_champion(producer, client, settings, version, "fraudstream chaos: reloads")
             promotions.append((at_ms, version))
         say(f"{len(promotions)} reloads done at {live.sender.sent:,} sent")
     finally:

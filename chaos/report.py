@@ -40,7 +40,7 @@ def render(result: ScenarioResult) -> str:
     table = ["| figure | value |", "|---|---:|", *(f"| {name} | {value} |" for name, value in rows)]
     failures = result.failures()
     verdict = "targets met" if not failures else "targets MISSED: " + "; ".join(failures)
-    return "\n".join([*table, "", verdict])
+    return "\n".join([*table, *(f"\n{extra}" for extra in result.tables), "", verdict])
 
 
 def document(result: ScenarioResult) -> dict[str, Any]:
@@ -56,4 +56,5 @@ def document(result: ScenarioResult) -> dict[str, Any]:
         "recovery_s": [None if math.isnan(s) else s for s in result.recovery_s],
         "seconds": result.seconds,
         "figures": result.figures,
+        "tables": result.tables,
     }

@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Final
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
@@ -13,9 +14,26 @@ from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 from fraudcore.kafka_diagnosis import connection_problem
 from fraudcore.kafka_security import client_options
 from fraudcore.settings import Settings
+from schemas.dead_letter import DEAD_LETTER_MAX_BYTES
 from schemas.topics import Topics
 
-__all__ = ["TopicSpec", "admin_client", "delete_topics", "ensure_project_topics", "ensure_topics", "project_topics"]
+__all__ = [
+    "DEAD_LETTER_RECORD_BYTES",
+    "TopicSpec",
+    "admin_client",
+    "delete_topics",
+    "ensure_project_topics",
+    "ensure_topics",
+    "project_topic_specs",
+    "project_topics",
+]
+
+DEAD_LETTER_RECORD_BYTES: Final = DEAD_LETTER_MAX_BYTES + 64 * 1024
+"""Largest record of the dead-letter topic (its ``max.message.bytes``, and what a producer of dead letters
+must allow): a dead letter at its size limit plus the record's framing. A dead letter carries its
+original in base64 (4/3 of its size), so the dead letter of a record near the broker's default limit
+(1 MiB) is over that limit: with the default the broker refuses it, and the scorer would resend it
+forever, its partition stalled."""
 
 
 @dataclass(frozen=True)
@@ -73,8 +91,18 @@ def project_topics(settings: Settings) -> Topics:
     return Topics.with_prefix(settings.topic_prefix)
 
 
+def project_topic_specs(topics: Topics, partitions: int) -> list[TopicSpec]:
+    """The specs of the fraudstream topics: the dead-letter topic takes records of
+    :data:`DEAD_LETTER_RECORD_BYTES`."""
+    letters = (("max.message.bytes", str(DEAD_LETTER_RECORD_BYTES)),)
+    return [
+        TopicSpec(name, partitions=partitions, configs=letters if name == topics.dead_letters else ())
+        for name in topics.all()
+    ]
+
+
 async def ensure_project_topics(settings: Settings) -> Topics:
     """Create any missing fraudstream topic (``topic_partitions`` partitions each); returns the names."""
     topics = project_topics(settings)
-    await ensure_topics(settings, [TopicSpec(name, partitions=settings.topic_partitions) for name in topics.all()])
+    await ensure_topics(settings, project_topic_specs(topics, settings.topic_partitions))
     return topics

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
@@ -338,6 +338,10 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_secret_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    def derived(self, **changes: Any) -> Settings:
+        """These settings with ``changes``, validated like any others (the environment is not read again)."""
+        return type(self).model_validate(self.model_dump() | changes)
 
     @property
     def kafka_is_local(self) -> bool:

@@ -5,18 +5,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaProducer
 
 from fraudcore.kafka_admin import ensure_project_topics
 from fraudcore.kafka_security import client_options
 from fraudcore.settings import Settings
-from schemas.codec import encode
 from schemas.enums import ModelEventKind
-from schemas.events import ModelEvent
-from schemas.topics import key_for
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 __all__ = ["add_parser"]
 
@@ -59,7 +58,7 @@ def list_versions(args: argparse.Namespace, settings: Settings) -> int:
 def promote_version(args: argparse.Namespace, settings: Settings) -> int:
     """Move ``champion`` to VERSION (the old champion becomes ``previous``) and broadcast."""
     from fraudcore.mlflow_store import connect
-    from fraudcore.models import CHAMPION, promote, resolve_alias
+    from fraudcore.models import CHAMPION, resolve_alias
     from fraudcore.models import list_versions as registry_versions
 
     client = connect(settings)
@@ -72,8 +71,7 @@ def promote_version(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 2
     before = resolve_alias(client, settings.model_name, CHAMPION)
-    promote(client, settings.model_name, args.version)
-    _broadcast(settings, ModelEventKind.PROMOTED, args.version, before, "promoted from the command line")
+    _move_champion(settings, client, args.version, ModelEventKind.PROMOTED, "promoted from the command line")
     print(f"champion: version {args.version} (previous: {before or 'none'}); scorers told to reload")
     return 0
 
@@ -81,7 +79,7 @@ def promote_version(args: argparse.Namespace, settings: Settings) -> int:
 def roll_back(args: argparse.Namespace, settings: Settings) -> int:
     """Make the ``previous`` version champion again and broadcast."""
     from fraudcore.mlflow_store import connect
-    from fraudcore.models import CHAMPION, PREVIOUS, promote, resolve_alias
+    from fraudcore.models import CHAMPION, PREVIOUS, resolve_alias
 
     client = connect(settings)
     previous = resolve_alias(client, settings.model_name, PREVIOUS)
@@ -92,30 +90,22 @@ def roll_back(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 1
     current = resolve_alias(client, settings.model_name, CHAMPION)
-    promote(client, settings.model_name, previous)
-    _broadcast(settings, ModelEventKind.ROLLED_BACK, previous, current, "rolled back from the command line")
+    _move_champion(settings, client, previous, ModelEventKind.ROLLED_BACK, "rolled back from the command line")
     print(f"champion: version {previous} again (was {current}); scorers told to reload")
     return 0
 
 
-def _broadcast(settings: Settings, kind: ModelEventKind, version: str, previous: str | None, message: str) -> None:
-    event = ModelEvent(
-        kind=kind,
-        model_name=settings.model_name,
-        model_version=version,
-        previous_version=previous,
-        metrics={},
-        message=message,
-        at=datetime.now(UTC),
-    )
+def _move_champion(settings: Settings, client: MlflowClient, version: str, kind: ModelEventKind, message: str) -> None:
+    """``champion`` ← ``version`` and the event the scorers reload on (topics created when missing)."""
+    from trainer.publishing import move_champion
 
-    async def send() -> None:
-        topics = await ensure_project_topics(settings)
+    async def move() -> None:
+        await ensure_project_topics(settings)
         producer = AIOKafkaProducer(**client_options(settings), acks="all")
         await producer.start()
         try:
-            await producer.send_and_wait(topics.model_events, encode(event), key=key_for(event))
+            await move_champion(producer, client, settings, version, message, kind)
         finally:
             await producer.stop()
 
-    asyncio.run(send())
+    asyncio.run(move())

@@ -14,6 +14,7 @@ from fraudcore.features.open_store import open_feature_store
 from fraudcore.features.store import FeatureStore
 from fraudcore.kafka_admin import ensure_project_topics
 from fraudcore.local.errors import InfraError
+from fraudcore.mlflow_store import fail_fast_over_http
 from fraudcore.settings import Settings
 from fraudstream.overrides import with_overrides
 from scorer.decisions import Thresholds
@@ -71,6 +72,7 @@ def score(args: argparse.Namespace, settings: Settings) -> int:
         canary_share=args.canary,
     )
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    fail_fast_over_http()  # a refresh while MLflow is away fails in seconds; the periodic check retries it
     try:
         topics = asyncio.run(ensure_project_topics(settings))
     except Exception as exc:

@@ -30,6 +30,7 @@ from mode import Service
 from fraudcore.features.definition import LabelFacts
 from fraudcore.features.store import FeatureStore, FeatureStoreUnavailable
 from fraudcore.histogram_batch import observe_many
+from fraudcore.kafka_admin import DEAD_LETTER_RECORD_BYTES
 from fraudcore.kafka_renewing_producer import RenewingProducer
 from fraudcore.kafka_security import client_options
 from fraudcore.settings import Settings
@@ -46,7 +47,7 @@ from scorer.record_sender import Record, send_records
 from scorer.scoring import BatchScorer, RawMessage, dead_letter_for, utc_now
 from scorer.verdict_encoding import EncodedVerdicts
 
-__all__ = ["ScorerRuntime"]
+__all__ = ["ScorerRuntime", "producer_options"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -55,6 +56,21 @@ _RELOAD_KINDS = frozenset({ModelEventKind.RELOAD, ModelEventKind.PROMOTED, Model
 _SEND_RETRY_MAX_S = 5.0
 _ALONE_FROM_BYTES = 64 * 1024
 """Records this large (dead letters of huge inputs) are sent one by one, not in a shared record batch."""
+
+
+def producer_options(settings: Settings) -> dict[str, Any]:
+    """The options of a worker's producer (verdicts, dead letters, model events): idempotent, every
+    record acknowledged by all replicas, and records as large as a dead letter may be (the dead letter
+    of a large input is a third larger: with aiokafka's 1 MiB default it would be refused and resent
+    forever, stalling its partition)."""
+    return {
+        **client_options(settings),
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 1,
+        "max_batch_size": 512 * 1024,
+        "max_request_size": DEAD_LETTER_RECORD_BYTES,
+    }
 
 
 class ScorerRuntime(Service):
@@ -85,13 +101,7 @@ class ScorerRuntime(Service):
         self.lag = ConsumerLag(metrics.consumer_lag)
 
     def _new_producer(self) -> AIOKafkaProducer:
-        return AIOKafkaProducer(
-            **client_options(self.settings),
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=1,
-            max_batch_size=512 * 1024,
-        )
+        return AIOKafkaProducer(**producer_options(self.settings))
 
     async def on_start(self) -> None:
         """Start the producer and publish the model in use."""

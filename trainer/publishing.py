@@ -8,8 +8,10 @@ version carries the artifact digest (checked by the scorers before unpickling).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,16 +19,20 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from fraudcore.kafka_admin import project_topics
 from fraudcore.models import CHALLENGER, promote, publish, set_alias
 from fraudcore.settings import Settings
+from schemas.codec import encode
 from schemas.enums import ModelEventKind
 from schemas.events import ModelEvent
+from schemas.topics import key_for
 from trainer.training import TrainingOutcome
 
 if TYPE_CHECKING:
+    from aiokafka import AIOKafkaProducer
     from mlflow import MlflowClient
 
-__all__ = ["Registered", "register_outcome", "reload_event"]
+__all__ = ["Registered", "model_event", "move_champion", "register_outcome", "reload_event", "send_model_event"]
 
 _QUANTILES = (0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0)
 
@@ -65,17 +71,51 @@ def register_outcome(
     return Registered(version, outcome.promote, previous_champion)
 
 
-def reload_event(settings: Settings, registered: Registered, metrics: dict[str, float], message: str) -> ModelEvent:
-    """The event scorers swap on (a promotion of ``registered.version``)."""
+def model_event(
+    settings: Settings,
+    kind: ModelEventKind,
+    version: str,
+    previous: str | None,
+    message: str,
+    metrics: Mapping[str, float] | None = None,
+) -> ModelEvent:
+    """An event about ``version`` of the settings' model (non-finite metrics left out)."""
     return ModelEvent(
-        kind=ModelEventKind.PROMOTED,
+        kind=kind,
         model_name=settings.model_name,
-        model_version=registered.version,
-        previous_version=registered.previous_champion,
-        metrics={name: value for name, value in metrics.items() if np.isfinite(value)},
+        model_version=version,
+        previous_version=previous,
+        metrics={name: value for name, value in (metrics or {}).items() if np.isfinite(value)},
         message=message[:4096],
         at=datetime.now(UTC),
     )
+
+
+def reload_event(settings: Settings, registered: Registered, metrics: dict[str, float], message: str) -> ModelEvent:
+    """The event scorers swap on (a promotion of ``registered.version``)."""
+    return model_event(
+        settings, ModelEventKind.PROMOTED, registered.version, registered.previous_champion, message, metrics
+    )
+
+
+async def send_model_event(producer: AIOKafkaProducer, settings: Settings, event: ModelEvent) -> None:
+    """Publish ``event`` on the settings' model-events topic and wait for its acknowledgement."""
+    await producer.send_and_wait(project_topics(settings).model_events, encode(event), key=key_for(event))
+
+
+async def move_champion(
+    producer: AIOKafkaProducer,
+    client: MlflowClient,
+    settings: Settings,
+    version: str,
+    message: str,
+    kind: ModelEventKind = ModelEventKind.PROMOTED,
+) -> str | None:
+    """``champion`` ← ``version`` (the displaced one becomes ``previous``), then the event the scorers
+    reload on; returns the displaced version (None when there was none or it already was champion)."""
+    previous = await asyncio.to_thread(promote, client, settings.model_name, version)
+    await send_model_event(producer, settings, model_event(settings, kind, version, previous, message))
+    return previous
 
 
 def _log_reports(client: MlflowClient, run_id: str, outcome: TrainingOutcome) -> None:

@@ -27,14 +27,14 @@ from fraudcore.kafka_reading import groupless_consumer, topic_partitions
 from fraudcore.kafka_security import client_options
 from fraudcore.models import CHAMPION, ModelBundle, ModelLoadError, ModelLoadFailure, load_alias, resolve_alias
 from fraudcore.settings import Settings
-from schemas.codec import Decoded, decode, encode
+from schemas.codec import Decoded, decode
 from schemas.events import Label, Transaction
-from schemas.topics import Topics, key_for
+from schemas.topics import Topics
 from trainer.drift_trigger import DriftTrigger
 from trainer.history import History, Snapshot
 from trainer.metrics import Result, TrainerMetrics, Trigger
 from trainer.model_events import KafkaModelEvents, ModelEventSource
-from trainer.publishing import Registered, register_outcome, reload_event
+from trainer.publishing import Registered, register_outcome, reload_event, send_model_event
 from trainer.training import TrainingConfig, TrainingOutcome, build_dataset, train_and_evaluate
 
 if TYPE_CHECKING:
@@ -321,7 +321,7 @@ class Trainer:
         producer = AIOKafkaProducer(**client_options(self.settings), acks="all")
         await producer.start()
         try:
-            await producer.send_and_wait(self.topics.model_events, encode(event), key=key_for(event))
+            await send_model_event(producer, self.settings, event)
         finally:
             await producer.stop()
 

@@ -68,6 +68,19 @@ def _secured(tmp_path: Path, **fields: object) -> Settings:
     return Settings(data_dir=tmp_path, kafka_bootstrap="broker:9093", **fields)  # type: ignore[arg-type]
 
 
+def test_derived_settings_are_validated_and_keep_the_rest(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    base = Settings(data_dir=tmp_path, redis_password="s3cret", topic_prefix="a.")
+    monkeypatch.setenv("FRAUD_TOPIC_PREFIX", "from-the-environment.")
+
+    derived = base.derived(redis_port=7001, topic_prefix="b.")
+
+    assert (derived.redis_port, derived.topic_prefix, derived.data_dir) == (7001, "b.", tmp_path)
+    assert derived.redis_password is not None
+    assert derived.redis_password.get_secret_value() == "s3cret"
+    with pytest.raises(ValidationError, match="redis_port"):
+        base.derived(redis_port=70_000)
+
+
 @pytest.mark.parametrize(
     ("fields", "names"),
     [

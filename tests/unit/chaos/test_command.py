@@ -15,6 +15,8 @@ from fraudstream.cli import EXIT_USAGE, main
         (["kill", "--kills", "0"], "argument --kills: 0 must be within 1 and 1,000"),
         (["kill", "--rate", "nan"], "argument --rate: nan must be within 1.0 and 1,000,000.0"),
         (["kill", "--transactions", "lots"], "argument --transactions: 'lots' is not an integer"),
+        (["poison", "--poison-every", "1"], "argument --poison-every: 1 must be within 2 and 1,000,000"),
+        (["models", "--outage-seconds", "0.5"], "argument --outage-seconds: 0.5 must be within 1.0 and 3,600.0"),
         (["flood"], "argument scenario: invalid choice: 'flood'"),
         (["broker", "--outage-seconds", "0"], "argument --outage-seconds: 0 must be within 1.0 and 3,600.0"),
         (["broker", "--broker-stop", "pause"], "argument --broker-stop: invalid choice: 'pause'"),
