@@ -9,6 +9,7 @@ processes whose logs are kept when the run fails.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -22,10 +23,12 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError, KafkaTimeoutError
 
 from bench.config import BenchConfig
 from bench.kafka_io import read_records
@@ -34,6 +37,7 @@ from bench.models import delete_models, real_bundle, register
 from bench.processes import Child, child_env, free_port
 from bench.workload import Record, Workload
 from chaos.audit import Audit, VerdictSeen, audit
+from fraudcore.kafka_renewing_producer import REFUSED_PRODUCER_STATE, RenewingProducer
 from fraudcore.kafka_security import client_options
 from fraudcore.model_kind import ModelKind
 from fraudcore.settings import Settings
@@ -54,6 +58,9 @@ __all__ = [
 _READY_TIMEOUT_S = 180.0
 _TRAINING_ROWS = 5_000
 _SCORED = 'fraudstream_scorer_transactions_total{outcome="scored"}'
+_RESEND_PAUSE_S = 0.5
+_SEND_TIMEOUT_MS = 10_000
+"""A send waits at most this long for room in a full record batch (the broker away), then is made again."""
 
 
 class ChaosError(RuntimeError):
@@ -296,13 +303,22 @@ def _scored(port: int) -> float:
 
 
 class Sender(threading.Thread):
-    """Sends the records at a fixed rate (record timestamp = send time) in a thread of its own."""
+    """Sends the records at a fixed rate (record timestamp = send time) in a thread of its own; a send that
+    fails (the broker away) is made again, behind the pace, until the broker acknowledges it."""
 
     def __init__(self, settings: Settings, topic: str, records: Sequence[Record], rate: float) -> None:
         super().__init__(name="chaos-sender", daemon=True)
         self._settings, self._topic, self._records, self._rate = settings, topic, records, rate
         self.sent = 0
         self.began_ms = 0
+        self.resent = 0
+        """Sends that failed (a broker away) and were made again: the sender loses no transaction."""
+        self.renewed = 0
+        """Producers replaced because the broker refused their state (see :class:`RenewingProducer`)."""
+        self._refusals: list[tuple[AIOKafkaProducer, BaseException]] = []
+        """Why sends failed, with the producer that failed them (replaced when the broker refused its state)."""
+        self._refused: BaseException | None = None
+        """An error no resend can get past (a record too large, no authorization): sending stops with it."""
         self.error: BaseException | None = None
 
     def run(self) -> None:
@@ -317,21 +333,99 @@ class Sender(threading.Thread):
             raise ChaosError(f"sending transactions failed: {self.error!r}") from self.error
 
     async def _send(self) -> None:
-        producer = AIOKafkaProducer(**client_options(self._settings), acks="all", enable_idempotence=True, linger_ms=5)
-        await producer.start()
+        producers = RenewingProducer(self._new_producer)
+        await producers.start()
         try:
             loop = asyncio.get_running_loop()
             began = loop.time()
             self.began_ms = int(time.time() * 1000)
+            unacked: set[asyncio.Future[Any]] = set()
+            failed: list[Record] = []
             for index, record in enumerate(self._records):
                 wait = began + index / self._rate - loop.time()
                 if wait > 0:
                     await asyncio.sleep(wait)
-                await producer.send(self._topic, record.value, key=record.key)
+                await self._deliver(producers, [*_taken(failed), record], unacked, failed)
                 self.sent = index + 1
-            await producer.flush()
+            while unacked or failed or self._refused is not None:
+                await self._deliver(producers, _taken(failed), unacked, failed)
+                if unacked:
+                    await asyncio.wait(unacked, timeout=_RESEND_PAUSE_S)
         finally:
-            await producer.stop()
+            self.renewed = producers.renewals
+            await producers.stop()
+
+    def _new_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            **client_options(self._settings),
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            request_timeout_ms=_SEND_TIMEOUT_MS,
+        )
+
+    async def _deliver(
+        self,
+        producers: RenewingProducer[AIOKafkaProducer],
+        records: list[Record],
+        unacked: set[asyncio.Future[Any]],
+        failed: list[Record],
+    ) -> None:
+        """Send ``records``; each one whose send or acknowledgement fails goes back to ``failed``. A producer
+        whose state the broker refused is replaced first; an error no resend gets past stops the sending."""
+        if self._refused is not None:
+            raise self._refused
+        for record in records:
+            while self._refusals:
+                refused, error = self._refusals.pop()
+                with contextlib.suppress(KafkaError):  # the broker still away: at a later send
+                    await producers.renew_after(refused, [error])
+            producer = producers.current
+            assert producer is not None
+            try:
+                delivery = await producer.send(self._topic, record.value, key=record.key)
+            except KafkaError as error:  # the broker away long enough to fill the record batch, or its metadata
+                self._failed(record, failed, producer, error)
+                await asyncio.sleep(_RESEND_PAUSE_S)
+                continue
+            unacked.add(delivery)
+            delivery.add_done_callback(partial(self._settled, record, producer, unacked, failed))
+
+    def _settled(
+        self,
+        record: Record,
+        producer: AIOKafkaProducer,
+        unacked: set[asyncio.Future[Any]],
+        failed: list[Record],
+        delivery: asyncio.Future[Any],
+    ) -> None:
+        unacked.discard(delivery)
+        if delivery.cancelled():  # its producer stopped (replaced): made again through the new one
+            self.resent += 1
+            failed.append(record)
+        elif (error := delivery.exception()) is not None:
+            self._failed(record, failed, producer, error)
+
+    def _failed(self, record: Record, failed: list[Record], producer: AIOKafkaProducer, error: BaseException) -> None:
+        if not _resendable(error):
+            self._refused = self._refused or error
+            return
+        self.resent += 1
+        failed.append(record)
+        self._refusals.append((producer, error))
+
+
+def _resendable(error: BaseException) -> bool:
+    """Whether a failed send may succeed when made again: the broker away or busy (a timeout, a retriable
+    error), or a producer state it refused (the producer is replaced)."""
+    return isinstance(error, (KafkaTimeoutError, *REFUSED_PRODUCER_STATE)) or bool(getattr(error, "retriable", False))
+
+
+def _taken(records: list[Record]) -> list[Record]:
+    """The records of the list, emptied."""
+    taken = records[:]
+    records.clear()
+    return taken
 
 
 def _wait_for_verdicts(lane: Lane, expected: set[str], timeout_s: float, workers: Workers) -> list[VerdictSeen]:

@@ -53,6 +53,11 @@ scenarios:
            in the past and future, a transaction id sent twice); those the contract refuses must reach
            the dead-letter topic with their original bytes and a reason, the others must be scored;
            a table shows each kind's outcome.
+  broker   the run gets a Kafka broker of its own (topics, worker, sender and verdict reader all use
+           it), stopped once the worker scores, at the middle of what is left of the sending, for
+           --outage-seconds (--broker-stop term: a clean shutdown, kill: SIGKILL), then started again
+           on its data; the sender makes again every send that failed; recovery is from the broker
+           back to the next verdict.
 
 Topics, consumer group, Redis namespace and model live under a fresh chaos-<id> prefix, removed at the
 end. Exit codes: 0 targets met, 1 a target missed, 2 bad arguments, 3 the infrastructure could not
@@ -64,13 +69,15 @@ def add_parser(commands: Any) -> None:
     """Register ``chaos`` and its options."""
     parser: argparse.ArgumentParser = commands.add_parser(
         "chaos",
-        help="run a fault scenario (kill -9 the scorer, scale it, stop Redis or MLflow, reloads, bad reload events, "
-        "poison inputs) under load; audit the verdicts",
+        help="run a fault scenario (kill -9 the scorer, scale it, stop Redis, MLflow or Kafka, reloads, bad reload "
+        "events, poison inputs) under load; audit the verdicts",
         description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "scenario", choices=["kill", "scale", "redis", "reloads", "models", "poison"], help="the fault to inject"
+        "scenario",
+        choices=["kill", "scale", "redis", "reloads", "models", "poison", "broker"],
+        help="the fault to inject",
     )
     parser.add_argument(
         "--transactions", type=bounded(int, 1, 100_000_000), default=100_000, metavar="N", help="default 100000"
@@ -83,10 +90,20 @@ def add_parser(commands: Any) -> None:
         "--leave", choices=["term", "kill"], default="term", help="scale: how the second worker leaves (default term)"
     )
     parser.add_argument(
-        "--outage-seconds", type=bounded(float, 1, 3_600), default=30.0, metavar="S", help="redis, models: default 30"
+        "--outage-seconds",
+        type=bounded(float, 1, 3_600),
+        default=30.0,
+        metavar="S",
+        help="redis, models, broker: default 30",
     )
     parser.add_argument(
         "--poison-every", type=bounded(int, 2, 1_000_000), default=50, metavar="N", help="poison: default 50"
+    )
+    parser.add_argument(
+        "--broker-stop",
+        choices=["term", "kill"],
+        default="term",
+        help="broker: SIGTERM (term, a clean shutdown; default) or SIGKILL (kill)",
     )
     parser.add_argument("--partitions", type=bounded(int, 1, 64), default=3, metavar="N", help="default 3")
     parser.add_argument(
@@ -104,6 +121,7 @@ def chaos(args: argparse.Namespace, settings: Settings) -> int:
     if args.json is not None and not args.json.parent.is_dir():
         print(f"fraudstream chaos: --json {args.json}: the folder {args.json.parent} does not exist", file=sys.stderr)
         return EXIT_USAGE
+    from chaos.broker_outage import BrokerStop, run_broker_outage
     from chaos.harness import ChaosError, Load
     from chaos.kill import run_kill
     from chaos.model_faults import run_model_faults
@@ -124,6 +142,8 @@ def chaos(args: argparse.Namespace, settings: Settings) -> int:
             result = run_scale(
                 settings, load, args.cycles, say, leave=args.leave, static_membership=args.static_membership
             )
+        elif args.scenario == "broker":
+            result = run_broker_outage(settings, load, args.outage_seconds, BrokerStop(args.broker_stop), say)
         elif args.scenario == "redis":
             result = run_redis_outage(settings, load, args.outage_seconds, say)
         elif args.scenario == "reloads":

@@ -24,8 +24,11 @@ Record = tuple[str, bytes | None, bytes]
 """``(topic, key, value)``."""
 
 
-async def send_records(producer: AIOKafkaProducer, records: Sequence[Record], *, alone_from: int) -> list[Record]:
-    """Send ``records`` and wait for every acknowledgement; returns those that failed (to resend).
+async def send_records(
+    producer: AIOKafkaProducer, records: Sequence[Record], *, alone_from: int
+) -> list[tuple[Record, BaseException]]:
+    """Send ``records`` and wait for every acknowledgement; returns those that failed (to resend), each with
+    its error.
 
     Records of one partition keep their order. Values of ``alone_from`` bytes or more are sent one by one.
     """
@@ -47,7 +50,7 @@ async def send_records(producer: AIOKafkaProducer, records: Sequence[Record], *,
             deliveries += await _send_partition(producer, topic, partition, partition_records)
     results = await asyncio.gather(*(delivery for delivery, _ in deliveries), return_exceptions=True)
     return [
-        record
+        (record, result)
         for (_, covered), result in zip(deliveries, results, strict=True)
         if isinstance(result, BaseException)
         for record in covered

@@ -15,6 +15,7 @@ consumption pauses and nothing is lost or scored without features; ``/ready`` an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -30,6 +31,7 @@ from fraudcore.features.definition import LabelFacts
 from fraudcore.features.store import FeatureStore, FeatureStoreUnavailable
 from fraudcore.histogram_batch import observe_many
 from fraudcore.kafka_admin import DEAD_LETTER_RECORD_BYTES
+from fraudcore.kafka_renewing_producer import RenewingProducer
 from fraudcore.kafka_security import client_options
 from fraudcore.settings import Settings
 from schemas.codec import Decoded, decode, decode_batch, encode
@@ -92,16 +94,18 @@ class ScorerRuntime(Service):
         self.scorer = scorer
         self.metrics = metrics
         self.redis_ok = True
-        self._producer: AIOKafkaProducer | None = None
+        self._producers = RenewingProducer(self._new_producer)
         self._reported: set[tuple[str, str | None, str]] = set()
         metrics.ready.set_function(lambda: float(self.ready))
         self.drift = DriftWatch(metrics)
         self.lag = ConsumerLag(metrics.consumer_lag)
 
+    def _new_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(**producer_options(self.settings))
+
     async def on_start(self) -> None:
         """Start the producer and publish the model in use."""
-        self._producer = AIOKafkaProducer(**producer_options(self.settings))
-        await self._producer.start()
+        await self._producers.start()
         for alias, outcome in list(self.models.last_outcome.items()):
             self._report_metrics(alias, outcome)
 
@@ -131,8 +135,7 @@ class ScorerRuntime(Service):
 
     async def on_stop(self) -> None:
         """Flush and stop the producer, close the feature store."""
-        if self._producer is not None:
-            await self._producer.stop()
+        await self._producers.stop()
         await self.store.close()
 
     @property
@@ -142,7 +145,7 @@ class ScorerRuntime(Service):
             self.models.champion  # noqa: B018 - raises when no model is loaded
         except RuntimeError:
             return False
-        return self.redis_ok and self._producer is not None
+        return self.redis_ok and self._producers.current is not None
 
     async def process_transactions(self, messages: Sequence[RawMessage]) -> None:
         """Score one micro-batch and wait until its verdicts and dead letters are acknowledged."""
@@ -286,19 +289,20 @@ class ScorerRuntime(Service):
         pending = list(records)
         delay = 0.1
         while pending:
-            producer = self._producer
+            producer = self._producers.current
             assert producer is not None, "the runtime is not started"
             try:
-                failed = await send_records(producer, pending, alone_from=_ALONE_FROM_BYTES)
+                failures = await send_records(producer, pending, alone_from=_ALONE_FROM_BYTES)
             except KafkaError as error:  # no metadata for a topic yet, a broker away
-                failed, cause = pending, type(error).__name__
-            else:
-                cause = "not acknowledged"
-            if failed:
-                log.warning("%d messages not sent (%s); resending in %.1f s", len(failed), cause, delay)
+                failures = [(record, error) for record in pending]
+            if failures:
+                causes = ", ".join(sorted({type(error).__name__ for _, error in failures}))
+                log.warning("%d messages not sent (%s); resending in %.1f s", len(failures), causes, delay)
+                with contextlib.suppress(KafkaError):  # a broker still away: renewed at a later attempt
+                    await self._producers.renew_after(producer, [error for _, error in failures])
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _SEND_RETRY_MAX_S)
-            pending = failed
+            pending = [record for record, _ in failures]
 
     def _count_batch(
         self, consumed: int, verdicts: EncodedVerdicts, letters: Sequence[DeadLetter], unknown_fields: int

@@ -1,4 +1,4 @@
-"""The fault suite's scenarios, small: a real scorer killed under load, scaled out and in, its Redis or MLflow
+"""The fault suite's scenarios, small: a real scorer killed under load, scaled out and in, its Redis, MLflow or Kafka
 stopped, reloads, bad reload events, poison inputs; nothing lost."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import re
 
+from chaos.broker_outage import BrokerStop, run_broker_outage
 from chaos.harness import Load
 from chaos.kill import run_kill
 from chaos.model_faults import run_model_faults
@@ -122,4 +123,19 @@ def test_mlflow_stopped_and_bad_reload_events_leave_a_validated_champion_scoring
     assert figures["refusals counted by the worker (model_load_failures_total)"] == (
         "digest_mismatch 1, incompatible_features 1, store_unavailable 1"
     )
+    assert math.isfinite(result.recovery_s[0])
+
+
+def test_a_kafka_broker_killed_and_restarted_under_load_loses_no_transaction(services: Settings) -> None:
+    said: list[str] = []
+    result = run_broker_outage(
+        services, Load(transactions=8_000, rate=100, partitions=2), 10, BrokerStop.KILL, said.append
+    )
+
+    assert result.failures() == [], "\n".join(said)
+    assert result.audit.valid_sent == 8_000
+    assert result.audit.missing == 0
+    assert result.audit.duplicates_after_dedupe == 0
+    assert result.figures["broker away (stop → ready again)"] != "none"
+    assert len(result.recovery_s) == 1
     assert math.isfinite(result.recovery_s[0])

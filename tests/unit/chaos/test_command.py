@@ -20,6 +20,8 @@ from fraudstream.cli import EXIT_USAGE, main
         (["flood"], "argument scenario: invalid choice: 'flood'"),
         (["scale", "--cycles", "0"], "argument --cycles: 0 must be within 1 and 1,000"),
         (["scale", "--leave", "crash"], "argument --leave: invalid choice: 'crash'"),
+        (["broker", "--outage-seconds", "0"], "argument --outage-seconds: 0 must be within 1.0 and 3,600.0"),
+        (["broker", "--broker-stop", "pause"], "argument --broker-stop: invalid choice: 'pause'"),
     ],
 )
 def test_a_bad_option_is_a_usage_error(arguments: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
