@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -31,10 +31,13 @@ _STARTUP_TIMEOUT_S = 300.0
 
 
 class MlflowServer:
-    """``mlflow server`` over the store in ``home``, on a fixed free port (the same after a restart)."""
+    """``mlflow server`` over the store in ``home``, on a fixed free port (the same after a restart);
+    ``app_name`` picks another server app (``basic-auth``), ``env`` adds variables for it."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, *, app_name: str | None = None, env: Mapping[str, str] | None = None) -> None:
         self.home = home
+        self.app_name = app_name
+        self.env = dict(env or {})
         self.port = free_port()
         self.artifacts = home / "artifacts"
         """Where the server keeps the artifacts it serves (``mlflow-artifacts:/<path>`` → ``artifacts/<path>``)."""
@@ -56,7 +59,9 @@ class MlflowServer:
             "--artifacts-destination", str(self.artifacts), "--serve-artifacts",
             "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
         ]  # fmt: skip
-        env = os.environ | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no job-runner process: none is needed
+        if self.app_name is not None:
+            argv += ["--app-name", self.app_name]
+        env = os.environ | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"} | self.env  # no job runner: none is needed
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(  # noqa: S603 - mlflow's own command line, with the running interpreter
                 argv, cwd=self.home, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,

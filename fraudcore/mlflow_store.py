@@ -58,21 +58,33 @@ def ensure_experiment(settings: Settings, client: MlflowClient, name: str | None
     return str(client.create_experiment(experiment_name, artifact_location=location))
 
 
+_HTTP_PROBES = (
+    ("/health", None),  # unauthenticated on an auth-enabled server: it only says the server is up
+    ("/api/2.0/mlflow/experiments/search", {"max_results": 1}),  # needs the credentials a client sends
+    ("/api/2.0/mlflow/registered-models/search", {"max_results": 1}),
+)
+
+
 def check_health(settings: Settings, timeout_s: float = 5.0) -> str:
-    """Raise if the store does not answer; otherwise a short description of it."""
+    """Raise if the store does not answer (a server: or refuses this process's credentials); otherwise a
+    short description of it."""
     uri = settings.tracking_uri
     if uri.startswith(("http://", "https://")):
         from mlflow.utils.credentials import get_default_host_creds
         from mlflow.utils.rest_utils import http_request
 
         shown = redact_urls(uri)
-        try:  # MLflow's own request layer: MLFLOW_TRACKING_USERNAME/_PASSWORD/_TOKEN and its TLS variables apply
-            answer = http_request(get_default_host_creds(uri), "/health", "GET", max_retries=0, timeout=timeout_s)  # type: ignore[no-untyped-call]
-        except Exception as exc:  # noqa: BLE001 - MlflowException or a requests error: both mean "no answer"
-            reason = redact_urls(str(exc))
-            raise ConnectionError(f"MLflow tracking server {shown} does not answer: {reason}") from None
-        if answer.status_code != 200:
-            raise ConnectionError(f"{shown}/health answered HTTP {answer.status_code}")
+        creds = get_default_host_creds(uri)  # type: ignore[no-untyped-call]
+        for endpoint, params in _HTTP_PROBES:
+            try:  # MLflow's own request layer: MLFLOW_TRACKING_USERNAME/_PASSWORD/_TOKEN and its TLS variables apply
+                answer = http_request(creds, endpoint, "GET", max_retries=0, timeout=timeout_s, params=params)  # type: ignore[no-untyped-call]
+            except Exception as exc:  # noqa: BLE001 - MlflowException or a requests error: both mean "no answer"
+                reason = redact_urls(str(exc))
+                raise ConnectionError(f"MLflow tracking server {shown} does not answer: {reason}") from None
+            if answer.status_code in (401, 403):
+                raise PermissionError(_refused(shown, answer.status_code, creds.username, creds.token))
+            if answer.status_code != 200:
+                raise ConnectionError(f"{shown}{endpoint} answered HTTP {answer.status_code}")
         return f"tracking server {shown}"
     from mlflow import MlflowClient
 
@@ -80,3 +92,20 @@ def check_health(settings: Settings, timeout_s: float = 5.0) -> str:
     client.search_experiments(max_results=1)
     client.search_registered_models(max_results=1)
     return f"artifacts in {settings.artifact_root}" if settings.mlflow_is_embedded else "store answers"
+
+
+def _refused(shown: str, status: int, username: str | None, token: str | None) -> str:
+    """Why a server refused this process (never the password or token itself)."""
+    if status == 403:
+        who = f"user {username!r}" if username else "these credentials"
+        return f"MLflow tracking server {shown} answered HTTP 403: {who} may not read experiments or models"
+    if username:
+        sent = f"refused the credentials of user {username!r} (MLFLOW_TRACKING_USERNAME)"
+    elif token:
+        sent = "refused the token (MLFLOW_TRACKING_TOKEN)"
+    else:
+        sent = "requires credentials and none are set"
+    return (
+        f"MLflow tracking server {shown} answered HTTP 401: it {sent}; "
+        "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)"
+    )

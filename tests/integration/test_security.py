@@ -1,7 +1,8 @@
 """Security against real services: a Kafka broker whose only client listener is SASL_SSL (a CA and a
 broker certificate made by the test, SCRAM users created at format time), a ``redis-server`` that
 requires a password, the session's MLflow store; the whole pipeline runs over them and no secret
-shows up in any output."""
+shows up in any output. An ``mlflow server`` with MLflow's basic auth takes the standard
+``MLFLOW_TRACKING_USERNAME``/``_PASSWORD`` variables for status, registration and model loads."""
 
 from __future__ import annotations
 
@@ -20,13 +21,18 @@ from typing import Any
 import pytest
 from aiokafka.errors import KafkaConnectionError
 
+from bench.models import register as register_model
+from chaos.mlflow_server import MlflowServer
 from fraudcore.features.open_store import open_redis
 from fraudcore.local.health import check_kafka, check_redis
 from fraudcore.local.kafka import KafkaBroker, SecuredListener
 from fraudcore.local.redis_server import RedisServer
+from fraudcore.mlflow_store import connect
+from fraudcore.models import ModelLoadError, ModelLoadFailure
 from fraudcore.redis_auth import RedisAuthRefused
 from fraudcore.settings import Settings, child_environment
 from schemas.topics import Topics
+from scorer.model_source import RegistrySource
 from tests.integration.conftest import free_port
 from tests.integration.kafka_tls import BrokerCertificates, make_certificates
 from tests.integration.scorer_harness import Worker, http, payloads, read_topic, register, scorer_setup, train_bundle
@@ -34,6 +40,8 @@ from tests.integration.scorer_harness import Worker, http, payloads, read_topic,
 pytestmark = pytest.mark.integration
 
 SASL_USER = "fraudstream"
+MLFLOW_ADMIN = "fraud-admin"
+MLFLOW_CREDENTIALS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
 
 
 @dataclass(frozen=True)
@@ -267,3 +275,128 @@ async def test_an_acl_user_of_the_local_redis_server(tmp_path: Path) -> None:
             await asyncio.to_thread(check_redis, as_default)  # the default user is switched off
     finally:
         server.stop()
+
+
+@dataclass(frozen=True)
+class AuthMlflow:
+    """A running ``mlflow server --app-name basic-auth`` and its admin's password."""
+
+    server: MlflowServer
+    password: str
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def credentials(self, password: str | None) -> dict[str, str | None]:
+        """The MLflow client variables for the admin with ``password`` (None: no credentials at all)."""
+        if password is None:
+            return dict.fromkeys(MLFLOW_CREDENTIALS)
+        return {"MLFLOW_TRACKING_USERNAME": MLFLOW_ADMIN, "MLFLOW_TRACKING_PASSWORD": password}
+
+
+@pytest.fixture(scope="module")
+def mlflow_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthMlflow]:
+    """A tracking server with MLflow's basic auth, a generated admin password and no anonymous access."""
+    home = tmp_path_factory.mktemp("mlflow-auth")
+    password = _secret("mlflow-pw")
+    config = home / "auth.ini"
+    config.write_text(
+        "[mlflow]\n"
+        "default_permission = READ\n"
+        f"database_uri = sqlite:///{home / 'auth.db'}\n"
+        f"admin_username = {MLFLOW_ADMIN}\n"
+        f"admin_password = {password}\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+    )
+    config.chmod(0o600)
+    env = {"MLFLOW_AUTH_CONFIG_PATH": str(config), "MLFLOW_FLASK_SERVER_SECRET_KEY": _secret("flask-key")}
+    server = MlflowServer(home, app_name="basic-auth", env=env)
+    server.start()
+    try:
+        yield AuthMlflow(server, password)
+    finally:
+        server.stop()
+
+
+def test_status_checks_the_mlflow_credentials_without_printing_them(
+    services: Settings, mlflow_auth: AuthMlflow, tmp_path: Path
+) -> None:
+    wrong = _secret("wrong-pw")
+    secrets = (mlflow_auth.password, wrong)
+
+    def status(password: str | None) -> subprocess.CompletedProcess[str]:
+        replaced = {"FRAUD_DATA_DIR": str(tmp_path), "MLFLOW_TRACKING_URI": mlflow_auth.url}
+        return _fraudstream(_env(services, **replaced, **mlflow_auth.credentials(password)), "status")
+
+    healthy = status(mlflow_auth.password)
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+    assert f"mlflow healthy  external  {mlflow_auth.url}" in healthy.stdout
+    denied = status(wrong)  # /health answers anyone: only an authenticated request sees the wrong password
+    assert denied.returncode == 1, denied.stdout + denied.stderr
+    assert f"refused the credentials of user '{MLFLOW_ADMIN}'" in denied.stdout
+    assert "HTTP 401" in denied.stdout
+    assert "MLFLOW_TRACKING_PASSWORD" in denied.stdout
+    anonymous = status(None)
+    assert anonymous.returncode == 1, anonymous.stdout + anonymous.stderr
+    assert "requires credentials and none are set" in anonymous.stdout
+    assert "MLFLOW_TRACKING_USERNAME" in anonymous.stdout
+    for done in (healthy, denied, anonymous):
+        assert "kafka  healthy" in done.stdout
+        assert "redis  healthy" in done.stdout
+        for secret in secrets:
+            assert secret not in done.stdout + done.stderr, "a secret was written to the output"
+
+
+def test_a_model_registered_through_the_auth_server_loads_only_with_credentials(
+    services: Settings,
+    mlflow_auth: AuthMlflow,
+    unique: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    settings = Settings.model_validate(
+        services.model_dump()
+        | {"mlflow_tracking_uri": mlflow_auth.url, "model_name": f"fraud-{unique}", "data_dir": tmp_path}
+    )
+    bundle = train_bundle(seed=1)
+    wrong = _secret("wrong-pw")
+
+    def use(password: str | None) -> RegistrySource:
+        for name, value in mlflow_auth.credentials(password).items():
+            if value is None:
+                monkeypatch.delenv(name, raising=False)
+            else:
+                monkeypatch.setenv(name, value)
+        return RegistrySource(lambda: connect(settings), settings.model_name, bundle.feature_names)
+
+    try:
+        use(mlflow_auth.password)
+        version = register_model(settings, bundle, champion=True)  # the run, the artifact and the alias
+        source = use(mlflow_auth.password)
+        assert source.resolve("champion") == version
+        loaded = source.load(version)
+        assert (loaded.version, loaded.bundle.feature_names) == (version, bundle.feature_names)
+
+        refusals = []
+        for password in (wrong, None):
+            with pytest.raises(ModelLoadError) as refused:
+                use(password).load(version)
+            assert refused.value.reason is ModelLoadFailure.STORE_UNAVAILABLE
+            assert "401" in refused.value.message
+            assert "not authenticated" in refused.value.message
+            refusals.append(str(refused.value))
+        with pytest.raises(ModelLoadError) as unresolved:
+            use(None).resolve("champion")
+        assert unresolved.value.reason is ModelLoadFailure.STORE_UNAVAILABLE
+        refusals.append(str(unresolved.value))
+    finally:
+        connect(services)  # the module-level MLflow API points at the shared test store again
+    captured = capfd.readouterr()
+    server_log = mlflow_auth.server.log_path.read_text(errors="replace")
+    assert "/api/2.0/mlflow/model-versions/get" in server_log
+    for output in (*refusals, caplog.text, captured.out, captured.err, server_log):
+        for secret in (mlflow_auth.password, wrong):
+            assert secret not in output, "a secret was written to the output"
