@@ -88,20 +88,18 @@ def private_broker(base: Settings) -> Iterator[tuple[Settings, KafkaBroker]]:
     pointing at it in plaintext; stopped and removed at the end."""
     folder = Path(tempfile.mkdtemp(prefix="fraudstream-chaos-broker-"))
     ports = {"kafka_port": free_port(), "kafka_controller_port": free_port()}
-    broker = KafkaBroker(base.model_copy(update={"data_dir": folder, **ports}))
-    settings = base.model_copy(
-        update={
-            **ports,
-            "kafka_bootstrap": None,
-            "kafka_security_protocol": KafkaSecurityProtocol.PLAINTEXT,
-            "kafka_sasl_username": None,
-            "kafka_sasl_password": None,
-            "kafka_ssl_cafile": None,
-            "kafka_ssl_certfile": None,
-            "kafka_ssl_keyfile": None,
-            "kafka_ssl_key_password": None,
-        }
+    settings = base.derived(
+        **ports,
+        kafka_bootstrap=None,
+        kafka_security_protocol=KafkaSecurityProtocol.PLAINTEXT,
+        kafka_sasl_username=None,
+        kafka_sasl_password=None,
+        kafka_ssl_cafile=None,
+        kafka_ssl_certfile=None,
+        kafka_ssl_keyfile=None,
+        kafka_ssl_key_password=None,
     )
+    broker = KafkaBroker(settings.derived(data_dir=folder))
     broker.start()
     try:
         yield settings, broker

@@ -86,7 +86,7 @@ def run_model_faults(base: Settings, load: Load, outage_s: float, say: Callable[
     bad: list[BadVersions] = []
     with private_mlflow_server() as server:
         say(f"private MLflow tracking server at {server.url}")
-        served = base.model_copy(update={"mlflow_tracking_uri": server.url})
+        served = base.derived(mlflow_tracking_uri=server.url)
 
         def setup(lane: Lane) -> None:
             bad.append(register_bad_versions(lane.settings, server.artifacts, load.seed))

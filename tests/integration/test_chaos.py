@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 import re
 
+import pytest
+
 from chaos.broker_outage import BrokerStop, run_broker_outage
 from chaos.harness import Load
 from chaos.kill import run_kill
@@ -16,6 +18,8 @@ from chaos.redis_outage import run_redis_outage
 from chaos.reloads import run_reloads
 from chaos.scale import run_scale
 from fraudcore.settings import Settings
+
+pytestmark = pytest.mark.timeout(900)  # a scenario sends for minutes; worker and server start-ups vary with the load
 
 
 def test_a_scorer_killed_under_load_and_restarted_leaves_no_transaction_without_a_verdict(services: Settings) -> None:
