@@ -63,6 +63,8 @@ class BenchReport:
     naive: Throughput
     framework: Throughput
     full: Throughput
+    whole_batches: Throughput
+    """Full scoring as (4) with each micro-batch one chunk: no overlap of Redis and the scorer's work."""
     in_memory: InMemoryRate
     live: LivePhase
     backtest: BacktestRate
@@ -77,6 +79,7 @@ class BenchReport:
             "framework_to_raw": self.framework.rate / self.raw.rate,
             "full_to_raw": full / self.raw.rate,
             "full_to_naive": full / self.naive.rate,
+            "full_to_whole_batches": full / self.whole_batches.rate,
             "in_memory_to_full": self.in_memory.rate / full,
             "backtest_to_full": self.backtest.rate / full,
             "paced_to_full": self.live.latency.achieved_rate / full,
@@ -105,6 +108,7 @@ class BenchReport:
                 "naive_faust": asdict(self.naive),
                 "framework": asdict(self.framework),
                 "full_scoring": asdict(self.full),
+                "full_scoring_whole_batches": asdict(self.whole_batches),
                 "in_memory_scoring": asdict(self.in_memory),
                 "latency": asdict(live.latency),
                 "hot_swap": asdict(live.swap),

@@ -36,7 +36,7 @@ from fraudcore.settings import Settings
 
 __all__ = ["command_line", "run_bench"]
 
-_LANES = ("raw", "naive", "frame", "full", "two", "backtest")
+_LANES = ("raw", "naive", "frame", "full", "whole", "two", "backtest")
 _READY_TIMEOUT_S = 120.0
 _WARM_UP_SHARE = 0.25
 """The memory trend leaves out the first quarter of the paced phase (buffers and windows filling up)."""
@@ -124,6 +124,7 @@ def _measure(run: _Run, load_before: tuple[float, float, float], started_at: dat
     prepared = _prepare(run)
     raw, naive, framework = _throughputs(run, prepared.backlog)
     full, live, memory = _full_scoring(run, prepared)
+    whole_batches = _whole_batches(run, prepared.backlog)
     in_memory, backtest = _offline(run, prepared)
     two_workers = _two_workers(run, prepared.backlog)
     return BenchReport(
@@ -135,6 +136,7 @@ def _measure(run: _Run, load_before: tuple[float, float, float], started_at: dat
         naive=naive,
         framework=framework,
         full=full,
+        whole_batches=whole_batches,
         in_memory=in_memory,
         live=live,
         backtest=backtest,
@@ -155,8 +157,9 @@ def _prepare(run: _Run) -> _Prepared:
     register(lanes["frame"].settings, trivial_bundle(backlog.matrix, backlog.is_fraud), champion=True)
     full_version = register(lanes["full"].settings, real, champion=True)
     newer_version = register(lanes["full"].settings, newer, champion=False)
+    register(lanes["whole"].settings, real, champion=True)
     register(lanes["two"].settings, real, champion=True)
-    run.say(f"      {config.model_kind.value} model registered for variants 2 and 4, a trivial one for variant 3")
+    run.say(f"      {config.model_kind.value} model registered for variants 2, 4 and 10, a trivial one for variant 3")
     return _Prepared(workload, backlog, real, full_version, newer_version)
 
 
@@ -193,6 +196,14 @@ def _full_scoring(run: _Run, prepared: _Prepared) -> tuple[Throughput, LivePhase
     return full, live, memory
 
 
+def _whole_batches(run: _Run, backlog: Backlog) -> Throughput:
+    """Full scoring as (4), each micro-batch scored as one chunk: what the overlap of the feature store's
+    work with the scorer's is worth, side by side."""
+    run.say("(4b) as 4, each micro-batch one chunk (Redis and the scorer take turns)")
+    chunk = {"FRAUD_SCORER_CHUNK_SIZE": str(run.config.batch_size)}
+    return _window(run, "whole", backlog, ["fraudstream", "score"], env=chunk)
+
+
 def _offline(run: _Run, prepared: _Prepared) -> tuple[InMemoryRate, BacktestRate]:
     say, backlog = run.say, prepared.backlog
     say("(5) in-memory scoring: batch predict_proba on features already computed")
@@ -227,11 +238,16 @@ def _two_workers(run: _Run, backlog: Backlog) -> Throughput:
 
 
 def _window(
-    run: _Run, lane_name: str, backlog: Backlog, module_args: list[str], count: int | None = None
+    run: _Run,
+    lane_name: str,
+    backlog: Backlog,
+    module_args: list[str],
+    count: int | None = None,
+    env: dict[str, str] | None = None,
 ) -> Throughput:
     lane = run.lanes[lane_name]
     records = backlog.transactions[:count] if count is not None else backlog.transactions
-    extra = {"FRAUD_SCORER_WEB_PORT": str(free_port())}
+    extra = {"FRAUD_SCORER_WEB_PORT": str(free_port())} | (env or {})
     result, child = measure_throughput(lane, records, lambda: run.spawn(lane, module_args, env=extra), run.say)
     child.stop()
     run.children.remove(child)

@@ -34,6 +34,12 @@ def render(report: BenchReport) -> str:
             _rate(report.full.rate),
             f"{ratios['full_to_raw']:.2f}x (1), {ratios['full_to_naive']:.1f}x (2)",
         ),
+        (
+            "4b",
+            "as 4, each micro-batch one chunk (no overlap)",
+            _rate(report.whole_batches.rate),
+            f"4 is {ratios['full_to_whole_batches']:.2f}x this",
+        ),
         ("5", "in-memory batch predict_proba", _rate(report.in_memory.rate), f"{ratios['in_memory_to_full']:.1f}x (4)"),
         (
             "6",

@@ -19,7 +19,9 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
@@ -37,13 +39,13 @@ from fraudcore.settings import Settings
 from schemas.codec import Decoded, decode, decode_batch, encode
 from schemas.dead_letter import DeadLetter
 from schemas.enums import ModelEventKind
-from schemas.events import Event, Label, ModelEvent
+from schemas.events import Event, Label, ModelEvent, Transaction
 from schemas.topics import Topics, key_for
 from scorer.drift_watch import DriftWatch
 from scorer.lag import ConsumerLag
 from scorer.metrics import ScorerMetrics
 from scorer.model_holder import ModelHolder, RefreshOutcome
-from scorer.record_sender import Record, send_records
+from scorer.record_sender import Deliveries, Record, acknowledged, start_records
 from scorer.scoring import BatchScorer, RawMessage, dead_letter_for, utc_now
 from scorer.verdict_encoding import EncodedVerdicts
 
@@ -54,6 +56,7 @@ T = TypeVar("T")
 
 _RELOAD_KINDS = frozenset({ModelEventKind.RELOAD, ModelEventKind.PROMOTED, ModelEventKind.ROLLED_BACK})
 _SEND_RETRY_MAX_S = 5.0
+_STORE_RETRY_FIRST_S = 0.05
 _ALONE_FROM_BYTES = 64 * 1024
 """Records this large (dead letters of huge inputs) are sent one by one, not in a shared record batch."""
 
@@ -148,24 +151,48 @@ class ScorerRuntime(Service):
         return self.redis_ok and self._producers.current is not None
 
     async def process_transactions(self, messages: Sequence[RawMessage]) -> None:
-        """Score one micro-batch and wait until its verdicts and dead letters are acknowledged."""
+        """Score one micro-batch and wait until its verdicts and dead letters are acknowledged.
+
+        The batch is scored in chunks of ``scorer_chunk_size``; each chunk's verdicts go to the producer
+        as soon as they are encoded, while the feature store counts the next chunk."""
         started = time.perf_counter()
         triage = self.scorer.triage(messages)
-        verdicts = await self._with_store(lambda: self.scorer.score_encoded(triage.transactions))
         verdict_topic = self.topics.verdicts
-        records = [(verdict_topic, key, value) for key, value in zip(verdicts.keys, verdicts.values, strict=True)]
-        await self._send_records([*records, *self._records(triage.dead_letters)])
-        if len(verdicts) and self.scorer.last_batch is not None:
-            matrix, scores = self.scorer.last_batch
-            await self._raise_alarms(self.drift.observe(self.models.champion, matrix, scores))
+        attempts = [await self._start(self._records(triage.dead_letters))] if triage.dead_letters else []
+        async with aclosing(self._scored_chunks(triage.transactions)) as chunks:
+            async for verdicts in chunks:
+                keys, values = verdicts.keys, verdicts.values
+                attempts.append(await self._start([(verdict_topic, k, v) for k, v in zip(keys, values, strict=True)]))
+                self._count_verdicts(verdicts)
+                for stage, seconds in self.scorer.stage_seconds.items():
+                    self.metrics.stage_seconds.labels(stage).observe(seconds)
+                if self.scorer.last_batch is not None:
+                    matrix, scores = self.scorer.last_batch
+                    await self._raise_alarms(self.drift.observe(self.models.champion, matrix, scores))
+        await self._finish(attempts)
         acknowledged_ms = time.time() * 1000
-        self._count_batch(len(messages), verdicts, triage.dead_letters, triage.unknown_fields)
+        self._count_batch(len(messages), triage.dead_letters, triage.unknown_fields)
         self.lag.scored(messages)
-        for stage, seconds in self.scorer.stage_seconds.items():
-            self.metrics.stage_seconds.labels(stage).observe(seconds)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         sent_ms = np.array([stamp for stamp in triage.timestamps_ms if stamp is not None], dtype=np.float64)
         observe_many(self.metrics.end_to_end_seconds, np.maximum(acknowledged_ms - sent_ms, 0.0) / 1000)
+
+    async def _scored_chunks(self, transactions: Sequence[Transaction]) -> AsyncGenerator[EncodedVerdicts, None]:
+        """The verdicts of ``transactions`` chunk by chunk; while Redis is away, the chunks not scored yet
+        are retried with back-off (recording is idempotent, so a chunk recorded before the failure
+        counts once)."""
+        done, delay = 0, _STORE_RETRY_FIRST_S
+        while True:
+            try:
+                chunk_size = self.settings.scorer_chunk_size
+                async with aclosing(self.scorer.score_chunks(transactions[done:], chunk_size)) as chunks:
+                    async for verdicts in chunks:
+                        self._store_reachable()
+                        done += len(verdicts)
+                        yield verdicts
+                return
+            except FeatureStoreUnavailable as exc:
+                delay = await self._store_unavailable(exc, delay)
 
     async def process_labels(self, messages: Sequence[RawMessage]) -> None:
         """Record a batch of labels into the terminal statistics; invalid ones are dead-lettered."""
@@ -261,62 +288,87 @@ class ScorerRuntime(Service):
             log.exception("could not publish the load failure")
 
     async def _with_store(self, call: Callable[[], Awaitable[T]]) -> T:
-        delay = 0.05
+        delay = _STORE_RETRY_FIRST_S
         while True:
             try:
                 result = await call()
             except FeatureStoreUnavailable as exc:
-                self.redis_ok = False
-                self.metrics.redis_errors.inc()
-                log.warning("feature store unavailable (%s); retrying in %.2f s, consumption paused", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.settings.redis_retry_max_s)
+                delay = await self._store_unavailable(exc, delay)
                 continue
-            if not self.redis_ok:
-                log.info("feature store reachable again")
-            self.redis_ok = True
+            self._store_reachable()
             return result
+
+    async def _store_unavailable(self, error: FeatureStoreUnavailable, delay: float) -> float:
+        """Count and log the failure, wait ``delay``; the next delay."""
+        self.redis_ok = False
+        self.metrics.redis_errors.inc()
+        log.warning("feature store unavailable (%s); retrying in %.2f s, consumption paused", error, delay)
+        await asyncio.sleep(delay)
+        return min(delay * 2, self.settings.redis_retry_max_s)
+
+    def _store_reachable(self) -> None:
+        if not self.redis_ok:
+            log.info("feature store reachable again")
+        self.redis_ok = True
 
     async def _send_all(self, events: Sequence[Event]) -> None:
         """Send every event and wait for all acknowledgements; retry what failed, forever."""
-        await self._send_records(self._records(events))
+        await self._finish([await self._start(self._records(events))])
 
     def _records(self, events: Sequence[Event]) -> list[Record]:
         return [(self.topics.topic_for(type(event)), key_for(event), encode(event)) for event in events]
 
-    async def _send_records(self, records: Sequence[Record]) -> None:
-        """Send ``(topic, key, value)`` records and wait for all acknowledgements; retry what failed, forever."""
-        pending = list(records)
-        delay = 0.1
-        while pending:
-            producer = self._producers.current
-            assert producer is not None, "the runtime is not started"
-            try:
-                failures = await send_records(producer, pending, alone_from=_ALONE_FROM_BYTES)
-            except KafkaError as error:  # no metadata for a topic yet, a broker away
-                failures = [(record, error) for record in pending]
-            if failures:
-                causes = ", ".join(sorted({type(error).__name__ for _, error in failures}))
-                log.warning("%d messages not sent (%s); resending in %.1f s", len(failures), causes, delay)
-                with contextlib.suppress(KafkaError):  # a broker still away: renewed at a later attempt
-                    await self._producers.renew_after(producer, [error for _, error in failures])
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _SEND_RETRY_MAX_S)
-            pending = [record for record, _ in failures]
+    async def _start(self, records: Sequence[Record]) -> _Attempt:
+        """Hand ``records`` to the current producer, not waiting for their acknowledgements."""
+        producer = self._producers.current
+        assert producer is not None, "the runtime is not started"
+        try:
+            return _Attempt(producer, await start_records(producer, records, alone_from=_ALONE_FROM_BYTES), [])
+        except KafkaError as error:  # no metadata for a topic yet, a broker away
+            return _Attempt(producer, [], [(record, error) for record in records])
 
-    def _count_batch(
-        self, consumed: int, verdicts: EncodedVerdicts, letters: Sequence[DeadLetter], unknown_fields: int
-    ) -> None:
+    async def _finish(self, attempts: Sequence[_Attempt]) -> None:
+        """Wait for the acknowledgements of ``attempts``; resend what failed, forever."""
+        delay = 0.1
+        while attempts:
+            failures: list[tuple[Record, BaseException]] = []
+            for attempt in attempts:
+                failed = attempt.refused + await acknowledged(attempt.deliveries)
+                if failed:
+                    with contextlib.suppress(KafkaError):  # a broker still away: renewed at a later attempt
+                        await self._producers.renew_after(attempt.producer, [error for _, error in failed])
+                failures += failed
+            if not failures:
+                return
+            causes = ", ".join(sorted({type(error).__name__ for _, error in failures}))
+            log.warning("%d messages not sent (%s); resending in %.1f s", len(failures), causes, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _SEND_RETRY_MAX_S)
+            attempts = [await self._start([record for record, _ in failures])]
+
+    def _count_batch(self, consumed: int, letters: Sequence[DeadLetter], unknown_fields: int) -> None:
         metrics = self.metrics
         metrics.batch_size.observe(consumed)
-        metrics.transactions.labels("scored").inc(len(verdicts))
         metrics.transactions.labels("dead_lettered").inc(len(letters))
         metrics.unknown_fields.inc(unknown_fields)
+        for reason, count in Counter(letter.reason_code.value for letter in letters).items():
+            metrics.dead_letters.labels(reason).inc(count)
+
+    def _count_verdicts(self, verdicts: EncodedVerdicts) -> None:
+        metrics = self.metrics
+        metrics.transactions.labels("scored").inc(len(verdicts))
         champion = self.scorer.last_champion_version
         roles = ["champion" if version == champion else "canary" for version in verdicts.model_versions]
         combinations = Counter(zip(verdicts.decisions, verdicts.risk_levels, roles, strict=True))
         for (decision, risk, role), count in combinations.items():
             metrics.decisions.labels(decision.value, risk.value, role).inc(count)
         observe_many(metrics.scores, verdicts.scores)
-        for reason, count in Counter(letter.reason_code.value for letter in letters).items():
-            metrics.dead_letters.labels(reason).inc(count)
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """Records handed to one producer: the deliveries to wait for, and those it refused at once."""
+
+    producer: AIOKafkaProducer
+    deliveries: Deliveries
+    refused: list[tuple[Record, BaseException]]

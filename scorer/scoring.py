@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
 import numpy.typing as npt
 
-from fraudcore.features.definition import DEFAULT_SPEC, FeatureSpec, TxFacts, feature_matrix
+from fraudcore.features.definition import DEFAULT_SPEC, FeatureSpec, TxFacts, WindowCounts, feature_matrix
 from fraudcore.features.store import FeatureStore
 from fraudcore.models import LoadedModel
 from schemas.codec import Decoded, decode_batch
@@ -144,27 +145,62 @@ class BatchScorer:
 
     async def score_encoded(self, transactions: Sequence[Transaction]) -> EncodedVerdicts:
         """:meth:`score` (recording the features) straight to the verdicts' Kafka records."""
-        batch = await self._scored_batch(transactions, record=True)
-        if batch is None:
-            return EncodedVerdicts([], [], [], [], [], np.empty(0))
-        assembled = time.perf_counter()
-        encoded = encode_verdicts(batch, self.thresholds)
-        self.stage_seconds["verdicts"] = time.perf_counter() - assembled
-        return encoded
+        async with aclosing(self.score_chunks(transactions, len(transactions) or 1)) as chunks:
+            async for encoded in chunks:
+                return encoded  # one chunk
+        return EncodedVerdicts([], [], [], [], [], np.empty(0))
+
+    async def score_chunks(
+        self, transactions: Sequence[Transaction], chunk_size: int
+    ) -> AsyncGenerator[EncodedVerdicts, None]:
+        """The verdict records of ``transactions``, ``chunk_size`` at a time, recording the features.
+
+        One model serves every chunk (the one in use when the call began). The store may count the
+        next chunk while this one is scored and encoded (:meth:`FeatureStore.record_chunks`); after
+        each chunk, :attr:`last_batch` and :attr:`stage_seconds` describe it.
+        """
+        if not transactions:
+            return
+        model, challenger = self.models.champion, self.models.challenger
+        chunks = [transactions[at : at + chunk_size] for at in range(0, len(transactions), chunk_size)]
+        facts = [[TxFacts.of(transaction) for transaction in chunk] for chunk in chunks]
+        waited = time.perf_counter()
+        async with aclosing(self.store.record_chunks(facts)) as counted:
+            at = 0
+            async for counts in counted:
+                batch = self._scored(chunks[at], facts[at], counts, model, challenger, waited)
+                assembled = time.perf_counter()
+                encoded = encode_verdicts(batch, self.thresholds)
+                self.stage_seconds["verdicts"] = time.perf_counter() - assembled
+                at += 1
+                yield encoded
+                waited = time.perf_counter()
 
     async def _scored_batch(self, transactions: Sequence[Transaction], *, record: bool) -> ScoredBatch | None:
         """Features, scores and reasons of ``transactions`` (``None`` for an empty batch)."""
         if not transactions:
             return None
         started = time.perf_counter()
-        model = self.models.champion  # read once: a swap lands between batches, never inside one
-        self.last_champion_version = model.version
+        model, challenger = self.models.champion, self.models.challenger  # a swap lands between batches
         facts = [TxFacts.of(transaction) for transaction in transactions]
         counts = await (self.store.record_transactions(facts) if record else self.store.peek_transactions(facts))
+        return self._scored(transactions, facts, counts, model, challenger, started)
+
+    def _scored(
+        self,
+        transactions: Sequence[Transaction],
+        facts: Sequence[TxFacts],
+        counts: Sequence[WindowCounts],
+        model: LoadedModel,
+        challenger: LoadedModel | None,
+        started: float,
+    ) -> ScoredBatch:
+        """Scores and reasons of ``transactions`` from their counts; ``started``: when their features
+        were asked for (``perf_counter``)."""
+        self.last_champion_version = model.version
         matrix = feature_matrix(facts, counts, self.spec)
         featured = time.perf_counter()
         champion_scores = model.bundle.score(matrix)
-        challenger = self.models.challenger
         other_scores = challenger.bundle.score(matrix) if challenger is not None else None
         canary = self._canary_rows(transactions) if challenger is not None else None
         reasons = self._reasons(model, challenger, matrix, canary)

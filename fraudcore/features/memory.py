@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import ChainMap
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import AsyncGenerator, Callable, MutableMapping, Sequence
 from itertools import chain
 from typing import TypeVar
 
@@ -126,6 +126,10 @@ class MemoryFeatureStore:
 
     async def record_transactions(self, batch: Sequence[TxFacts]) -> list[WindowCounts]:
         return self.record_transactions_sync(batch)
+
+    async def record_chunks(self, chunks: Sequence[Sequence[TxFacts]]) -> AsyncGenerator[list[WindowCounts], None]:
+        for chunk in chunks:
+            yield self.record_transactions_sync(chunk)
 
     async def peek_transactions(self, batch: Sequence[TxFacts]) -> list[WindowCounts]:
         return self.peek_transactions_sync(batch)

@@ -62,7 +62,8 @@ insert; the ``term`` set on every insert and the ``fraud`` set on every fraud ad
 ``<= t - (max terminal window + label delay + allowed lateness)``.
 
 Expiry. A key gets ``EXPIRE key_ttl_s`` whenever it is written (``tx`` and ``label`` keys when set,
-``cust`` and ``term`` on each insert, ``fraud`` on each fraud added), so idle keys vanish after
+``cust``, ``term`` and ``fraud`` once at the end of each script call that added to them; a script
+runs atomically, so that equals an ``EXPIRE`` per insert), so idle keys vanish after
 ``key_ttl_s`` of wall-clock inactivity. A transaction redelivered after its ``tx`` key expired is
 recorded again; ``key_ttl_s`` is at least the longest retention horizon, so only a redelivery that
 late is affected.
@@ -83,7 +84,8 @@ scripts in a mode that writes nothing and keeps the batch's own additions and pr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import aclosing
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
@@ -105,6 +107,8 @@ from fraudcore.features.redis_calls import (
     read_label_claims,
     terminal_calls,
 )
+from fraudcore.features.redis_line import script_line
+from fraudcore.features.scripts import CLAIM_TRANSACTIONS, RECORD_CUSTOMERS, RECORD_TERMINALS
 from fraudcore.features.store import FeatureStoreUnavailable
 
 __all__ = ["RedisClient", "RedisFeatureStore"]
@@ -167,6 +171,59 @@ class RedisFeatureStore:
             await self._run(fraud_calls(self._layout, adds, self.spec, per_bucket=self._per_bucket))
         return new
 
+    async def record_chunks(self, chunks: Sequence[Sequence[TxFacts]]) -> AsyncGenerator[list[WindowCounts], None]:
+        """:meth:`record_transactions` of each chunk in turn, yielding each one's counts.
+
+        On standalone Redis the server counts the next chunk while the caller uses the counts of this
+        one (see :meth:`_overlapped`); a cluster records one chunk at a time. After a ``NOSCRIPT`` the
+        scripts are loaded and the chunks not yielded yet are recorded again (recording is idempotent).
+        """
+        done, reloaded_at = 0, -1
+        while done < len(chunks):
+            rest = chunks[done:]
+            stream = self._overlapped(rest) if not self._per_bucket else self._one_by_one(rest)
+            try:
+                if reloaded_at == done:
+                    for script in (CLAIM_TRANSACTIONS, RECORD_CUSTOMERS, RECORD_TERMINALS):
+                        await self._client.script_load(script.source)
+                async with aclosing(stream) as counted:
+                    async for counts in counted:
+                        done += 1
+                        yield counts
+            except _ScriptsMissing as missing:
+                if reloaded_at == done:
+                    raise RuntimeError("Redis lost the feature scripts again right after loading them") from missing
+                reloaded_at = done
+            except _UNAVAILABLE as error:
+                raise FeatureStoreUnavailable(f"Redis is unavailable: {error}") from error
+
+    async def _one_by_one(self, chunks: Sequence[Sequence[TxFacts]]) -> AsyncGenerator[list[WindowCounts], None]:
+        for chunk in chunks:
+            yield await self.record_transactions(chunk)
+
+    async def _overlapped(self, chunks: Sequence[Sequence[TxFacts]]) -> AsyncGenerator[list[WindowCounts], None]:
+        """Record ``chunks`` on one connection of a standalone client, one step ahead of the caller.
+
+        Per chunk: send its phase A; read the previous chunk's phases B and C, then this phase A (the
+        server runs them in that order: they touch different keys); send this chunk's B and C; only
+        then yield the previous chunk's counts. Phases B and C of a chunk therefore run after those
+        of every earlier chunk, as :meth:`record_transactions` in a loop would run them.
+        """
+        assert isinstance(self._client, aioredis.Redis)
+        async with script_line(self._client) as line:
+            ahead: tuple[int, tuple[list[ScriptCall], list[ScriptCall]]] | None = None
+            for chunk in chunks:
+                claim = claim_calls(self._layout, chunk, self.spec, record=True, per_bucket=False)
+                await line.send(claim)
+                previous = None if ahead is None else self._read_window_counts(*ahead, _checked(await line.receive()))
+                count = self._count_calls(read_claims(chunk, claim, _checked(await line.receive())), record=True)
+                await line.send([*count[0], *count[1]])
+                if previous is not None:
+                    yield previous
+                ahead = (len(chunk), count)
+            if ahead is not None:
+                yield self._read_window_counts(*ahead, _checked(await line.receive()))
+
     async def close(self) -> None:
         await self._client.aclose()
 
@@ -182,13 +239,25 @@ class RedisFeatureStore:
 
     async def _count(self, claims: Sequence[Claim], *, record: bool) -> list[WindowCounts]:
         """Phases B and C."""
+        calls = self._count_calls(claims, record=record)
+        return self._read_window_counts(len(claims), calls, await self._run([*calls[0], *calls[1]]))
+
+    def _count_calls(self, claims: Sequence[Claim], *, record: bool) -> tuple[list[ScriptCall], list[ScriptCall]]:
+        """The calls of phases B (customers) and C (terminals)."""
         layout, spec, per_bucket = self._layout, self.spec, self._per_bucket
-        customers = customer_calls(layout, claims, spec, record=record, per_bucket=per_bucket)
-        terminals = terminal_calls(layout, claims, spec, record=record, per_bucket=per_bucket)
-        replies = await self._run([*customers, *terminals])
+        return (
+            customer_calls(layout, claims, spec, record=record, per_bucket=per_bucket),
+            terminal_calls(layout, claims, spec, record=record, per_bucket=per_bucket),
+        )
+
+    def _read_window_counts(
+        self, rows: int, calls: tuple[list[ScriptCall], list[ScriptCall]], replies: Sequence[object]
+    ) -> list[WindowCounts]:
+        """The counts of ``rows`` transactions from the replies of :meth:`_count_calls`' calls."""
+        customers, terminals = calls
         nc, nt = self._nc, self._nt
-        by_customer = read_counts(len(claims), 2 * nc, customers, replies[: len(customers)])
-        by_terminal = read_counts(len(claims), 2 * nt, terminals, replies[len(customers) :])
+        by_customer = read_counts(rows, 2 * nc, customers, replies[: len(customers)])
+        by_terminal = read_counts(rows, 2 * nt, terminals, replies[len(customers) :])
         return [
             WindowCounts(tuple(c[:nc]), tuple(c[nc:]), tuple(t[:nt]), tuple(t[nt:]))
             for c, t in zip(by_customer, by_terminal, strict=True)
@@ -224,6 +293,20 @@ class RedisFeatureStore:
             pipe.execute_command("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args)
         replies: list[object] = await pipe.execute(raise_on_error=False)
         return replies
+
+
+class _ScriptsMissing(Exception):
+    """A reply said ``NOSCRIPT``: the server lacks the scripts (it restarted, or was flushed)."""
+
+
+def _checked(replies: list[object]) -> list[object]:
+    """``replies``, or the error the first error reply means."""
+    for reply in replies:
+        if isinstance(reply, NoScriptError):
+            raise _ScriptsMissing from reply
+        if isinstance(reply, Exception):
+            raise reply
+    return replies
 
 
 def _is_unreachable(error: RedisClusterException) -> bool:

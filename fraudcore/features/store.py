@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Protocol
 
 from fraudcore.features.definition import LabelFacts, TxFacts, WindowCounts
@@ -21,6 +21,12 @@ class FeatureStore(Protocol):
     async def record_transactions(self, batch: Sequence[TxFacts]) -> list[WindowCounts]:
         """Record the batch in order (idempotently per transaction id) and return each
         transaction's counts, a later one seeing the earlier ones of the batch."""
+        ...
+
+    def record_chunks(self, chunks: Sequence[Sequence[TxFacts]]) -> AsyncGenerator[list[WindowCounts], None]:
+        """:meth:`record_transactions` of each chunk in turn, yielding each chunk's counts. A store may
+        work on the next chunk while the caller uses the counts yielded; stopping early leaves the
+        chunks not yielded possibly recorded (as a failed call may)."""
         ...
 
     async def peek_transactions(self, batch: Sequence[TxFacts]) -> list[WindowCounts]:

@@ -3,9 +3,11 @@ offline features, idempotency, read-only peeks, unavailability."""
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import aclosing
 from dataclasses import replace
 from datetime import timedelta
 
@@ -268,6 +270,7 @@ async def test_an_unreachable_redis_raises_unavailable(cluster: bool) -> None:
         lambda: store.record_transactions([tx]),
         lambda: store.peek_transactions([tx]),
         lambda: store.record_labels([LabelFacts("a", True, 1)]),
+        lambda: _all_chunks(store, [[tx], [tx]]),
     ]
     try:
         for call in calls:
@@ -330,3 +333,68 @@ async def test_a_redelivery_after_pruning_writes_nothing(store_client: RedisClie
     before = await snapshot(store_client, namespace)
     assert await store.record_transactions([old]) == await twin.record_transactions([old])
     assert await snapshot(store_client, namespace) == before
+
+
+async def _all_chunks(store: FeatureStore, chunks: Sequence[Sequence[TxFacts]]) -> list[WindowCounts]:
+    counts: list[WindowCounts] = []
+    async with aclosing(store.record_chunks(chunks)) as counted:
+        async for chunk_counts in counted:
+            counts += chunk_counts
+    return counts
+
+
+async def test_recording_in_chunks_equals_recording_batch_by_batch(store_client: RedisClient, namespace: str) -> None:
+    """The same out-of-order, redelivered stream recorded in chunks (several per call, the server one
+    chunk ahead on standalone Redis) gives the memory store's counts and the keys of batch-by-batch
+    recording."""
+    rng = random.Random(7)
+    txs, labels = simulate(replace(SMALL, days=20), DEFAULT_SPEC)
+    delivered = _shuffle_within(rng, txs, 18 * HOUR)
+    by_batch_namespace = f"{namespace}:by-batch"
+    chunked = RedisFeatureStore(store_client, namespace=namespace)
+    by_batch, twin = RedisFeatureStore(store_client, namespace=by_batch_namespace), MemoryFeatureStore()
+    next_label, most_chunks = 0, 0
+    for start in range(0, len(delivered), 400):
+        batch = delivered[start : start + 400]
+        chunk = labels[next_label : next_label + rng.randrange(60)]
+        next_label += len(chunk)
+        for store in (chunked, by_batch, twin):
+            await store.record_labels(chunk)
+        sizes = [rng.randrange(1, 120) for _ in range(len(batch))]
+        cuts = [0, *np.cumsum(sizes)[np.cumsum(sizes) < len(batch)].tolist(), len(batch)]
+        chunks = [batch[a:b] for a, b in itertools.pairwise(cuts)]
+        most_chunks = max(most_chunks, len(chunks))
+        recorded = await _all_chunks(chunked, chunks)
+        assert recorded == await by_batch.record_transactions(batch) == await twin.record_transactions(batch)
+    assert most_chunks > 4
+    content = _without(namespace, await snapshot(store_client, namespace))
+    content = {key: value for key, value in content.items() if not key.startswith(b":by-batch:")}
+    assert content == _without(by_batch_namespace, await snapshot(store_client, by_batch_namespace))
+
+
+async def test_chunks_survive_a_script_flush_midway(store_client: RedisClient, namespace: str) -> None:
+    txs, _ = simulate(replace(SMALL, days=6), DEFAULT_SPEC)
+    chunks = [txs[at : at + 50] for at in range(0, 600, 50)]
+    store, twin = RedisFeatureStore(store_client, namespace=namespace), MemoryFeatureStore()
+    counts: list[WindowCounts] = []
+    await store_client.script_flush()
+    async with aclosing(store.record_chunks(chunks)) as counted:
+        async for chunk_counts in counted:
+            counts += chunk_counts
+            if len(counts) in (100, 350):
+                await store_client.script_flush()
+    assert counts == await _all_chunks(twin, chunks)
+
+
+async def test_leaving_a_chunk_stream_early_leaves_the_store_usable(store_client: RedisClient, namespace: str) -> None:
+    """A caller that stops after the first chunk (an error while scoring it) leaves no reply unread on a
+    pooled connection: the store answers correctly afterwards, and the stream's chunks can be recorded
+    again (the ones the server recorded ahead count once)."""
+    txs, _ = simulate(replace(SMALL, days=6), DEFAULT_SPEC)
+    chunks = [txs[at : at + 50] for at in range(0, 300, 50)]
+    store, twin = RedisFeatureStore(store_client, namespace=namespace), MemoryFeatureStore()
+    async with aclosing(store.record_chunks(chunks)) as counted:
+        first = await anext(counted)
+    assert first == await twin.record_transactions(chunks[0])
+    assert await _all_chunks(store, chunks[1:]) == await _all_chunks(twin, chunks[1:])
+    assert await store.record_transactions(txs[300:400]) == await twin.record_transactions(txs[300:400])

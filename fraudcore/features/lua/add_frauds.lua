@@ -14,7 +14,8 @@ while pos <= #batch do
   if new == '1' or missing(redis.call('ZSCORE', fk, member), fk, t, horizon, nil) then
     redis.call('ZADD', fk, ts, member)
     redis.call('ZREMRANGEBYSCORE', fk, '-inf', num(t - horizon))
-    redis.call('EXPIRE', fk, ttl)
+    touched[fk] = true
   end
 end
+expire_touched(ttl)
 return 0

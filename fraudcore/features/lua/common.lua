@@ -23,3 +23,9 @@ local function missing(held, key, t, horizon, pending_top)
   if pending_top and (not highest or pending_top > highest) then highest = pending_top end
   return not highest or t > highest - horizon
 end
+
+-- keys written by this call: each gets its EXPIRE once, when the call ends (``expire_touched``)
+local touched = {}
+local function expire_touched(ttl)
+  for key in pairs(touched) do redis.call('EXPIRE', key, ttl) end
+end

@@ -86,7 +86,7 @@ while pos <= #batch do
       add(ck, t, tonumber(cents))
     end
     prune(ck, t - horizon)
-    if record then redis.call('EXPIRE', ck, ttl) end
+    if record then touched[ck] = true end
   end
 
   -- windows (t - w, t]: stored members by running totals, plus the peek additions
@@ -112,4 +112,5 @@ while pos <= #batch do
     out[o + nc + j] = sum
   end
 end
+expire_touched(ttl)
 return table.concat(out, ',')

@@ -37,8 +37,8 @@ while pos <= #batch do
     prune(tk, t - horizon)
     if fraud_at then prune(fk, t - horizon) end
     if record then
-      redis.call('EXPIRE', tk, ttl)
-      if fraud_at then redis.call('EXPIRE', fk, ttl) end
+      touched[tk] = true
+      if fraud_at then touched[fk] = true end
     end
   end
 
@@ -73,4 +73,5 @@ while pos <= #batch do
     out[o + nt + j] = fraud
   end
 end
+expire_touched(ttl)
 return table.concat(out, ',')

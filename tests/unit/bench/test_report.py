@@ -26,6 +26,7 @@ def _report() -> BenchReport:
         naive=Throughput(2_000, 4.0, 500.0, 3.0),
         framework=Throughput(20_000, 2.5, 8_000.0, 5.0),
         full=Throughput(20_000, 4.0, 5_000.0, 5.0),
+        whole_batches=Throughput(20_000, 5.0, 4_000.0, 5.0),
         in_memory=InMemoryRate(40_000, 0.2, 200_000.0),
         live=LivePhase(
             Latency(2_500.0, 2_450.0, 73_500, 12.0, 40.0, 90.0, 120.0),
@@ -44,6 +45,7 @@ def test_ratios_come_from_the_rates_of_the_same_run() -> None:
     assert ratios["framework_to_raw"] == pytest.approx(0.8)
     assert ratios["full_to_raw"] == pytest.approx(0.5)
     assert ratios["full_to_naive"] == pytest.approx(10.0)
+    assert ratios["full_to_whole_batches"] == pytest.approx(1.25)
     assert ratios["two_workers_to_full"] == pytest.approx(1.2)
     assert ratios["in_memory_to_full"] == pytest.approx(40.0)
     assert ratios["backtest_to_full"] == pytest.approx(4.0)
@@ -66,6 +68,7 @@ def test_the_document_holds_every_measurement_and_is_json() -> None:
         "naive_faust",
         "framework",
         "full_scoring",
+        "full_scoring_whole_batches",
         "in_memory_scoring",
         "latency",
         "hot_swap",
