@@ -53,7 +53,7 @@ class Target:
 
 @dataclass(frozen=True)
 class BenchReport:
-    """The ten measurements of one run."""
+    """The measurements of one run."""
 
     command: str
     started_at: datetime

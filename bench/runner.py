@@ -1,4 +1,4 @@
-"""One benchmark run from start to end: data, models, the ten measurements in order, clean-up.
+"""One benchmark run from start to end: data, models, the measurements in order, clean-up.
 
 Each variant runs as a subprocess on its own lane (:mod:`bench.lanes`) over the same encoded
 transactions; only one variant runs at a time. The full scorer (4) keeps running into the paced phase

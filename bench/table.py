@@ -16,7 +16,7 @@ def _load(values: tuple[float, float, float]) -> str:
 
 
 def render(report: BenchReport) -> str:
-    """The table of the ten measurements with their ratios, then the targets."""
+    """The table of the measurements with their ratios, then the targets."""
     config, ratios, live = report.config, report.ratios(), report.live
     latency, swap, memory = live.latency, live.swap, report.memory
     rows = [

@@ -27,7 +27,8 @@ running): (1) a raw aiokafka passthrough (consume, decode, encode, produce), the
 faust scorer written the way peer projects write one (one message at a time, a Redis round trip and a
 predict_proba call per message), the peer baseline; (3) the fraudstream scorer with a trivial model and
 features in memory (framework efficiency); (4) the fraudstream scorer with full scoring (Redis
-features, the real model, verdicts); (5) batch predict_proba on features already in memory; (6)
+features, the real model, verdicts), and (4b) the same with each micro-batch one chunk (no overlap of
+Redis's work with the scorer's); (5) batch predict_proba on features already in memory; (6)
 end-to-end latency at half the rate of (4); (7) the verdict stall around a model hot-swap under that
 load; (8) a backtest replaying the same transactions; (9) the scorer's peak memory and its trend;
 (10) full scoring by two workers sharing the partitions (scale-out).

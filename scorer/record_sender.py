@@ -18,14 +18,10 @@ from aiokafka import AIOKafkaProducer
 
 from fraudcore.kafka_partitioning import default_partitions
 
-__all__ = ["Deliveries", "Record", "acknowledged", "send_records", "start_records"]
+__all__ = ["Record", "send_records"]
 
 Record = tuple[str, bytes | None, bytes]
 """``(topic, key, value)``."""
-
-
-Deliveries = list[tuple[Awaitable[Any], list[Record]]]
-"""Records handed to a producer: per delivery future, the records it covers."""
 
 
 async def send_records(
@@ -36,12 +32,7 @@ async def send_records(
 
     Records of one partition keep their order. Values of ``alone_from`` bytes or more are sent one by one.
     """
-    return await acknowledged(await start_records(producer, records, alone_from=alone_from))
-
-
-async def start_records(producer: AIOKafkaProducer, records: Sequence[Record], *, alone_from: int) -> Deliveries:
-    """Hand ``records`` to ``producer`` without waiting for acknowledgements (see :func:`send_records`)."""
-    deliveries: Deliveries = []
+    deliveries: list[tuple[Awaitable[Any], list[Record]]] = []
     batched: dict[str, list[Record]] = {}
     for record in records:
         topic, key, value = record
@@ -57,11 +48,6 @@ async def start_records(producer: AIOKafkaProducer, records: Sequence[Record], *
             by_partition.setdefault(partitions[index], []).append(record)
         for partition, partition_records in by_partition.items():
             deliveries += await _send_partition(producer, topic, partition, partition_records)
-    return deliveries
-
-
-async def acknowledged(deliveries: Deliveries) -> list[tuple[Record, BaseException]]:
-    """Wait for every delivery; the records of those that failed, each with its error."""
     results = await asyncio.gather(*(delivery for delivery, _ in deliveries), return_exceptions=True)
     return [
         (record, result)
@@ -71,9 +57,11 @@ async def acknowledged(deliveries: Deliveries) -> list[tuple[Record, BaseExcepti
     ]
 
 
-async def _send_partition(producer: AIOKafkaProducer, topic: str, partition: int, records: list[Record]) -> Deliveries:
+async def _send_partition(
+    producer: AIOKafkaProducer, topic: str, partition: int, records: list[Record]
+) -> list[tuple[Awaitable[Any], list[Record]]]:
     """``send_batch`` the records of one partition, in as many record batches as their size needs."""
-    deliveries: Deliveries = []
+    deliveries: list[tuple[Awaitable[Any], list[Record]]] = []
     batch, covered = producer.create_batch(), list[Record]()
     for record in records:
         _, key, value = record

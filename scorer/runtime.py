@@ -21,7 +21,6 @@ import time
 from collections import Counter
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
@@ -45,7 +44,7 @@ from scorer.drift_watch import DriftWatch
 from scorer.lag import ConsumerLag
 from scorer.metrics import ScorerMetrics
 from scorer.model_holder import ModelHolder, RefreshOutcome
-from scorer.record_sender import Deliveries, Record, acknowledged, start_records
+from scorer.record_sender import Record, send_records
 from scorer.scoring import BatchScorer, RawMessage, dead_letter_for, utc_now
 from scorer.verdict_encoding import EncodedVerdicts
 
@@ -153,23 +152,23 @@ class ScorerRuntime(Service):
     async def process_transactions(self, messages: Sequence[RawMessage]) -> None:
         """Score one micro-batch and wait until its verdicts and dead letters are acknowledged.
 
-        The batch is scored in chunks of ``scorer_chunk_size``; each chunk's verdicts go to the producer
-        as soon as they are encoded, while the feature store counts the next chunk."""
+        The batch is scored in chunks of ``scorer_chunk_size`` (the feature store counts the next chunk
+        while one is scored); the verdicts of all chunks then go out together, one record batch per
+        partition."""
         started = time.perf_counter()
         triage = self.scorer.triage(messages)
         verdict_topic = self.topics.verdicts
-        attempts = [await self._start(self._records(triage.dead_letters))] if triage.dead_letters else []
+        records = self._records(triage.dead_letters)
         async with aclosing(self._scored_chunks(triage.transactions)) as chunks:
             async for verdicts in chunks:
-                keys, values = verdicts.keys, verdicts.values
-                attempts.append(await self._start([(verdict_topic, k, v) for k, v in zip(keys, values, strict=True)]))
+                records += [(verdict_topic, k, v) for k, v in zip(verdicts.keys, verdicts.values, strict=True)]
                 self._count_verdicts(verdicts)
                 for stage, seconds in self.scorer.stage_seconds.items():
                     self.metrics.stage_seconds.labels(stage).observe(seconds)
                 if self.scorer.last_batch is not None:
                     matrix, scores = self.scorer.last_batch
                     await self._raise_alarms(self.drift.observe(self.models.champion, matrix, scores))
-        await self._finish(attempts)
+        await self._send_records(records)
         acknowledged_ms = time.time() * 1000
         self._count_batch(len(messages), triage.dead_letters, triage.unknown_fields)
         self.lag.scored(messages)
@@ -313,38 +312,30 @@ class ScorerRuntime(Service):
 
     async def _send_all(self, events: Sequence[Event]) -> None:
         """Send every event and wait for all acknowledgements; retry what failed, forever."""
-        await self._finish([await self._start(self._records(events))])
+        await self._send_records(self._records(events))
 
     def _records(self, events: Sequence[Event]) -> list[Record]:
         return [(self.topics.topic_for(type(event)), key_for(event), encode(event)) for event in events]
 
-    async def _start(self, records: Sequence[Record]) -> _Attempt:
-        """Hand ``records`` to the current producer, not waiting for their acknowledgements."""
-        producer = self._producers.current
-        assert producer is not None, "the runtime is not started"
-        try:
-            return _Attempt(producer, await start_records(producer, records, alone_from=_ALONE_FROM_BYTES), [])
-        except KafkaError as error:  # no metadata for a topic yet, a broker away
-            return _Attempt(producer, [], [(record, error) for record in records])
-
-    async def _finish(self, attempts: Sequence[_Attempt]) -> None:
-        """Wait for the acknowledgements of ``attempts``; resend what failed, forever."""
+    async def _send_records(self, records: Sequence[Record]) -> None:
+        """Send ``(topic, key, value)`` records and wait for all acknowledgements; retry what failed, forever."""
+        pending = list(records)
         delay = 0.1
-        while attempts:
-            failures: list[tuple[Record, BaseException]] = []
-            for attempt in attempts:
-                failed = attempt.refused + await acknowledged(attempt.deliveries)
-                if failed:
-                    with contextlib.suppress(KafkaError):  # a broker still away: renewed at a later attempt
-                        await self._producers.renew_after(attempt.producer, [error for _, error in failed])
-                failures += failed
-            if not failures:
-                return
-            causes = ", ".join(sorted({type(error).__name__ for _, error in failures}))
-            log.warning("%d messages not sent (%s); resending in %.1f s", len(failures), causes, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, _SEND_RETRY_MAX_S)
-            attempts = [await self._start([record for record, _ in failures])]
+        while pending:
+            producer = self._producers.current
+            assert producer is not None, "the runtime is not started"
+            try:
+                failures = await send_records(producer, pending, alone_from=_ALONE_FROM_BYTES)
+            except KafkaError as error:  # no metadata for a topic yet, a broker away
+                failures = [(record, error) for record in pending]
+            if failures:
+                causes = ", ".join(sorted({type(error).__name__ for _, error in failures}))
+                log.warning("%d messages not sent (%s); resending in %.1f s", len(failures), causes, delay)
+                with contextlib.suppress(KafkaError):  # a broker still away: renewed at a later attempt
+                    await self._producers.renew_after(producer, [error for _, error in failures])
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _SEND_RETRY_MAX_S)
+            pending = [record for record, _ in failures]
 
     def _count_batch(self, consumed: int, letters: Sequence[DeadLetter], unknown_fields: int) -> None:
         metrics = self.metrics
@@ -363,12 +354,3 @@ class ScorerRuntime(Service):
         for (decision, risk, role), count in combinations.items():
             metrics.decisions.labels(decision.value, risk.value, role).inc(count)
         observe_many(metrics.scores, verdicts.scores)
-
-
-@dataclass(frozen=True)
-class _Attempt:
-    """Records handed to one producer: the deliveries to wait for, and those it refused at once."""
-
-    producer: AIOKafkaProducer
-    deliveries: Deliveries
-    refused: list[tuple[Record, BaseException]]

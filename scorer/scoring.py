@@ -155,12 +155,15 @@ class BatchScorer:
     ) -> AsyncGenerator[EncodedVerdicts, None]:
         """The verdict records of ``transactions``, ``chunk_size`` at a time, recording the features.
 
-        One model serves every chunk (the one in use when the call began). The store may count the
-        next chunk while this one is scored and encoded (:meth:`FeatureStore.record_chunks`); after
-        each chunk, :attr:`last_batch` and :attr:`stage_seconds` describe it.
+        One model serves every chunk (the one in use when the call began). A store that counts ahead
+        (:attr:`FeatureStore.counts_ahead`) counts the next chunk while this one is scored and
+        encoded; with any other store the transactions are one chunk. After each chunk,
+        :attr:`last_batch` and :attr:`stage_seconds` describe it.
         """
         if not transactions:
             return
+        if not self.store.counts_ahead:
+            chunk_size = len(transactions)
         model, challenger = self.models.champion, self.models.challenger
         chunks = [transactions[at : at + chunk_size] for at in range(0, len(transactions), chunk_size)]
         facts = [[TxFacts.of(transaction) for transaction in chunk] for chunk in chunks]

@@ -127,6 +127,10 @@ class MemoryFeatureStore:
     async def record_transactions(self, batch: Sequence[TxFacts]) -> list[WindowCounts]:
         return self.record_transactions_sync(batch)
 
+    @property
+    def counts_ahead(self) -> bool:
+        return False
+
     async def record_chunks(self, chunks: Sequence[Sequence[TxFacts]]) -> AsyncGenerator[list[WindowCounts], None]:
         for chunk in chunks:
             yield self.record_transactions_sync(chunk)

@@ -171,6 +171,11 @@ class RedisFeatureStore:
             await self._run(fraud_calls(self._layout, adds, self.spec, per_bucket=self._per_bucket))
         return new
 
+    @property
+    def counts_ahead(self) -> bool:
+        """True on standalone Redis (see :meth:`_overlapped`); a cluster records one chunk at a time."""
+        return not self._per_bucket
+
     async def record_chunks(self, chunks: Sequence[Sequence[TxFacts]]) -> AsyncGenerator[list[WindowCounts], None]:
         """:meth:`record_transactions` of each chunk in turn, yielding each one's counts.
 

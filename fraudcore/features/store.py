@@ -23,6 +23,12 @@ class FeatureStore(Protocol):
         transaction's counts, a later one seeing the earlier ones of the batch."""
         ...
 
+    @property
+    def counts_ahead(self) -> bool:
+        """Whether :meth:`record_chunks` counts the next chunk while the caller uses the counts of this
+        one; when it does not, splitting a batch into chunks only adds per-chunk costs."""
+        ...
+
     def record_chunks(self, chunks: Sequence[Sequence[TxFacts]]) -> AsyncGenerator[list[WindowCounts], None]:
         """:meth:`record_transactions` of each chunk in turn, yielding each chunk's counts. A store may
         work on the next chunk while the caller uses the counts yielded; stopping early leaves the

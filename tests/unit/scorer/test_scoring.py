@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from contextlib import aclosing
 from datetime import timedelta
+
+import pytest
 
 from fraudcore.features.definition import FEATURE_NAMES, TxFacts, feature_matrix
 from fraudcore.features.memory import MemoryFeatureStore
@@ -122,3 +126,38 @@ async def test_a_canary_lets_the_challenger_decide_for_a_stable_share_of_cards()
         assert verdict.shadow_model_version == ("1" if in_canary else "2")
     again = await scorer.score(transactions)  # stable: the same cards stay in the canary
     assert [v.model_version for v in again] == [v.model_version for v in verdicts]
+
+
+class _CountingAheadStore(MemoryFeatureStore):
+    """The memory store, claiming to count ahead (as standalone Redis does): the scorer then splits."""
+
+    @property
+    def counts_ahead(self) -> bool:
+        return True
+
+
+async def test_chunks_split_a_batch_only_for_a_store_that_counts_ahead() -> None:
+    """The verdicts are those of one whole batch either way (scores up to rounding); a store that
+    cannot count ahead gets the batch in one chunk (splitting would only add per-chunk costs)."""
+    transactions = _transactions(7)
+    whole, _ = await _scorer()
+    expected = (await whole.score_encoded(transactions)).values
+    plain, _ = await _scorer()
+    lengths: list[int] = []
+    async with aclosing(plain.score_chunks(transactions, 3)) as chunks:
+        lengths += [len(encoded) async for encoded in chunks]
+    assert lengths == [7]
+    ahead, _ = await _scorer()
+    ahead.store = _CountingAheadStore()
+    values, lengths = [], []
+    async with aclosing(ahead.score_chunks(transactions, 3)) as chunks:
+        async for encoded in chunks:
+            lengths.append(len(encoded))
+            values += encoded.values
+    assert lengths == [3, 3, 1]
+    chunked, whole_batch = [json.loads(value) for value in values], [json.loads(value) for value in expected]
+    for verdict in chunked:  # the model's float sums may differ in the last bits with the batch size
+        verdict["score"] = pytest.approx(verdict["score"], rel=1e-12)
+    for verdict in (*chunked, *whole_batch):  # a timing
+        del verdict["scoring_latency_s"]
+    assert chunked == whole_batch
