@@ -159,7 +159,7 @@ class Settings(BaseSettings):
     """Consumer group (Faust app id) the scorer workers share."""
 
     scorer_batch_size: int = Field(default=500, ge=1, le=10_000)
-    """Most transactions scored in one micro-batch (one Redis round trip, one model call)."""
+    """Most transactions scored in one micro-batch (its verdicts are sent together, its offsets committed after)."""
 
     scorer_chunk_size: int = Field(default=125, ge=1, le=10_000)
     """Transactions per chunk of a micro-batch: on standalone Redis the next chunk's features are counted

@@ -53,7 +53,7 @@ class ScorerMetrics:
         )
         self.stage_seconds = Histogram(
             "fraudstream_scorer_stage_seconds",
-            "Time per micro-batch in each scoring stage.",
+            "Time per chunk of a micro-batch in each scoring stage.",
             ["stage"],
             buckets=_LATENCIES,
             registry=r,

@@ -174,7 +174,7 @@ class RedisFeatureStore:
     @property
     def counts_ahead(self) -> bool:
         """True on standalone Redis (see :meth:`_overlapped`); a cluster records one chunk at a time."""
-        return not self._per_bucket
+        return not self._per_bucket and isinstance(self._client, aioredis.Redis)
 
     async def record_chunks(self, chunks: Sequence[Sequence[TxFacts]]) -> AsyncGenerator[list[WindowCounts], None]:
         """:meth:`record_transactions` of each chunk in turn, yielding each one's counts.
@@ -186,7 +186,7 @@ class RedisFeatureStore:
         done, reloaded_at = 0, -1
         while done < len(chunks):
             rest = chunks[done:]
-            stream = self._overlapped(rest) if not self._per_bucket else self._one_by_one(rest)
+            stream = self._overlapped(rest) if self.counts_ahead else self._one_by_one(rest)
             try:
                 if reloaded_at == done:
                     for script in (CLAIM_TRANSACTIONS, RECORD_CUSTOMERS, RECORD_TERMINALS):
