@@ -163,7 +163,7 @@ class Settings(BaseSettings):
 
     scorer_chunk_size: int = Field(default=125, ge=1, le=10_000)
     """Transactions per chunk of a micro-batch: on standalone Redis the next chunk's features are counted
-    while this one is scored and sent, so the scorer's and Redis's work overlap."""
+    while this one is scored, so the scorer's and Redis's work overlap."""
 
     scorer_batch_within_s: float = Field(default=0.005, gt=0, le=10)
     """Longest wait for a micro-batch to fill before scoring what has arrived. Under load, batches fill
