@@ -143,13 +143,6 @@ class BatchScorer:
         self.stage_seconds["verdicts"] = time.perf_counter() - assembled
         return verdicts
 
-    async def score_encoded(self, transactions: Sequence[Transaction]) -> EncodedVerdicts:
-        """:meth:`score` (recording the features) straight to the verdicts' Kafka records."""
-        async with aclosing(self.score_chunks(transactions, len(transactions) or 1)) as chunks:
-            async for encoded in chunks:
-                return encoded  # one chunk
-        return EncodedVerdicts([], [], [], [], [], np.empty(0))
-
     async def score_chunks(
         self, transactions: Sequence[Transaction], chunk_size: int
     ) -> AsyncGenerator[EncodedVerdicts, None]:

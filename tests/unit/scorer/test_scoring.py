@@ -140,12 +140,13 @@ async def test_chunks_split_a_batch_only_for_a_store_that_counts_ahead() -> None
     """The verdicts are those of one whole batch either way (scores up to rounding); a store that
     cannot count ahead gets the batch in one chunk (splitting would only add per-chunk costs)."""
     transactions = _transactions(7)
-    whole, _ = await _scorer()
-    expected = (await whole.score_encoded(transactions)).values
     plain, _ = await _scorer()
     lengths: list[int] = []
+    expected: list[bytes] = []
     async with aclosing(plain.score_chunks(transactions, 3)) as chunks:
-        lengths += [len(encoded) async for encoded in chunks]
+        async for encoded in chunks:
+            lengths.append(len(encoded))
+            expected += encoded.values
     assert lengths == [7]
     ahead, _ = await _scorer()
     ahead.store = _CountingAheadStore()
