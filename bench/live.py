@@ -3,7 +3,9 @@
 Latency is measured from each transaction's record timestamp (set when it is sent) to its verdict's
 (the broker's append time: the verdict acknowledged), both read back from Kafka after the phase. The
 hot-swap stall is the largest silence of the verdict stream from the promotion until one second after
-the first verdict of the new version, against the largest silence elsewhere in the phase.
+the first verdict of the new version, against the largest silence elsewhere in the phase. The raw
+passthrough gets the same kind of phase, at the same rate, as the reference: the latency of the Kafka
+hops alone.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from bench.workload import Record
 from fraudcore.kafka_security import client_options
 from fraudcore.settings import Settings
 
-__all__ = ["HotSwap", "Latency", "LivePhase", "run_live"]
+__all__ = ["HotSwap", "Latency", "LivePhase", "passthrough_latency", "run_live"]
 
 _AFTER_SWAP_MS = 1_000
 
@@ -95,36 +97,72 @@ def run_live(
 ) -> LivePhase:
     """Send ``records`` at ``rate`` for ``seconds`` to the lane's running ``scorer``, call ``promote``
     at the middle, wait for every verdict, and measure."""
+    verdicts: dict[str, _Verdict] = {}
+
+    def visit(record: Any) -> None:
+        key = record.key.decode()
+        if key not in verdicts:  # at-least-once: the first verdict counts
+            verdicts[key] = _Verdict(record.timestamp, str(json.loads(record.value)["model_version"]))
+
+    sent = _paced_phase(lane, records, rate, seconds, scorer, promote, visit, say)
+    ours = {key: verdict for key, verdict in verdicts.items() if key in sent.at_ms}
+    latency = _latency(sent, {key: verdict.at_ms for key, verdict in ours.items()}, rate)
+    return LivePhase(latency, _swap(sent, ours, new_version), sent.began, sent.ended)
+
+
+def passthrough_latency(
+    lane: Lane, records: Sequence[Record], rate: float, seconds: float, passthrough: Child, say: Callable[[str], None]
+) -> Latency:
+    """Send ``records`` at ``rate`` for ``seconds`` to the lane's running raw passthrough (its outputs
+    are the transactions re-encoded) and measure their latency as :func:`run_live` does."""
+    outputs: dict[str, int] = {}
+
+    def visit(record: Any) -> None:
+        outputs.setdefault(str(json.loads(record.value)["transaction_id"]), record.timestamp)
+
+    sent = _paced_phase(lane, records, rate, seconds, passthrough, None, visit, say)
+    return _latency(sent, outputs, rate)
+
+
+def _paced_phase(
+    lane: Lane,
+    records: Sequence[Record],
+    rate: float,
+    seconds: float,
+    child: Child,
+    promote: Callable[[], None] | None,
+    visit: Callable[[Any], None],
+    say: Callable[[str], None],
+) -> _Sent:
+    """Send paced, wait until ``child`` wrote one output per transaction sent, and hand the outputs of
+    the phase to ``visit``."""
     settings, topics = lane.settings, lane.topics
     since = asyncio.run(end_offsets(settings, topics.verdicts))
     sent = asyncio.run(_paced(settings, topics.transactions, records, rate, seconds, promote))
-    say(f"      sent {len(sent.at_ms):,} transactions in {sent.ended - sent.began:.0f} s; waiting for their verdicts")
+    say(f"      sent {len(sent.at_ms):,} transactions in {sent.ended - sent.began:.0f} s; waiting for their outputs")
     try:
         asyncio.run(
             wait_for_count(
                 settings,
                 topics.verdicts,
                 sum(since.values()) + len(sent.at_ms),
-                alive=scorer.alive,
+                alive=child.alive,
                 timeout_s=120,
             )
         )
     except RuntimeError as error:
-        raise BenchError(f"{lane.name} (paced): {error}\n--- end of its log ---\n{scorer.log_tail()}") from error
-    verdicts: dict[str, _Verdict] = {}
-
-    def visit(record: Any) -> None:
-        key = record.key.decode()
-        if key in sent.at_ms and key not in verdicts:  # at-least-once: the first verdict counts
-            verdicts[key] = _Verdict(record.timestamp, str(json.loads(record.value)["model_version"]))
-
+        raise BenchError(f"{lane.name} (paced): {error}\n--- end of its log ---\n{child.log_tail()}") from error
     asyncio.run(read_records(settings, topics.verdicts, visit, since))
-    latency = _latency(sent, verdicts, rate)
-    return LivePhase(latency, _swap(sent, verdicts, new_version), sent.began, sent.ended)
+    return sent
 
 
 async def _paced(
-    settings: Settings, topic: str, records: Sequence[Record], rate: float, seconds: float, promote: Callable[[], None]
+    settings: Settings,
+    topic: str,
+    records: Sequence[Record],
+    rate: float,
+    seconds: float,
+    promote: Callable[[], None] | None,
 ) -> _Sent:
     producer = AIOKafkaProducer(**client_options(settings), acks="all", enable_idempotence=True, linger_ms=1)
     await producer.start()
@@ -139,7 +177,7 @@ async def _paced(
             wait = sent.began + due - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)
-            if sent.promoted_at_ms is None and due >= seconds / 2:
+            if promote is not None and sent.promoted_at_ms is None and due >= seconds / 2:
                 promote()
                 sent.promoted_at_ms = int(time.time() * 1000)
             now_ms = int(time.time() * 1000)
@@ -152,11 +190,13 @@ async def _paced(
     return sent
 
 
-def _latency(sent: _Sent, verdicts: dict[str, _Verdict], rate: float) -> Latency:
-    missing = len(sent.at_ms) - len(verdicts)
+def _latency(sent: _Sent, output_ms: dict[str, int], rate: float) -> Latency:
+    """The latency of every transaction sent, from its first output's append time (``output_ms`` may
+    hold outputs of other transactions too)."""
+    missing = sum(1 for key in sent.at_ms if key not in output_ms)
     if missing:
-        raise BenchError(f"{missing:,} of {len(sent.at_ms):,} paced transactions got no verdict")
-    delays = [verdicts[key].at_ms - at_ms for key, at_ms in sent.at_ms.items()]
+        raise BenchError(f"{missing:,} of {len(sent.at_ms):,} paced transactions got no output")
+    delays = [output_ms[key] - at_ms for key, at_ms in sent.at_ms.items()]
     p50, p99, p999, top = percentiles(delays, [0.5, 0.99, 0.999, 1.0])
     achieved = len(sent.at_ms) / max(sent.ended - sent.began, 1e-9)
     return Latency(rate, achieved, len(delays), p50, p99, p999, top)

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from bench.config import BenchConfig
-from bench.live import LivePhase
+from bench.live import Latency, LivePhase
 from bench.memory import MemoryTrend
 from bench.offline import BacktestRate, InMemoryRate
 from bench.throughput import Throughput
@@ -67,6 +67,8 @@ class BenchReport:
     """Full scoring as (4) with each micro-batch one chunk: no overlap of Redis and the scorer's work."""
     in_memory: InMemoryRate
     live: LivePhase
+    raw_latency: Latency
+    """The raw passthrough's latency at the rate of the paced phase (the Kafka hops alone)."""
     backtest: BacktestRate
     memory: MemoryTrend
     two_workers: Throughput
@@ -83,6 +85,7 @@ class BenchReport:
             "in_memory_to_full": self.in_memory.rate / full,
             "backtest_to_full": self.backtest.rate / full,
             "paced_to_full": self.live.latency.achieved_rate / full,
+            "p99_to_raw_p99": self.live.latency.p99_ms / max(self.raw_latency.p99_ms, 1.0),
             "two_workers_to_full": self.two_workers.rate / full,
         }
 
@@ -111,6 +114,7 @@ class BenchReport:
                 "full_scoring_whole_batches": asdict(self.whole_batches),
                 "in_memory_scoring": asdict(self.in_memory),
                 "latency": asdict(live.latency),
+                "raw_passthrough_latency": asdict(self.raw_latency),
                 "hot_swap": asdict(live.swap),
                 "backtest": asdict(self.backtest),
                 "memory": asdict(self.memory),

@@ -23,7 +23,7 @@ from bench.config import BenchConfig
 from bench.errors import BenchError
 from bench.kafka_io import fill
 from bench.lanes import Lane, new_run_id, remove_run
-from bench.live import LivePhase, run_live
+from bench.live import Latency, LivePhase, passthrough_latency, run_live
 from bench.memory import MemoryTrend, memory_trend
 from bench.models import delete_models, real_bundle, register, trivial_bundle
 from bench.offline import BacktestRate, InMemoryRate, backtest_rate, in_memory_rate
@@ -36,8 +36,12 @@ from fraudcore.settings import Settings
 
 __all__ = ["command_line", "run_bench"]
 
-_LANES = ("raw", "naive", "frame", "full", "whole", "two", "backtest")
+_LANES = ("raw", "naive", "frame", "full", "raw-paced", "whole", "two", "backtest")
 _READY_TIMEOUT_S = 120.0
+_RAW_PACED_SHARE = 0.25
+_RAW_PACED_MIN_S = 5.0
+"""The raw passthrough's paced phase (6b): a quarter of the scorer's, at least five seconds."""
+_RAW_WARM_UP = 2_000
 _WARM_UP_SHARE = 0.25
 """The memory trend leaves out the first quarter of the paced phase (buffers and windows filling up)."""
 
@@ -124,6 +128,7 @@ def _measure(run: _Run, load_before: tuple[float, float, float], started_at: dat
     prepared = _prepare(run)
     raw, naive, framework = _throughputs(run, prepared.backlog)
     full, live, memory = _full_scoring(run, prepared)
+    raw_latency = _raw_latency(run, prepared, live.latency.target_rate)
     whole_batches = _whole_batches(run, prepared.backlog)
     in_memory, backtest = _offline(run, prepared)
     two_workers = _two_workers(run, prepared.backlog)
@@ -139,6 +144,7 @@ def _measure(run: _Run, load_before: tuple[float, float, float], started_at: dat
         whole_batches=whole_batches,
         in_memory=in_memory,
         live=live,
+        raw_latency=raw_latency,
         backtest=backtest,
         memory=memory,
         two_workers=two_workers,
@@ -194,6 +200,22 @@ def _full_scoring(run: _Run, prepared: _Prepared) -> tuple[Throughput, LivePhase
     memory = memory_trend(samples, steady, live.ended, live.latency.achieved_rate)
     say(f"(9) scorer memory: peak {memory.peak_rss_mb:,.0f} MB, {memory.slope_mb_per_min:+.2f} MB/min")
     return full, live, memory
+
+
+def _raw_latency(run: _Run, prepared: _Prepared, rate: float) -> Latency:
+    """The raw passthrough's latency at the rate of (6): what the Kafka hops alone take on this machine.
+    A first window of transactions warms it up (group joined, partitions assigned)."""
+    config, lane = run.config, run.lanes["raw-paced"]
+    seconds = max(_RAW_PACED_MIN_S, config.live_seconds * _RAW_PACED_SHARE)
+    run.say(f"(6b) raw passthrough latency at {rate:,.0f}/s (as 6) for {seconds:g} s")
+    warm = prepared.backlog.transactions[: min(len(prepared.backlog.transactions), _RAW_WARM_UP)]
+    args = ["bench.passthrough", "--batch-size", str(config.batch_size)]
+    _, passthrough = measure_throughput(lane, warm, lambda: run.spawn(lane, args), run.say)
+    records = prepared.workload.more(math.ceil(rate * seconds) + 1)
+    latency = passthrough_latency(lane, records, rate, seconds, passthrough, run.say)
+    run.stop_all()
+    run.say(f"      latency p50 {latency.p50_ms:,.0f} ms, p99 {latency.p99_ms:,.0f} ms, max {latency.max_ms:,.0f} ms")
+    return latency
 
 
 def _whole_batches(run: _Run, backlog: Backlog) -> Throughput:

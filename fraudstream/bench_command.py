@@ -29,7 +29,8 @@ predict_proba call per message), the peer baseline; (3) the fraudstream scorer w
 features in memory (framework efficiency); (4) the fraudstream scorer with full scoring (Redis
 features, the real model, verdicts), and (4b) the same with each micro-batch one chunk (no overlap of
 Redis's work with the scorer's); (5) batch predict_proba on features already in memory; (6)
-end-to-end latency at half the rate of (4); (7) the verdict stall around a model hot-swap under that
+end-to-end latency at half the rate of (4), and (6b) the raw passthrough's at the same rate (the Kafka
+hops alone); (7) the verdict stall around a model hot-swap under that
 load; (8) a backtest replaying the same transactions; (9) the scorer's peak memory and its trend;
 (10) full scoring by two workers sharing the partitions (scale-out).
 

@@ -74,6 +74,9 @@ def test_the_quick_bench_measures_everything_and_cleans_up(services: Settings, u
     _positive(latency, "target_rate", "achieved_rate", "transactions", "p50_ms", "p99_ms", "p999_ms")
     assert latency["p50_ms"] <= latency["p99_ms"] <= latency["p999_ms"] <= latency["max_ms"]
     assert latency["target_rate"] == pytest.approx(measured["full_scoring"]["rate"] / 2)
+    raw_latency = measured["raw_passthrough_latency"]
+    _positive(raw_latency, "achieved_rate", "transactions", "p50_ms", "p99_ms")
+    assert raw_latency["target_rate"] == latency["target_rate"]
     swap = measured["hot_swap"]
     assert swap["to_version"] != swap["from_version"]
     assert swap["swap_seconds"] > 0

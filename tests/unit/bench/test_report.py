@@ -34,6 +34,7 @@ def _report() -> BenchReport:
             began=100.0,
             ended=130.0,
         ),
+        raw_latency=Latency(2_500.0, 2_500.0, 18_750, 8.0, 16.0, 30.0, 45.0),
         backtest=BacktestRate(20_000, 1.0, 20_000.0, {"read": 0.5, "replay": 0.4, "score": 0.1}),
         memory=MemoryTrend(300.0, 310.0, 280.0, 282.0, 22.0, 5.5, 37.4, 40),
         two_workers=Throughput(20_000, 3.0, 6_000.0, 6.0, 20_000),
@@ -50,6 +51,7 @@ def test_ratios_come_from_the_rates_of_the_same_run() -> None:
     assert ratios["in_memory_to_full"] == pytest.approx(40.0)
     assert ratios["backtest_to_full"] == pytest.approx(4.0)
     assert ratios["paced_to_full"] == pytest.approx(0.49)
+    assert ratios["p99_to_raw_p99"] == pytest.approx(2.5)
 
 
 def test_targets_say_whether_they_are_met() -> None:
@@ -71,6 +73,7 @@ def test_the_document_holds_every_measurement_and_is_json() -> None:
         "full_scoring_whole_batches",
         "in_memory_scoring",
         "latency",
+        "raw_passthrough_latency",
         "hot_swap",
         "backtest",
         "memory",
@@ -90,6 +93,8 @@ def test_the_table_shows_the_nine_measurements_and_the_targets() -> None:
     assert "0.80x (1)" in table
     assert "0.50x (1), 10.0x (2)" in table
     assert "p50 12 ms, p99 40 ms, p99.9 90 ms" in table
+    assert "| 6b | raw passthrough latency at 2,500/s (as 6) | p50 8 ms, p99 16 ms, p99.9 30 ms |" in table
+    assert "p99 of 6 is 2.5x this" in table
     assert "stall 80 ms (elsewhere 40 ms)" in table
     assert "load average 0.50 0.60 0.70 before, 1.50 1.00 0.80 after" in table
     assert table.count("| met |") == 3
