@@ -1,7 +1,9 @@
 """A real local ``redis-server`` (from Debian's package) keeping its data under ``<data_dir>/redis``.
 
-Persistence: RDB snapshots (every 60 s after a change, and on the clean shutdown SIGTERM triggers),
-so ``down`` followed by ``up`` keeps the online features; ``down --wipe`` deletes them.
+Persistence: RDB snapshots (every 5 minutes after a change, and on the clean shutdown SIGTERM
+triggers), so ``down`` followed by ``up`` keeps the online features; ``down --wipe`` deletes them. A
+snapshot forks and writes the whole dataset: on two cores shared with the scorer, each one stalls
+scoring for up to a second (``BENCHMARKS.md``), hence not every minute.
 
 With ``FRAUD_REDIS_PASSWORD`` set the server requires it (``requirepass``, or an ACL user named
 ``FRAUD_REDIS_USERNAME``), written to a config file only its owner can read, never to the command line.
@@ -17,6 +19,8 @@ from fraudcore.settings import Settings
 
 __all__ = ["RedisServer"]
 
+_SNAPSHOT_POLICY = "300 1"
+"""Redis's ``save`` rule: snapshot once 300 s have passed since the last snapshot and a key changed."""
 _REDIS_HINT = "Install it with `make setup` (Debian package redis-server) or set FRAUD_REDIS_URL to an existing Redis."
 
 
@@ -43,7 +47,7 @@ class RedisServer:
         self.home.mkdir(parents=True, exist_ok=True)
         argv = [
             server, *self._auth_config(), "--bind", "127.0.0.1", "--port", str(port), "--dir", str(self.home),
-            "--dbfilename", "dump.rdb", "--save", "60 1", "--daemonize", "no",
+            "--dbfilename", "dump.rdb", "--save", _SNAPSHOT_POLICY, "--daemonize", "no",
             "--protected-mode", "yes", "--logfile", "",
         ]  # fmt: skip
         self.process.start(argv, cwd=self.home)
