@@ -186,7 +186,7 @@ class BatchConsumer(Consumer):
         return None
 
     def _start(self, route: Route, batch: Batch) -> asyncio.Future[None]:
-        """Run ``batch``'s handler as a task of its own, so that cancelling the drain loop never
+        """Run ``batch``'s handler as a task of its own: the drain loop neither waits for it nor
         cancels it (a shutdown waits for it in :meth:`wait_empty`)."""
         inbound = self.app.monitor.stream_inbound_time
         now = monotonic()
