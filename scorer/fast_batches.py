@@ -1,11 +1,10 @@
 """The pure parts of the batch consumption path: routes, pending records per topic, conversion.
 
 :class:`PendingRecords` holds the fetched records of one routed topic until they form a batch (the
-route's ``max_batch`` records, whatever arrived while the previous batch was handled, or whatever
-arrived within ``within_s`` of the oldest one). A batch carries the *position* of each partition it
-holds (its last offset + 1): the offset to commit once the batch's handler has returned. Records of
-one partition stay in fetch order, so positions only grow within one consumer generation; records of
-an older generation are never delivered.
+route's ``max_batch`` records, or whatever arrived within ``within_s`` of the oldest one). A batch
+carries the *position* of each partition it holds (its last offset + 1): the offset to commit once
+the batch's handler has returned. Records of one partition stay in fetch order, so positions only
+grow within one consumer generation; records of an older generation are never delivered.
 """
 
 from __future__ import annotations
@@ -52,15 +51,12 @@ class PendingRecords:
         self.generation: int | None = None
         self.since: float | None = None
         """When the oldest pending record arrived (monotonic seconds)."""
-        self.waited = False
-        """Whether some pending record arrived while the previous batch was handled."""
 
     def __len__(self) -> int:
         return self._count
 
-    def add(self, tp: Partition, records: list[Any], generation: int, now: float, *, waited: bool = False) -> None:
-        """Append one partition's fetched records; records of an older generation are dropped first.
-        ``waited``: they arrived while the previous batch was handled."""
+    def add(self, tp: Partition, records: list[Any], generation: int, now: float) -> None:
+        """Append one partition's fetched records; records of an older generation are dropped first."""
         if not records:
             return
         if self.generation != generation:
@@ -68,23 +64,18 @@ class PendingRecords:
             self.generation = generation
         if self.since is None:
             self.since = now
-        self.waited = self.waited or waited
         self._segments.append((tp, records))
         self._count += len(records)
 
     def due(self, route: Route, now: float) -> bool:
-        """Whether a batch should be delivered now: a full one, one whose records arrived while the
-        previous batch was handled (under load, that is how batches fill), or one whose oldest record
-        waited ``within_s``."""
+        """Whether a batch should be delivered now: a full one, or the oldest record waited long enough."""
         return self._count >= route.max_batch or (
-            self._count > 0 and (self.waited or (self.since is not None and now - self.since >= route.within_s))
+            self._count > 0 and self.since is not None and now - self.since >= route.within_s
         )
 
     def deadline(self, route: Route) -> float | None:
-        """When the pending records become due (None when nothing is pending)."""
-        if self.since is None:
-            return None
-        return self.since if self.waited else self.since + route.within_s
+        """When the pending records become due by age (None when nothing is pending)."""
+        return None if self.since is None else self.since + route.within_s
 
     def take(self, limit: int) -> Batch:
         """Remove and return up to ``limit`` of the oldest records, with their partitions' positions."""
@@ -103,7 +94,6 @@ class PendingRecords:
         self._count -= len(batch.records)
         if not self._count:
             self.since = None
-            self.waited = False
         return batch
 
     def clear(self) -> None:
@@ -111,7 +101,6 @@ class PendingRecords:
         self._segments.clear()
         self._count = 0
         self.since = None
-        self.waited = False
 
 
 def raw_messages(records: Sequence[Any]) -> list[RawMessage]:

@@ -4,16 +4,15 @@ Faust's drain loop (``Consumer._drain_messages``) delivers every message on its 
 ``ConsumerMessage``, a ``wait_first`` of two tasks, an ``Event``, a channel queue, a stream
 iteration and a per-offset ack. That per-message path caps a worker at a few thousand messages per
 second. :class:`BatchConsumer` replaces only the drain loop: the records fetched for a routed topic
-become one list handed to the route's handler (up to ``max_batch`` records: what arrived while the
-previous batch was handled, or within ``within_s`` when the consumer was idle), and once the handler
-returns, the *position* of each partition in the batch (its last offset + 1) becomes committable.
-Everything else is Faust's own: group membership and rebalancing
-(``on_partitions_revoked/assigned``, flow control, ``perform_seek`` to the committed offsets
-afterwards), the commit machinery (``commit`` / ``force_commit`` / ``_commit_offsets`` every
-``broker_commit_interval``, and every ``broker_commit_every`` records — started beside the drain
-loop rather than inside it), the consumer thread and fetcher, the web server and timers. Records of
-topics without a route still take Faust's per-message path. One setting differs: the broker's fetch
-wait (``fetch_max_wait_ms``, fixed at 1,500 ms by Faust) is the app's, a few ms.
+become one list handed to the route's handler (up to ``max_batch`` records, or what arrived within
+``within_s``), and once the handler returns, the *position* of each partition in the batch (its
+last offset + 1) becomes committable. Everything else is Faust's own: group membership and
+rebalancing (``on_partitions_revoked/assigned``, flow control, ``perform_seek`` to the committed
+offsets afterwards), the commit machinery (``commit`` / ``force_commit`` / ``_commit_offsets``
+every ``broker_commit_interval``, and every ``broker_commit_every`` records — started beside the
+drain loop rather than inside it), the consumer thread and fetcher, the web server and timers.
+Records of topics without a route still take Faust's per-message path. One setting differs: the
+broker's fetch wait (``fetch_max_wait_ms``, fixed at 1,500 ms by Faust) is the app's, a few ms.
 
 Invariants kept:
 
@@ -75,8 +74,6 @@ class BatchConsumer(Consumer):
         self._inflight: asyncio.Future[None] | None = None
         self._committing: asyncio.Future[bool] | None = None
         self._failed: BaseException | None = None
-        self._handled_since_fetch = False
-        """Whether a batch was handled since the last fetch began (see :meth:`_fetched_while_handling`)."""
 
     def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
         return _ShortFetchWaitThread(self, loop=self.loop, beacon=self.beacon)
@@ -84,19 +81,36 @@ class BatchConsumer(Consumer):
     # -- the drain loop -------------------------------------------------------------------------
 
     async def _drain_messages(self, fetcher: ServiceT) -> None:
-        """Faust's fetcher task: fetch, route, hand due batches over one at a time; Faust's error handling."""
+        """Faust's fetcher task: fetch, route, deliver due batches; Faust's error handling."""
         fetcher_stopped = cast(Service, fetcher)._stopped.is_set
         try:
             while not (self.should_stop or fetcher_stopped() or self._failed):
-                if (handling := self._handling()) is not None:  # a restarted drain loop: one batch at a time
-                    await asyncio.wait({handling})
                 records, active = await self._wait_next_records(self._fetch_timeout())
                 if self.should_stop:
                     return
-                if not await self._route(records, active):
+                if not self.flow_active:  # as Faust's getmany: the fetch raced a rebalance
+                    self._drop_pending()
+                    try:
+                        await self.perform_seek()
+                    except Exception as exc:  # noqa: BLE001 - Faust logs and carries on too
+                        self.log.warning("exception performing seek when flow not active %r", exc)
                     continue
-                while (handling := self._start_due()) is not None:
-                    await asyncio.wait({handling})
+                generation = self.app.consumer_generation_id
+                now = monotonic()
+                for tp, tp_records in (records or {}).items():
+                    if active is not None and tp not in active and tp not in self._buffered_partitions:
+                        continue
+                    previous = self._read_offset.get(tp)
+                    fresh = self._unread(tp, tp_records)
+                    if not fresh:
+                        continue
+                    self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+                    pending = self._pending.get(tp.topic)
+                    if pending is not None:
+                        pending.add(tp, fresh, generation, now)
+                    else:
+                        await self._deliver_each(tp, fresh, previous)
+                await self._deliver_due()
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
                 self.log.info("Broker stopped consumer, shutting down...")
@@ -110,46 +124,6 @@ class BatchConsumer(Consumer):
         except Exception as exc:
             self.log.exception("Drain messages raised: %r", exc)
             raise
-
-    async def _route(self, records: Mapping[TP, list[Any]] | None, active: set[TP] | None) -> bool:
-        """Add fetched records to their routes' pending batches (other topics take Faust's
-        per-message path); False when the fetch raced a rebalance and was dropped."""
-        if not self.flow_active:  # as Faust's getmany: the fetch raced a rebalance
-            self._drop_pending()
-            try:
-                await self.perform_seek()
-            except Exception as exc:  # noqa: BLE001 - Faust logs and carries on too
-                self.log.warning("exception performing seek when flow not active %r", exc)
-            return False
-        generation, now, waited = self.app.consumer_generation_id, monotonic(), self._fetched_while_handling()
-        for tp, tp_records in (records or {}).items():
-            if active is not None and tp not in active and tp not in self._buffered_partitions:
-                continue
-            previous = self._read_offset.get(tp)
-            fresh = self._unread(tp, tp_records)
-            if not fresh:
-                continue
-            self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
-            pending = self._pending.get(tp.topic)
-            if pending is not None:
-                pending.add(tp, fresh, generation, now, waited=waited)
-            else:
-                await self._deliver_each(tp, fresh, previous)
-        return True
-
-    def _handling(self) -> asyncio.Future[None] | None:
-        """The batch in progress, if any."""
-        inflight = self._inflight
-        return inflight if inflight is not None and not inflight.done() else None
-
-    def _fetched_while_handling(self) -> bool:
-        """Whether the records just fetched may have arrived while a batch was handled (the first fetch
-        after one): the consumer thread fetched them meanwhile, so they form the next batch at once. The
-        ``within_s`` wait is for an idle consumer; under load a batch is what arrived during the last."""
-        handled = self._handled_since_fetch
-        if self._handling() is None:
-            self._handled_since_fetch = False
-        return handled
 
     def _fetch_timeout(self) -> float:
         deadlines = [
@@ -171,30 +145,37 @@ class BatchConsumer(Consumer):
             self._read_offset[tp] = records[-1].offset + 1
         return records
 
-    def _start_due(self) -> asyncio.Future[None] | None:
-        """Hand the next due batch to its handler, unless one is in progress; returns its task."""
-        if self._failed or self._handling() is not None:
-            return None
+    async def _deliver_due(self) -> None:
         for topic, route in self._routes.items():
             pending = self._pending[topic]
-            if not pending.due(route, monotonic()):
-                continue
-            if not self.flow_active or pending.generation != self.app.consumer_generation_id:
-                pending.clear()  # a rebalance began: Faust seeks back to the committed offsets
-                continue
-            return self._start(route, pending.take(route.max_batch))
-        return None
+            while pending.due(route, monotonic()):
+                if not self.flow_active or pending.generation != self.app.consumer_generation_id:
+                    pending.clear()  # a rebalance began: Faust seeks back to the committed offsets
+                    break
+                await self._deliver(route, pending.take(route.max_batch))
+                if self._failed:
+                    return
 
-    def _start(self, route: Route, batch: Batch) -> asyncio.Future[None]:
-        """Run ``batch``'s handler as a task of its own: the drain loop neither waits for it nor
-        cancels it (a shutdown waits for it in :meth:`wait_empty`)."""
+    async def _deliver(self, route: Route, batch: Batch) -> None:
+        """Hand ``batch`` to its handler (shielded from the fetcher's cancellation) and wait."""
+        if self._inflight is not None and not self._inflight.done():
+            await asyncio.wait({self._inflight})  # a restarted drain loop: keep one batch at a time
+        if self._failed:
+            return
         inbound = self.app.monitor.stream_inbound_time
         now = monotonic()
         for tp in batch.positions:
             inbound[tp] = now  # Faust's livelock detector reads it (as a stream would set it)
-        self._handled_since_fetch = True
-        self._inflight = asyncio.ensure_future(self._handle(route, batch, self.app.consumer_generation_id))
-        return self._inflight
+        task = asyncio.ensure_future(self._handle(route, batch, self.app.consumer_generation_id))
+        self._inflight = task
+        await asyncio.shield(task)
+        if self._failed:
+            return
+        self._n_acked += len(batch.records)
+        if self._commit_every is not None and self._n_acked >= self._commit_every:
+            self._n_acked = 0
+            if self._committing is None or self._committing.done():  # as Faust, but off the drain loop
+                self._committing = asyncio.ensure_future(self.commit())
 
     async def _handle(self, route: Route, batch: Batch, generation: int) -> None:
         try:
@@ -206,11 +187,6 @@ class BatchConsumer(Consumer):
             return
         if generation == self.app.consumer_generation_id:
             self._positions.update(batch.positions)
-        self._n_acked += len(batch.records)
-        if self._commit_every is not None and self._n_acked >= self._commit_every:
-            self._n_acked = 0
-            if self._committing is None or self._committing.done():  # as Faust, but off the drain loop
-                self._committing = asyncio.ensure_future(self.commit())
 
     async def _deliver_each(self, tp: TP, records: list[Any], next_offset: int | None) -> None:
         """Faust's per-message delivery (and offset-gap bookkeeping, which its per-offset acks need),

@@ -37,19 +37,6 @@ def test_a_batch_is_due_when_full_or_when_its_oldest_record_waited_long_enough()
     assert pending.deadline(ROUTE) == 10.5  # the oldest record sets the deadline
 
 
-def test_records_that_arrived_while_a_batch_was_handled_are_due_at_once_until_taken() -> None:
-    pending = PendingRecords()
-    pending.add(TP0, _records(TP0, 0), generation=1, now=10.0)
-    assert not pending.due(ROUTE, now=10.1)
-    pending.add(TP0, _records(TP0, 1), generation=1, now=10.1, waited=True)
-    assert pending.due(ROUTE, now=10.1)
-    assert pending.deadline(ROUTE) == 10.0
-    pending.take(3)
-    pending.add(TP0, _records(TP0, 2), generation=1, now=11.0)
-    assert not pending.due(ROUTE, now=11.1)  # an idle consumer's batch waits within_s again
-    assert pending.deadline(ROUTE) == 11.5
-
-
 def test_take_keeps_fetch_order_and_gives_each_partition_its_last_offset_plus_one() -> None:
     pending = PendingRecords()
     pending.add(TP0, _records(TP0, 4, 5, 6, 7), generation=1, now=0.0)

@@ -174,22 +174,6 @@ async def test_a_partial_batch_waits_for_more_records_until_within_elapsed(tmp_p
         rig.close()
 
 
-async def test_records_fetched_after_a_batch_was_handled_form_the_next_batch_without_the_idle_wait(rig: Rig) -> None:
-    rig.fetches.extend([{TX0: _records(TX0, 0, 1)}, {TX0: _records(TX0, 2)}])  # within_s is 60 s
-    await rig.run()
-    assert _offsets(rig.batches) == [[(0, 0), (0, 1)], [(0, 2)]]
-
-
-async def test_an_idle_consumer_waits_within_s_for_a_batch_to_fill(tmp_path: Path) -> None:
-    rig = Rig(tmp_path, max_batch=10, within_s=60.0)
-    try:
-        rig.fetches.extend([{TX0: _records(TX0, 0)}, {TX0: _records(TX0, 1)}])
-        await rig.run(settle_s=0.1)
-        assert rig.batches == []
-    finally:
-        rig.close()
-
-
 async def test_offsets_become_committable_only_after_the_handler_returned(rig: Rig) -> None:
     rig.gate = asyncio.Event()
     rig.fetches.append({TX0: _records(TX0, 0, 1)})
