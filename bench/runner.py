@@ -208,7 +208,7 @@ def _raw_latency(run: _Run, prepared: _Prepared, rate: float) -> Latency:
     config, lane = run.config, run.lanes["raw-paced"]
     seconds = max(_RAW_PACED_MIN_S, config.live_seconds * _RAW_PACED_SHARE)
     run.say(f"(6b) raw passthrough latency at {rate:,.0f}/s (as 6) for {seconds:g} s")
-    warm = prepared.backlog.transactions[: min(len(prepared.backlog.transactions), _RAW_WARM_UP)]
+    warm = prepared.backlog.transactions[:_RAW_WARM_UP]
     args = ["bench.passthrough", "--batch-size", str(config.batch_size)]
     _, passthrough = measure_throughput(lane, warm, lambda: run.spawn(lane, args), run.say)
     records = prepared.workload.more(math.ceil(rate * seconds) + 1)

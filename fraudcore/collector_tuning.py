@@ -31,11 +31,13 @@ def tune_collector() -> None:
 @contextmanager
 def fewer_collections() -> Iterator[None]:
     """:func:`tune_collector` for the block; afterwards the previous thresholds apply and the frozen
-    objects are handed back to the collector."""
-    previous = gc.get_threshold()
+    objects are handed back to the collector (unless the process had frozen some before: a tuned
+    process keeps its frozen start-up heap)."""
+    previous, frozen_before = gc.get_threshold(), gc.get_freeze_count()
     tune_collector()
     try:
         yield
     finally:
         gc.set_threshold(*previous)
-        gc.unfreeze()
+        if not frozen_before:
+            gc.unfreeze()

@@ -23,16 +23,16 @@ EXIT_INFRA = 3
 
 _DESCRIPTION = """\
 Measure, in one run on this machine, against the real Kafka and Redis (started if they are not
-running): (1) a raw aiokafka passthrough (consume, decode, encode, produce), the reference; (2) a naive
-faust scorer written the way peer projects write one (one message at a time, a Redis round trip and a
-predict_proba call per message), the peer baseline; (3) the fraudstream scorer with a trivial model and
-features in memory (framework efficiency); (4) the fraudstream scorer with full scoring (Redis
-features, the real model, verdicts), and (4b) the same with each micro-batch one chunk (no overlap of
-Redis's work with the scorer's); (5) batch predict_proba on features already in memory; (6)
-end-to-end latency at half the rate of (4), and (6b) the raw passthrough's at the same rate (the Kafka
-hops alone); (7) the verdict stall around a model hot-swap under that
-load; (8) a backtest replaying the same transactions; (9) the scorer's peak memory and its trend;
-(10) full scoring by two workers sharing the partitions (scale-out).
+running): (1) a raw aiokafka passthrough (consume, decode, encode, produce), the reference; (2) a
+naive faust scorer written the way peer projects write one (one message at a time, a Redis round
+trip and a predict_proba call per message), the peer baseline; (3) the fraudstream scorer with a
+trivial model and features in memory (framework efficiency); (4) the fraudstream scorer with full
+scoring (Redis features, the real model, verdicts), and (4b) the same with each micro-batch one
+chunk (no overlap of Redis's work with the scorer's); (5) batch predict_proba on features already in
+memory; (6) end-to-end latency at half the rate of (4), and (6b) the raw passthrough's at the same
+rate (the Kafka hops alone); (7) the verdict stall around a model hot-swap under that load; (8) a
+backtest replaying the same transactions; (9) the scorer's peak memory and its trend; (10) full
+scoring by two workers sharing the partitions (scale-out).
 
 Each variant runs as its own process on a pre-filled topic of its own (topics, consumer group, Redis
 namespace and model all under a fresh bench-<id> prefix, removed at the end); rates are timed from
