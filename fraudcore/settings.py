@@ -169,6 +169,12 @@ class Settings(BaseSettings):
     """Longest wait for a micro-batch to fill before scoring what has arrived. Under load, batches fill
     while the previous one is scored; waiting longer only adds latency when the scorer is idle."""
 
+    scorer_batch_ready_size: int = Field(default=64, ge=1, le=10_000)
+    """Pending transactions that make a micro-batch go to the scorer at once, without the
+    ``scorer_batch_within_s`` wait: under load, what arrived while the previous batch was scored is
+    enough to be worth a batch. Fewer wait for company (each batch costs a few Redis calls and a
+    model call whatever its size)."""
+
     scorer_session_timeout_s: float = Field(default=10.0, ge=6, le=1800)
     """How long a silent scorer worker keeps its partitions (Kafka's consumer session timeout): the
     partitions of a killed worker move to the others after this long (Faust's own default: 60 s)."""

@@ -42,6 +42,12 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--within", type=float, metavar="SECONDS", help="longest wait to fill a batch (FRAUD_SCORER_BATCH_WITHIN_S)"
     )
+    parser.add_argument(
+        "--ready-size",
+        type=int,
+        metavar="N",
+        help="pending transactions that start a batch without that wait (FRAUD_SCORER_BATCH_READY_SIZE)",
+    )
     parser.add_argument("--web-port", type=int, metavar="PORT", help="HTTP port (FRAUD_SCORER_WEB_PORT)")
     parser.add_argument(
         "--shadow", action="store_true", default=None, help="also score with the challenger (FRAUD_SHADOW_SCORING)"
@@ -67,6 +73,7 @@ def score(args: argparse.Namespace, settings: Settings) -> int:
         settings,
         scorer_batch_size=args.batch_size,
         scorer_batch_within_s=args.within,
+        scorer_batch_ready_size=args.ready_size,
         scorer_web_port=args.web_port,
         shadow_scoring=args.shadow,
         canary_share=args.canary,

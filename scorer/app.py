@@ -3,7 +3,8 @@
 Topics are raw bytes (the project's own strict decoder runs on each batch, not Faust's codec
 registry). The transactions and labels topics are not Faust agents: the app's consumer
 (:class:`~scorer.fast_consumer.BatchConsumer`) hands each fetched batch of them (up to
-``scorer_batch_size`` records, or what arrived within ``scorer_batch_within_s``) straight to
+``scorer_batch_size`` records: at once when ``scorer_batch_ready_size`` are pending, else what
+arrived within ``scorer_batch_within_s``) straight to
 :meth:`ScorerRuntime.process_transactions` / :meth:`~ScorerRuntime.process_labels`, one batch at a
 time, and makes its offsets committable only after that returned, i.e. after the verdicts were
 acknowledged. Faust still runs the consumer group, rebalancing, commits, the web server and the
@@ -74,6 +75,7 @@ def create_app(settings: Settings, runtime: ScorerRuntime, *, web_enabled: bool 
         runtime.process_transactions,
         max_batch=settings.scorer_batch_size,
         within_s=settings.scorer_batch_within_s,
+        ready_size=settings.scorer_batch_ready_size,
     )
     app.route_batches(labels, runtime.process_labels, max_batch=LABEL_BATCH_SIZE, within_s=_LABEL_BATCH_WITHIN_S)
 

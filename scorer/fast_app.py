@@ -29,15 +29,27 @@ class FastApp(faust.App):
         self._batch_routes: dict[str, Route] = {}
         self._fetch_max_wait_ms = fetch_max_wait_ms
 
-    def route_batches(self, topic: faust.TopicT, handler: BatchHandler, *, max_batch: int, within_s: float) -> None:
-        """Deliver ``topic``'s records to ``handler`` in batches of up to ``max_batch`` (or what
-        arrived within ``within_s``); their offsets are committed once ``handler`` returned."""
+    def route_batches(
+        self,
+        topic: faust.TopicT,
+        handler: BatchHandler,
+        *,
+        max_batch: int,
+        within_s: float,
+        ready_size: int | None = None,
+    ) -> None:
+        """Deliver ``topic``'s records to ``handler`` in batches of up to ``max_batch``: at once when
+        ``ready_size`` records (default: ``max_batch``) are pending, else what arrived within
+        ``within_s``. Their offsets are committed once ``handler`` returned."""
         if self._consumer is not None:
             raise RuntimeError("routes must be set before the consumer is created (before the app starts)")
-        if max_batch < 1 or within_s < 0:
-            raise ValueError(f"max_batch must be positive and within_s not negative: {max_batch}, {within_s}")
+        ready = max_batch if ready_size is None else ready_size
+        if max_batch < 1 or ready < 1 or within_s < 0:
+            raise ValueError(
+                f"max_batch and ready_size must be positive and within_s not negative: {max_batch}, {ready}, {within_s}"
+            )
         for name in topic.topics:
-            self._batch_routes[name] = Route(handler, max_batch, within_s)
+            self._batch_routes[name] = Route(handler, max_batch, within_s, ready)
         self.topics.add(topic)  # the conductor subscribes it (as iterating it in an agent would)
 
     def _new_consumer(self) -> ConsumerT:

@@ -1,7 +1,8 @@
 """The pure parts of the batch consumption path: routes, pending records per topic, conversion.
 
-:class:`PendingRecords` holds the fetched records of one routed topic until they form a batch (the
-route's ``max_batch`` records, or whatever arrived within ``within_s`` of the oldest one). A batch
+:class:`PendingRecords` holds the fetched records of one routed topic until they form a batch (as
+soon as the route's ``ready_size`` records are pending, or whatever arrived within ``within_s`` of the
+oldest one; at most ``max_batch`` records, the rest form the next batch). A batch
 carries the *position* of each partition it holds (its last offset + 1): the offset to commit once
 the batch's handler has returned. Records of one partition stay in fetch order, so positions only
 grow within one consumer generation; records of an older generation are never delivered.
@@ -31,6 +32,8 @@ class Route:
     handler: BatchHandler
     max_batch: int
     within_s: float
+    ready_size: int
+    """Pending records that make a batch due at once (fewer wait up to ``within_s`` for more)."""
 
 
 @dataclass
@@ -68,8 +71,9 @@ class PendingRecords:
         self._count += len(records)
 
     def due(self, route: Route, now: float) -> bool:
-        """Whether a batch should be delivered now: a full one, or the oldest record waited long enough."""
-        return self._count >= route.max_batch or (
+        """Whether a batch should be delivered now: a ready one (``ready_size`` records, or a full one),
+        or the oldest record waited long enough."""
+        return self._count >= min(route.ready_size, route.max_batch) or (
             self._count > 0 and self.since is not None and now - self.since >= route.within_s
         )
 

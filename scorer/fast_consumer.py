@@ -4,15 +4,16 @@ Faust's drain loop (``Consumer._drain_messages``) delivers every message on its 
 ``ConsumerMessage``, a ``wait_first`` of two tasks, an ``Event``, a channel queue, a stream
 iteration and a per-offset ack. That per-message path caps a worker at a few thousand messages per
 second. :class:`BatchConsumer` replaces only the drain loop: the records fetched for a routed topic
-become one list handed to the route's handler (up to ``max_batch`` records, or what arrived within
-``within_s``), and once the handler returns, the *position* of each partition in the batch (its
-last offset + 1) becomes committable. Everything else is Faust's own: group membership and
-rebalancing (``on_partitions_revoked/assigned``, flow control, ``perform_seek`` to the committed
-offsets afterwards), the commit machinery (``commit`` / ``force_commit`` / ``_commit_offsets``
-every ``broker_commit_interval``, and every ``broker_commit_every`` records — started beside the
-drain loop rather than inside it), the consumer thread and fetcher, the web server and timers.
-Records of topics without a route still take Faust's per-message path. One setting differs: the
-broker's fetch wait (``fetch_max_wait_ms``, fixed at 1,500 ms by Faust) is the app's, a few ms.
+become one list handed to the route's handler (up to ``max_batch`` records: at once when
+``ready_size`` are pending, else what arrived within ``within_s``), and once the handler returns, the
+*position* of each partition in the batch (its last offset + 1) becomes committable. Everything else
+is Faust's own: group membership and rebalancing (``on_partitions_revoked/assigned``, flow control,
+``perform_seek`` to the committed offsets afterwards), the commit machinery (``commit`` /
+``force_commit`` / ``_commit_offsets`` every ``broker_commit_interval``, and every
+``broker_commit_every`` records — started beside the drain loop rather than inside it), the consumer
+thread and fetcher, the web server and timers. Records of topics without a route still take Faust's
+per-message path. One setting differs: the broker's fetch wait (``fetch_max_wait_ms``, fixed at
+1,500 ms by Faust) is the app's, a few ms.
 
 Invariants kept:
 

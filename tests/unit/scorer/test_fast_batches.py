@@ -16,7 +16,7 @@ async def _ignore(messages: Sequence[RawMessage]) -> None:
     return None
 
 
-ROUTE = Route(_ignore, max_batch=3, within_s=0.5)
+ROUTE = Route(_ignore, max_batch=3, within_s=0.5, ready_size=3)
 
 
 def _records(tp: TopicPartition, *offsets: int) -> list[ConsumerRecord[bytes, bytes]]:
@@ -35,6 +35,24 @@ def test_a_batch_is_due_when_full_or_when_its_oldest_record_waited_long_enough()
     pending.add(TP1, _records(TP1, 7), generation=1, now=10.2)
     assert pending.due(ROUTE, now=10.2)  # full
     assert pending.deadline(ROUTE) == 10.5  # the oldest record sets the deadline
+
+
+def test_a_batch_with_ready_size_records_is_due_at_once_and_still_takes_up_to_max_batch() -> None:
+    route = Route(_ignore, max_batch=4, within_s=0.5, ready_size=2)
+    pending = PendingRecords()
+    pending.add(TP0, _records(TP0, 0), generation=1, now=10.0)
+    assert not pending.due(route, now=10.1)  # one record waits for company
+    pending.add(TP1, _records(TP1, 0, 1, 2, 3), generation=1, now=10.1)
+    assert pending.due(route, now=10.1)
+    assert [(r.partition, r.offset) for r in pending.take(route.max_batch).records] == [(0, 0), (1, 0), (1, 1), (1, 2)]
+    assert not pending.due(route, now=10.1)  # the remaining one is below ready_size again
+
+
+def test_a_ready_size_above_max_batch_means_a_full_batch() -> None:
+    route = Route(_ignore, max_batch=2, within_s=0.5, ready_size=100)
+    pending = PendingRecords()
+    pending.add(TP0, _records(TP0, 0, 1), generation=1, now=10.0)
+    assert pending.due(route, now=10.0)
 
 
 def test_take_keeps_fetch_order_and_gives_each_partition_its_last_offset_plus_one() -> None:
