@@ -6,8 +6,9 @@ after registration and one trained on another feature list are registered too. O
 
 1. MLflow is stopped for ``outage_s`` seconds, then started again on the same store. Meanwhile a reload
    event (the trainer's, for the champion) and an admin ``POST /reload`` make the worker refresh: each
-   must fail and keep the champion, and scoring must go on. Once MLflow answers again, version 2 is
-   promoted with its reload event; recovery is from MLflow back to version 2's first verdict.
+   must fail and keep the champion, and scoring must go on (the worker gets an API token of its own
+   for the ``POST /reload``). Once MLflow answers again, version 2 is promoted with its reload event;
+   recovery is from MLflow back to version 2's first verdict.
 2. Reload events published as the trainer publishes them, the alias moved where the event would: the
    damaged version promoted, the incompatible one promoted (the alias is put back on version 2 after
    each, as an operator would), an event for a version that does not exist (only the event), and
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -86,7 +88,7 @@ def run_model_faults(base: Settings, load: Load, outage_s: float, say: Callable[
     bad: list[BadVersions] = []
     with private_mlflow_server() as server:
         say(f"private MLflow tracking server at {server.url}")
-        served = base.derived(mlflow_tracking_uri=server.url)
+        served = base.derived(mlflow_tracking_uri=server.url, api_token=secrets.token_urlsafe(32))
 
         def setup(lane: Lane) -> None:
             bad.append(register_bad_versions(lane.settings, server.artifacts, load.seed))
@@ -123,7 +125,7 @@ def _inject(
     waited = f"no failure within {_REACTION_TIMEOUT_S:.0f} s"
     seen.during_outage["reload event"] = waited if state is None else _did(state)
     try:
-        answer = request_reload(port, _REACTION_TIMEOUT_S)
+        answer = request_reload(port, settings.api_tokens[0], _REACTION_TIMEOUT_S)
         seen.during_outage["POST /reload"] = f"HTTP {answer.status}, refused ({answer.refused})"
     except TimeoutError:
         seen.during_outage["POST /reload"] = f"no answer within {_REACTION_TIMEOUT_S:.0f} s"

@@ -1,5 +1,6 @@
 """What a scenario asks a running scorer worker over its HTTP port: the model it serves and its last
-refresh (``GET /model``), its counters (``GET /metrics``), a reload (``POST /reload``)."""
+refresh (``GET /model``), its counters (``GET /metrics``), a reload (``POST /reload``, with the
+worker's API token)."""
 
 from __future__ import annotations
 
@@ -42,9 +43,12 @@ def model_state(port: int) -> ModelState:
     return ModelState(body["champion"]["version"], last["version"], error.get("reason"), error.get("message", ""))
 
 
-def request_reload(port: int, timeout_s: float) -> ReloadAnswer:
-    """``POST /reload``: the worker checks the registry now (503 when the champion's refresh failed)."""
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/reload", data=b"", method="POST")
+def request_reload(port: int, token: str, timeout_s: float) -> ReloadAnswer:
+    """``POST /reload`` with the bearer ``token``: the worker checks the registry now (503 when the
+    champion's refresh failed)."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/reload", data=b"", method="POST", headers={"Authorization": f"Bearer {token}"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as answer:  # noqa: S310 - http://127.0.0.1 above
             status, body = answer.status, json.loads(answer.read())

@@ -8,6 +8,7 @@ down; nothing deeper reads the environment.
 from __future__ import annotations
 
 import os
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -30,6 +31,10 @@ __all__ = [
 ENV_PREFIX = "FRAUD_"
 
 Port = Annotated[int, Field(ge=1, le=65535)]
+
+_MIN_API_TOKEN_LENGTH = 16
+_API_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+"""RFC 6750's ``b64token``: what an ``Authorization: Bearer`` header can carry."""
 
 
 def _xdg_dir(variable: str, fallback: str) -> Path:
@@ -247,6 +252,16 @@ class Settings(BaseSettings):
     scorer_web_port: Port = 6066
     """Port of the scorer's HTTP server."""
 
+    api_token: SecretStr | None = None
+    """Bearer token the scorer's HTTP writes require (``POST /reload``, ``POST /score?record=true``):
+    ``Authorization: Bearer <token>``. Several tokens separated by commas are all accepted (to rotate
+    one without downtime); each is at least 16 characters of ``A-Z a-z 0-9 - . _ ~ + /`` (``=`` may
+    end it). Unset: those writes are refused. Never logged."""
+
+    api_score_requires_token: bool = False
+    """Read-only ``POST /score`` needs the token too (``GET /health``, ``/ready``, ``/metrics`` and
+    ``/model`` always stay open)."""
+
     metrics_host: str = "127.0.0.1"
     """Interface of the trainer's and the producer's Prometheus ``/metrics`` servers."""
 
@@ -327,6 +342,17 @@ class Settings(BaseSettings):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _api_tokens_are_usable(self) -> Settings:
+        for index, token in enumerate(self.api_tokens, start=1):
+            if len(token) < _MIN_API_TOKEN_LENGTH or not _API_TOKEN.fullmatch(token):
+                raise ValueError(
+                    f"FRAUD_API_TOKEN: token {index} must be at least {_MIN_API_TOKEN_LENGTH} characters of "
+                    "A-Z a-z 0-9 - . _ ~ + / (= may end it); several tokens are separated by commas. "
+                    'Make one with: python -c "import secrets; print(secrets.token_urlsafe(32))"'
+                )
+        return self
+
     @field_validator("kafka_bootstrap", "mlflow_tracking_uri")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
@@ -344,7 +370,7 @@ class Settings(BaseSettings):
     def _blank_name_is_unset(cls, value: object) -> object:
         return value.strip() or None if isinstance(value, str) else value
 
-    @field_validator("kafka_sasl_password", "kafka_ssl_key_password", "redis_password", mode="before")
+    @field_validator("kafka_sasl_password", "kafka_ssl_key_password", "redis_password", "api_token", mode="before")
     @classmethod
     def _empty_secret_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -379,6 +405,13 @@ class Settings(BaseSettings):
         if self.redis_url is not None:
             return self.redis_url.get_secret_value()
         return f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def api_tokens(self) -> tuple[str, ...]:
+        """The bearer tokens of ``FRAUD_API_TOKEN``, in clear (none when it is unset)."""
+        if self.api_token is None:
+            return ()
+        return tuple(token.strip() for token in self.api_token.get_secret_value().split(",") if token.strip())
 
     @property
     def mlflow_dir(self) -> Path:

@@ -36,7 +36,9 @@ def add_parser(commands: Any) -> None:
         help="run a scorer worker: transactions in, verdicts out (Ctrl-C stops it cleanly)",
         description="Start one scorer worker in the scorer's consumer group. Start more (on other web ports) "
         "to share the partitions. It serves models:/<FRAUD_MODEL_NAME>@champion from MLflow and answers "
-        "HTTP on FRAUD_SCORER_WEB_PORT: POST /score, POST /reload, GET /model, /health, /ready, /metrics.",
+        "HTTP on FRAUD_SCORER_WEB_PORT: POST /score, POST /reload, GET /model, /health, /ready, /metrics; "
+        "POST /reload and POST /score?record=true need 'Authorization: Bearer <FRAUD_API_TOKEN>' (refused "
+        "when it is unset), POST /score too with FRAUD_API_SCORE_REQUIRES_TOKEN=true.",
     )
     parser.add_argument("--batch-size", type=int, metavar="N", help="micro-batch size (FRAUD_SCORER_BATCH_SIZE)")
     parser.add_argument(

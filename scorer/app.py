@@ -59,6 +59,7 @@ def create_app(settings: Settings, runtime: ScorerRuntime, *, web_enabled: bool 
         web_host=settings.scorer_web_host,
         web_bind=settings.scorer_web_host,
         web_port=settings.scorer_web_port,
+        web_router_enabled=False,  # no tables to route: only the scorer's own views are served
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         topic_partitions=settings.topic_partitions,

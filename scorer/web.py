@@ -2,17 +2,22 @@
 
 * ``POST /score[?record=true]`` — one transaction (JSON object) or a batch (JSON array), scored
   synchronously with the same features and model as the stream. Read-only on the online features
-  unless ``record=true``. 400 with the reasons when any transaction is invalid, 503 while Redis is
-  unreachable.
-* ``POST /reload`` — check the registry now and swap to the current champion (admin).
+  unless ``record=true``, which needs the API token. 400 with the reasons when any transaction is
+  invalid, 503 while Redis is unreachable.
+* ``POST /reload`` — check the registry now and swap to the current champion (needs the API token).
 * ``GET /model`` — the version in use, when it was loaded, its validation, the last refreshes.
 * ``GET /health`` (liveness), ``GET /ready`` (model loaded and Redis reachable; 503 otherwise).
 * ``GET /metrics`` — Prometheus text format.
+
+The writes need ``Authorization: Bearer <FRAUD_API_TOKEN>`` (:mod:`scorer.http_auth`); read-only
+``POST /score`` too with ``FRAUD_API_SCORE_REQUIRES_TOKEN``. The ``GET`` endpoints are always open:
+they reveal the model version, health and counters, never a feature value.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import faust
@@ -22,11 +27,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from fraudcore.features.store import FeatureStoreUnavailable
 from schemas.codec import Decoded, decode, encode
 from schemas.events import Transaction
+from scorer.http_auth import BearerTokens, Refusal
 from scorer.model_holder import RefreshOutcome
 from scorer.runtime import ScorerRuntime
 from scorer.scoring import utc_now
 
 __all__ = ["MAX_SCORE_BATCH", "register_views"]
+
+log = logging.getLogger(__name__)
 
 MAX_SCORE_BATCH = 10_000
 _MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -35,10 +43,16 @@ _METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST.split(";", 1)[0] + "; version=0.0.4"
 
 def register_views(app: faust.App, runtime: ScorerRuntime) -> None:
     """Add the scorer's views to ``app``'s web server."""
+    tokens = BearerTokens.from_settings(runtime.settings)
+    score_needs_token = runtime.settings.api_score_requires_token
+    log.info("HTTP API: %s", _access_summary(tokens, score_needs_token=score_needs_token))
 
     @app.page("/score")
     class Score(View):
         async def post(self, request: Request) -> Response:
+            record = request.query.get("record", "false").lower() in ("1", "true", "yes")
+            if (record or score_needs_token) and (refusal := tokens.check(request.headers.get("Authorization"))):
+                return _refused(self, refusal)
             body = await request.read()
             if len(body) > _MAX_BODY_BYTES:
                 return _error(self, 413, f"body over {_MAX_BODY_BYTES} bytes")
@@ -53,7 +67,6 @@ def register_views(app: faust.App, runtime: ScorerRuntime) -> None:
             transactions, problems = _decode_all(items)
             if problems:
                 return self.json({"error": "invalid transactions", "problems": problems}, status=400)
-            record = request.query.get("record", "false").lower() in ("1", "true", "yes")
             try:
                 verdicts = await runtime.scorer.score(transactions, record=record)
             except FeatureStoreUnavailable as exc:
@@ -64,6 +77,8 @@ def register_views(app: faust.App, runtime: ScorerRuntime) -> None:
     @app.page("/reload")
     class Reload(View):
         async def post(self, request: Request) -> Response:
+            if refusal := tokens.check(request.headers.get("Authorization")):
+                return _refused(self, refusal)
             outcomes = await runtime.refresh_models(trigger="admin request")
             failed = any(outcome.failed for outcome in outcomes)
             return self.json({"refreshes": [_outcome(o) for o in outcomes]}, status=503 if failed else 200)
@@ -152,6 +167,18 @@ def _outcome(outcome: RefreshOutcome) -> dict[str, Any]:
         "swapped": outcome.swapped,
         "error": None if error is None else {"reason": error.reason.value, "message": error.message},
     }
+
+
+def _access_summary(tokens: BearerTokens, *, score_needs_token: bool) -> str:
+    """What an unauthenticated caller can and cannot do, in words (logged once at start)."""
+    guarded = "POST /reload, POST /score?record=true" + (", POST /score" if score_needs_token else "")
+    opened = "GET /health, /ready, /metrics, /model" + ("" if score_needs_token else ", POST /score (read-only)")
+    how = "need the bearer token of FRAUD_API_TOKEN" if tokens.configured else "refused (set FRAUD_API_TOKEN)"
+    return f"open: {opened}; {guarded}: {how}"
+
+
+def _refused(view: View, refusal: Refusal) -> Response:
+    return view.json({"error": refusal.message}, status=refusal.status, headers=refusal.headers)
 
 
 def _error(view: View, status: int, message: str) -> Response:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,8 @@ class ScorerSetup:
     settings: Settings
     unique: str
     data_dir: Path
+    api_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    """The bearer token of the workers' HTTP writes (``FRAUD_API_TOKEN``)."""
 
     @property
     def topics(self) -> Topics:
@@ -69,6 +72,7 @@ class ScorerSetup:
                 "FRAUD_SCORER_GROUP": self.settings.scorer_group,
                 "FRAUD_SCORER_WEB_PORT": str(web_port),
                 "FRAUD_MODEL_CHECK_INTERVAL_S": "5",
+                "FRAUD_API_TOKEN": self.api_token,
             }
             | extra
         )
@@ -138,10 +142,15 @@ class Worker:
         return self.log_path.read_text(errors="replace")[-6000:]
 
 
-def http(url: str, body: bytes | None = None, timeout_s: float = 10.0) -> tuple[int, bytes]:
-    """(status, body) of a GET (or POST when ``body`` is given); status 0 when nothing answers."""
+def http(
+    url: str, body: bytes | None = None, timeout_s: float = 10.0, *, token: str | None = None
+) -> tuple[int, bytes]:
+    """(status, body) of a GET (or POST when ``body`` is given), with ``Authorization: Bearer <token>``
+    when a token is given; status 0 when nothing answers."""
     request = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET")
     request.add_header("Content-Type", "application/json")
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as answer:
             return answer.status, answer.read()

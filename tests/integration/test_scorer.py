@@ -235,8 +235,10 @@ def test_the_http_api_scores_reports_and_refuses_bad_requests(services: Settings
         assert again["features"] == verdict["features"]
 
         recorded = worker.url("/score?record=true")
-        assert json.loads(http(recorded, json.dumps(transaction).encode())[1])["features"]["customer_nb_tx_1d"] == 1
-        assert json.loads(http(recorded, json.dumps(transaction).encode())[1])["features"]["customer_nb_tx_1d"] == 1
+        for _ in range(2):
+            status, body = http(recorded, json.dumps(transaction).encode(), token=setup.api_token)
+            assert status == 200, body
+            assert json.loads(body)["features"]["customer_nb_tx_1d"] == 1
         status, body = http(score, json.dumps([transaction, other]).encode())
         assert status == 200
         batch = json.loads(body)
@@ -257,7 +259,7 @@ def test_the_http_api_scores_reports_and_refuses_bad_requests(services: Settings
         assert model["champion"]["validation"]["features_match"] is True
         assert http(worker.url("/health"))[0] == 200
         assert http(worker.url("/ready"))[0] == 200
-        status, body = http(worker.url("/reload"), b"")
+        status, body = http(worker.url("/reload"), b"", token=setup.api_token)
         assert status == 200
         assert json.loads(body)["refreshes"][0]["swapped"] is False
         metrics = http(worker.url("/metrics"))[1].decode()

@@ -119,6 +119,49 @@ def makefile_targets() -> set[str]:
 # --- docker compose -----------------------------------------------------------------------------
 
 
+COMPOSE_VARIABLES = {
+    "GRAFANA_ADMIN_PASSWORD": "grafana-Secret-1",
+    "REDIS_PASSWORD": "redis-Secret-2",
+    "FRAUD_API_TOKEN": "api-Token-0123456789abcdef",
+}
+"""The variables a user sets for docker compose (in ``.env``), as the tests stand them in."""
+
+_INTERPOLATION = re.compile(r"\$\$|\$\{(?P<name>\w+)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}|\$(?P<bare>\w+)")
+
+
+def interpolate(text: str, variables: dict[str, str]) -> str:
+    """``text`` with compose's ``$VAR``, ``${VAR}``, ``${VAR:-default}``, ``${VAR:?error}`` (and the
+    forms without the colon, and ``${VAR:+other}``) replaced from ``variables``; ``$$`` is a ``$``.
+    AssertionError when a required variable is missing, with compose's message."""
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name = match.group("name") or match.group("bare")
+        op, arg = match.group("op") or "", match.group("arg") or ""
+        value = variables.get(name)
+        unset = value is None or (op.startswith(":") and value == "")
+        if op.endswith("-"):
+            return arg if unset else str(value)
+        if op.endswith("?"):
+            assert not unset, f"docker compose refuses to start without {name}: {arg}"
+            return str(value)
+        if op.endswith("+"):
+            return "" if unset else arg
+        return value or ""
+
+    return _INTERPOLATION.sub(replace, text)
+
+
+def compose_references(text: str) -> list[tuple[str, str, str]]:
+    """Every ``(name, operator, argument)`` interpolation in ``text`` (operator '' for ``${VAR}``)."""
+    return [
+        (match.group("name") or match.group("bare"), match.group("op") or "", match.group("arg") or "")
+        for match in _INTERPOLATION.finditer(text)
+        if match.group(0) != "$$"
+    ]
+
+
 @cache
 def compose() -> Mapping:
     return load_yaml(COMPOSE_FILE)
@@ -131,13 +174,18 @@ def services() -> dict[str, Mapping]:
     return cast(dict[str, Mapping], found)
 
 
-def environment(service: Mapping) -> dict[str, str]:
-    """A service's environment (map or ``KEY=VALUE`` list form), values as the container sees them."""
+def raw_environment(service: Mapping) -> dict[str, str]:
+    """A service's environment (map or ``KEY=VALUE`` list form) as written, before interpolation."""
     raw = service.get("environment") or {}
     if isinstance(raw, list):
         pairs = (str(item).partition("=") for item in raw)
         return {key: value for key, _, value in pairs}
     return {str(key): "" if value is None else _env_text(value) for key, value in raw.items()}
+
+
+def environment(service: Mapping, variables: dict[str, str] = COMPOSE_VARIABLES) -> dict[str, str]:
+    """A service's environment as the container sees it, with ``variables`` set for compose."""
+    return {key: interpolate(value, variables) for key, value in raw_environment(service).items()}
 
 
 def _env_text(value: object) -> str:
@@ -163,11 +211,12 @@ def fraudstream_services() -> dict[str, Mapping]:
     return {name: service for name, service in services().items() if is_built_here(service)}
 
 
-def command_argv(service: Mapping) -> list[str]:
+def command_argv(service: Mapping, variables: dict[str, str] = COMPOSE_VARIABLES) -> list[str]:
     command = service.get("command")
     if command is None:
         return []
-    return shlex.split(command) if isinstance(command, str) else [str(part) for part in command]
+    argv = shlex.split(command) if isinstance(command, str) else [str(part) for part in command]
+    return [interpolate(part, variables) for part in argv]
 
 
 def is_one_shot(service: Mapping) -> bool:

@@ -4,6 +4,7 @@ addresses and commands of the fraudstream containers checked against the project
 from __future__ import annotations
 
 import fnmatch
+import re
 from importlib.metadata import version
 from urllib.parse import urlparse
 
@@ -11,14 +12,18 @@ import pytest
 
 from fraudcore.settings import Settings
 from tests.unit.deploy.repo_files import (
+    COMPOSE_FILE,
+    COMPOSE_VARIABLES,
     GRAFANA_DIR,
     REPO,
     command_argv,
+    compose_references,
     depends_on,
     environment,
     fraudstream_services,
     healthcheck_command,
     image_reference,
+    interpolate,
     is_one_shot,
     is_pinned,
     is_settings_variable,
@@ -27,6 +32,7 @@ from tests.unit.deploy.repo_files import (
     parse_command,
     project_version,
     published_ports,
+    raw_environment,
     services,
     setting_value,
     settings_env_names,
@@ -361,3 +367,94 @@ def test_grafana_datasource_points_at_the_compose_prometheus() -> None:
         parsed = urlparse(url)
         assert parsed.hostname in services(), url
         assert parsed.port == 9090, url
+
+
+# --- exposure and credentials -------------------------------------------------------------------
+
+LOOPBACK = {"127.0.0.1", "::1", "[::1]"}
+
+
+@pytest.mark.parametrize("name", sorted(services()))
+def test_no_port_is_published_beyond_this_machine(name: str) -> None:
+    service = services()[name]
+    for entry in service.get("ports") or []:
+        assert isinstance(entry, dict) or ":" in str(entry), f"{name}: {entry!r} publishes a random port everywhere"
+    for mapping in published_ports(service):
+        assert mapping.host_ip in LOOPBACK, f"{name}: port {mapping.published} is published on every interface"
+
+
+def test_the_scorers_admin_surface_is_not_published() -> None:
+    scorer = services()["scorer"]
+    assert not scorer.get("ports"), "POST /reload and /score?record=true stay inside the compose network"
+    assert "network_mode" not in scorer
+
+
+def _required(text: str) -> set[str]:
+    """The variables ``text`` requires (``${VAR:?message}``: no default, compose refuses to start)."""
+    return {name for name, op, _ in compose_references(text) if op == ":?"}
+
+
+def test_grafana_has_no_default_password_and_no_anonymous_access() -> None:
+    env = raw_environment(services()["grafana"])
+    password = env.get("GF_SECURITY_ADMIN_PASSWORD", "")
+    assert _required(password) == {"GRAFANA_ADMIN_PASSWORD"}, f"the admin password is {password!r}: no default"
+    assert interpolate(password, COMPOSE_VARIABLES) == COMPOSE_VARIABLES["GRAFANA_ADMIN_PASSWORD"]
+    with pytest.raises(AssertionError, match="GRAFANA_ADMIN_PASSWORD"):
+        interpolate(password, {})
+    assert environment(services()["grafana"]).get("GF_AUTH_ANONYMOUS_ENABLED", "false") == "false"
+    assert "GF_AUTH_ANONYMOUS_ORG_ROLE" not in env
+    assert environment(services()["grafana"]).get("GF_USERS_ALLOW_SIGN_UP") == "false"
+
+
+def test_prometheus_serves_no_lifecycle_or_admin_api() -> None:
+    argv = command_argv(services()["prometheus"])
+    for flag in ("--web.enable-lifecycle", "--web.enable-admin-api", "--web.enable-remote-write-receiver"):
+        assert not any(part.startswith(flag) for part in argv), f"{flag}: anyone on the port could use it"
+
+
+def test_redis_requires_the_password_every_app_authenticates_with() -> None:
+    redis = services()["redis"]
+    raw_argv = [str(part) for part in redis["command"]]
+    assert _required(option_value(raw_argv, "--requirepass") or "") == {"REDIS_PASSWORD"}, "no requirepass"
+    assert _required(raw_environment(redis).get("REDISCLI_AUTH", "")) == {"REDIS_PASSWORD"}, (
+        "the healthcheck's redis-cli must authenticate"
+    )
+    assert "redis-cli" in healthcheck_command(redis)
+    for name, service in fraudstream_services().items():
+        env = raw_environment(service)
+        assert _required(env.get("FRAUD_REDIS_PASSWORD", "")) == {"REDIS_PASSWORD"}, f"{name} does not authenticate"
+        assert urlparse(env["FRAUD_REDIS_URL"]).password is None, f"{name}: the password is in the URL as well"
+
+
+def test_mlflow_has_auth_or_says_it_is_demo_only() -> None:
+    argv = command_argv(services()["mlflow"])
+    if option_value(argv, "--app-name") == "basic-auth":
+        return
+    text = COMPOSE_FILE.read_text(encoding="utf-8")
+    comments = re.findall(r"((?:^  #.*\n)+)  mlflow:\n    image:", text, re.MULTILINE)
+    assert comments, "no comment right above the mlflow service"
+    assert "demo only, no auth" in " ".join(comments[0].lower().split()), "say right above `mlflow:` it has no auth"
+
+
+def test_the_scorers_get_the_api_token_from_the_environment_only() -> None:
+    env = raw_environment(services()["scorer"])
+    references = compose_references(env.get("FRAUD_API_TOKEN", ""))
+    assert [(name, op) for name, op, _ in references] == [("FRAUD_API_TOKEN", ":-")], "no token in the file"
+    assert interpolate(env["FRAUD_API_TOKEN"], {}) == "", "unset: an empty value, i.e. the writes refused"
+    assert environment(services()["scorer"])["FRAUD_API_TOKEN"] == COMPOSE_VARIABLES["FRAUD_API_TOKEN"]
+
+
+def test_no_secret_is_written_in_the_file() -> None:
+    for name, service in services().items():
+        for variable, value in raw_environment(service).items():
+            if re.search(r"PASSWORD|TOKEN|SECRET|_AUTH$", variable):
+                assert compose_references(value), f"{name}: {variable} is written in the file"
+
+
+@pytest.mark.parametrize("name", sorted(fraudstream_services()))
+def test_every_container_starts_without_an_api_token(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    without = {key: value for key, value in COMPOSE_VARIABLES.items() if key != "FRAUD_API_TOKEN"}
+    for variable, value in environment(services()[name], without).items():
+        if is_settings_variable(variable):
+            monkeypatch.setenv(variable, value)
+    assert Settings().api_tokens == ()

@@ -276,3 +276,64 @@ def test_the_autoscaler_scales_the_scorer_on_cpu_up_to_the_partitions() -> None:
 def test_the_disruption_budget_covers_the_scorers() -> None:
     for budget in k8s_objects("PodDisruptionBudget"):
         assert _pods_selected(budget["spec"]["selector"]["matchLabels"]) == [SCORER]
+
+
+# --- who may reach the pods ---------------------------------------------------------------------
+
+
+def _policies_selecting(deployment: str) -> list[Mapping]:
+    return [
+        policy
+        for policy in k8s_objects("NetworkPolicy")
+        if deployment in _pods_selected(policy["spec"]["podSelector"].get("matchLabels", {}))
+    ]
+
+
+@pytest.mark.parametrize("name", [SCORER, TRAINER])
+def test_a_network_policy_admits_only_named_pods_to_the_http_port(name: str) -> None:
+    policies = _policies_selecting(name)
+    assert policies, f"no NetworkPolicy selects {name}: every pod of the cluster reaches its port"
+    container = _container(_deployments()[name])
+    for policy in policies:
+        spec = policy["spec"]
+        assert _pods_selected(spec["podSelector"]["matchLabels"]) == [name], "one policy per workload"
+        assert "Ingress" in spec.get("policyTypes", ["Ingress"])
+        assert spec.get("ingress"), f"{policy['metadata']['name']}: no rule"
+        for rule in spec["ingress"]:
+            peers = rule.get("from")
+            assert peers, "a rule without `from` admits everyone"
+            for peer in peers:
+                assert set(peer) == {"podSelector"}, f"only pods of the namespace by label, not {sorted(peer)}"
+                assert peer["podSelector"].get("matchLabels"), "an empty podSelector admits every pod"
+            assert rule.get("ports"), "a rule without ports opens them all"
+            for port in rule["ports"]:
+                assert port.get("protocol", "TCP") == "TCP"
+                _container_port(container, port["port"])
+
+
+def test_prometheus_may_scrape_and_labelled_clients_may_score() -> None:
+    (policy,) = _policies_selecting(SCORER)
+    peers = [peer["podSelector"]["matchLabels"] for rule in policy["spec"]["ingress"] for peer in rule["from"]]
+    assert {"app.kubernetes.io/name": "prometheus"} in peers
+    assert {"fraudstream.io/scorer-client": "true"} in peers
+    (trainer,) = _policies_selecting(TRAINER)
+    assert [peer["podSelector"]["matchLabels"] for rule in trainer["spec"]["ingress"] for peer in rule["from"]] == [
+        {"app.kubernetes.io/name": "prometheus"}
+    ]
+
+
+@pytest.mark.parametrize("name", [SCORER, TRAINER])
+def test_the_services_stay_inside_the_cluster(name: str) -> None:
+    assert k8s_object("Service", name)["spec"].get("type", "ClusterIP") == "ClusterIP"
+
+
+def test_the_api_token_comes_from_a_secret() -> None:
+    container = _container(_deployments()[SCORER])
+    variables = {variable["name"]: variable for variable in container.get("env", [])}
+    assert "FRAUD_API_TOKEN" in variables, "without it the scorers refuse every HTTP write"
+    reference = variables["FRAUD_API_TOKEN"].get("valueFrom", {}).get("secretKeyRef", {})
+    assert reference.get("name") == variables["FRAUD_REDIS_URL"]["valueFrom"]["secretKeyRef"]["name"]
+    assert reference.get("key")
+    for config in _config_maps().values():
+        assert "FRAUD_API_TOKEN" not in config, "the API token is a secret: keep it in the Secret"
+    assert "FRAUD_API_TOKEN" not in _container_env(_container(_deployments()[TRAINER])), "the trainer serves no API"
