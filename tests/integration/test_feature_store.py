@@ -405,3 +405,52 @@ async def test_leaving_a_chunk_stream_early_leaves_the_store_usable(store_client
     assert first == await twin.record_transactions(chunks[0])
     assert await _all_chunks(store, chunks[1:]) == await _all_chunks(twin, chunks[1:])
     assert await store.record_transactions(txs[300:400]) == await twin.record_transactions(txs[300:400])
+
+
+async def test_label_rules_on_redis_equal_the_memory_store(store_client: RedisClient, namespace: str) -> None:
+    """Corrections (both ways), older labels, labels before their transaction, held labels at their
+    bound and a correction whose second phase was lost: Redis answers as the memory store does."""
+    spec = FeatureSpec(held_labels_per_bucket=2)
+    store, twin = RedisFeatureStore(store_client, spec, namespace), MemoryFeatureStore(spec)
+    t = 1_600_000_000_000
+    txs = [TxFacts(f"x{i}", f"c{i}", "m", t + (i + 1) * HOUR, 100) for i in range(4)]
+    assert await store.record_transactions(txs) == await twin.record_transactions(txs)
+    probe = [TxFacts("probe", "p", "m", t + (spec.label_delay_days + 1) * DAY_MS, 1)]
+
+    async def risk() -> int:
+        [counts] = counts_only(await store.peek_transactions(probe))
+        assert [counts] == await twin.peek_transactions(probe)
+        return counts.terminal_fraud[0]
+
+    steps = [
+        ([LabelFacts("x0", False, t + DAY_MS)], [LabelOutcome.NEW], 0),
+        ([LabelFacts("x0", True, t + 2 * DAY_MS)], [LabelOutcome.CORRECTED], 1),  # the chargeback
+        ([LabelFacts("x0", False, t + DAY_MS + 5)], [LabelOutcome.UNCHANGED], 1),  # older, late
+        ([LabelFacts("x1", True, t)], [LabelOutcome.BEFORE_TRANSACTION], 1),
+        ([LabelFacts("x0", True, t + 3 * DAY_MS)], [LabelOutcome.CORRECTED], 1),  # moves to the later labeled_at
+        (
+            [LabelFacts("x2", True, t + DAY_MS), LabelFacts("x2", False, t + 4 * DAY_MS)],
+            [LabelOutcome.NEW, LabelOutcome.CORRECTED],
+            1,
+        ),
+    ]
+    for labels, outcomes, expected in steps:
+        assert await store.record_labels(labels) == await twin.record_labels(labels) == outcomes
+        assert await risk() == expected
+    [member] = await store_client.zrange(store._layout.key(b"fraud", b"m"), 0, -1)
+    assert member == b"%d:x0" % (t + 3 * DAY_MS)
+
+    forged = [LabelFacts(f"forged{i}", True, t) for i in range(300)]
+    outcomes = await store.record_labels(forged)
+    assert outcomes == await twin.record_labels(forged)
+    assert {LabelOutcome.HELD, LabelOutcome.UNKNOWN_TRANSACTION} == set(outcomes)
+    held_keys = {store._layout.held_key(label.transaction_id.encode()) for label in forged}
+    assert max([await store_client.hlen(key) for key in held_keys]) == 2
+
+    # a correction whose first delivery stopped after phase 1: its redelivery finishes the job
+    reversal = [LabelFacts("x0", False, t + 5 * DAY_MS)]
+    await store._run(label_claim_calls(store._layout, reversal, spec, per_bucket=store._per_bucket))
+    assert await twin.record_labels(reversal) == [LabelOutcome.CORRECTED]
+    assert await store.record_labels(reversal) == await twin.record_labels(reversal) == [LabelOutcome.UNCHANGED]
+    assert await risk() == 0
+    assert await store_client.zcard(store._layout.key(b"fraud", b"m")) == 0
