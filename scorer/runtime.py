@@ -216,18 +216,25 @@ class ScorerRuntime(Service):
                 delay = await self._store_unavailable(exc, delay)
 
     async def process_labels(self, messages: Sequence[RawMessage]) -> None:
-        """Record a batch of labels into the terminal statistics; invalid ones, and those the feature
-        store refuses (dated before their transaction, or of an unknown transaction beyond the held
-        bound), are dead-lettered."""
+        """Record a batch of labels into the terminal statistics; invalid ones, those dated further
+        ahead of the event-time clock than the features look back, and those the feature store refuses
+        (dated before their transaction, or of an unknown transaction beyond the held bound), are
+        dead-lettered."""
         now = utc_now()
         batch = decode_batch([message.value for message in messages], Label, now=now)
-        decoded = [
+        letters = [dead_letter_for(messages[index], rejection, now) for index, rejection in batch.rejected]
+        valid = [
             (index, LabelFacts.of(result.event))
             for index, result in enumerate(batch.results)
             if isinstance(result, Decoded)
         ]
+        decoded = []
+        for (index, fact), ahead in zip(valid, self.scorer.labels_ahead([fact for _, fact in valid]), strict=True):
+            if ahead is None:
+                decoded.append((index, fact))
+            else:
+                letters.append(dead_letter_for(messages[index], ahead, now))
         facts = [fact for _, fact in decoded]
-        letters = [dead_letter_for(messages[index], rejection, now) for index, rejection in batch.rejected]
         outcomes = await self._with_store(lambda: self.store.record_labels(facts)) if facts else []
         for (index, fact), outcome in zip(decoded, outcomes, strict=True):
             if outcome.refused:

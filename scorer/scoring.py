@@ -217,6 +217,27 @@ class BatchScorer:
             for transaction, t in zip(transactions, times, strict=True)
         ]
 
+    def labels_ahead(self, labels: Sequence[LabelFacts]) -> list[Rejected | None]:
+        """Per label, its rejection when its ``labeled_at`` is further ahead of the event-time clock
+        than the features look back: in a stream replayed years behind the wall clock, a forged label
+        dated "today" (which the decoder lets through) would otherwise beat every real one for good
+        under "the latest label wins"."""
+        clock = self.event_clock.now_ms
+        if clock is None:
+            return [None] * len(labels)
+        limit = clock + self.spec.usable_age_ms
+        return [
+            None
+            if label.labeled_at_ms <= limit
+            else Rejected(
+                ReasonCode.IMPLAUSIBLE_TIME,
+                "labeled_at",
+                f"labeled_at: {_iso(label.labeled_at_ms)} is more than {self.spec.usable_age_ms // DAY_MS} days"
+                f" ahead of the stream's event-time clock ({_iso(clock)})",
+            )
+            for label in labels
+        ]
+
     async def score(self, transactions: Sequence[Transaction], *, record: bool = True) -> list[Verdict]:
         """Verdicts for ``transactions`` (in order); ``record=False`` reads features without writing.
 

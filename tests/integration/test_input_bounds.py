@@ -1,6 +1,7 @@
 """Inputs with bounds and labels with rules, end to end: a running worker on real Kafka and Redis
-dead-letters back-dated, far-future and conflicting transactions and labels dated before their
-transaction, with their reasons and original bytes; a label correction reaches the terminal's risk."""
+dead-letters back-dated, far-future and conflicting transactions, labels dated before their
+transaction and labels dated far ahead of the stream, with their reasons and original bytes; a label
+correction reaches the terminal's risk."""
 
 from __future__ import annotations
 
@@ -91,6 +92,7 @@ def test_bad_inputs_are_dead_lettered_and_a_label_correction_reaches_the_termina
         _label("victim", False, T0 + timedelta(days=1)),
         _label("victim", True, T0 + timedelta(days=3)),
     )
+    forged = _label("victim", False, datetime.now(UTC))
     probe = _tx("probe", T0 + D + timedelta(hours=12), customer="p", terminal="m9")
 
     worker = Worker(setup, tmp_path / "worker.log")
@@ -119,6 +121,10 @@ def test_bad_inputs_are_dead_lettered_and_a_label_correction_reaches_the_termina
         assert (before["terminal_nb_tx_1d"], before["terminal_risk_1d"]) == (1.0, 0.0)
         produce(settings, [chargeback])
         _wait_metric(worker, "fraudstream_scorer_label_corrections_total", 1)
+        # a forged "genuine" dated today: accepted by the decoder, years ahead of the replayed stream,
+        # it would beat every real label under "the latest wins"
+        produce(settings, [forged])
+        _wait_metric(worker, 'fraudstream_scorer_dead_letters_total{reason="implausible_time"}', 2)
         produce(settings, [probe])
         records = wait_for_records(settings, topics.verdicts, len(records) + 1, 60, worker)
         metrics = http(worker.url("/metrics"))[1].decode()
@@ -145,12 +151,14 @@ def test_bad_inputs_are_dead_lettered_and_a_label_correction_reaches_the_termina
         (topics.transactions, "stale_event_time"): encode(back_dated),
         (topics.transactions, "implausible_time"): encode(future),
         (topics.labels, "label_before_transaction"): encode(early_label),
+        (topics.labels, "implausible_time"): encode(forged),
     }
     assert {key: letter.original_value() for key, letter in letters.items()} == expected
     assert "alice" not in letters[topics.transactions, "conflicting_duplicate"].reason
     assert "customer_id" in letters[topics.transactions, "conflicting_duplicate"].reason
     assert "event_time" in letters[topics.transactions, "implausible_time"].reason
-    for reason in ("conflicting_duplicate", "stale_event_time", "implausible_time", "label_before_transaction"):
+    for reason in ("conflicting_duplicate", "stale_event_time", "label_before_transaction"):
         assert f'fraudstream_scorer_dead_letters_total{{reason="{reason}"}} 1.0' in metrics
+    assert 'fraudstream_scorer_dead_letters_total{reason="implausible_time"} 2.0' in metrics
     assert "fraudstream_scorer_label_corrections_total 1.0" in metrics
     assert 'fraudstream_scorer_labels_total{outcome="corrected"} 1.0' in metrics

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from fraudcore.features.definition import FEATURE_NAMES, TxFacts, counts_only, feature_matrix
+from fraudcore.features.definition import FEATURE_NAMES, LabelFacts, TxFacts, counts_only, epoch_ms, feature_matrix
 from fraudcore.features.memory import MemoryFeatureStore
 from fraudcore.models import CHALLENGER, CHAMPION
 from schemas.codec import encode
@@ -216,3 +216,17 @@ async def test_a_conflicting_duplicate_is_not_scored_on_the_stored_facts() -> No
     assert [row for row, _ in chunk.conflicts] == [0]
     assert len(chunk.verdicts) == 1
     assert counts_only(await store.peek_transactions([TxFacts.of(squatter)]))[0].customer_count[0] == 1
+
+
+async def test_labels_far_ahead_of_the_event_time_clock_are_refused() -> None:
+    scorer, _ = await _scorer()
+    base = _transactions(1)[0]
+    t = epoch_ms(base.event_time)
+    label = LabelFacts("tx0", True, t + scorer.spec.usable_age_ms)
+    forged = LabelFacts("tx0", False, epoch_ms(EXAMPLE_NOW.replace(year=2026)))
+    assert scorer.labels_ahead([label, forged]) == [None, None]  # no clock yet: nothing to judge by
+    scorer.triage([_message(encode(base), 0)])
+    accepted, refused = scorer.labels_ahead([label, forged])
+    assert accepted is None
+    assert refused is not None
+    assert (refused.reason_code, refused.field) == (ReasonCode.IMPLAUSIBLE_TIME, "labeled_at")
