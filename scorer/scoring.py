@@ -107,7 +107,9 @@ class ScoredChunk:
     """How many transactions the chunk held."""
 
 
-_NO_VERDICTS = EncodedVerdicts([], [], [], [], [], np.empty(0, dtype=np.float64))
+def _no_verdicts() -> EncodedVerdicts:
+    """The verdicts of a chunk whose transactions were all refused."""
+    return EncodedVerdicts([], [], [], [], [], np.empty(0, dtype=np.float64))
 
 
 class ConflictingTransactions(Exception):
@@ -294,7 +296,7 @@ class BatchScorer:
                 chunk, chunk_facts = chunks[at], facts[at]
                 if len(rows) < len(chunk):
                     chunk, chunk_facts = [chunk[row] for row in rows], [chunk_facts[row] for row in rows]
-                encoded, self.last_batch = _NO_VERDICTS, None
+                encoded, self.last_batch = _no_verdicts(), None
                 if rows:
                     batch = self._scored(chunk, chunk_facts, list(rows.values()), model, challenger, waited)
                     assembled = time.perf_counter()
