@@ -1,10 +1,13 @@
 """The history a backtest replays, collected from raw topic records.
 
 Every record is decoded with the consumers' strict decoder; an invalid one is counted under its
-reason code and skipped (the live scorer would dead-letter it). A transaction id or a label's
-transaction id seen again keeps the copy with the lowest ``(partition, offset)``: the first the topic
-delivered, whatever order the partitions are read in. Transactions outside the replay window (the
-range plus the features' look-back) are dropped; labels are kept for the transactions kept.
+reason code and skipped (the live scorer would dead-letter it). A transaction id seen again keeps
+the copy with the lowest ``(partition, offset)``: the first the topic delivered, whatever order the
+partitions are read in (the scorer dead-letters a later copy with other facts). Per transaction the
+label with the latest ``labeled_at`` wins (fraud over genuine at equal ``labeled_at``), as in the
+feature store and the trainer: a correction replaces an earlier label. Transactions outside the
+replay window (the range plus the features' look-back) are dropped; labels are kept for the
+transactions kept, when dated at or after their transaction (the scorer refuses the others).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from fraudcore.features.definition import LabelFacts, TxFacts
+from fraudcore.features.definition import LabelFacts, TxFacts, label_wins
 from schemas.codec import Decoded, decode_batch
 from schemas.events import Label, Transaction
 
@@ -45,6 +48,8 @@ class ReadStats:
     duplicates: Counter[str] = field(default_factory=Counter)
     outside_window: int = 0
     """Valid transactions whose event time lies outside the replay window."""
+    labels_before_transaction: int = 0
+    """Labels of kept transactions dated before their transaction's event time (left out)."""
     first_event_ms: int | None = None
     """Earliest event time of a valid transaction read (inside the window or not)."""
     last_event_ms: int | None = None
@@ -71,7 +76,7 @@ class Collector:
         self.now = now
         self.stats = ReadStats()
         self._transactions: dict[str, tuple[int, int, TxFacts, int]] = {}
-        self._labels: dict[str, tuple[int, int, LabelFacts]] = {}
+        self._labels: dict[str, LabelFacts] = {}
 
     def add_transactions(self, partition: int, records: Iterable[Record]) -> None:
         """Collect records of one partition of the transactions topic."""
@@ -107,7 +112,7 @@ class Collector:
         results = decode_batch([record.value for record in batch], Label, now=self.now).results
         self.stats.records["labels"] += len(batch)
         invalid, kept = self.stats.invalid["labels"], self._labels
-        for record, result in zip(batch, results, strict=True):
+        for _record, result in zip(batch, results, strict=True):
             if not isinstance(result, Decoded):
                 invalid[result.reason_code.value] += 1
                 continue
@@ -115,9 +120,9 @@ class Collector:
             seen = kept.get(facts.transaction_id)
             if seen is not None:
                 self.stats.duplicates["labels"] += 1
-                if (seen[0], seen[1]) < (partition, record.offset):
+                if not label_wins(facts, seen):
                     continue
-            kept[facts.transaction_id] = (partition, record.offset, facts)
+            kept[facts.transaction_id] = facts
 
     def _seen(self, first: int | None, last: int | None) -> None:
         stats = self.stats
@@ -129,7 +134,12 @@ class Collector:
     def history(self) -> History:
         """The collected history (transactions sorted by event time, then id)."""
         rows = sorted(self._transactions.values(), key=lambda row: (row[2].event_time_ms, row[2].transaction_id))
-        labels = {tx_id: label for tx_id, (_, _, label) in self._labels.items() if tx_id in self._transactions}
+        times = {facts.transaction_id: facts.event_time_ms for _, _, facts, _ in rows}
+        labels = {tx_id: label for tx_id, label in self._labels.items() if tx_id in times}
+        before = [tx_id for tx_id, label in labels.items() if label.labeled_at_ms < times[tx_id]]
+        self.stats.labels_before_transaction = len(before)
+        for tx_id in before:
+            del labels[tx_id]
         return History(
             transactions=[facts for _, _, facts, _ in rows],
             scenarios=np.array([scenario for _, _, _, scenario in rows], dtype=np.int8),

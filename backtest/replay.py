@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from backtest.history import History
-from fraudcore.features.definition import DAY_MS, FeatureSpec, WindowCounts, feature_matrix
+from fraudcore.features.definition import DAY_MS, FeatureSpec, WindowCounts, counts_only, feature_matrix
 from fraudcore.features.store import FeatureStore
 
 __all__ = ["replay"]
@@ -50,7 +50,7 @@ async def replay(
         if due > recorded_labels:
             await store.record_labels(labels[recorded_labels:due])
             recorded_labels = due
-        counts += await store.record_transactions(transactions[start:stop])
+        counts += counts_only(await store.record_transactions(transactions[start:stop]))
         on_progress(stop - start)
         start = stop
     return feature_matrix(transactions, counts, spec)

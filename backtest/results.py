@@ -111,6 +111,7 @@ def _read(stats: ReadStats) -> dict[str, JsonValue]:
         for kind in ("transactions", "labels")
     }
     read["transactions_outside_replay"] = stats.outside_window
+    read["labels_before_transaction"] = stats.labels_before_transaction
     return read
 
 

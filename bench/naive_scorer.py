@@ -16,7 +16,7 @@ from typing import Any
 
 import faust
 
-from fraudcore.features.definition import FEATURE_NAMES, TxFacts, epoch_ms, feature_matrix
+from fraudcore.features.definition import FEATURE_NAMES, TxFacts, counts_only, epoch_ms, feature_matrix
 from fraudcore.features.open_store import open_feature_store
 from fraudcore.kafka_security import faust_credentials
 from fraudcore.settings import Settings, load_settings
@@ -57,7 +57,7 @@ def create_app(settings: Settings, estimator: Any) -> faust.App:
             facts = facts_of(tx)
             counts = await store.peek_transactions([facts])  # read the features ...
             await store.record_transactions([facts])  # ... then update them
-            probability = float(estimator.predict_proba(feature_matrix([facts], counts))[0, 1])
+            probability = float(estimator.predict_proba(feature_matrix([facts], counts_only(counts)))[0, 1])
             decision = "approve"
             if probability >= settings.decline_threshold:
                 decision = "decline"

@@ -78,3 +78,12 @@ class ReasonCode(StrEnum):
     """A value outside an enumeration (unknown channel, decision, ...)."""
     IMPLAUSIBLE_TIME = "implausible_time"
     """A timestamp before the floor (2000-01-01) or too far after the injected "now"."""
+    STALE_EVENT_TIME = "stale_event_time"
+    """A transaction older than the features can use (longest retention horizon) behind the stream's
+    event-time clock."""
+    CONFLICTING_DUPLICATE = "conflicting_duplicate"
+    """A transaction id recorded before with other facts (event time, amount, customer, terminal)."""
+    LABEL_BEFORE_TRANSACTION = "label_before_transaction"
+    """A label whose ``labeled_at`` is before its transaction's event time."""
+    UNKNOWN_TRANSACTION = "unknown_transaction"
+    """A label of a transaction not recorded (yet), when the held labels are at their bound."""

@@ -39,6 +39,11 @@ class ScorerMetrics:
             "fraudstream_scorer_unknown_fields", "Unknown fields tolerated in accepted messages.", registry=r
         )
         self.labels = Counter("fraudstream_scorer_labels", "Labels consumed, by outcome.", ["outcome"], registry=r)
+        self.label_corrections = Counter(
+            "fraudstream_scorer_label_corrections",
+            "Labels that replaced an earlier label of their transaction (a later labeled_at, or fraud over genuine).",
+            registry=r,
+        )
         self.fraud_labels = Counter(
             "fraudstream_scorer_fraud_labels", "Valid labels consumed that say fraud (duplicates included).", registry=r
         )
@@ -119,7 +124,7 @@ class ScorerMetrics:
         (and ``rate``/``increase`` see the first increment) before the first event of each kind."""
         for outcome in ("scored", "dead_lettered"):
             self.transactions.labels(outcome)
-        for outcome in ("recorded", "duplicate", "dead_lettered"):
+        for outcome in ("recorded", "corrected", "duplicate", "held", "dead_lettered"):
             self.labels.labels(outcome)
         for reason in ReasonCode:
             self.dead_letters.labels(reason.value)

@@ -28,7 +28,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from mode import Service
 
-from fraudcore.features.definition import LabelFacts
+from fraudcore.features.definition import LabelFacts, LabelOutcome
 from fraudcore.features.store import FeatureStore, FeatureStoreUnavailable
 from fraudcore.histogram_batch import observe_many
 from fraudcore.kafka_admin import DEAD_LETTER_RECORD_BYTES
@@ -45,7 +45,15 @@ from scorer.lag import ConsumerLag
 from scorer.metrics import ScorerMetrics
 from scorer.model_holder import ModelHolder, RefreshOutcome
 from scorer.record_sender import Record, send_records
-from scorer.scoring import BatchScorer, RawMessage, dead_letter_for, utc_now
+from scorer.scoring import (
+    BatchScorer,
+    RawMessage,
+    ScoredChunk,
+    conflict_rejection,
+    dead_letter_for,
+    label_rejection,
+    utc_now,
+)
 from scorer.verdict_encoding import EncodedVerdicts
 
 __all__ = ["ScorerRuntime", "producer_options"]
@@ -56,6 +64,13 @@ T = TypeVar("T")
 _RELOAD_KINDS = frozenset({ModelEventKind.RELOAD, ModelEventKind.PROMOTED, ModelEventKind.ROLLED_BACK})
 _SEND_RETRY_MAX_S = 5.0
 _STORE_RETRY_FIRST_S = 0.05
+_LABEL_OUTCOMES = {
+    LabelOutcome.NEW: "recorded",
+    LabelOutcome.CORRECTED: "corrected",
+    LabelOutcome.UNCHANGED: "duplicate",
+    LabelOutcome.HELD: "held",
+}
+"""The ``outcome`` label of ``fraudstream_scorer_labels_total`` for each accepted label's outcome."""
 _ALONE_FROM_BYTES = 64 * 1024
 """Records this large (dead letters of huge inputs) are sent one by one, not in a shared record batch."""
 
@@ -158,52 +173,78 @@ class ScorerRuntime(Service):
         started = time.perf_counter()
         triage = self.scorer.triage(messages)
         verdict_topic = self.topics.verdicts
-        records = self._records(triage.dead_letters)
+        letters = list(triage.dead_letters)
+        records: list[Record] = []
         async with aclosing(self._scored_chunks(triage.transactions)) as chunks:
-            async for verdicts in chunks:
+            async for first, chunk in chunks:
+                verdicts = chunk.verdicts
                 records += [(verdict_topic, k, v) for k, v in zip(verdicts.keys, verdicts.values, strict=True)]
                 self._count_verdicts(verdicts)
+                for row, conflict in chunk.conflicts:
+                    transaction, message = triage.transactions[first + row], triage.messages[first + row]
+                    letters.append(dead_letter_for(message, conflict_rejection(transaction, conflict), utc_now()))
                 for stage, seconds in self.scorer.stage_seconds.items():
                     self.metrics.stage_seconds.labels(stage).observe(seconds)
                 if self.scorer.last_batch is not None:
                     matrix, scores = self.scorer.last_batch
                     await self._raise_alarms(self.drift.observe(self.models.champion, matrix, scores))
-        await self._send_records(records)
+        await self._send_records(self._records(letters) + records)
         acknowledged_ms = time.time() * 1000
-        self._count_batch(len(messages), triage.dead_letters, triage.unknown_fields)
+        self._count_batch(len(messages), letters, triage.unknown_fields)
         self.lag.scored(messages)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         sent_ms = np.array([stamp for stamp in triage.timestamps_ms if stamp is not None], dtype=np.float64)
         observe_many(self.metrics.end_to_end_seconds, np.maximum(acknowledged_ms - sent_ms, 0.0) / 1000)
 
-    async def _scored_chunks(self, transactions: Sequence[Transaction]) -> AsyncGenerator[EncodedVerdicts, None]:
-        """The verdicts of ``transactions`` chunk by chunk; while Redis is away, the chunks not scored yet
-        are retried with back-off (recording is idempotent, so a chunk recorded before the failure
-        counts once)."""
+    async def _scored_chunks(
+        self, transactions: Sequence[Transaction]
+    ) -> AsyncGenerator[tuple[int, ScoredChunk], None]:
+        """The scored chunks of ``transactions``, each with the index of its first transaction; while Redis
+        is away, the chunks not scored yet are retried with back-off (recording is idempotent, so a chunk
+        recorded before the failure counts once)."""
         done, delay = 0, _STORE_RETRY_FIRST_S
         while True:
             try:
                 chunk_size = self.settings.scorer_chunk_size
                 async with aclosing(self.scorer.score_chunks(transactions[done:], chunk_size)) as chunks:
-                    async for verdicts in chunks:
+                    async for chunk in chunks:
                         self._store_reachable()
-                        done += len(verdicts)
-                        yield verdicts
+                        first, done = done, done + chunk.size
+                        yield first, chunk
                 return
             except FeatureStoreUnavailable as exc:
                 delay = await self._store_unavailable(exc, delay)
 
     async def process_labels(self, messages: Sequence[RawMessage]) -> None:
-        """Record a batch of labels into the terminal statistics; invalid ones are dead-lettered."""
+        """Record a batch of labels into the terminal statistics; invalid ones, those dated further
+        ahead of the event-time clock than the features look back, and those the feature store refuses
+        (dated before their transaction, or of an unknown transaction beyond the held bound), are
+        dead-lettered."""
         now = utc_now()
         batch = decode_batch([message.value for message in messages], Label, now=now)
-        facts = [LabelFacts.of(result.event) for result in batch.results if isinstance(result, Decoded)]
         letters = [dead_letter_for(messages[index], rejection, now) for index, rejection in batch.rejected]
-        new = await self._with_store(lambda: self.store.record_labels(facts)) if facts else 0
+        valid = [
+            (index, LabelFacts.of(result.event))
+            for index, result in enumerate(batch.results)
+            if isinstance(result, Decoded)
+        ]
+        decoded = []
+        for (index, fact), ahead in zip(valid, self.scorer.labels_ahead([fact for _, fact in valid]), strict=True):
+            if ahead is None:
+                decoded.append((index, fact))
+            else:
+                letters.append(dead_letter_for(messages[index], ahead, now))
+        facts = [fact for _, fact in decoded]
+        outcomes = await self._with_store(lambda: self.store.record_labels(facts)) if facts else []
+        for (index, fact), outcome in zip(decoded, outcomes, strict=True):
+            if outcome.refused:
+                letters.append(dead_letter_for(messages[index], label_rejection(fact, outcome, self.scorer.spec), now))
         await self._send_all(letters)
-        self.metrics.labels.labels("recorded").inc(new)
-        self.metrics.labels.labels("duplicate").inc(len(facts) - new)
+        tally = Counter(_LABEL_OUTCOMES[outcome] for outcome in outcomes if not outcome.refused)
+        for name in ("recorded", "corrected", "duplicate", "held"):
+            self.metrics.labels.labels(name).inc(tally[name])
         self.metrics.labels.labels("dead_lettered").inc(len(letters))
+        self.metrics.label_corrections.inc(tally["corrected"])
         self.metrics.fraud_labels.inc(sum(fact.is_fraud for fact in facts))
         await self._raise_alarms(self.drift.observe_labels([fact.is_fraud for fact in facts]))
         for letter in letters:

@@ -1,7 +1,11 @@
 """Scoring a micro-batch, independent of Faust: decode, features, one model call, verdicts.
 
 :meth:`BatchScorer.triage` splits raw messages into valid transactions and dead letters (reason
-and original bytes); :meth:`BatchScorer.score` records and reads the online features in one store
+and original bytes): invalid ones, and those whose event time is older than the features can use
+behind the worker's event-time clock (:class:`~fraudcore.event_clock.EventClock`, the median of
+recent event times, so a few forged future times cannot make honest traffic stale). A transaction
+id recorded before with other facts is never scored: it comes back as a conflict, to dead-letter.
+:meth:`BatchScorer.score` records and reads the online features in one store
 call, scores every row with one model call on the model in use when the batch began, and builds
 the verdicts. When a challenger is held, every verdict also records the other model's score
 (``shadow_score``); with a canary share, the challenger decides (and is named in ``model_version``)
@@ -23,11 +27,24 @@ from datetime import UTC, datetime
 import numpy as np
 import numpy.typing as npt
 
-from fraudcore.features.definition import DEFAULT_SPEC, FeatureSpec, TxFacts, WindowCounts, feature_matrix
+from fraudcore.event_clock import EventClock
+from fraudcore.features.definition import (
+    DAY_MS,
+    DEFAULT_SPEC,
+    Conflict,
+    FeatureSpec,
+    LabelFacts,
+    LabelOutcome,
+    TxFacts,
+    WindowCounts,
+    epoch_ms,
+    feature_matrix,
+)
 from fraudcore.features.store import FeatureStore
 from fraudcore.models import LoadedModel
 from schemas.codec import Decoded, decode_batch
 from schemas.dead_letter import DeadLetter
+from schemas.enums import ReasonCode
 from schemas.events import Transaction, Verdict
 from schemas.rejection import Rejected
 from scorer.decisions import Thresholds
@@ -35,7 +52,18 @@ from scorer.model_holder import ModelHolder
 from scorer.verdict_encoding import EncodedVerdicts, encode_verdicts
 from scorer.verdicts import ScoredBatch, assemble_verdicts, check_contract
 
-__all__ = ["BatchScorer", "RawMessage", "Triage", "card_bucket", "dead_letter_for", "utc_now"]
+__all__ = [
+    "BatchScorer",
+    "ConflictingTransactions",
+    "RawMessage",
+    "ScoredChunk",
+    "Triage",
+    "card_bucket",
+    "conflict_rejection",
+    "dead_letter_for",
+    "label_rejection",
+    "utc_now",
+]
 
 
 def utc_now() -> datetime:
@@ -61,10 +89,38 @@ class Triage:
     """A batch split into valid transactions and dead letters, in input order."""
 
     transactions: list[Transaction] = field(default_factory=list)
+    messages: list[RawMessage] = field(default_factory=list)
+    """The message of each valid transaction (to dead-letter a conflict)."""
     timestamps_ms: list[int | None] = field(default_factory=list)
     """Kafka timestamp of each valid transaction (for end-to-end latency)."""
     dead_letters: list[DeadLetter] = field(default_factory=list)
     unknown_fields: int = 0
+
+
+@dataclass(frozen=True)
+class ScoredChunk:
+    """The verdicts of a chunk, and its transactions refused as conflicts (index in the chunk)."""
+
+    verdicts: EncodedVerdicts
+    conflicts: list[tuple[int, Conflict]]
+    size: int
+    """How many transactions the chunk held."""
+
+
+def _no_verdicts() -> EncodedVerdicts:
+    """The verdicts of a chunk whose transactions were all refused."""
+    return EncodedVerdicts([], [], [], [], [], np.empty(0, dtype=np.float64))
+
+
+class ConflictingTransactions(Exception):
+    """Some transaction ids were recorded before with other facts; those were not scored."""
+
+    def __init__(self, conflicts: list[tuple[int, Conflict]], verdicts: list[Verdict]) -> None:
+        super().__init__(f"{len(conflicts)} transaction ids were recorded before with other facts")
+        self.conflicts = conflicts
+        """``(index in the input, conflict)`` pairs."""
+        self.verdicts = verdicts
+        """The verdicts of the other transactions, in input order."""
 
 
 class BatchScorer:
@@ -80,6 +136,7 @@ class BatchScorer:
         reason_count: int = 3,
         canary_share: float = 0.0,
         clock: Callable[[], datetime] = utc_now,
+        event_clock: EventClock | None = None,
     ) -> None:
         self.store = store
         self.models = models
@@ -92,6 +149,8 @@ class BatchScorer:
         self.last_batch: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None = None
         """The last batch's feature matrix and champion scores (for drift monitoring)."""
         self.clock = clock
+        self.event_clock = event_clock or EventClock()
+        """The event-time clock the transactions recorded so far set (see the module doc)."""
         self.stage_seconds: dict[str, float] = {}
         """Seconds spent per stage in the last :meth:`score` call (features, model, verdicts)."""
 
@@ -119,34 +178,103 @@ class BatchScorer:
         return reasons
 
     def triage(self, messages: Sequence[RawMessage]) -> Triage:
-        """Decode every message; the invalid ones become dead letters (never raises on bad input)."""
+        """Decode every message; the invalid and the stale ones become dead letters (never raises on
+        bad input). The valid ones move the event-time clock first."""
         now = self.clock()
         batch = decode_batch([message.value for message in messages], Transaction, now=now)
+        valid = [result.event for result in batch.results if isinstance(result, Decoded)]
+        stale = iter(self.stale(valid, observe=True))
         triage = Triage()
         for message, result in zip(messages, batch.results, strict=True):
-            if isinstance(result, Decoded):
+            rejection = result if not isinstance(result, Decoded) else next(stale)
+            if isinstance(result, Decoded) and rejection is None:
                 triage.transactions.append(result.event)
+                triage.messages.append(message)
                 triage.timestamps_ms.append(message.timestamp_ms)
                 triage.unknown_fields += result.unknown_count
             else:
-                triage.dead_letters.append(dead_letter_for(message, result, now))
+                assert isinstance(rejection, Rejected)
+                triage.dead_letters.append(dead_letter_for(message, rejection, now))
         return triage
 
+    def stale(self, transactions: Sequence[Transaction], *, observe: bool) -> list[Rejected | None]:
+        """Per transaction, its rejection when its event time is older than the features can use
+        behind the event-time clock (``observe``: after moving the clock with their event times)."""
+        times = [epoch_ms(transaction.event_time) for transaction in transactions]
+        if observe:
+            self.event_clock.observe(times)
+        clock = self.event_clock.now_ms
+        if clock is None:
+            return [None] * len(transactions)
+        oldest = clock - self.spec.usable_age_ms
+        return [
+            None
+            if t >= oldest
+            else Rejected(
+                ReasonCode.STALE_EVENT_TIME,
+                "event_time",
+                f"event_time: {transaction.event_time.isoformat()} is more than {self.spec.usable_age_ms // DAY_MS}"
+                f" days behind the stream's event-time clock ({_iso(clock)}): too old for any feature window",
+            )
+            for transaction, t in zip(transactions, times, strict=True)
+        ]
+
+    def labels_ahead(self, labels: Sequence[LabelFacts]) -> list[Rejected | None]:
+        """Per label, its rejection when its ``labeled_at`` is further ahead of the event-time clock
+        than the features look back: in a stream replayed years behind the wall clock, a forged label
+        dated "today" (which the decoder lets through) would otherwise beat every real one for good
+        under "the latest label wins"."""
+        clock = self.event_clock.now_ms
+        if clock is None:
+            return [None] * len(labels)
+        limit = clock + self.spec.usable_age_ms
+        return [
+            None
+            if label.labeled_at_ms <= limit
+            else Rejected(
+                ReasonCode.IMPLAUSIBLE_TIME,
+                "labeled_at",
+                f"labeled_at: {_iso(label.labeled_at_ms)} is more than {self.spec.usable_age_ms // DAY_MS} days"
+                f" ahead of the stream's event-time clock ({_iso(clock)})",
+            )
+            for label in labels
+        ]
+
     async def score(self, transactions: Sequence[Transaction], *, record: bool = True) -> list[Verdict]:
-        """Verdicts for ``transactions`` (in order); ``record=False`` reads features without writing."""
-        batch = await self._scored_batch(transactions, record=record)
-        if batch is None:
+        """Verdicts for ``transactions`` (in order); ``record=False`` reads features without writing.
+
+        Raises :class:`ConflictingTransactions` when some ids were recorded before with other facts
+        (the others are scored, and recorded when ``record``; the exception carries their verdicts)."""
+        if not transactions:
             return []
-        assembled = time.perf_counter()
-        verdicts = assemble_verdicts(batch, self.thresholds)
-        check_contract(verdicts[0])
-        self.stage_seconds["verdicts"] = time.perf_counter() - assembled
+        started = time.perf_counter()
+        model, challenger = self.models.champion, self.models.challenger  # a swap lands between batches
+        facts = [TxFacts.of(transaction) for transaction in transactions]
+        answers = await (self.store.record_transactions(facts) if record else self.store.peek_transactions(facts))
+        conflicts, rows = _split(answers)
+        verdicts: list[Verdict] = []
+        if rows:
+            batch = self._scored(
+                [transactions[row] for row in rows],
+                [facts[row] for row in rows],
+                list(rows.values()),
+                model,
+                challenger,
+                started,
+            )
+            assembled = time.perf_counter()
+            verdicts = assemble_verdicts(batch, self.thresholds)
+            check_contract(verdicts[0])
+            self.stage_seconds["verdicts"] = time.perf_counter() - assembled
+        if conflicts:
+            raise ConflictingTransactions(conflicts, verdicts)
         return verdicts
 
     async def score_chunks(
         self, transactions: Sequence[Transaction], chunk_size: int
-    ) -> AsyncGenerator[EncodedVerdicts, None]:
-        """The verdict records of ``transactions``, ``chunk_size`` at a time, recording the features.
+    ) -> AsyncGenerator[ScoredChunk, None]:
+        """The verdict records of ``transactions``, ``chunk_size`` at a time, recording the features;
+        the conflicts of each chunk are not scored.
 
         One model serves every chunk (the one in use when the call began). A store that counts ahead
         (:attr:`FeatureStore.counts_ahead`) counts the next chunk while this one is scored and
@@ -163,24 +291,20 @@ class BatchScorer:
         waited = time.perf_counter()
         async with aclosing(self.store.record_chunks(facts)) as counted:
             at = 0
-            async for counts in counted:
-                batch = self._scored(chunks[at], facts[at], counts, model, challenger, waited)
-                assembled = time.perf_counter()
-                encoded = encode_verdicts(batch, self.thresholds)
-                self.stage_seconds["verdicts"] = time.perf_counter() - assembled
+            async for answers in counted:
+                conflicts, rows = _split(answers)
+                chunk, chunk_facts = chunks[at], facts[at]
+                if len(rows) < len(chunk):
+                    chunk, chunk_facts = [chunk[row] for row in rows], [chunk_facts[row] for row in rows]
+                encoded, self.last_batch = _no_verdicts(), None
+                if rows:
+                    batch = self._scored(chunk, chunk_facts, list(rows.values()), model, challenger, waited)
+                    assembled = time.perf_counter()
+                    encoded = encode_verdicts(batch, self.thresholds)
+                    self.stage_seconds["verdicts"] = time.perf_counter() - assembled
+                yield ScoredChunk(encoded, conflicts, len(chunks[at]))
                 at += 1
-                yield encoded
                 waited = time.perf_counter()
-
-    async def _scored_batch(self, transactions: Sequence[Transaction], *, record: bool) -> ScoredBatch | None:
-        """Features, scores and reasons of ``transactions`` (``None`` for an empty batch)."""
-        if not transactions:
-            return None
-        started = time.perf_counter()
-        model, challenger = self.models.champion, self.models.challenger  # a swap lands between batches
-        facts = [TxFacts.of(transaction) for transaction in transactions]
-        counts = await (self.store.record_transactions(facts) if record else self.store.peek_transactions(facts))
-        return self._scored(transactions, facts, counts, model, challenger, started)
 
     def _scored(
         self,
@@ -225,6 +349,60 @@ class BatchScorer:
             shadow_scores=other_scores,
             shadow_versions=[other[row] for row in canary_rows] if challenger is not None else None,
         )
+
+
+def _split(answers: Sequence[WindowCounts | Conflict]) -> tuple[list[tuple[int, Conflict]], dict[int, WindowCounts]]:
+    """The conflicts of a store's answers (with their rows), and the counts of the other rows by row."""
+    conflicts: list[tuple[int, Conflict]] = []
+    rows: dict[int, WindowCounts] = {}
+    for row, answer in enumerate(answers):
+        if isinstance(answer, Conflict):
+            conflicts.append((row, answer))
+        else:
+            rows[row] = answer
+    return conflicts, rows
+
+
+def conflict_rejection(transaction: Transaction, conflict: Conflict) -> Rejected:
+    """Why a transaction whose id was recorded before with other facts is refused."""
+    stored = conflict.stored
+    differs = [
+        name
+        for name, mine, theirs in (
+            ("event_time", epoch_ms(transaction.event_time), stored.event_time_ms),
+            ("amount", round(transaction.amount * 100), stored.amount_cents),
+            ("customer_id", transaction.customer_id, stored.customer_id),
+            ("terminal_id", transaction.terminal_id, stored.terminal_id),
+        )
+        if mine != theirs
+    ]
+    return Rejected(
+        ReasonCode.CONFLICTING_DUPLICATE,
+        "transaction_id",
+        f"transaction_id: {transaction.transaction_id!r} was recorded before with another {', '.join(differs)};"
+        " the first content stands and this one is not scored",
+    )
+
+
+def label_rejection(label: LabelFacts, outcome: LabelOutcome, spec: FeatureSpec) -> Rejected:
+    """Why a label the feature store refused (``outcome.refused``) is dead-lettered."""
+    if outcome is LabelOutcome.BEFORE_TRANSACTION:
+        return Rejected(
+            ReasonCode.LABEL_BEFORE_TRANSACTION,
+            "labeled_at",
+            f"labeled_at: {_iso(label.labeled_at_ms)} is before the event time of transaction"
+            f" {label.transaction_id!r}; a label cannot precede its transaction",
+        )
+    return Rejected(
+        ReasonCode.UNKNOWN_TRANSACTION,
+        "transaction_id",
+        f"transaction_id: {label.transaction_id!r} is not recorded, and {spec.held_labels_per_bucket} labels of"
+        " unrecorded transactions are held already in its bucket (replay this label once its transaction is scored)",
+    )
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
 
 
 def dead_letter_for(message: RawMessage, rejection: Rejected, now: datetime) -> DeadLetter:

@@ -3,7 +3,11 @@
 * ``POST /score[?record=true]`` — one transaction (JSON object) or a batch (JSON array), scored
   synchronously with the same features and model as the stream. Read-only on the online features
   unless ``record=true``, which needs the API token. 400 with the reasons when any transaction is
-  invalid, 503 while Redis is unreachable.
+  invalid or older than the features can use (``stale_event_time``; a recorded request also moves the
+  worker's event-time clock), 409 naming the transactions whose id was recorded before with other facts
+  (``conflicting_duplicate``: they are not scored, peeked or recorded; with ``record=true`` the other
+  transactions of the request were recorded, and sending them again is idempotent), 503 while Redis
+  is unreachable.
 * ``POST /reload`` — check the registry now and swap to the current champion (needs the API token).
 * ``GET /model`` — the version in use, when it was loaded, its validation, the last refreshes.
 * ``GET /health`` (liveness), ``GET /ready`` (model loaded and Redis reachable; 503 otherwise).
@@ -27,10 +31,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from fraudcore.features.store import FeatureStoreUnavailable
 from schemas.codec import Decoded, decode, encode
 from schemas.events import Transaction
+from schemas.rejection import Rejected
 from scorer.http_auth import BearerTokens, Refusal
 from scorer.model_holder import RefreshOutcome
 from scorer.runtime import ScorerRuntime
-from scorer.scoring import utc_now
+from scorer.scoring import ConflictingTransactions, conflict_rejection, utc_now
 
 __all__ = ["MAX_SCORE_BATCH", "register_views"]
 
@@ -65,12 +70,21 @@ def register_views(app: faust.App, runtime: ScorerRuntime) -> None:
             if not isinstance(items, list) or not items or len(items) > MAX_SCORE_BATCH:
                 return _error(self, 400, f"expected a transaction object or an array of 1 to {MAX_SCORE_BATCH}")
             transactions, problems = _decode_all(items)
+            if not problems:
+                stale = runtime.scorer.stale(transactions, observe=record)
+                problems = [_problem(index, rejection) for index, rejection in enumerate(stale) if rejection]
             if problems:
                 return self.json({"error": "invalid transactions", "problems": problems}, status=400)
             try:
                 verdicts = await runtime.scorer.score(transactions, record=record)
             except FeatureStoreUnavailable as exc:
                 return _error(self, 503, f"feature store unavailable: {exc}")
+            except ConflictingTransactions as exc:
+                conflicts = [
+                    _problem(index, conflict_rejection(transactions[index], conflict))
+                    for index, conflict in exc.conflicts
+                ]
+                return self.json({"error": "conflicting transactions", "problems": conflicts}, status=409)
             payload = b",".join(encode(verdict) for verdict in verdicts)
             return self.bytes(payload if single else b"[" + payload + b"]", content_type="application/json")
 
@@ -140,15 +154,17 @@ def _decode_all(items: list[Any]) -> tuple[list[Transaction], list[dict[str, Any
         if isinstance(result, Decoded):
             transactions.append(result.event)
         else:
-            problems.append(
-                {
-                    "index": index,
-                    "reason_code": result.reason_code.value,
-                    "field": result.field,
-                    "message": result.message,
-                }
-            )
+            problems.append(_problem(index, result))
     return transactions, problems
+
+
+def _problem(index: int, rejection: Rejected) -> dict[str, Any]:
+    return {
+        "index": index,
+        "reason_code": rejection.reason_code.value,
+        "field": rejection.field,
+        "message": rejection.message,
+    }
 
 
 def _loaded(models: Any, alias: str) -> bool:

@@ -41,6 +41,11 @@ class TrainerMetrics:
             ["kind", "outcome"],
             registry=r,
         )
+        self.label_corrections = Counter(
+            "fraudstream_trainer_label_corrections",
+            "Labels that replaced an earlier label of their transaction in the history (the latest labeled_at wins).",
+            registry=r,
+        )
         self.history_transactions = Gauge(
             "fraudstream_trainer_history_transactions", "Transactions held in the sliding window.", registry=r
         )

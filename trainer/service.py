@@ -143,11 +143,13 @@ class Trainer:
                     accepted += 1
         else:
             kind = "label"
+            corrections = self.history.label_corrections
             for record in records:
                 labelled = decode(record.value, Label, now=now)
                 if isinstance(labelled, Decoded):
                     self.history.add_label(labelled.event)
                     accepted += 1
+            self.metrics.label_corrections.inc(self.history.label_corrections - corrections)
         self._events[kind, "accepted"].inc(accepted)
         self._events[kind, "invalid"].inc(len(records) - accepted)
 

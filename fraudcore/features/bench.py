@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from redis.asyncio.cluster import RedisCluster
 
-from fraudcore.features.definition import DAY_MS, DEFAULT_SPEC, LabelFacts, TxFacts, feature_matrix
+from fraudcore.features.definition import DAY_MS, DEFAULT_SPEC, LabelFacts, TxFacts, counts_only, feature_matrix
 from fraudcore.features.memory import offline_features
 from fraudcore.features.open_store import open_feature_store, open_redis
 from fraudcore.features.redis_store import RedisClient, RedisFeatureStore
@@ -94,7 +94,7 @@ async def _feed(
         timings.record.append(time.perf_counter() - began)
         if peek:
             began = time.perf_counter()
-            feature_matrix(batch, counts)
+            feature_matrix(batch, counts_only(counts))
             timings.matrix.append(time.perf_counter() - began)
     return timings
 

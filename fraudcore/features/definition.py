@@ -22,12 +22,19 @@ For a transaction at event time ``t`` and a window of ``w`` days:
 batch order included (a later transaction of the same customer in one batch sees the earlier one,
 one with the same event time recorded later does not count for the earlier one).
 
-* **Idempotent per transaction id.** Recording an id again writes nothing (the first content wins)
-  and returns the counts of the first content, equal to the first answer as long as no other
-  transaction or label entered its windows in between.
-* **Labels are final.** The first label recorded for a transaction id stands; later ones, even if
-  they disagree, are ignored. A label may arrive before or after its transaction: it is kept by id and
-  applied to the terminal's fraud set once both are known, so either order gives the same result.
+* **Idempotent per transaction id, one content per id.** Recording an id again with the same facts
+  (event time, cents, customer, terminal) writes nothing and returns the counts of the first content,
+  equal to the first answer as long as no other transaction or label entered its windows in between.
+  The same id with *other* facts is a :class:`Conflict`: nothing is written or counted for it, and
+  the answer names the facts stored first (the first content wins; the caller refuses the second).
+* **The label with the latest ``labeled_at`` wins** (at equal ``labeled_at``, fraud wins over
+  genuine), whatever order labels arrive in: a chargeback after an earlier "genuine" label corrects
+  it, an older label arriving late changes nothing, an exact redelivery is a no-op
+  (:class:`LabelOutcome`). A correction moves the transaction into or out of its terminal's fraud set.
+  A label dated before its transaction's event time is refused. A label whose transaction is not
+  recorded yet is held by id (at most ``held_labels_per_bucket`` per slot bucket; beyond that it is
+  refused) and applied when the transaction arrives — dropped then if dated before it — so either
+  order gives the same result.
 * **Retention.** A store may drop history that no exact answer needs any more: on recording a
   transaction at ``t``, its customer's entries with event time ``<= t - (max customer window +
   allowed lateness)`` and its terminal's ``<= t - (max terminal window + D + allowed lateness)`` (the
@@ -44,6 +51,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from functools import cached_property
 from itertools import pairwise
 from typing import Final
@@ -57,12 +65,16 @@ __all__ = [
     "DAY_MS",
     "DEFAULT_SPEC",
     "FEATURE_NAMES",
+    "Conflict",
     "FeatureSpec",
     "LabelFacts",
+    "LabelOutcome",
     "TxFacts",
     "WindowCounts",
+    "counts_only",
     "epoch_ms",
     "feature_matrix",
+    "label_wins",
 ]
 
 DAY_MS: Final = 86_400_000
@@ -96,6 +108,8 @@ class FeatureSpec:
     """How far out of event-time order data may arrive and still get exact features."""
     key_ttl_s: int = 60 * 86_400
     """Wall-clock expiry of idle Redis keys; at least the longest retention horizon."""
+    held_labels_per_bucket: int = 2048
+    """How many labels of not-yet-recorded transactions a store holds per slot bucket (48 buckets)."""
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -107,7 +121,13 @@ class FeatureSpec:
                 problems.append(f"{name} must not be empty")
             elif windows[0] <= 0 or any(a >= b for a, b in pairwise(windows)):
                 problems.append(f"{name} must be positive and strictly increasing")
-        for name in ("label_delay_days", "night_last_hour", "allowed_lateness_days", "key_ttl_s"):
+        for name in (
+            "label_delay_days",
+            "night_last_hour",
+            "allowed_lateness_days",
+            "key_ttl_s",
+            "held_labels_per_bucket",
+        ):
             if not _is_int(getattr(self, name)):
                 problems.append(f"{name} must be an int")
         if problems:
@@ -118,6 +138,8 @@ class FeatureSpec:
             problems.append("night_last_hour must be within [0, 23]")
         if self.allowed_lateness_days < 0:
             problems.append("allowed_lateness_days must be >= 0")
+        if self.held_labels_per_bucket < 0:
+            problems.append("held_labels_per_bucket must be >= 0")
         horizon_s = max(self.customer_horizon_ms, self.terminal_horizon_ms) // 1000
         if self.key_ttl_s < horizon_s:
             problems.append(f"key_ttl_s must be >= the longest retention horizon ({horizon_s} s)")
@@ -143,6 +165,13 @@ class FeatureSpec:
     def terminal_horizon_ms(self) -> int:
         """Terminal history older than this (before the newest transaction) may be pruned."""
         return (self.terminal_windows_days[-1] + self.label_delay_days + self.allowed_lateness_days) * DAY_MS
+
+    @property
+    def usable_age_ms(self) -> int:
+        """How far behind the stream's event-time clock a transaction may be and still count: the
+        longest retention horizon (longest window, plus the label delay for terminals, plus the
+        allowed lateness). An older one would only enter history that is already pruned."""
+        return max(self.customer_horizon_ms, self.terminal_horizon_ms)
 
     @property
     def digest(self) -> str:
@@ -200,6 +229,42 @@ class LabelFacts:
         return cls(label.transaction_id, label.is_fraud, epoch_ms(label.labeled_at))
 
 
+class LabelOutcome(StrEnum):
+    """What recording a label did (see the module doc)."""
+
+    NEW = "new"
+    """The first label of its transaction."""
+    CORRECTED = "corrected"
+    """It replaced an older label of its transaction (a different verdict or a later ``labeled_at``)."""
+    UNCHANGED = "unchanged"
+    """An exact redelivery, or a label older than the one held: nothing changed."""
+    HELD = "held"
+    """Its transaction is not recorded yet: held until it is."""
+    BEFORE_TRANSACTION = "before_transaction"
+    """Refused: its ``labeled_at`` is before its transaction's event time."""
+    UNKNOWN_TRANSACTION = "unknown_transaction"
+    """Refused: its transaction is not recorded and the held labels of its bucket are at their bound."""
+
+    @property
+    def refused(self) -> bool:
+        """Whether the label was refused (the caller dead-letters it)."""
+        return self in (LabelOutcome.BEFORE_TRANSACTION, LabelOutcome.UNKNOWN_TRANSACTION)
+
+
+def label_wins(label: LabelFacts, held: LabelFacts) -> bool:
+    """Whether ``label`` replaces ``held`` (same transaction): a later ``labeled_at``, or fraud over
+    genuine at the same ``labeled_at``."""
+    return (label.labeled_at_ms, label.is_fraud) > (held.labeled_at_ms, held.is_fraud)
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """A transaction id recorded before with other facts: nothing was recorded or counted for it."""
+
+    stored: TxFacts
+    """The facts recorded first under that id."""
+
+
 @dataclass(frozen=True, slots=True)
 class WindowCounts:
     """A transaction's window aggregates, one entry per window of the spec."""
@@ -208,6 +273,14 @@ class WindowCounts:
     customer_amount_cents: tuple[int, ...]
     terminal_count: tuple[int, ...]
     terminal_fraud: tuple[int, ...]
+
+
+def counts_only(answers: Sequence[WindowCounts | Conflict]) -> list[WindowCounts]:
+    """A store's answers for transactions known to have unique ids; a :class:`Conflict` raises ``ValueError``."""
+    for answer in answers:
+        if isinstance(answer, Conflict):
+            raise ValueError(f"transaction id {answer.stored.transaction_id!r} was recorded before with other facts")
+    return list(answers)  # type: ignore[arg-type]
 
 
 def feature_matrix(

@@ -3,13 +3,14 @@
 Pure Python and deterministic: the trainer and the backtest compute features with
 :func:`offline_features`, and unit tests use :class:`MemoryFeatureStore` as the twin of the Redis
 store. It mirrors the Redis layout (per-customer, per-terminal and per-terminal fraud histories
-sorted by event time, transactions and labels by id) and prunes exactly like it, so both give the
-same counts for the same sequence of calls. There is no wall clock, hence no key expiry.
+sorted by event time, transactions and labels by id, labels of unrecorded transactions held per slot
+bucket under the same bound) and prunes exactly like it, so both give the same counts and label
+outcomes for the same sequence of calls. There is no wall clock, hence no key expiry.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import ChainMap
 from collections.abc import AsyncGenerator, Callable, MutableMapping, Sequence
 from itertools import chain
@@ -18,18 +19,23 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from fraudcore.features.buckets import bucket_of
 from fraudcore.features.definition import (
     DAY_MS,
     DEFAULT_SPEC,
+    Conflict,
     FeatureSpec,
     LabelFacts,
+    LabelOutcome,
     TxFacts,
     WindowCounts,
     feature_matrix,
+    label_wins,
 )
 
 __all__ = ["MemoryFeatureStore", "offline_features"]
 
+_K = TypeVar("_K")
 _T = TypeVar("_T")
 
 
@@ -55,6 +61,14 @@ class _Series:
             times.insert(at, time)
             self.values.insert(at, value)
 
+    def remove(self, time: int, value: int) -> None:
+        """Drop one entry ``(time, value)``, if held."""
+        times, values = self.times, self.values
+        for at in range(bisect_left(times, time), bisect_right(times, time)):
+            if values[at] == value:
+                del times[at], values[at]
+                return
+
     def prune(self, threshold: int) -> None:
         """Drop the entries with time ``<= threshold``."""
         if self.times and self.times[0] <= threshold:
@@ -75,15 +89,18 @@ class _Tables:
         """Per terminal: event times."""
         self.frauds: MutableMapping[str, _Series]
         """Per terminal, its transactions labelled fraud: event time → ``labeled_at``."""
+        self.held: MutableMapping[int, dict[str, LabelFacts]]
+        """Per slot bucket, the labels of transactions not recorded yet, by transaction id."""
         if base is None:
             self.txs, self.labels, self.customers, self.terminals, self.frauds = {}, {}, {}, {}, {}
+            self.held = {}
         else:
             self.txs, self.labels = ChainMap({}, base.txs), ChainMap({}, base.labels)
             self.customers, self.terminals = ChainMap({}, base.customers), ChainMap({}, base.terminals)
-            self.frauds = ChainMap({}, base.frauds)
+            self.frauds, self.held = ChainMap({}, base.frauds), ChainMap({}, base.held)
 
 
-def _writable(table: MutableMapping[str, _T], key: str, new: Callable[[], _T], copy: Callable[[_T], _T]) -> _T:
+def _writable(table: MutableMapping[_K, _T], key: _K, new: Callable[[], _T], copy: Callable[[_T], _T]) -> _T:
     """``table[key]``, created if missing; in a fork, a private copy of the base's entry."""
     if isinstance(table, ChainMap):
         local = table.maps[0]
@@ -106,6 +123,14 @@ def _copy_series(series: _Series) -> _Series:
     return series.copy()
 
 
+def _new_held() -> dict[str, LabelFacts]:
+    return {}
+
+
+def _copy_held(held: dict[str, LabelFacts]) -> dict[str, LabelFacts]:
+    return held.copy()
+
+
 def _new_times() -> list[int]:
     return []
 
@@ -124,49 +149,69 @@ class MemoryFeatureStore:
         self._terminal_windows = [w * DAY_MS for w in spec.terminal_windows_days]
         self._delay = spec.label_delay_days * DAY_MS
 
-    async def record_transactions(self, batch: Sequence[TxFacts]) -> list[WindowCounts]:
+    async def record_transactions(self, batch: Sequence[TxFacts]) -> list[WindowCounts | Conflict]:
         return self.record_transactions_sync(batch)
 
     @property
     def counts_ahead(self) -> bool:
         return False
 
-    async def record_chunks(self, chunks: Sequence[Sequence[TxFacts]]) -> AsyncGenerator[list[WindowCounts], None]:
+    async def record_chunks(
+        self, chunks: Sequence[Sequence[TxFacts]]
+    ) -> AsyncGenerator[list[WindowCounts | Conflict], None]:
         for chunk in chunks:
             yield self.record_transactions_sync(chunk)
 
-    async def peek_transactions(self, batch: Sequence[TxFacts]) -> list[WindowCounts]:
+    async def peek_transactions(self, batch: Sequence[TxFacts]) -> list[WindowCounts | Conflict]:
         return self.peek_transactions_sync(batch)
 
-    async def record_labels(self, labels: Sequence[LabelFacts]) -> int:
+    async def record_labels(self, labels: Sequence[LabelFacts]) -> list[LabelOutcome]:
         return self.record_labels_sync(labels)
 
     async def close(self) -> None:
         return None
 
-    def record_transactions_sync(self, batch: Sequence[TxFacts]) -> list[WindowCounts]:
+    def record_transactions_sync(self, batch: Sequence[TxFacts]) -> list[WindowCounts | Conflict]:
         """:meth:`record_transactions` without the event loop."""
         return [self._record(self._tables, facts) for facts in batch]
 
-    def peek_transactions_sync(self, batch: Sequence[TxFacts]) -> list[WindowCounts]:
+    def peek_transactions_sync(self, batch: Sequence[TxFacts]) -> list[WindowCounts | Conflict]:
         """:meth:`peek_transactions` without the event loop."""
         fork = _Tables(self._tables)
         return [self._record(fork, facts) for facts in batch]
 
-    def record_labels_sync(self, labels: Sequence[LabelFacts]) -> int:
+    def record_labels_sync(self, labels: Sequence[LabelFacts]) -> list[LabelOutcome]:
         """:meth:`record_labels` without the event loop."""
-        return sum(self._label(label) for label in labels)
+        return [self._label(label) for label in labels]
 
-    def _label(self, label: LabelFacts) -> bool:
-        tables = self._tables
-        if label.transaction_id in tables.labels:
-            return False
-        tables.labels[label.transaction_id] = label
+    def _label(self, label: LabelFacts) -> LabelOutcome:
+        tables, tx_id = self._tables, label.transaction_id
+        tx = tables.txs.get(tx_id)
+        if tx is None:
+            bucket = bucket_of(tx_id.encode())
+            held = tables.held.get(bucket, {})
+            old = held.get(tx_id)
+            if old is not None and not label_wins(label, old):
+                return LabelOutcome.UNCHANGED
+            if old is None and len(held) >= self.spec.held_labels_per_bucket:
+                return LabelOutcome.UNKNOWN_TRANSACTION
+            _writable(tables.held, bucket, _new_held, _copy_held)[tx_id] = label
+            return LabelOutcome.HELD
+        if label.labeled_at_ms < tx.event_time_ms:
+            return LabelOutcome.BEFORE_TRANSACTION
+        old = tables.labels.get(tx_id)
+        if old is not None and not label_wins(label, old):
+            return LabelOutcome.UNCHANGED
+        tables.labels[tx_id] = label
+        if old is not None and old.is_fraud:
+            fraud = tables.frauds.get(tx.terminal_id)
+            if fraud is not None:
+                _writable(tables.frauds, tx.terminal_id, _new_series, _copy_series).remove(
+                    tx.event_time_ms, old.labeled_at_ms
+                )
         if label.is_fraud:
-            tx = tables.txs.get(label.transaction_id)
-            if tx is not None:
-                self._add_fraud(tables, tx, label)
-        return True
+            self._add_fraud(tables, tx, label)
+        return LabelOutcome.NEW if old is None else LabelOutcome.CORRECTED
 
     def _add_fraud(self, tables: _Tables, tx: TxFacts, label: LabelFacts) -> None:
         """Add ``tx`` to its terminal's fraud history, pruned relative to its event time."""
@@ -174,9 +219,11 @@ class MemoryFeatureStore:
         fraud.add(tx.event_time_ms, label.labeled_at_ms)
         fraud.prune(tx.event_time_ms - self.spec.terminal_horizon_ms)
 
-    def _record(self, tables: _Tables, facts: TxFacts) -> WindowCounts:
+    def _record(self, tables: _Tables, facts: TxFacts) -> WindowCounts | Conflict:
         stored = tables.txs.get(facts.transaction_id)
-        if stored is not None:  # a redelivery: the first content wins
+        if stored is not None and stored != facts:
+            return Conflict(stored)
+        if stored is not None:  # a redelivery
             customer, terminal = stored.customer_id, stored.terminal_id
             return self._counts(
                 stored, tables.customers.get(customer), tables.terminals.get(terminal), tables.frauds.get(terminal)
@@ -194,10 +241,21 @@ class MemoryFeatureStore:
         threshold = t - spec.terminal_horizon_ms
         if times[0] <= threshold:
             del times[: bisect_right(times, threshold)]
-        label = tables.labels.get(facts.transaction_id)
+        label = tables.labels.get(facts.transaction_id) or self._take_held(tables, facts)
         if label is not None and label.is_fraud:
             self._add_fraud(tables, facts, label)
         return self._counts(facts, customer_history, times, tables.frauds.get(facts.terminal_id))
+
+    def _take_held(self, tables: _Tables, facts: TxFacts) -> LabelFacts | None:
+        """The label held for a transaction recorded now, moved to the labels; dropped when dated before it."""
+        bucket = bucket_of(facts.transaction_id.encode())
+        if facts.transaction_id not in tables.held.get(bucket, {}):
+            return None
+        label = _writable(tables.held, bucket, _new_held, _copy_held).pop(facts.transaction_id)
+        if label.labeled_at_ms < facts.event_time_ms:
+            return None
+        tables.labels[facts.transaction_id] = label
+        return label
 
     def _counts(
         self, facts: TxFacts, customer: _Series | None, terminal: list[int] | None, fraud: _Series | None
@@ -239,7 +297,8 @@ def offline_features(
 ) -> npt.NDArray[np.float64]:
     """The feature matrix of ``transactions`` (rows in their input order), computed by replaying
     transactions at their event time and labels at their ``labeled_at`` through a
-    :class:`MemoryFeatureStore`; at equal times labels go first, otherwise input order is kept."""
+    :class:`MemoryFeatureStore`; at equal times labels go first, otherwise input order is kept.
+    Transaction ids must be unique."""
     n_labels, n_txs = len(labels), len(transactions)
     times = np.fromiter(
         chain((label.labeled_at_ms for label in labels), (tx.event_time_ms for tx in transactions)),
@@ -255,5 +314,9 @@ def offline_features(
         if index < n_labels:
             store._label(labels[index])
         else:
-            counts[index - n_labels] = store._record(tables, transactions[index - n_labels])
+            tx = transactions[index - n_labels]
+            counted = store._record(tables, tx)
+            if isinstance(counted, Conflict):
+                raise ValueError(f"transaction id {tx.transaction_id!r} appears twice with different facts")
+            counts[index - n_labels] = counted
     return feature_matrix(transactions, counts, spec)

@@ -12,20 +12,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from fraudcore.features.buckets import bucket_of, bucket_tag
-from fraudcore.features.definition import DAY_MS, FeatureSpec, LabelFacts, TxFacts
+from fraudcore.features.definition import DAY_MS, Conflict, FeatureSpec, LabelFacts, LabelOutcome, TxFacts
 from fraudcore.features.scripts import (
-    ADD_FRAUDS,
     CLAIM_LABELS,
     CLAIM_TRANSACTIONS,
     RECORD_CUSTOMERS,
     RECORD_TERMINALS,
+    SYNC_FRAUDS,
     LuaScript,
 )
 
 __all__ = [
     "MAX_CENTS",
     "Claim",
-    "FraudAdd",
+    "FraudSync",
     "KeyLayout",
     "ScriptCall",
     "claim_calls",
@@ -70,14 +70,16 @@ class Claim:
 
 
 @dataclass(frozen=True, slots=True)
-class FraudAdd:
-    """A fraud label of a recorded transaction, for its terminal's fraud set."""
+class FraudSync:
+    """The final label of a recorded transaction, for its terminal's fraud set to follow."""
 
-    new: bool
+    changed: bool
+    """The label was set (new or corrected) by this call."""
     transaction_id: bytes
     terminal_id: bytes
     event_time_ms: int
-    labeled_at_ms: int
+    fraud_labeled_at_ms: int | None
+    """``labeled_at`` of the final label when it says fraud, else ``None`` (genuine)."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,10 @@ class KeyLayout:
         """The key of ``kind`` (``tx``, ``label``, ``cust``, ``term``, ``fraud``) for an id."""
         return b"%s%s:%s:%s" % (self._prefix, kind, bucket_tag(bucket_of(entity_id)), entity_id)
 
+    def held_key(self, entity_id: bytes) -> bytes:
+        """The held-labels hash of the bucket of a transaction id."""
+        return b"%sheld:%s" % (self._prefix, bucket_tag(bucket_of(entity_id)))
+
 
 def group_rows(ids: Sequence[bytes], per_bucket: bool) -> list[tuple[int, ...]]:
     """The rows of ``ids`` grouped by bucket (rows in order; groups by first row), or all in one group."""
@@ -107,7 +113,7 @@ def group_rows(ids: Sequence[bytes], per_bucket: bool) -> list[tuple[int, ...]]:
     return [tuple(rows) for rows in groups.values()]
 
 
-def _tx_value(tx: TxFacts) -> bytes:
+def tx_value(tx: TxFacts) -> bytes:
     customer = tx.customer_id.encode()
     return b"%d|%d|%d|%s%s" % (tx.event_time_ms, tx.amount_cents, len(customer), customer, tx.terminal_id.encode())
 
@@ -115,7 +121,7 @@ def _tx_value(tx: TxFacts) -> bytes:
 def claim_calls(
     layout: KeyLayout, batch: Sequence[TxFacts], spec: FeatureSpec, *, record: bool, per_bucket: bool
 ) -> list[ScriptCall]:
-    """Phase A: claim each transaction by its ``tx`` key and read its ``label`` key."""
+    """Phase A: claim each transaction by its ``tx`` key and read its label (``label`` key or held)."""
     ids = [tx.transaction_id.encode() for tx in batch]
     for tx in batch:
         if not 0 <= tx.amount_cents <= MAX_CENTS:
@@ -123,8 +129,12 @@ def claim_calls(
     calls = []
     mode = b"1" if record else b"0"
     for rows in group_rows(ids, per_bucket):
-        keys = [key for row in rows for key in (layout.key(b"tx", ids[row]), layout.key(b"label", ids[row]))]
-        values = [_tx_value(batch[row]) for row in rows]
+        keys = [
+            key
+            for row in rows
+            for key in (layout.key(b"tx", ids[row]), layout.key(b"label", ids[row]), layout.held_key(ids[row]))
+        ]
+        values = [tx_value(batch[row]) for row in rows]
         calls.append(ScriptCall(CLAIM_TRANSACTIONS, tuple(keys), (mode, spec.key_ttl_s, *values), rows))
     return calls
 
@@ -133,23 +143,36 @@ def _fraud_at(label: bytes) -> int | None:
     return int(label[2:]) if label.startswith(b"1|") else None
 
 
-def read_claims(batch: Sequence[TxFacts], calls: Sequence[ScriptCall], replies: Sequence[object]) -> list[Claim]:
-    """The claims of ``batch`` from the replies of :func:`claim_calls`."""
-    claims: list[Claim | None] = [None] * len(batch)
+def _stored_facts(tx_id: str, stored: bytes) -> TxFacts:
+    t, cents, length, rest = stored.split(b"|", 3)
+    n = int(length)
+    return TxFacts(tx_id, rest[:n].decode(), rest[n:].decode(), int(t), int(cents))
+
+
+def read_claims(
+    batch: Sequence[TxFacts], calls: Sequence[ScriptCall], replies: Sequence[object]
+) -> list[Claim | Conflict]:
+    """The claims of ``batch`` from the replies of :func:`claim_calls`; an id stored with other facts
+    is a :class:`Conflict`."""
+    claims: list[Claim | Conflict | None] = [None] * len(batch)
     for call, reply in zip(calls, replies, strict=True):
         values = _strings(reply, 2 * len(call.rows))
         for at, row in enumerate(call.rows):
             stored, label = values[2 * at], values[2 * at + 1]
             tx = batch[row]
-            tx_id = tx.transaction_id.encode()
-            if stored:  # claimed before: the first content wins
-                t, cents, length, rest = stored.split(b"|", 3)
-                n = int(length)
-                customer, terminal, time_ms, amount = rest[:n], rest[n:], int(t), int(cents)
-            else:
-                customer, terminal = tx.customer_id.encode(), tx.terminal_id.encode()
-                time_ms, amount = tx.event_time_ms, tx.amount_cents
-            claims[row] = Claim(not stored, tx_id, customer, terminal, time_ms, amount, _fraud_at(label))
+            if stored and stored != tx_value(tx):
+                claims[row] = Conflict(_stored_facts(tx.transaction_id, stored))
+                continue
+            customer, terminal = tx.customer_id.encode(), tx.terminal_id.encode()
+            claims[row] = Claim(
+                not stored,
+                tx.transaction_id.encode(),
+                customer,
+                terminal,
+                tx.event_time_ms,
+                tx.amount_cents,
+                _fraud_at(label),
+            )
     return [claim for claim in claims if claim is not None]
 
 
@@ -228,52 +251,71 @@ def read_counts(rows: int, width: int, calls: Sequence[ScriptCall], replies: Seq
 def label_claim_calls(
     layout: KeyLayout, labels: Sequence[LabelFacts], spec: FeatureSpec, *, per_bucket: bool
 ) -> list[ScriptCall]:
-    """Phase 1 of labels: set each ``label`` key once and read the ``tx`` key of fraud labels."""
+    """Phase 1 of labels: keep each transaction's winning label (or hold it) and read its ``tx`` key."""
     ids = [label.transaction_id.encode() for label in labels]
     calls = []
     for rows in group_rows(ids, per_bucket):
-        keys = [key for row in rows for key in (layout.key(b"label", ids[row]), layout.key(b"tx", ids[row]))]
+        keys = [
+            key
+            for row in rows
+            for key in (layout.key(b"label", ids[row]), layout.key(b"tx", ids[row]), layout.held_key(ids[row]))
+        ]
         values = [b"%d|%d" % (labels[row].is_fraud, labels[row].labeled_at_ms) for row in rows]
-        calls.append(ScriptCall(CLAIM_LABELS, tuple(keys), (b"1", spec.key_ttl_s, *values), rows))
+        args: tuple[Arg, ...] = (b"1", spec.key_ttl_s, spec.held_labels_per_bucket, *values)
+        calls.append(ScriptCall(CLAIM_LABELS, tuple(keys), args, rows))
     return calls
+
+
+_OUTCOMES: dict[bytes, LabelOutcome] = {
+    b"n": LabelOutcome.NEW,
+    b"c": LabelOutcome.CORRECTED,
+    b"u": LabelOutcome.UNCHANGED,
+    b"h": LabelOutcome.HELD,
+    b"b": LabelOutcome.BEFORE_TRANSACTION,
+    b"x": LabelOutcome.UNKNOWN_TRANSACTION,
+}
 
 
 def read_label_claims(
     labels: Sequence[LabelFacts], calls: Sequence[ScriptCall], replies: Sequence[object]
-) -> tuple[int, list[FraudAdd]]:
-    """How many labels were new, and the final fraud labels of recorded transactions (batch order)."""
-    new = 0
-    adds: list[tuple[int, FraudAdd]] = []
+) -> tuple[list[LabelOutcome], list[FraudSync]]:
+    """Each label's outcome, and the final labels of recorded transactions whose terminal fraud set may
+    have to follow (new frauds, corrections, and unchanged ones, in case a first delivery stopped
+    between the phases), in batch order."""
+    outcomes: list[LabelOutcome | None] = [None] * len(labels)
+    syncs: list[tuple[int, FraudSync]] = []
     for call, reply in zip(calls, replies, strict=True):
         values = _strings(reply, 2 * len(call.rows))
         for at, row in enumerate(call.rows):
             label, stored = values[2 * at], values[2 * at + 1]
-            is_new = label[:1] == b"1"
-            new += is_new
-            labeled_at = _fraud_at(label[1:])
-            if labeled_at is not None and stored:
-                t, _, length, rest = stored.split(b"|", 3)
-                tx_id = labels[row].transaction_id.encode()
-                adds.append((row, FraudAdd(is_new, tx_id, rest[int(length) :], int(t), labeled_at)))
-    adds.sort(key=lambda pair: pair[0])
-    return new, [add for _, add in adds]
+            outcome = outcomes[row] = _OUTCOMES[label[:1]]
+            fraud_at = _fraud_at(label[1:])
+            if not stored or outcome.refused or (outcome is LabelOutcome.NEW and fraud_at is None):
+                continue
+            t, _, length, rest = stored.split(b"|", 3)
+            tx_id = labels[row].transaction_id.encode()
+            changed = outcome in (LabelOutcome.NEW, LabelOutcome.CORRECTED)
+            syncs.append((row, FraudSync(changed, tx_id, rest[int(length) :], int(t), fraud_at)))
+    syncs.sort(key=lambda pair: pair[0])
+    return [outcome for outcome in outcomes if outcome is not None], [sync for _, sync in syncs]
 
 
 def fraud_calls(
-    layout: KeyLayout, adds: Sequence[FraudAdd], spec: FeatureSpec, *, per_bucket: bool
+    layout: KeyLayout, syncs: Sequence[FraudSync], spec: FeatureSpec, *, per_bucket: bool
 ) -> list[ScriptCall]:
-    """Phase 2 of labels: add each fraud to its terminal's fraud set."""
+    """Phase 2 of labels: make each terminal's fraud set follow the final labels."""
     calls = []
-    for rows in group_rows([add.terminal_id for add in adds], per_bucket):
+    for rows in group_rows([sync.terminal_id for sync in syncs], per_bucket):
         index: dict[bytes, int] = {}
         parts = []
         for row in rows:
-            a = adds[row]
+            a = syncs[row]
             k = index.setdefault(layout.key(b"fraud", a.terminal_id), len(index) + 1)
+            fraud_at = b"" if a.fraud_labeled_at_ms is None else b"%d" % a.fraud_labeled_at_ms
             tx_id = a.transaction_id
-            parts.append(b"%d,%d,%d,%d,%d,%s" % (k, a.new, a.event_time_ms, a.labeled_at_ms, len(tx_id), tx_id))
+            parts.append(b"%d,%d,%d,%s,%d,%s" % (k, a.changed, a.event_time_ms, fraud_at, len(tx_id), tx_id))
         args = (b"1", spec.key_ttl_s, spec.terminal_horizon_ms, b"".join(parts))
-        calls.append(ScriptCall(ADD_FRAUDS, tuple(index), args, rows))
+        calls.append(ScriptCall(SYNC_FRAUDS, tuple(index), args, rows))
     return calls
 
 

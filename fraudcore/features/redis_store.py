@@ -11,10 +11,20 @@ Key                                 Type    Content
 ==================================  ======  ============================================================
 ``<ns>:tx:<tag>:<tx id>``           string  ``<t>|<cents>|<n>|<customer id><terminal id>``, ``n`` the
                                             byte length of the customer id. Set once (``SET NX``): it
-                                            claims the transaction, and a redelivery is answered from
-                                            it. Tag of the tx id.
-``<ns>:label:<tag>:<tx id>``        string  ``<1 (fraud) or 0>|<labeled_at>``. Set once (``SET NX``):
-                                            the first label is final. Tag of the tx id.
+                                            claims the transaction. The same value again is a
+                                            redelivery, answered from the sets; another value is a
+                                            conflict (nothing written or counted, the caller
+                                            dead-letters it). Tag of the tx id.
+``<ns>:label:<tag>:<tx id>``        string  ``<1 (fraud) or 0>|<labeled_at>``: the winning label of a
+                                            recorded transaction (the latest ``labeled_at``; fraud over
+                                            genuine at equal ``labeled_at``), never one dated before
+                                            the transaction. Tag of the tx id.
+``<ns>:held:<tag>``                 hash    Labels of transactions not recorded yet: field the label
+                                            key's name, value as that key's. At most
+                                            ``held_labels_per_bucket`` fields (a label beyond is
+                                            refused); a field moves to its label key when the
+                                            transaction is claimed (dropped if dated before it).
+                                            Tag of the bucket, shared with its ``tx`` keys.
 ``<ns>:cust:<tag>:<customer id>``   zset    The customer's transactions, score the event time. Member:
                                             running count (10 digits), running cents (16 digits), own
                                             cents (10 digits), then the tx id. Running totals follow
@@ -36,23 +46,37 @@ standalone Redis the calls of a phase are merged into one, which changes nothing
 Recording (or peeking) a batch runs
 
 A. per tx bucket, ``claim_transactions.lua``: ``SET NX`` each ``tx`` key (peek: ``GET``) and read the
-   ``label`` key in the same call, so a label racing its transaction is seen by one of them;
+   ``label`` key (or, for a transaction claimed now, its held label, moved to the ``label`` key) in
+   the same call, so a label racing its transaction is seen by one of them; the caller compares an
+   earlier ``tx`` value with its own and turns a different one into a conflict, left out of B and C;
 B. per customer bucket, ``record_customers.lua``: add each transaction to its ``cust`` set in batch
    order (a later one sees the earlier ones) and count its customer windows;
 C. per terminal bucket, ``record_terminals.lua``: add it to its ``term`` set and, labelled fraud, to
    its ``fraud`` set, and count its terminal windows.
 
-B and C depend on A only (the facts of a redelivery are the stored ones) and go out together: two
-round trips per batch. Recording labels runs 1. per tx bucket, ``claim_labels.lua``: ``SET NX`` each
-``label`` key and, when the final label says fraud, read the ``tx`` key; 2. per terminal bucket,
-``add_frauds.lua``: add the fraud labels of recorded transactions to their ``fraud`` set.
+B and C depend on A only and go out together: two round trips per batch. Recording labels runs
+1. per tx bucket, ``claim_labels.lua``: read the ``tx`` key; unrecorded, hold the label (if it wins
+over one held, and within the bound); recorded, refuse a label dated before the transaction, else
+write the ``label`` key when the label wins over the one there (an exact redelivery or an older label
+changes nothing); 2. per terminal bucket, ``sync_frauds.lua``, for the recorded transactions whose
+label is new and fraud, corrected, or unchanged (a redelivery): make the ``fraud`` set follow the
+final label, removing the transaction's other members and adding the final fraud one. A correction
+thus moves the transaction into or out of its terminal's fraud set (a fraud relabelled fraud later
+moves to the later ``labeled_at``). Label rules, and why a label may be held: labels arrive days
+after their transaction in practice, but a backfill can feed the labels topic ahead of the
+transactions; the bound keeps a flood of forged labels for made-up ids to ``48 *
+held_labels_per_bucket`` small hash fields, and a label refused at the bound goes to the dead-letter
+topic, from which it can be replayed. A held label found dated before its transaction when that
+arrives is dropped (the transaction is scored as unlabelled).
 
 Crashes between phases. Each phase is idempotent on its own, so a worker that dies between them and
 the redelivered batch lose nothing. B and C add a transaction claimed now; one claimed before (a
 redelivery) only when its set lacks it (``cust``: a member at its score ending with its id; ``term``:
 the id) and its event time is above the set's prune floor (highest score minus the horizon); below
 it, the transaction was added and pruned already (or is too late to count, like pruned history).
-Step 2 adds a new label; a known one (the final label, redelivered) under the same two conditions.
+Step 2 adds a new or corrected fraud label; an unchanged one (redelivered) under the same two
+conditions, and it removes members the final label no longer has (a correction whose step 2 was
+lost).
 A redelivery thus writes nothing after a completed first delivery and gets the counts of the first
 content.
 
@@ -61,7 +85,7 @@ Pruning (``ZREMRANGEBYSCORE``), relative to the event time ``t`` of the transact
 insert; the ``term`` set on every insert and the ``fraud`` set on every fraud added drop those
 ``<= t - (max terminal window + label delay + allowed lateness)``.
 
-Expiry. A key gets ``EXPIRE key_ttl_s`` whenever it is written (``tx`` and ``label`` keys when set,
+Expiry. A key gets ``EXPIRE key_ttl_s`` whenever it is written (``tx``, ``label`` and ``held`` keys when set,
 ``cust``, ``term`` and ``fraud`` once at the end of each script call that added to them; a script
 runs atomically, so that equals an ``EXPIRE`` per insert), so idle keys vanish after
 ``key_ttl_s`` of wall-clock inactivity. A transaction redelivered after its ``tx`` key expired is
@@ -93,7 +117,15 @@ from redis.exceptions import ClusterDownError, NoScriptError, RedisClusterExcept
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from fraudcore.features.definition import DEFAULT_SPEC, FeatureSpec, LabelFacts, TxFacts, WindowCounts
+from fraudcore.features.definition import (
+    DEFAULT_SPEC,
+    Conflict,
+    FeatureSpec,
+    LabelFacts,
+    LabelOutcome,
+    TxFacts,
+    WindowCounts,
+)
 from fraudcore.features.redis_calls import (
     Claim,
     KeyLayout,
@@ -156,27 +188,29 @@ class RedisFeatureStore:
         client = aioredis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
         return cls(client, spec, namespace)
 
-    async def record_transactions(self, batch: Sequence[TxFacts]) -> list[WindowCounts]:
+    async def record_transactions(self, batch: Sequence[TxFacts]) -> list[WindowCounts | Conflict]:
         return await self._transactions(batch, record=True)
 
-    async def peek_transactions(self, batch: Sequence[TxFacts]) -> list[WindowCounts]:
+    async def peek_transactions(self, batch: Sequence[TxFacts]) -> list[WindowCounts | Conflict]:
         return await self._transactions(batch, record=False)
 
-    async def record_labels(self, labels: Sequence[LabelFacts]) -> int:
+    async def record_labels(self, labels: Sequence[LabelFacts]) -> list[LabelOutcome]:
         if not labels:
-            return 0
+            return []
         calls = label_claim_calls(self._layout, labels, self.spec, per_bucket=self._per_bucket)
-        new, adds = read_label_claims(labels, calls, await self._run(calls))
-        if adds:
-            await self._run(fraud_calls(self._layout, adds, self.spec, per_bucket=self._per_bucket))
-        return new
+        outcomes, syncs = read_label_claims(labels, calls, await self._run(calls))
+        if syncs:
+            await self._run(fraud_calls(self._layout, syncs, self.spec, per_bucket=self._per_bucket))
+        return outcomes
 
     @property
     def counts_ahead(self) -> bool:
         """True on standalone Redis (see :meth:`_overlapped`); a cluster records one chunk at a time."""
         return not self._per_bucket and isinstance(self._client, aioredis.Redis)
 
-    async def record_chunks(self, chunks: Sequence[Sequence[TxFacts]]) -> AsyncGenerator[list[WindowCounts], None]:
+    async def record_chunks(
+        self, chunks: Sequence[Sequence[TxFacts]]
+    ) -> AsyncGenerator[list[WindowCounts | Conflict], None]:
         """:meth:`record_transactions` of each chunk in turn, yielding each one's counts.
 
         On standalone Redis the server counts the next chunk while the caller uses the counts of this
@@ -202,11 +236,15 @@ class RedisFeatureStore:
             except _UNAVAILABLE as error:
                 raise FeatureStoreUnavailable(f"Redis is unavailable: {error}") from error
 
-    async def _one_by_one(self, chunks: Sequence[Sequence[TxFacts]]) -> AsyncGenerator[list[WindowCounts], None]:
+    async def _one_by_one(
+        self, chunks: Sequence[Sequence[TxFacts]]
+    ) -> AsyncGenerator[list[WindowCounts | Conflict], None]:
         for chunk in chunks:
             yield await self.record_transactions(chunk)
 
-    async def _overlapped(self, chunks: Sequence[Sequence[TxFacts]]) -> AsyncGenerator[list[WindowCounts], None]:
+    async def _overlapped(
+        self, chunks: Sequence[Sequence[TxFacts]]
+    ) -> AsyncGenerator[list[WindowCounts | Conflict], None]:
         """Record ``chunks`` on one connection of a standalone client, one step ahead of the caller.
 
         Per chunk: send its phase A; read the previous chunk's phases B and C, then this phase A (the
@@ -216,36 +254,44 @@ class RedisFeatureStore:
         """
         assert isinstance(self._client, aioredis.Redis)
         async with script_line(self._client) as line:
-            ahead: tuple[int, tuple[list[ScriptCall], list[ScriptCall]]] | None = None
+            ahead: tuple[list[Claim | Conflict], tuple[list[ScriptCall], list[ScriptCall]]] | None = None
             for chunk in chunks:
                 claim = claim_calls(self._layout, chunk, self.spec, record=True, per_bucket=False)
                 await line.send(claim)
-                previous = None if ahead is None else self._read_window_counts(*ahead, _checked(await line.receive()))
-                count = self._count_calls(read_claims(chunk, claim, _checked(await line.receive())), record=True)
+                previous = None if ahead is None else self._answers(*ahead, _checked(await line.receive()))
+                claims = read_claims(chunk, claim, _checked(await line.receive()))
+                count = self._count_calls(_claimed(claims), record=True)
                 await line.send([*count[0], *count[1]])
                 if previous is not None:
                     yield previous
-                ahead = (len(chunk), count)
+                ahead = (claims, count)
             if ahead is not None:
-                yield self._read_window_counts(*ahead, _checked(await line.receive()))
+                yield self._answers(*ahead, _checked(await line.receive()))
 
     async def close(self) -> None:
         await self._client.aclose()
 
-    async def _transactions(self, batch: Sequence[TxFacts], *, record: bool) -> list[WindowCounts]:
+    async def _transactions(self, batch: Sequence[TxFacts], *, record: bool) -> list[WindowCounts | Conflict]:
         if not batch:
             return []
-        return await self._count(await self._claim(batch, record=record), record=record)
+        claims = await self._claim(batch, record=record)
+        calls = self._count_calls(_claimed(claims), record=record)
+        return self._answers(claims, calls, await self._run([*calls[0], *calls[1]]))
 
-    async def _claim(self, batch: Sequence[TxFacts], *, record: bool) -> list[Claim]:
+    async def _claim(self, batch: Sequence[TxFacts], *, record: bool) -> list[Claim | Conflict]:
         """Phase A."""
         calls = claim_calls(self._layout, batch, self.spec, record=record, per_bucket=self._per_bucket)
         return read_claims(batch, calls, await self._run(calls))
 
-    async def _count(self, claims: Sequence[Claim], *, record: bool) -> list[WindowCounts]:
-        """Phases B and C."""
-        calls = self._count_calls(claims, record=record)
-        return self._read_window_counts(len(claims), calls, await self._run([*calls[0], *calls[1]]))
+    def _answers(
+        self,
+        claims: Sequence[Claim | Conflict],
+        calls: tuple[list[ScriptCall], list[ScriptCall]],
+        replies: Sequence[object],
+    ) -> list[WindowCounts | Conflict]:
+        """Per row of a batch its conflict, or its counts from the replies of phases B and C."""
+        counted = iter(self._read_window_counts(len(_claimed(claims)), calls, replies))
+        return [claim if isinstance(claim, Conflict) else next(counted) for claim in claims]
 
     def _count_calls(self, claims: Sequence[Claim], *, record: bool) -> tuple[list[ScriptCall], list[ScriptCall]]:
         """The calls of phases B (customers) and C (terminals)."""
@@ -298,6 +344,11 @@ class RedisFeatureStore:
             pipe.execute_command("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args)
         replies: list[object] = await pipe.execute(raise_on_error=False)
         return replies
+
+
+def _claimed(claims: Sequence[Claim | Conflict]) -> list[Claim]:
+    """The claims that are not conflicts, in order."""
+    return [claim for claim in claims if isinstance(claim, Claim)]
 
 
 class _ScriptsMissing(Exception):

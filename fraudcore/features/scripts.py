@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 from typing import Final
 
-__all__ = ["ADD_FRAUDS", "CLAIM_LABELS", "CLAIM_TRANSACTIONS", "RECORD_CUSTOMERS", "RECORD_TERMINALS", "LuaScript"]
+__all__ = ["CLAIM_LABELS", "CLAIM_TRANSACTIONS", "RECORD_CUSTOMERS", "RECORD_TERMINALS", "SYNC_FRAUDS", "LuaScript"]
 
 
 @dataclass(frozen=True)
@@ -31,4 +31,4 @@ CLAIM_TRANSACTIONS: Final = LuaScript("claim_transactions.lua")
 RECORD_CUSTOMERS: Final = LuaScript("record_customers.lua", ("peek.lua",))
 RECORD_TERMINALS: Final = LuaScript("record_terminals.lua", ("peek.lua",))
 CLAIM_LABELS: Final = LuaScript("claim_labels.lua")
-ADD_FRAUDS: Final = LuaScript("add_frauds.lua")
+SYNC_FRAUDS: Final = LuaScript("sync_frauds.lua")

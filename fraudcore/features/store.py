@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Sequence
 from typing import Protocol
 
-from fraudcore.features.definition import LabelFacts, TxFacts, WindowCounts
+from fraudcore.features.definition import Conflict, LabelFacts, LabelOutcome, TxFacts, WindowCounts
 
 __all__ = ["FeatureStore", "FeatureStoreUnavailable"]
 
@@ -18,9 +18,10 @@ class FeatureStoreUnavailable(Exception):
 class FeatureStore(Protocol):
     """History of transactions and labels, answering window counts."""
 
-    async def record_transactions(self, batch: Sequence[TxFacts]) -> list[WindowCounts]:
+    async def record_transactions(self, batch: Sequence[TxFacts]) -> list[WindowCounts | Conflict]:
         """Record the batch in order (idempotently per transaction id) and return each
-        transaction's counts, a later one seeing the earlier ones of the batch."""
+        transaction's counts, a later one seeing the earlier ones of the batch; an id recorded
+        before with other facts is not recorded and answered with a :class:`Conflict`."""
         ...
 
     @property
@@ -29,18 +30,19 @@ class FeatureStore(Protocol):
         one; when it does not, splitting a batch into chunks only adds per-chunk costs."""
         ...
 
-    def record_chunks(self, chunks: Sequence[Sequence[TxFacts]]) -> AsyncGenerator[list[WindowCounts], None]:
+    def record_chunks(self, chunks: Sequence[Sequence[TxFacts]]) -> AsyncGenerator[list[WindowCounts | Conflict], None]:
         """:meth:`record_transactions` of each chunk in turn, yielding each chunk's counts. A store may
         work on the next chunk while the caller uses the counts yielded; stopping early leaves the
         chunks not yielded possibly recorded (as a failed call may)."""
         ...
 
-    async def peek_transactions(self, batch: Sequence[TxFacts]) -> list[WindowCounts]:
+    async def peek_transactions(self, batch: Sequence[TxFacts]) -> list[WindowCounts | Conflict]:
         """What :meth:`record_transactions` would return for the batch, writing nothing."""
         ...
 
-    async def record_labels(self, labels: Sequence[LabelFacts]) -> int:
-        """Record labels (the first label of a transaction id is final); return how many were new."""
+    async def record_labels(self, labels: Sequence[LabelFacts]) -> list[LabelOutcome]:
+        """Record labels in order (the latest ``labeled_at`` wins; see
+        :mod:`~fraudcore.features.definition`); return what each one did."""
         ...
 
     async def close(self) -> None:

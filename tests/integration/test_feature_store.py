@@ -20,14 +20,17 @@ from redis.asyncio.cluster import RedisCluster
 from fraudcore.features.definition import (
     DAY_MS,
     DEFAULT_SPEC,
+    Conflict,
     FeatureSpec,
     LabelFacts,
+    LabelOutcome,
     TxFacts,
     WindowCounts,
+    counts_only,
     feature_matrix,
 )
 from fraudcore.features.memory import MemoryFeatureStore, offline_features
-from fraudcore.features.redis_calls import customer_calls, label_claim_calls
+from fraudcore.features.redis_calls import Claim, customer_calls, label_claim_calls
 from fraudcore.features.redis_store import RedisClient, RedisFeatureStore
 from fraudcore.features.store import FeatureStore, FeatureStoreUnavailable
 from fraudcore.local.redis_cluster import LocalRedisCluster
@@ -75,8 +78,11 @@ async def snapshot(client: RedisClient, namespace: str) -> Snapshot:
     """Every key of the namespace with its content."""
     content: Snapshot = {}
     async for key in client.scan_iter(match=f"{namespace}:*", count=1_000):
-        if await client.type(key) == b"string":
+        kind = await client.type(key)
+        if kind == b"string":
             content[key] = await client.get(key)
+        elif kind == b"hash":
+            content[key] = await client.hgetall(key)
         else:
             content[key] = await client.zrange(key, 0, -1, withscores=True)
     return content
@@ -127,7 +133,7 @@ async def test_redis_features_equal_the_offline_features(store_client: RedisClie
         chunk = labels[next_label:due]
         next_label = due
         assert await store.record_labels(chunk) == await twin.record_labels(chunk)
-        recorded = await store.record_transactions(batch)
+        recorded = counts_only(await store.record_transactions(batch))
         assert recorded == await twin.record_transactions(batch)
         counts += recorded
     np.testing.assert_array_equal(feature_matrix(txs, counts, spec), offline_features(txs, labels, spec))
@@ -166,7 +172,7 @@ async def test_out_of_order_redelivered_stream_matches_the_memory_store(
     delivered = _shuffle_within(rng, txs, 18 * HOUR)
     early = [LabelFacts(tx.transaction_id, True, tx.event_time_ms - HOUR) for tx in rng.sample(txs, 40)]
     store, twin = RedisFeatureStore(store_client, spec, namespace), MemoryFeatureStore(spec)
-    assert await store.record_labels(early) == await twin.record_labels(early) == 40
+    assert await store.record_labels(early) == await twin.record_labels(early) == [LabelOutcome.HELD] * 40
     next_label = 0
     for start in range(0, len(delivered), 97):
         batch = delivered[start : start + 97]
@@ -192,8 +198,8 @@ async def test_ids_of_any_characters(store_client: RedisClient, namespace: str) 
     await store.record_labels(labels[:1])
     await twin.record_labels(labels[:1])
     assert await store.record_transactions(txs[:3]) == await twin.record_transactions(txs[:3])
-    assert await store.record_labels(labels[1:]) == await twin.record_labels(labels[1:]) == 1
-    [counts] = await store.record_transactions(txs[3:])
+    assert await store.record_labels(labels[1:]) == await twin.record_labels(labels[1:]) == [LabelOutcome.NEW]
+    [counts] = counts_only(await store.record_transactions(txs[3:]))
     assert counts == (await twin.record_transactions(txs[3:]))[0]
     assert counts.customer_count == (1, 3, 3)
     assert counts.customer_amount_cents == (7, 112, 112)
@@ -208,7 +214,7 @@ async def test_a_late_transaction_before_many_later_ones(store_client: RedisClie
     late = [TxFacts("late", "busy", "m0", t - 1, 5), TxFacts("next", "busy", "m1", t + 1_200 * 60_000, 1)]
     store, twin = RedisFeatureStore(store_client, namespace=namespace), MemoryFeatureStore()
     assert await store.record_transactions(busy) == await twin.record_transactions(busy)
-    recorded = await store.record_transactions(late)
+    recorded = counts_only(await store.record_transactions(late))
     assert recorded == await twin.record_transactions(late)
     assert recorded[1].customer_count == (1_202, 1_202, 1_202)
     assert recorded[1].customer_amount_cents == (sum(range(1_200)) + 6,) * 3
@@ -230,7 +236,7 @@ async def test_replaying_batches_changes_nothing(store_client: RedisClient, name
     assert await store.record_transactions(batches[-1]) == first[-1]
     for batch in batches[:3]:
         await store.record_transactions(batch)
-    assert await store.record_labels(labels) == 0
+    assert LabelOutcome.NEW not in await store.record_labels(labels)
     assert await snapshot(store_client, namespace) == before
 
 
@@ -251,9 +257,9 @@ async def test_scripts_are_reloaded_after_a_script_flush(store_client: RedisClie
     store: FeatureStore = RedisFeatureStore(store_client, namespace=namespace)
     tx = TxFacts("a", "c", "t", 1_600_000_000_000, 1)
     await store_client.script_flush()
-    assert await store.record_labels([LabelFacts("a", True, 1)]) == 1
+    assert await store.record_labels([LabelFacts("a", True, 1)]) == [LabelOutcome.HELD]
     await store_client.script_flush()
-    [counts] = await store.record_transactions([tx])
+    [counts] = counts_only(await store.record_transactions([tx]))
     assert counts.customer_count == (1, 1, 1)
 
 
@@ -312,9 +318,10 @@ async def test_a_crash_between_phases_loses_nothing(
             claims = await crashing._claim(batch, record=True)
             if crash_after == "customers":
                 layout, per_bucket = crashing._layout, crashing._per_bucket
-                await crashing._run(customer_calls(layout, claims, DEFAULT_SPEC, record=True, per_bucket=per_bucket))
+                claimed = [claim for claim in claims if isinstance(claim, Claim)]
+                await crashing._run(customer_calls(layout, claimed, DEFAULT_SPEC, record=True, per_bucket=per_bucket))
             assert await crashing.peek_transactions(batch) == await twin.peek_transactions(batch)
-        recorded = await crashing.record_transactions(batch)
+        recorded = counts_only(await crashing.record_transactions(batch))
         assert recorded == await clean.record_transactions(batch) == await twin.record_transactions(batch)
     assert max(c.terminal_fraud[-1] for c in recorded) > 0
     crashed = _without(namespace, await snapshot(store_client, namespace))
@@ -335,8 +342,8 @@ async def test_a_redelivery_after_pruning_writes_nothing(store_client: RedisClie
     assert await snapshot(store_client, namespace) == before
 
 
-async def _all_chunks(store: FeatureStore, chunks: Sequence[Sequence[TxFacts]]) -> list[WindowCounts]:
-    counts: list[WindowCounts] = []
+async def _all_chunks(store: FeatureStore, chunks: Sequence[Sequence[TxFacts]]) -> list[WindowCounts | Conflict]:
+    counts: list[WindowCounts | Conflict] = []
     async with aclosing(store.record_chunks(chunks)) as counted:
         async for chunk_counts in counted:
             counts += chunk_counts
@@ -380,7 +387,7 @@ async def test_chunks_survive_a_script_flush_midway(store_client: RedisClient, n
     await store_client.script_flush()
     async with aclosing(store.record_chunks(chunks)) as counted:
         async for chunk_counts in counted:
-            counts += chunk_counts
+            counts += counts_only(chunk_counts)
             if len(counts) in (100, 350):
                 await store_client.script_flush()
     assert counts == await _all_chunks(twin, chunks)
@@ -398,3 +405,52 @@ async def test_leaving_a_chunk_stream_early_leaves_the_store_usable(store_client
     assert first == await twin.record_transactions(chunks[0])
     assert await _all_chunks(store, chunks[1:]) == await _all_chunks(twin, chunks[1:])
     assert await store.record_transactions(txs[300:400]) == await twin.record_transactions(txs[300:400])
+
+
+async def test_label_rules_on_redis_equal_the_memory_store(store_client: RedisClient, namespace: str) -> None:
+    """Corrections (both ways), older labels, labels before their transaction, held labels at their
+    bound and a correction whose second phase was lost: Redis answers as the memory store does."""
+    spec = FeatureSpec(held_labels_per_bucket=2)
+    store, twin = RedisFeatureStore(store_client, spec, namespace), MemoryFeatureStore(spec)
+    t = 1_600_000_000_000
+    txs = [TxFacts(f"x{i}", f"c{i}", "m", t + (i + 1) * HOUR, 100) for i in range(4)]
+    assert await store.record_transactions(txs) == await twin.record_transactions(txs)
+    probe = [TxFacts("probe", "p", "m", t + (spec.label_delay_days + 1) * DAY_MS, 1)]
+
+    async def risk() -> int:
+        [counts] = counts_only(await store.peek_transactions(probe))
+        assert [counts] == await twin.peek_transactions(probe)
+        return counts.terminal_fraud[0]
+
+    steps = [
+        ([LabelFacts("x0", False, t + DAY_MS)], [LabelOutcome.NEW], 0),
+        ([LabelFacts("x0", True, t + 2 * DAY_MS)], [LabelOutcome.CORRECTED], 1),  # the chargeback
+        ([LabelFacts("x0", False, t + DAY_MS + 5)], [LabelOutcome.UNCHANGED], 1),  # older, late
+        ([LabelFacts("x1", True, t)], [LabelOutcome.BEFORE_TRANSACTION], 1),
+        ([LabelFacts("x0", True, t + 3 * DAY_MS)], [LabelOutcome.CORRECTED], 1),  # moves to the later labeled_at
+        (
+            [LabelFacts("x2", True, t + DAY_MS), LabelFacts("x2", False, t + 4 * DAY_MS)],
+            [LabelOutcome.NEW, LabelOutcome.CORRECTED],
+            1,
+        ),
+    ]
+    for labels, outcomes, expected in steps:
+        assert await store.record_labels(labels) == await twin.record_labels(labels) == outcomes
+        assert await risk() == expected
+    [member] = await store_client.zrange(store._layout.key(b"fraud", b"m"), 0, -1)
+    assert member == b"%d:x0" % (t + 3 * DAY_MS)
+
+    forged = [LabelFacts(f"forged{i}", True, t) for i in range(300)]
+    outcomes = await store.record_labels(forged)
+    assert outcomes == await twin.record_labels(forged)
+    assert {LabelOutcome.HELD, LabelOutcome.UNKNOWN_TRANSACTION} == set(outcomes)
+    held_keys = {store._layout.held_key(label.transaction_id.encode()) for label in forged}
+    assert max([await store_client.hlen(key) for key in held_keys]) == 2
+
+    # a correction whose first delivery stopped after phase 1: its redelivery finishes the job
+    reversal = [LabelFacts("x0", False, t + 5 * DAY_MS)]
+    await store._run(label_claim_calls(store._layout, reversal, spec, per_bucket=store._per_bucket))
+    assert await twin.record_labels(reversal) == [LabelOutcome.CORRECTED]
+    assert await store.record_labels(reversal) == await twin.record_labels(reversal) == [LabelOutcome.UNCHANGED]
+    assert await risk() == 0
+    assert await store_client.zcard(store._layout.key(b"fraud", b"m")) == 0

@@ -59,14 +59,28 @@ def test_a_redelivered_transaction_keeps_the_first_copy_whatever_the_read_order(
         assert collector.stats.duplicates["transactions"] == 1
 
 
-def test_the_first_label_of_a_transaction_stands() -> None:
+def test_the_latest_label_of_a_transaction_wins() -> None:
     transactions, labels = events()
     label = next(lb for lb in labels if RANGE.contains(epoch_ms(lb.labeled_at - timedelta(days=7))))
     transaction = next(t for t in transactions if t.transaction_id == label.transaction_id)
-    flipped = label.model_copy(update={"is_fraud": not label.is_fraud})
+    corrected = label.model_copy(
+        update={"is_fraud": not label.is_fraud, "labeled_at": label.labeled_at + timedelta(days=1)}
+    )
     collector = Collector(RANGE.replay_from_ms(DEFAULT_SPEC), RANGE.end_ms, NOW)
     collector.add_transactions(0, [FakeRecord(0, encode(transaction))])
-    collector.add_labels(1, [FakeRecord(9, encode(flipped))])
-    collector.add_labels(1, [FakeRecord(3, encode(label))])
-    assert collector.history().labels[label.transaction_id].is_fraud == label.is_fraud
+    collector.add_labels(1, [FakeRecord(9, encode(corrected))])
+    collector.add_labels(1, [FakeRecord(3, encode(label))])  # older, read later: does not overwrite
+    assert collector.history().labels[label.transaction_id].is_fraud == corrected.is_fraud
     assert collector.stats.duplicates["labels"] == 1
+
+
+def test_labels_dated_before_their_transaction_are_left_out() -> None:
+    transactions, labels = events()
+    label = next(lb for lb in labels if RANGE.contains(epoch_ms(lb.labeled_at - timedelta(days=7))))
+    transaction = next(t for t in transactions if t.transaction_id == label.transaction_id)
+    early = label.model_copy(update={"labeled_at": transaction.event_time - timedelta(seconds=1)})
+    collector = Collector(RANGE.replay_from_ms(DEFAULT_SPEC), RANGE.end_ms, NOW)
+    collector.add_transactions(0, [FakeRecord(0, encode(transaction))])
+    collector.add_labels(1, [FakeRecord(3, encode(early))])
+    assert label.transaction_id not in collector.history().labels
+    assert collector.stats.labels_before_transaction == 1

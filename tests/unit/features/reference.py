@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fraudcore.features.definition import DAY_MS, FeatureSpec, LabelFacts, TxFacts, WindowCounts
+from fraudcore.features.definition import DAY_MS, Conflict, FeatureSpec, LabelFacts, LabelOutcome, TxFacts, WindowCounts
 
 
 class Reference:
@@ -12,15 +12,32 @@ class Reference:
         self.spec = spec
         self.txs: dict[str, TxFacts] = {}
         self.labels: dict[str, LabelFacts] = {}
+        self.held: dict[str, LabelFacts] = {}
 
-    def label(self, label: LabelFacts) -> bool:
-        if label.transaction_id in self.labels:
-            return False
-        self.labels[label.transaction_id] = label
-        return True
+    def label(self, label: LabelFacts) -> LabelOutcome:
+        """The latest ``labeled_at`` wins (fraud at a tie); held until its transaction; none before it."""
+        tx_id = label.transaction_id
+        tx = self.txs.get(tx_id)
+        table = self.held if tx is None else self.labels
+        if tx is not None and label.labeled_at_ms < tx.event_time_ms:
+            return LabelOutcome.BEFORE_TRANSACTION
+        old = table.get(tx_id)
+        if old is not None and (label.labeled_at_ms, label.is_fraud) <= (old.labeled_at_ms, old.is_fraud):
+            return LabelOutcome.UNCHANGED
+        table[tx_id] = label
+        if tx is None:
+            return LabelOutcome.HELD
+        return LabelOutcome.NEW if old is None else LabelOutcome.CORRECTED
 
-    def record(self, tx: TxFacts) -> WindowCounts:
-        tx = self.txs.setdefault(tx.transaction_id, tx)
+    def record(self, tx: TxFacts) -> WindowCounts | Conflict:
+        stored = self.txs.get(tx.transaction_id)
+        if stored is not None and stored != tx:
+            return Conflict(stored)
+        if stored is None:
+            self.txs[tx.transaction_id] = tx
+            held = self.held.pop(tx.transaction_id, None)
+            if held is not None and held.labeled_at_ms >= tx.event_time_ms:
+                self.labels[tx.transaction_id] = held
         t, spec = tx.event_time_ms, self.spec
         customer = [other for other in self.txs.values() if other.customer_id == tx.customer_id]
         terminal = [other for other in self.txs.values() if other.terminal_id == tx.terminal_id]

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 import numpy as np
 import pytest
 
+from fraudcore.features.buckets import bucket_of
 from fraudcore.features.definition import (
     DAY_MS,
     DEFAULT_SPEC,
+    Conflict,
     FeatureSpec,
     LabelFacts,
+    LabelOutcome,
     TxFacts,
     WindowCounts,
+    counts_only,
     feature_matrix,
 )
 from fraudcore.features.memory import MemoryFeatureStore, offline_features
@@ -35,7 +40,7 @@ def fraud(tx_id: str, labeled_at: int) -> LabelFacts:
 
 async def test_current_transaction_counts_in_its_customer_windows() -> None:
     store = MemoryFeatureStore()
-    [counts] = await store.record_transactions([tx("a", T, cents=1234)])
+    [counts] = counts_only(await store.record_transactions([tx("a", T, cents=1234)]))
     assert counts == WindowCounts((1, 1, 1), (1234, 1234, 1234), (0, 0, 0), (0, 0, 0))
 
 
@@ -49,7 +54,7 @@ async def test_customer_window_edges() -> None:
             tx("other-customer", T, customer="d", cents=5000),
         ]
     )
-    [counts] = await store.record_transactions([tx("now", T, cents=100)])
+    [counts] = counts_only(await store.record_transactions([tx("now", T, cents=100)]))
     assert counts.customer_count == (2, 3, 3)
     assert counts.customer_amount_cents == (110, 111, 111)
 
@@ -67,7 +72,7 @@ async def test_terminal_windows_are_shifted_by_the_label_delay() -> None:
             tx("other-terminal", end, terminal="n", customer="x"),
         ]
     )
-    [counts] = await store.record_transactions([tx("now", T)])
+    [counts] = counts_only(await store.record_transactions([tx("now", T)]))
     assert counts.terminal_count == (2, 3, 4)
     assert counts.terminal_fraud == (0, 0, 0)
 
@@ -83,11 +88,11 @@ async def test_only_labels_known_at_scoring_time_count() -> None:
             fraud("old3", T - D),
         ]
     )
-    assert new == 4
-    [counts] = await store.record_transactions([tx("now", T)])
+    assert new == [LabelOutcome.NEW] * 4
+    [counts] = counts_only(await store.record_transactions([tx("now", T)]))
     assert counts.terminal_count == (4, 4, 4)
     assert counts.terminal_fraud == (2, 2, 2)
-    [later] = await store.record_transactions([tx("later", T + 1, customer="y")])
+    [later] = counts_only(await store.record_transactions([tx("later", T + 1, customer="y")]))
     assert later.terminal_fraud == (3, 3, 3)
 
 
@@ -100,28 +105,73 @@ async def test_label_before_or_after_the_transaction_gives_the_same_counts() -> 
     await after.record_labels([label])
     now = [tx("now", T)]
     assert await before.record_transactions(now) == await after.record_transactions(now)
-    assert (await before.peek_transactions(now))[0].terminal_fraud == (1, 1, 1)
+    assert _risk((await before.peek_transactions(now))[0]) == (1, 1, 1)
 
 
-async def test_the_first_label_is_final() -> None:
+def _risk(counts: WindowCounts | Conflict) -> tuple[int, ...]:
+    assert isinstance(counts, WindowCounts)
+    return counts.terminal_fraud
+
+
+async def test_the_label_with_the_latest_labeled_at_wins() -> None:
     store = MemoryFeatureStore()
     await store.record_transactions([tx("old", T - D - HOUR, customer="x")])
-    assert await store.record_labels([LabelFacts("old", False, T - DAY_MS)]) == 1
-    assert await store.record_labels([fraud("old", T - DAY_MS), fraud("old", T - 2 * DAY_MS)]) == 0
-    [counts] = await store.record_transactions([tx("now", T)])
-    assert counts.terminal_fraud == (0, 0, 0)
+    genuine, chargeback = LabelFacts("old", False, T - 3 * DAY_MS), fraud("old", T - DAY_MS)
+    assert await store.record_labels([genuine, genuine]) == [LabelOutcome.NEW, LabelOutcome.UNCHANGED]
+    assert _risk((await store.peek_transactions([tx("now", T)]))[0]) == (0, 0, 0)
+    # the chargeback corrects the "genuine" label: the terminal's risk follows, from its labeled_at
+    assert await store.record_labels([chargeback]) == [LabelOutcome.CORRECTED]
+    assert _risk((await store.peek_transactions([tx("now", T)]))[0]) == (1, 1, 1)
+    assert _risk((await store.peek_transactions([tx("now", T - DAY_MS - 1)]))[0]) == (0, 0, 0)
+    # an older label arriving late, a redelivery, a genuine one at the same labeled_at: no change
+    older = [fraud("old", T - 2 * DAY_MS), chargeback, LabelFacts("old", False, T - DAY_MS)]
+    assert await store.record_labels(older) == [LabelOutcome.UNCHANGED] * 3
+    # a later "genuine" (the chargeback reversed) takes it out of the fraud set again
+    assert await store.record_labels([LabelFacts("old", False, T)]) == [LabelOutcome.CORRECTED]
+    assert _risk((await store.record_transactions([tx("now", T)]))[0]) == (0, 0, 0)
+
+
+async def test_labels_before_their_transaction_are_refused() -> None:
+    store = MemoryFeatureStore()
+    await store.record_transactions([tx("a", T - D - HOUR, customer="x")])
+    assert await store.record_labels([fraud("a", T - D - HOUR - 1)]) == [LabelOutcome.BEFORE_TRANSACTION]
+    # held before its transaction arrived, then found dated before it: dropped
+    assert await store.record_labels([fraud("b", T - D - 2 * HOUR)]) == [LabelOutcome.HELD]
+    await store.record_transactions([tx("b", T - D - HOUR, customer="y")])
+    assert _risk((await store.record_transactions([tx("now", T)]))[0]) == (0, 0, 0)
+    # at its transaction's event time exactly: accepted
+    assert await store.record_labels([fraud("a", T - D - HOUR)]) == [LabelOutcome.NEW]
+
+
+async def test_held_labels_are_bounded_per_bucket() -> None:
+    store = MemoryFeatureStore(FeatureSpec(held_labels_per_bucket=2))
+    ids = [f"forged{i}" for i in range(200)]
+    outcomes = await store.record_labels([fraud(tx_id, T) for tx_id in ids])
+    held = [tx_id for tx_id, outcome in zip(ids, outcomes, strict=True) if outcome is LabelOutcome.HELD]
+    per_bucket = Counter(bucket_of(tx_id.encode()) for tx_id in ids)
+    assert len(held) == sum(min(2, count) for count in per_bucket.values()) < len(ids)
+    assert set(outcomes) == {LabelOutcome.HELD, LabelOutcome.UNKNOWN_TRANSACTION}
+    # a held one still updates; a recorded transaction frees its place
+    assert await store.record_labels([fraud(held[0], T + 1)]) == [LabelOutcome.HELD]
+    await store.record_transactions([tx(held[0], T - HOUR)])
+    refused = next(
+        tx_id for tx_id in ids if bucket_of(tx_id.encode()) == bucket_of(held[0].encode()) and tx_id not in held
+    )
+    assert await store.record_labels([fraud(refused, T)]) == [LabelOutcome.HELD]
 
 
 async def test_recording_a_transaction_again_changes_nothing() -> None:
     store = MemoryFeatureStore()
     first = await store.record_transactions([tx("a", T, cents=300)])
     assert await store.record_transactions([tx("a", T, cents=300)]) == first
-    # a redelivery with other content: the first content wins, counts included
-    assert await store.record_transactions([tx("a", T + HOUR, customer="d", terminal="n", cents=1)]) == first
-    [counts] = await store.record_transactions([tx("b", T + 1, cents=1)])
+    # the same id with other content: a conflict, recorded nowhere
+    squatter = tx("a", T + HOUR, customer="d", terminal="n", cents=1)
+    assert await store.record_transactions([squatter]) == [Conflict(tx("a", T, cents=300))]
+    assert await store.peek_transactions([squatter]) == [Conflict(tx("a", T, cents=300))]
+    [counts] = counts_only(await store.record_transactions([tx("b", T + 1, cents=1)]))
     assert counts.customer_count == (2, 2, 2)
     assert counts.customer_amount_cents == (301, 301, 301)
-    [other] = await store.record_transactions([tx("c", T + 1, customer="d")])
+    [other] = counts_only(await store.record_transactions([tx("c", T + 1, customer="d")]))
     assert other.customer_count == (1, 1, 1)
 
 
@@ -132,24 +182,34 @@ async def test_a_later_transaction_of_the_batch_sees_the_earlier_ones() -> None:
             tx("first", T, cents=1),
             tx("second", T, cents=2),  # same time, recorded later: sees the first
             tx("earlier", T - HOUR, cents=4),  # earlier event time, recorded last: does not see them
-            tx("first", T, cents=999),  # redelivered in the same batch: sees all three (first content)
+            tx("first", T, cents=1),  # redelivered in the same batch: sees all three
+            tx("second", T, cents=999),  # other content: a conflict
         ]
     )
-    assert [c.customer_count[0] for c in counts] == [1, 2, 1, 3]
-    assert [c.customer_amount_cents[0] for c in counts] == [1, 3, 4, 7]
+    assert counts[-1] == Conflict(tx("second", T, cents=2))
+    assert [c.customer_count[0] for c in counts_only(counts[:-1])] == [1, 2, 1, 3]
+    assert [c.customer_amount_cents[0] for c in counts_only(counts[:-1])] == [1, 3, 4, 7]
 
 
 async def test_peek_answers_like_record_and_writes_nothing() -> None:
     store = MemoryFeatureStore()
     await store.record_transactions([tx("a", T - D - HOUR, customer="x"), tx("b", T - HOUR)])
     await store.record_labels([fraud("a", T - DAY_MS), fraud("new", T - DAY_MS)])
-    batch = [tx("new", T - D, customer="y"), tx("c", T), tx("c", T), tx("d", T + 1, customer="z"), tx("b", T)]
+    batch = [
+        tx("new", T - D, customer="y"),
+        tx("c", T),
+        tx("c", T),
+        tx("d", T + 1, customer="z"),
+        tx("b", T - HOUR),
+        tx("b", T),
+    ]
     peeked = await store.peek_transactions(batch)
     assert await store.peek_transactions(batch) == peeked
     # "d": its terminal windows end at T + 1 - D and hold "a" and "new", both labelled fraud by then
-    # ("new" by a label recorded before it)
-    assert peeked[3].terminal_count == (2, 2, 2)
-    assert peeked[3].terminal_fraud == (2, 2, 2)
+    # ("new" by a label held before it)
+    assert counts_only(peeked[3:4])[0].terminal_count == (2, 2, 2)
+    assert counts_only(peeked[3:4])[0].terminal_fraud == (2, 2, 2)
+    assert peeked[5] == Conflict(tx("b", T - HOUR))
     assert await store.record_transactions(batch) == peeked
 
 
@@ -157,7 +217,7 @@ async def test_empty_batches() -> None:
     store: FeatureStore = MemoryFeatureStore()
     assert await store.peek_transactions([]) == []
     assert await store.record_transactions([]) == []
-    assert await store.record_labels([]) == 0
+    assert await store.record_labels([]) == []
     await store.close()
 
 
@@ -195,7 +255,7 @@ async def test_exact_within_the_allowed_lateness(seed: int) -> None:
         batch = delivered[start : start + 25]
         chunk = labels[label_at : label_at + rng.randrange(20)]
         label_at += len(chunk)
-        assert await store.record_labels(chunk) == sum(reference.label(label) for label in chunk)
+        assert await store.record_labels(chunk) == [reference.label(label) for label in chunk]
         peeked = await store.peek_transactions(batch)
         recorded = await store.record_transactions(batch)
         assert recorded == peeked
@@ -208,7 +268,7 @@ async def test_history_beyond_the_horizon_is_pruned() -> None:
     )
     store = MemoryFeatureStore(spec)
     await store.record_transactions([tx("old", T), tx("new", T + DAY_MS)])  # "new" prunes entries <= T
-    [late] = await store.record_transactions([tx("late", T + HOUR)])  # a day late: beyond the lateness
+    [late] = counts_only(await store.record_transactions([tx("late", T + HOUR)]))  # a day late: beyond the lateness
     assert late.customer_count == (1,)  # "old" would be in (T + 1h - 1d, T + 1h] but is gone
     assert late.terminal_count == (1,)
 
@@ -240,5 +300,5 @@ def test_offline_features_equals_the_reference() -> None:
             counts[i] = reference.record(txs[i])
         else:
             reference.label(labels[i])
-    expected = feature_matrix(txs, [counts[i] for i in range(len(txs))], spec)
+    expected = feature_matrix(txs, counts_only([counts[i] for i in range(len(txs))]), spec)
     np.testing.assert_array_equal(offline_features(txs, labels, spec), expected)

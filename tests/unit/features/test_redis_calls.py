@@ -8,10 +8,10 @@ import pytest
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
 from fraudcore.features.buckets import BUCKETS, bucket_of, bucket_tag
-from fraudcore.features.definition import DEFAULT_SPEC, LabelFacts, TxFacts
+from fraudcore.features.definition import DEFAULT_SPEC, Conflict, LabelFacts, LabelOutcome, TxFacts
 from fraudcore.features.redis_calls import (
     Claim,
-    FraudAdd,
+    FraudSync,
     KeyLayout,
     ScriptCall,
     claim_calls,
@@ -40,7 +40,7 @@ def _claims(new: bool) -> list[Claim]:
 
 
 def _all_calls(per_bucket: bool) -> list[ScriptCall]:
-    adds = [FraudAdd(True, b"id%d" % i, b"term %d" % i, T, T) for i in range(200)]
+    adds = [FraudSync(True, b"id%d" % i, b"term %d" % i, T, T) for i in range(200)]
     return [
         *claim_calls(LAYOUT, BATCH, DEFAULT_SPEC, record=True, per_bucket=per_bucket),
         *customer_calls(LAYOUT, _claims(True), DEFAULT_SPEC, record=True, per_bucket=per_bucket),
@@ -65,7 +65,7 @@ def test_merged_calls_span_many_slots_one_call_per_phase() -> None:
         "record_customers.lua",
         "record_terminals.lua",
         "claim_labels.lua",
-        "add_frauds.lua",
+        "sync_frauds.lua",
     ]
     assert len({key_slot(key) for key in calls[0].keys}) > BUCKETS // 2
 
@@ -100,14 +100,21 @@ def test_groups_keep_batch_order() -> None:
     assert group_rows([], per_bucket=False) == []
 
 
-def test_a_redelivery_takes_the_stored_facts_and_the_label() -> None:
-    batch = [TxFacts("a", "new customer", "new terminal", T, 3), TxFacts("b", "c", "m", T, 4)]
+def test_a_redelivery_takes_the_label_and_other_facts_are_a_conflict() -> None:
+    batch = [
+        TxFacts("a", "new customer", "new terminal", T, 3),
+        TxFacts("b", "c", "m", T, 4),
+        TxFacts("c", "c", "m", T, 4),
+    ]
     [call] = claim_calls(LAYOUT, batch, DEFAULT_SPEC, record=True, per_bucket=False)
-    assert call.args[2:] == (b"%d|3|12|new customernew terminal" % T, b"%d|4|1|cm" % T)
+    assert call.args[2:] == (b"%d|3|12|new customernew terminal" % T, b"%d|4|1|cm" % T, b"%d|4|1|cm" % T)
+    assert call.keys[:3] == (LAYOUT.key(b"tx", b"a"), LAYOUT.key(b"label", b"a"), LAYOUT.held_key(b"a"))
     stored = b"%d|9|4|a|b:x|y" % (T - 5)
-    first, second = read_claims(batch, [call], [[stored, b"1|77", b"", b"0|5"]])
-    assert first == Claim(False, b"a", b"a|b:", b"x|y", T - 5, 9, 77)
+    replies = [[stored, b"1|77", b"", b"0|5", b"%d|4|1|cm" % T, b"1|78"]]
+    first, second, third = read_claims(batch, [call], replies)
+    assert first == Conflict(TxFacts("a", "a|b:", "x|y", T - 5, 9))
     assert second == Claim(True, b"b", b"c", b"m", T, 4, None)
+    assert third == Claim(False, b"c", b"c", b"m", T, 4, 78)
 
 
 def test_out_of_range_amounts_are_refused() -> None:
@@ -133,10 +140,42 @@ def test_counts_are_read_back_per_row() -> None:
         read_counts(3, 2, calls[1:], [b"1,2,3"])
 
 
-def test_label_claims_name_the_frauds_of_recorded_transactions() -> None:
-    labels = [LabelFacts("x", True, 5), LabelFacts("y", False, 6), LabelFacts("z", True, 7)]
+def test_label_claims_name_the_fraud_sets_to_follow() -> None:
+    labels = [
+        LabelFacts("x", True, T + 5),
+        LabelFacts("y", False, T + 6),
+        LabelFacts("z", True, T + 7),
+        LabelFacts("g", False, T + 8),
+        LabelFacts("b", True, T - 1),
+        LabelFacts("u", True, T + 9),
+        LabelFacts("o", False, T + 1),
+    ]
     calls = label_claim_calls(LAYOUT, labels, DEFAULT_SPEC, per_bucket=False)
-    replies = [[b"11|5", b"%d|1|1|cm:1" % T, b"01|3", b"%d|1|1|dn" % T, b"11|7", b""]]
-    new, adds = read_label_claims(labels, calls, replies)
-    assert new == 2
-    assert adds == [FraudAdd(True, b"x", b"m:1", T, 5), FraudAdd(False, b"y", b"n", T, 3)]
+    assert calls[0].args[:3] == (b"1", DEFAULT_SPEC.key_ttl_s, DEFAULT_SPEC.held_labels_per_bucket)
+    tx = b"%d|1|1|cm:1" % T
+    replies = [
+        [
+            *(b"n1|%d" % (T + 5), tx),  # a new fraud: follows
+            *(b"c0|%d" % (T + 6), tx),  # corrected to genuine: follows (out of the fraud set)
+            *(b"h1|%d" % (T + 7), b""),  # held: nothing to follow yet
+            *(b"n0|%d" % (T + 8), tx),  # a new genuine label: nothing to do
+            *(b"b1|%d" % (T - 1), tx),  # refused
+            *(b"x1|%d" % (T + 9), b""),  # refused
+            *(b"u1|%d" % (T + 3), tx),  # older than the held fraud label: the set follows the held one
+        ]
+    ]
+    outcomes, syncs = read_label_claims(labels, calls, replies)
+    assert outcomes == [
+        LabelOutcome.NEW,
+        LabelOutcome.CORRECTED,
+        LabelOutcome.HELD,
+        LabelOutcome.NEW,
+        LabelOutcome.BEFORE_TRANSACTION,
+        LabelOutcome.UNKNOWN_TRANSACTION,
+        LabelOutcome.UNCHANGED,
+    ]
+    assert syncs == [
+        FraudSync(True, b"x", b"m:1", T, T + 5),
+        FraudSync(True, b"y", b"m:1", T, None),
+        FraudSync(False, b"o", b"m:1", T, T + 3),
+    ]

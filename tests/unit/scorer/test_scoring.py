@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from fraudcore.features.definition import FEATURE_NAMES, TxFacts, feature_matrix
+from fraudcore.features.definition import FEATURE_NAMES, LabelFacts, TxFacts, counts_only, epoch_ms, feature_matrix
 from fraudcore.features.memory import MemoryFeatureStore
 from fraudcore.models import CHALLENGER, CHAMPION
 from schemas.codec import encode
@@ -17,7 +17,7 @@ from schemas.events import Transaction, digest_features
 from schemas.examples import EXAMPLE_NOW, example_transaction
 from scorer.decisions import Thresholds
 from scorer.model_holder import ModelHolder
-from scorer.scoring import BatchScorer, RawMessage, card_bucket
+from scorer.scoring import BatchScorer, ConflictingTransactions, RawMessage, card_bucket, conflict_rejection
 from tests.unit.scorer.twins import MemorySource, loaded_model
 
 
@@ -70,7 +70,7 @@ async def test_every_transaction_gets_a_verdict_with_the_store_features_and_the_
     verdicts = await scorer.score(transactions)
     expected = feature_matrix(
         [TxFacts.of(t) for t in transactions],
-        await MemoryFeatureStore().record_transactions([TxFacts.of(t) for t in transactions]),
+        counts_only(await MemoryFeatureStore().record_transactions([TxFacts.of(t) for t in transactions])),
     )
     assert [v.transaction_id for v in verdicts] == [t.transaction_id for t in transactions]
     for row, verdict in enumerate(verdicts):
@@ -92,7 +92,7 @@ async def test_reading_without_recording_changes_nothing() -> None:
     first = await scorer.score(transactions, record=False)
     second = await scorer.score(transactions, record=False)
     assert [v.features for v in first] == [v.features for v in second]
-    assert (await store.peek_transactions([TxFacts.of(transactions[0])]))[0].customer_count[0] == 1
+    assert counts_only(await store.peek_transactions([TxFacts.of(transactions[0])]))[0].customer_count[0] == 1
 
 
 async def test_a_redelivered_batch_gets_the_same_features() -> None:
@@ -144,17 +144,17 @@ async def test_chunks_split_a_batch_only_for_a_store_that_counts_ahead() -> None
     lengths: list[int] = []
     expected: list[bytes] = []
     async with aclosing(plain.score_chunks(transactions, 3)) as chunks:
-        async for encoded in chunks:
-            lengths.append(len(encoded))
-            expected += encoded.values
+        async for chunk in chunks:
+            lengths.append(len(chunk.verdicts))
+            expected += chunk.verdicts.values
     assert lengths == [7]
     ahead, _ = await _scorer()
     ahead.store = _CountingAheadStore()
     values, lengths = [], []
     async with aclosing(ahead.score_chunks(transactions, 3)) as chunks:
-        async for encoded in chunks:
-            lengths.append(len(encoded))
-            values += encoded.values
+        async for chunk in chunks:
+            lengths.append(len(chunk.verdicts))
+            values += chunk.verdicts.values
     assert lengths == [3, 3, 1]
     chunked, whole_batch = [json.loads(value) for value in values], [json.loads(value) for value in expected]
     for verdict in chunked:  # the model's float sums may differ in the last bits with the batch size
@@ -162,3 +162,71 @@ async def test_chunks_split_a_batch_only_for_a_store_that_counts_ahead() -> None
     for verdict in (*chunked, *whole_batch):  # a timing
         del verdict["scoring_latency_s"]
     assert chunked == whole_batch
+
+
+async def test_stale_and_far_future_transactions_become_dead_letters_with_their_reasons() -> None:
+    scorer, _ = await _scorer()
+    honest = _transactions(50)
+    base = honest[0]
+    age = timedelta(milliseconds=scorer.spec.usable_age_ms)
+    back_dated = base.model_copy(
+        update={"transaction_id": "old", "event_time": base.event_time - age - timedelta(days=1)}
+    )
+    just_usable = base.model_copy(
+        update={"transaction_id": "usable", "event_time": base.event_time - age + timedelta(hours=1)}
+    )
+    future = base.model_copy(update={"transaction_id": "future", "event_time": EXAMPLE_NOW + timedelta(days=2)})
+    forged = [
+        base.model_copy(update={"transaction_id": f"f{i}", "event_time": EXAMPLE_NOW + timedelta(hours=23)})
+        for i in range(5)
+    ]
+    batch = [*honest, back_dated, just_usable, future, *forged]
+    triage = scorer.triage([_message(encode(t), offset) for offset, t in enumerate(batch)])
+    reasons = {letter.source_offset: letter.reason_code for letter in triage.dead_letters}
+    assert reasons == {50: ReasonCode.STALE_EVENT_TIME, 52: ReasonCode.IMPLAUSIBLE_TIME}
+    stale = next(letter for letter in triage.dead_letters if letter.source_offset == 50)
+    assert stale.original_value() == encode(back_dated)
+    assert "behind the stream's event-time clock" in stale.reason
+    # the forged times (within the decoder's tolerance) are scored, but do not move the clock
+    assert [t.transaction_id for t in triage.transactions][-6:] == ["usable", "f0", "f1", "f2", "f3", "f4"]
+    assert scorer.stale(honest, observe=False) == [None] * 50
+
+
+async def test_a_conflicting_duplicate_is_not_scored_on_the_stored_facts() -> None:
+    scorer, store = await _scorer()
+    real, other = _transactions(2)
+    squatter = real.model_copy(update={"customer_id": "someone else", "amount": 1.0})
+    [first] = await scorer.score([squatter])
+    with pytest.raises(ConflictingTransactions) as refused:
+        await scorer.score([other, real])
+    [(index, conflict)] = refused.value.conflicts
+    assert index == 1
+    assert conflict.stored == TxFacts.of(squatter)
+    assert [v.transaction_id for v in refused.value.verdicts] == [other.transaction_id]
+    rejection = conflict_rejection(real, conflict)
+    assert rejection.reason_code is ReasonCode.CONFLICTING_DUPLICATE
+    assert "amount, customer_id" in rejection.message
+    with pytest.raises(ConflictingTransactions):  # a read-only peek refuses it alike
+        await scorer.score([real], record=False)
+    # an exact redelivery keeps its verdict; the chunked path leaves the conflict out too
+    assert (await scorer.score([squatter]))[0].score == first.score
+    async with aclosing(scorer.score_chunks([real, squatter], 10)) as chunks:
+        [chunk] = [chunk async for chunk in chunks]
+    assert chunk.size == 2
+    assert [row for row, _ in chunk.conflicts] == [0]
+    assert len(chunk.verdicts) == 1
+    assert counts_only(await store.peek_transactions([TxFacts.of(squatter)]))[0].customer_count[0] == 1
+
+
+async def test_labels_far_ahead_of_the_event_time_clock_are_refused() -> None:
+    scorer, _ = await _scorer()
+    base = _transactions(1)[0]
+    t = epoch_ms(base.event_time)
+    label = LabelFacts("tx0", True, t + scorer.spec.usable_age_ms)
+    forged = LabelFacts("tx0", False, epoch_ms(EXAMPLE_NOW.replace(year=2026)))
+    assert scorer.labels_ahead([label, forged]) == [None, None]  # no clock yet: nothing to judge by
+    scorer.triage([_message(encode(base), 0)])
+    accepted, refused = scorer.labels_ahead([label, forged])
+    assert accepted is None
+    assert refused is not None
+    assert (refused.reason_code, refused.field) == (ReasonCode.IMPLAUSIBLE_TIME, "labeled_at")

@@ -92,6 +92,18 @@ def test_records_are_counted_by_kind_and_outcome_and_the_window_size_is_exported
     assert _value(trainer, "fraudstream_trainer_history_transactions") == 3
 
 
+def test_label_corrections_are_counted() -> None:
+    trainer = _trainer()
+    _feed(trainer, transactions=2, labels=2)
+    assert _value(trainer, "fraudstream_trainer_label_corrections_total") == 0
+    label = example_label().model_copy(update={"transaction_id": "tx0"})
+    later = label.model_copy(
+        update={"is_fraud": not label.is_fraud, "labeled_at": label.labeled_at + timedelta(days=2)}
+    )
+    trainer._absorb(TOPICS.labels, [SimpleNamespace(value=encode(later)), SimpleNamespace(value=encode(label))])
+    assert _value(trainer, "fraudstream_trainer_label_corrections_total") == 1
+
+
 def test_triggers_follow_the_schedule_once_caught_up() -> None:
     trainer = _trainer(trainer_retrain_every_labels=5, trainer_retrain_every_days=2)
     _feed(trainer, transactions=3, labels=3)

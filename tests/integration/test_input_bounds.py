@@ -1,0 +1,164 @@
+"""Inputs with bounds and labels with rules, end to end: a running worker on real Kafka and Redis
+dead-letters back-dated, far-future and conflicting transactions, labels dated before their
+transaction and labels dated far ahead of the stream, with their reasons and original bytes; a label
+correction reaches the terminal's risk."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from fraudcore.features.definition import DEFAULT_SPEC
+from fraudcore.settings import Settings
+from schemas.codec import Decoded, decode_dead_letter, encode
+from schemas.dead_letter import DeadLetter
+from schemas.enums import LabelSource
+from schemas.events import Label, Transaction
+from schemas.examples import example_transaction
+from tests.integration.scorer_harness import (
+    Worker,
+    http,
+    payloads,
+    produce,
+    read_topic,
+    register,
+    scorer_setup,
+    train_bundle,
+    wait_for_records,
+)
+
+T0 = example_transaction().event_time  # 2018: a replayed stream, years behind the wall clock
+D = timedelta(days=DEFAULT_SPEC.label_delay_days)
+
+
+def _tx(tx_id: str, at: datetime, customer: str = "c1", terminal: str = "m1", amount: float = 20.0) -> Transaction:
+    return example_transaction().model_copy(
+        update={
+            "transaction_id": tx_id,
+            "event_time": at,
+            "customer_id": customer,
+            "terminal_id": terminal,
+            "amount": amount,
+        }
+    )
+
+
+def _label(tx_id: str, is_fraud: bool, at: datetime) -> Label:
+    return Label(transaction_id=tx_id, is_fraud=is_fraud, labeled_at=at, source=LabelSource.CHARGEBACK)
+
+
+def _metric(worker: Worker, prefix: str) -> float:
+    body = http(worker.url("/metrics"))[1].decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in body.splitlines() if line.startswith(prefix))
+
+
+def _wait_metric(worker: Worker, prefix: str, at_least: float, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while _metric(worker, prefix) < at_least:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{prefix} stayed below {at_least}:\n{worker.log()}")
+        time.sleep(0.3)
+
+
+def _letters(settings: Settings, topic: str) -> list[DeadLetter]:
+    decoded = [decode_dead_letter(r.value, now=datetime.now(UTC)) for r in read_topic(settings, topic)]
+    assert all(isinstance(letter, Decoded) for letter in decoded)
+    return [letter.event for letter in decoded if isinstance(letter, Decoded)]
+
+
+def _verdict(records: list[Any], tx_id: str) -> list[dict[str, Any]]:
+    return [v for v in payloads(records) if v["transaction_id"] == tx_id]
+
+
+def test_bad_inputs_are_dead_lettered_and_a_label_correction_reaches_the_terminal_risk(
+    services: Settings, unique: str, tmp_path: Path
+) -> None:
+    setup = scorer_setup(services, unique, tmp_path, partitions=1)
+    register(setup, train_bundle(seed=1))
+    settings, topics = setup.settings, setup.topics
+    # the stream's clock: honest traffic over a day; "victim" at terminal m9 gets a label correction
+    honest = [_tx(f"h{i}", T0 + timedelta(minutes=15 * i), customer=f"c{i % 7}") for i in range(100)]
+    victim = _tx("victim", T0 + timedelta(hours=1), customer="v", terminal="m9")
+    squatter = _tx("real", T0 + timedelta(hours=2), customer="mallory", terminal="m1", amount=1.0)
+    real = _tx("real", T0 + timedelta(hours=2), customer="alice", terminal="m2", amount=950.0)
+    back_dated = _tx("old", T0 - timedelta(milliseconds=DEFAULT_SPEC.usable_age_ms) - timedelta(days=1))
+    future = _tx("future", datetime.now(UTC) + timedelta(days=3))
+    almost_future = [_tx(f"f{i}", datetime.now(UTC) + timedelta(hours=20)) for i in range(5)]
+    early_label = _label("h3", True, T0)  # h3 is at T0 + 45 min
+    genuine, chargeback = (
+        _label("victim", False, T0 + timedelta(days=1)),
+        _label("victim", True, T0 + timedelta(days=3)),
+    )
+    forged = _label("victim", False, datetime.now(UTC))
+    probe = _tx("probe", T0 + D + timedelta(hours=12), customer="p", terminal="m9")
+
+    worker = Worker(setup, tmp_path / "worker.log")
+    try:
+        worker.wait_ready()
+        produce(settings, [*honest, victim, squatter])
+        wait_for_records(settings, topics.verdicts, len(honest) + 2, 60, worker)
+        # a squatter's id, then the real transaction; a far-future, a back-dated one, and a handful of
+        # forged times within the decoder's tolerance that must not make honest traffic stale
+        produce(settings, [real, back_dated, future, *almost_future, squatter])
+        produce(settings, [_tx("h-late", T0 + timedelta(hours=20))])
+        records = wait_for_records(settings, topics.verdicts, len(honest) + 2 + 5 + 2, 60, worker)
+
+        status, body = http(worker.url("/score?record=true"), encode(real))
+        assert status == 409, body
+        [problem] = json.loads(body)["problems"]
+        assert problem["reason_code"] == "conflicting_duplicate"
+        status, body = http(worker.url("/score"), encode(back_dated))
+        assert status == 400, body
+        assert json.loads(body)["problems"][0]["reason_code"] == "stale_event_time"
+
+        # labels: one dated before its transaction; "genuine", then the chargeback that corrects it
+        produce(settings, [early_label, genuine])
+        _wait_metric(worker, "fraudstream_scorer_labels_total{", 2)
+        before = json.loads(http(worker.url("/score"), encode(probe))[1])["features"]
+        assert (before["terminal_nb_tx_1d"], before["terminal_risk_1d"]) == (1.0, 0.0)
+        produce(settings, [chargeback])
+        _wait_metric(worker, "fraudstream_scorer_label_corrections_total", 1)
+        # a forged "genuine" dated today: accepted by the decoder, years ahead of the replayed stream,
+        # it would beat every real label under "the latest wins"
+        produce(settings, [forged])
+        _wait_metric(worker, 'fraudstream_scorer_dead_letters_total{reason="implausible_time"}', 2)
+        produce(settings, [probe])
+        records = wait_for_records(settings, topics.verdicts, len(records) + 1, 60, worker)
+        metrics = http(worker.url("/metrics"))[1].decode()
+    finally:
+        assert worker.stop() == 0, worker.log()
+
+    [after] = _verdict(records, "probe")
+    assert (after["features"]["terminal_nb_tx_1d"], after["features"]["terminal_risk_1d"]) == (1.0, 1.0)
+
+    # the squatter keeps its verdict (redelivered: the same one); the real one is never scored
+    squatted = _verdict(records, "real")
+    assert len(squatted) == 2
+    assert squatted[0]["customer_id"] == squatted[1]["customer_id"] == "mallory"
+    assert squatted[0]["score"] == squatted[1]["score"]
+    assert squatted[0]["features"] == squatted[1]["features"]
+    assert _verdict(records, "h-late")  # the forged future times did not make it stale
+    assert len({v["transaction_id"] for v in payloads(records)}) == len(honest) + 2 + 5 + 2
+
+    letters = {
+        (letter.source_topic, letter.reason_code.value): letter for letter in _letters(settings, topics.dead_letters)
+    }
+    expected = {
+        (topics.transactions, "conflicting_duplicate"): encode(real),
+        (topics.transactions, "stale_event_time"): encode(back_dated),
+        (topics.transactions, "implausible_time"): encode(future),
+        (topics.labels, "label_before_transaction"): encode(early_label),
+        (topics.labels, "implausible_time"): encode(forged),
+    }
+    assert {key: letter.original_value() for key, letter in letters.items()} == expected
+    assert "alice" not in letters[topics.transactions, "conflicting_duplicate"].reason
+    assert "customer_id" in letters[topics.transactions, "conflicting_duplicate"].reason
+    assert "event_time" in letters[topics.transactions, "implausible_time"].reason
+    for reason in ("conflicting_duplicate", "stale_event_time", "label_before_transaction"):
+        assert f'fraudstream_scorer_dead_letters_total{{reason="{reason}"}} 1.0' in metrics
+    assert 'fraudstream_scorer_dead_letters_total{reason="implausible_time"} 2.0' in metrics
+    assert "fraudstream_scorer_label_corrections_total 1.0" in metrics
+    assert 'fraudstream_scorer_labels_total{outcome="corrected"} 1.0' in metrics
