@@ -40,13 +40,19 @@ def add_parser(commands: Any) -> None:
     keygen = actions.add_parser(
         "keygen",
         help="create the Ed25519 key pair that signs model versions and print the variables to set",
-        description="Write NAME.pem (the private key, mode 0600: trainers only) and NAME.pub.pem (the public "
-        "key: scorers) into DIR, then print FRAUD_MODEL_SIGNING_KEY and FRAUD_MODEL_VERIFY_KEYS. Existing "
-        "files are never overwritten. To rotate: create a new pair, list both public keys in "
+        description="Write NAME.pem (the private key, mode 0600: trainers only) into DIR and NAME.pub.pem (the "
+        "public key: scorers) into PUBLIC_DIR, then print FRAUD_MODEL_SIGNING_KEY and FRAUD_MODEL_VERIFY_KEYS. "
+        "Existing files are never overwritten. To rotate: create a new pair, list both public keys in "
         "FRAUD_MODEL_VERIFY_KEYS, switch the trainers to the new private key, then drop the old public key "
         "once no served version is signed with it.",
     )
-    keygen.add_argument("--dir", type=Path, default=Path("."), help="folder of the key files (default: .)")
+    keygen.add_argument("--dir", type=Path, default=Path("."), help="folder of the private key (default: .)")
+    keygen.add_argument("--public-dir", type=Path, help="folder of the public key (default: the private key's folder)")
+    keygen.add_argument(
+        "--keep-existing",
+        action="store_true",
+        help="when both files exist already, keep them and succeed (for a deployment's one-shot job)",
+    )
     keygen.add_argument(
         "--name", default="fraudstream-model-signing", help="file name stem (default: fraudstream-model-signing)"
     )
@@ -120,8 +126,12 @@ def generate_keys(args: argparse.Namespace, settings: Settings) -> int:
         print(f"fraudstream model keygen: --name {name!r} must be a plain file name stem", file=sys.stderr)
         return 2
     folder = Path(args.dir).expanduser().resolve()
-    private, public = folder / f"{name}.pem", folder / f"{name}.pub.pem"
+    public_folder = Path(args.public_dir or args.dir).expanduser().resolve()
+    private, public = folder / f"{name}.pem", public_folder / f"{name}.pub.pem"
     try:
+        if args.keep_existing and private.exists() and public.exists():
+            print(f"keeping the existing key pair {private} and {public}")
+            return 0
         fingerprint = create_key_pair(private, public)
     except OSError as exc:
         print(f"fraudstream model keygen: {exc}", file=sys.stderr)

@@ -65,7 +65,9 @@ TRUSTED_TYPES: Final[tuple[str, ...]] = (
 )
 """Types skops may build beyond those it trusts by default (scikit-learn's estimators, numpy arrays,
 builtins): the ones the trainer's estimator kinds need (``skops.io.get_untrusted_types`` lists them).
-Never read from an artifact or its ``MLmodel``."""
+Never read from an artifact or its ``MLmodel``. skops warns that a crafted ``Tree`` can make
+``predict`` read out of bounds: fraudstream parses a file only after its signature verified, so only
+trees its own trainer wrote are ever built."""
 
 _PYFUNC_METHOD = "predict_proba"
 

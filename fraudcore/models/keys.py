@@ -111,6 +111,7 @@ def create_key_pair(private_path: Path, public_path: Path) -> str:
     key = Ed25519PrivateKey.generate()
     write_private_key(private_path, key)
     try:
+        public_path.parent.mkdir(parents=True, exist_ok=True)
         with public_path.open("x", encoding="ascii") as out:
             out.write(public_pem(key.public_key()))
     except BaseException:
