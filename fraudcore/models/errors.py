@@ -17,7 +17,8 @@ class ModelLoadFailure(StrEnum):
     """The tracking store, registry or artifact store did not answer."""
 
     DIGEST_MISMATCH = "digest_mismatch"
-    """The artifact's bytes differ from the digest recorded at registration (or none was recorded)."""
+    """The artifact's bytes differ from the digest expected by a local ``load_bundle``; a registered
+    version whose bytes changed fails its signature instead (``BAD_SIGNATURE``)."""
 
     INCOMPATIBLE_FEATURES = "incompatible_features"
     """The model expects other feature names, another order, or another feature spec."""
