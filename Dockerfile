@@ -46,8 +46,9 @@ LABEL org.opencontainers.image.title="fraudstream" \
 
 RUN groupadd --system --gid 10001 fraudstream \
     && useradd --system --uid 10001 --gid fraudstream --create-home --home-dir /home/fraudstream fraudstream \
-    && mkdir -p /var/lib/fraudstream \
-    && chown fraudstream:fraudstream /var/lib/fraudstream
+    && mkdir -p /var/lib/fraudstream /var/lib/fraudstream-keys/private /var/lib/fraudstream-keys/public \
+    && chown fraudstream:fraudstream /var/lib/fraudstream /var/lib/fraudstream-keys/private /var/lib/fraudstream-keys/public \
+    && chmod 0700 /var/lib/fraudstream-keys/private
 
 COPY --from=build /opt/venv /opt/venv
 

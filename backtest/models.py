@@ -1,5 +1,5 @@
 """The model versions a backtest scores with: ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``,
-loaded digest-checked and validated through :mod:`fraudcore.models`."""
+loaded signature-checked, pickle-free and validated through :mod:`fraudcore.models`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from fraudcore.features.definition import FeatureSpec
-from fraudcore.models import LoadedModel, load_alias, load_version
+from fraudcore.models import LoadedModel, VerificationKeys, load_alias, load_version
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -61,15 +61,21 @@ class BacktestModel:
         return str(self.ref) if self.ref.alias is None else f"{self.ref} (v{self.loaded.version})"
 
 
-def load_models(client: MlflowClient, refs: Sequence[ModelRef], spec: FeatureSpec) -> list[BacktestModel]:
-    """Load every reference in order (artifact digest checked before unpickling, features and spec
-    validated). Raises :class:`~fraudcore.models.ModelLoadError` for the first that fails."""
+def load_models(
+    client: MlflowClient, refs: Sequence[ModelRef], spec: FeatureSpec, keys: VerificationKeys
+) -> list[BacktestModel]:
+    """Load every reference in order (signature checked under ``keys`` before anything is read, features
+    and spec validated). Raises :class:`~fraudcore.models.ModelLoadError` for the first that fails."""
     models = []
     for ref in refs:
         if ref.alias is not None:
-            loaded = load_alias(client, ref.name, ref.alias, spec.feature_names, expected_spec_digest=spec.digest)
+            loaded = load_alias(
+                client, ref.name, ref.alias, spec.feature_names, keys=keys, expected_spec_digest=spec.digest
+            )
         else:
             assert ref.version is not None
-            loaded = load_version(client, ref.name, ref.version, spec.feature_names, expected_spec_digest=spec.digest)
+            loaded = load_version(
+                client, ref.name, ref.version, spec.feature_names, keys=keys, expected_spec_digest=spec.digest
+            )
         models.append(BacktestModel(ref, loaded))
     return models

@@ -205,9 +205,10 @@ def _check_verdicts_topic(topic: str | None, topics: Topics) -> None:
 
 def _load(config: BacktestConfig, settings: Settings) -> list[BacktestModel]:
     from fraudcore.mlflow_store import connect
+    from fraudcore.models import verification_keys
 
     try:
-        return load_models(connect(settings), config.models, config.spec)
+        return load_models(connect(settings), config.models, config.spec, verification_keys(settings))
     except ModelLoadError as error:
         if error.reason is ModelLoadFailure.STORE_UNAVAILABLE:
             where = redact_urls(settings.tracking_uri)

@@ -9,7 +9,7 @@ from sklearn.dummy import DummyClassifier
 
 from fraudcore.features.definition import DEFAULT_SPEC
 from fraudcore.model_kind import ModelKind
-from fraudcore.models import ModelBundle, promote, publish, reference_sample
+from fraudcore.models import ModelBundle, promote, publish, reference_sample, signing_key
 from fraudcore.settings import Settings
 from trainer.fitting import fit_bundle
 
@@ -36,7 +36,15 @@ def register(settings: Settings, bundle: ModelBundle, *, champion: bool) -> str:
     from fraudcore.mlflow_store import connect
 
     client = connect(settings)
-    version = publish(client, settings, bundle, settings.model_name, tags=_TAGS, description="fraudstream bench")
+    version = publish(
+        client,
+        settings,
+        bundle,
+        settings.model_name,
+        tags=_TAGS,
+        description="fraudstream bench",
+        signing_key=signing_key(settings),
+    )
     if champion:
         promote(client, settings.model_name, version)
     return version

@@ -77,10 +77,12 @@ def create_app(settings: Settings, estimator: Any) -> faust.App:
 def main() -> None:
     """Load the champion's estimator, then hand the command line to Faust (``worker ...``)."""
     from fraudcore.mlflow_store import connect
-    from fraudcore.models import CHAMPION, load_alias
+    from fraudcore.models import CHAMPION, load_alias, verification_keys
 
     settings = load_settings()
-    model = load_alias(connect(settings), settings.model_name, CHAMPION, FEATURE_NAMES)
+    model = load_alias(
+        connect(settings), settings.model_name, CHAMPION, FEATURE_NAMES, keys=verification_keys(settings)
+    )
     create_app(settings, model.bundle.estimator).main()
 
 

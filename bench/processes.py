@@ -13,14 +13,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from fraudcore.settings import Settings, child_environment
+from fraudcore.settings import ENV_PREFIX, Settings, child_environment
 
 __all__ = ["Child", "MemorySample", "MemorySampler", "child_env", "free_port"]
 
 
 def child_env(settings: Settings, data_dir: Path, **extra: str) -> dict[str, str]:
     """The environment of a child configured by ``settings`` alone (no inherited ``FRAUD_*``); its
-    data folder (Faust's state) is ``data_dir``, the services are named explicitly."""
+    data folder (Faust's state) is ``data_dir``, the services are named explicitly. It gets the public
+    keys that verify model versions, never the private signing key (children only load models)."""
+    from fraudcore.models.keys import verification_keys
+
     env = {key: value for key, value in os.environ.items() if not key.startswith("FRAUD_")}
     env |= child_environment(
         settings,
@@ -29,6 +32,8 @@ def child_env(settings: Settings, data_dir: Path, **extra: str) -> dict[str, str
         redis_url=settings.redis_connection_url,
     )
     env["MLFLOW_TRACKING_URI"] = settings.tracking_uri
+    env.pop(f"{ENV_PREFIX}MODEL_SIGNING_KEY", None)
+    env[f"{ENV_PREFIX}MODEL_VERIFY_KEYS"] = verification_keys(settings).pem()
     return env | extra
 
 

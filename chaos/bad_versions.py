@@ -29,7 +29,7 @@ class BadVersions:
     """The versions registered to be refused."""
 
     corrupt: str
-    """Its estimator's bytes were changed after registration: the digest check refuses it."""
+    """Its estimator's bytes were changed after registration: the signature check refuses it."""
     incompatible: str
     """Trained on another feature list: validation refuses it."""
 
@@ -46,7 +46,7 @@ def register_bad_versions(settings: Settings, artifacts: Path, seed: int) -> Bad
 
 
 def _flip_a_byte(settings: Settings, artifacts: Path, version: str) -> None:
-    """Damage the pickled estimator of ``version`` in the artifact store, as a disk or a hand could."""
+    """Damage the estimator file of ``version`` in the artifact store, as a disk or a hand could."""
     from fraudcore.mlflow_store import connect
 
     source = connect(settings).get_model_version(settings.model_name, version).source

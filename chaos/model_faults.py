@@ -30,6 +30,7 @@ from functools import partial
 from itertools import pairwise
 
 from aiokafka import AIOKafkaProducer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bench.lanes import Lane
 from chaos.bad_versions import BadVersions, register_bad_versions
@@ -37,6 +38,7 @@ from chaos.harness import Live, Load, Outcome, ScenarioResult, chaos_lane, next_
 from chaos.mlflow_server import MlflowServer, private_mlflow_server
 from chaos.worker_api import ModelState, counter_values, model_state, request_reload
 from fraudcore.kafka_security import client_options
+from fraudcore.models.signing import private_pem
 from fraudcore.settings import Settings
 from schemas.codec import encode
 from schemas.events import ModelEvent
@@ -88,7 +90,11 @@ def run_model_faults(base: Settings, load: Load, outage_s: float, say: Callable[
     bad: list[BadVersions] = []
     with private_mlflow_server() as server:
         say(f"private MLflow tracking server at {server.url}")
-        served = base.derived(mlflow_tracking_uri=server.url, api_token=secrets.token_urlsafe(32))
+        served = base.derived(  # a tracking server: the scenario signs with a key pair of its own
+            mlflow_tracking_uri=server.url,
+            api_token=secrets.token_urlsafe(32),
+            model_signing_key=private_pem(Ed25519PrivateKey.generate()),
+        )
 
         def setup(lane: Lane) -> None:
             bad.append(register_bad_versions(lane.settings, server.artifacts, load.seed))

@@ -21,7 +21,14 @@ from fraudcore.settings import Settings
 if TYPE_CHECKING:  # mlflow takes seconds to import: only the functions that use it import it
     from mlflow import MlflowClient
 
-__all__ = ["FAIL_FAST_HTTP", "check_health", "connect", "ensure_experiment", "fail_fast_over_http"]
+__all__ = [
+    "FAIL_FAST_HTTP",
+    "check_health",
+    "connect",
+    "ensure_experiment",
+    "fail_fast_over_http",
+    "forbid_pickle_loading",
+]
 
 FAIL_FAST_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
 """mlflow's own variables, as :func:`fail_fast_over_http` sets them: 2 retries (about 5 s of back-off
@@ -46,6 +53,12 @@ def fail_fast_over_http(environ: MutableMapping[str, str] = os.environ) -> dict[
     chosen = {name: value for name, value in FAIL_FAST_HTTP.items() if name not in environ}
     environ.update(chosen)
     return chosen
+
+
+def forbid_pickle_loading(environ: MutableMapping[str, str] = os.environ) -> None:
+    """Switch off MLflow's pickle fallback in this process (``MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false``),
+    whatever it was: a process that loads models must never unpickle one, even through MLflow."""
+    environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "false"
 
 
 def ensure_experiment(settings: Settings, client: MlflowClient, name: str | None = None) -> str:

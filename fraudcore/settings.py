@@ -157,6 +157,20 @@ class Settings(BaseSettings):
     model_name: str = Field(default="fraud", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
     """Registered MLflow model the scorer serves (alias ``champion``) and the trainer registers."""
 
+    model_signing_key: SecretStr | None = None
+    """Ed25519 private key the trainer signs each registered model version with: PEM text (PKCS#8,
+    ``-----BEGIN PRIVATE KEY-----``) or the path of a PEM file (keep it mode 0600). Needed by trainers
+    only, never by scorers or the registry; never logged. Unset with the embedded MLflow store:
+    ``<data_dir>/keys/model-signing.pem``, created on first use; unset with a tracking server: the
+    trainer refuses to start. ``fraudstream model keygen`` creates a pair."""
+
+    model_verify_keys: str | None = None
+    """Ed25519 public keys a scorer accepts model versions signed by: PEM text of one or more keys
+    (``-----BEGIN PUBLIC KEY-----`` blocks, one after the other) or the path of a PEM file holding them.
+    List the old and the new key while rotating. The public half of ``FRAUD_MODEL_SIGNING_KEY`` is
+    accepted too. Unset with the embedded store: its key pair's; unset with a tracking server and no
+    signing key: the scorer refuses to start."""
+
     redis_namespace: str = Field(default="fs", pattern=r"^[A-Za-z0-9._-]{1,64}$")
     """Prefix of every online-feature key in Redis (a separate namespace isolates a backtest)."""
 
@@ -370,7 +384,19 @@ class Settings(BaseSettings):
     def _blank_name_is_unset(cls, value: object) -> object:
         return value.strip() or None if isinstance(value, str) else value
 
-    @field_validator("kafka_sasl_password", "kafka_ssl_key_password", "redis_password", "api_token", mode="before")
+    @field_validator("model_verify_keys", mode="before")
+    @classmethod
+    def _blank_keys_are_unset(cls, value: object) -> object:
+        return value.strip() or None if isinstance(value, str) else value
+
+    @field_validator(
+        "kafka_sasl_password",
+        "kafka_ssl_key_password",
+        "redis_password",
+        "model_signing_key",
+        "api_token",
+        mode="before",
+    )
     @classmethod
     def _empty_secret_is_unset(cls, value: object) -> object:
         return None if value == "" else value

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pydantic import ValidationError
 
 from fraudcore.local.errors import InfraError
+from fraudcore.models.keys import ModelKeyError
 from fraudcore.settings import ENV_PREFIX, Settings, load_settings
 from fraudstream import (
     backtest_command,
@@ -88,6 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InfraError as exc:
         print(f"fraudstream {args.command}: {exc}", file=sys.stderr)
         return EXIT_INFRA
+    except ModelKeyError as exc:  # the model signing or verification keys are missing or unreadable
+        print(f"fraudstream {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"fraudstream {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -1,10 +1,12 @@
-"""``fraudstream model list|promote|rollback``: the registry's versions and aliases."""
+"""``fraudstream model list|promote|rollback|keygen``: the registry's versions and aliases, and the
+key pair that signs the versions."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaProducer
@@ -35,6 +37,26 @@ def add_parser(commands: Any) -> None:
     promoting.set_defaults(handler=promote_version)
     rollback = actions.add_parser("rollback", help="champion <- previous, and tell the scorers")
     rollback.set_defaults(handler=roll_back)
+    keygen = actions.add_parser(
+        "keygen",
+        help="create the Ed25519 key pair that signs model versions and print the variables to set",
+        description="Write NAME.pem (the private key, mode 0600: trainers only) into DIR and NAME.pub.pem (the "
+        "public key: scorers) into PUBLIC_DIR, then print FRAUD_MODEL_SIGNING_KEY and FRAUD_MODEL_VERIFY_KEYS. "
+        "Existing files are never overwritten. To rotate: create a new pair, list both public keys in "
+        "FRAUD_MODEL_VERIFY_KEYS, switch the trainers to the new private key, then drop the old public key "
+        "once no served version is signed with it.",
+    )
+    keygen.add_argument("--dir", type=Path, default=Path("."), help="folder of the private key (default: .)")
+    keygen.add_argument("--public-dir", type=Path, help="folder of the public key (default: the private key's folder)")
+    keygen.add_argument(
+        "--keep-existing",
+        action="store_true",
+        help="when both files exist already, keep them and succeed (for a deployment's one-shot job)",
+    )
+    keygen.add_argument(
+        "--name", default="fraudstream-model-signing", help="file name stem (default: fraudstream-model-signing)"
+    )
+    keygen.set_defaults(handler=generate_keys)
 
 
 def list_versions(args: argparse.Namespace, settings: Settings) -> int:
@@ -92,6 +114,35 @@ def roll_back(args: argparse.Namespace, settings: Settings) -> int:
     current = resolve_alias(client, settings.model_name, CHAMPION)
     _move_champion(settings, client, previous, ModelEventKind.ROLLED_BACK, "rolled back from the command line")
     print(f"champion: version {previous} again (was {current}); scorers told to reload")
+    return 0
+
+
+def generate_keys(args: argparse.Namespace, settings: Settings) -> int:
+    """Write a new signing key pair and print the settings that use it."""
+    from fraudcore.models.keys import create_key_pair
+
+    name = str(args.name)
+    if not name or "/" in name or name.startswith("."):
+        print(f"fraudstream model keygen: --name {name!r} must be a plain file name stem", file=sys.stderr)
+        return 2
+    folder = Path(args.dir).expanduser().resolve()
+    public_folder = Path(args.public_dir or args.dir).expanduser().resolve()
+    private, public = folder / f"{name}.pem", public_folder / f"{name}.pub.pem"
+    try:
+        if args.keep_existing and private.exists() and public.exists():
+            print(f"keeping the existing key pair {private} and {public}")
+            return 0
+        fingerprint = create_key_pair(private, public)
+    except OSError as exc:
+        print(f"fraudstream model keygen: {exc}", file=sys.stderr)
+        return 1
+    print(f"key {fingerprint}")
+    print(f"  private key: {private} (mode 0600; trainers only; never give it to scorers or MLflow)")
+    print(f"  public key:  {public} (scorers verify with it)")
+    print("set for trainers:")
+    print(f"  FRAUD_MODEL_SIGNING_KEY={private}")
+    print("set for scorers (and backtests):")
+    print(f"  FRAUD_MODEL_VERIFY_KEYS={public}")
     return 0
 
 

@@ -14,7 +14,9 @@ from fraudcore.features.open_store import open_feature_store
 from fraudcore.features.store import FeatureStore
 from fraudcore.kafka_admin import ensure_project_topics
 from fraudcore.local.errors import InfraError
-from fraudcore.mlflow_store import fail_fast_over_http
+from fraudcore.mlflow_store import fail_fast_over_http, forbid_pickle_loading
+from fraudcore.models.keys import verification_keys
+from fraudcore.models.signing import VerificationKeys
 from fraudcore.settings import Settings
 from fraudstream.overrides import with_overrides
 from scorer.decisions import Thresholds
@@ -82,12 +84,14 @@ def score(args: argparse.Namespace, settings: Settings) -> int:
     )
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     fail_fast_over_http()  # a refresh while MLflow is away fails in seconds; the periodic check retries it
+    forbid_pickle_loading()  # models are read with skops only; MLflow may not fall back to pickle either
+    keys = verification_keys(settings)  # missing keys: a configuration error, before anything starts
     try:
         topics = asyncio.run(ensure_project_topics(settings))
     except Exception as exc:
         raise InfraError(f"Kafka at {settings.bootstrap_servers} is not reachable: {exc}") from exc
 
-    holder = _load_models(settings)
+    holder = _load_models(settings, keys)
     if holder is None:
         return EXIT_NO_MODEL
     metrics = ScorerMetrics()
@@ -142,7 +146,7 @@ def _refuse_rejected_redis_credentials(settings: Settings) -> None:
         logging.getLogger(__name__).warning("Redis does not answer yet (%s); the worker waits for it", exc)
 
 
-def _load_models(settings: Settings) -> ModelHolder | None:
+def _load_models(settings: Settings, keys: VerificationKeys) -> ModelHolder | None:
     """The holder with the champion loaded (and the challenger when shadowing), or None after
     explaining why the champion cannot be served."""
     from fraudcore.features.definition import FEATURE_NAMES
@@ -150,7 +154,11 @@ def _load_models(settings: Settings) -> ModelHolder | None:
     from fraudcore.models import CHALLENGER, ModelLoadError, ModelLoadFailure
 
     source = RegistrySource(
-        lambda: connect(settings), settings.model_name, FEATURE_NAMES, expected_spec_digest=DEFAULT_SPEC.digest
+        lambda: connect(settings),
+        settings.model_name,
+        FEATURE_NAMES,
+        keys=keys,
+        expected_spec_digest=DEFAULT_SPEC.digest,
     )
     holder = ModelHolder(source, hold_challenger=settings.shadow_scoring or settings.canary_share > 0)
     for alias in holder.aliases:

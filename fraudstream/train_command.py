@@ -100,9 +100,11 @@ def train(args: argparse.Namespace, settings: Settings) -> int:
 
 def _trainer(settings: Settings, metrics: TrainerMetrics) -> Trainer:
     from fraudcore.mlflow_store import connect
+    from fraudcore.models.keys import signing_key, verification_keys
     from trainer.service import Trainer
     from trainer.training import TrainingConfig
 
+    signing_key(settings), verification_keys(settings)  # missing keys: a configuration error, before anything starts
     try:
         topics = asyncio.run(ensure_project_topics(settings))
     except Exception as exc:

@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from fraudcore.models import LoadedModel, ModelLoadError, ModelLoadFailure, load_version, resolve_alias
+from fraudcore.models import (
+    LoadedModel,
+    ModelLoadError,
+    ModelLoadFailure,
+    VerificationKeys,
+    load_version,
+    resolve_alias,
+)
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -26,7 +33,7 @@ class ModelSource(Protocol):
 
 
 class RegistrySource:
-    """A :class:`ModelSource` on the MLflow model registry (digest-checked, validated loads)."""
+    """A :class:`ModelSource` on the MLflow model registry (signature-checked, pickle-free, validated loads)."""
 
     def __init__(
         self,
@@ -34,11 +41,13 @@ class RegistrySource:
         model_name: str,
         expected_features: Sequence[str],
         *,
+        keys: VerificationKeys,
         expected_spec_digest: str | None = None,
     ) -> None:
         self.model_name = model_name
         self.expected_features = tuple(expected_features)
         self.expected_spec_digest = expected_spec_digest
+        self.keys = keys
         self._client_factory = client_factory
         self._client: MlflowClient | None = None
 
@@ -57,11 +66,12 @@ class RegistrySource:
             raise ModelLoadError(ModelLoadFailure.STORE_UNAVAILABLE, f"model registry unreachable: {exc}") from exc
 
     def load(self, version: str) -> LoadedModel:
-        """Download, digest-check, unpickle and validate ``version``."""
+        """Download, signature-check, parse (no pickle) and validate ``version``."""
         return load_version(
             self._connected(),
             self.model_name,
             version,
             self.expected_features,
+            keys=self.keys,
             expected_spec_digest=self.expected_spec_digest,
         )

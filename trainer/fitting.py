@@ -25,7 +25,7 @@ from sklearn.preprocessing import StandardScaler
 from fraudcore.features.definition import DEFAULT_SPEC, FeatureSpec
 from fraudcore.model_kind import ModelKind
 from fraudcore.models import ModelBundle, reference_sample
-from trainer.online_model import OnlineLogisticRegression
+from fraudcore.models.online import OnlineLogisticRegression
 
 __all__ = ["DEFAULT_PARAMS", "ModelKind", "fit_bundle", "new_estimator"]
 

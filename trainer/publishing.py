@@ -3,7 +3,7 @@
 The run holds the metrics (fold 0 of challenger, champion and baseline, the challenger's mean over
 folds), the window bounds as parameters, and as artifacts the full evaluations (JSON), the PR curves
 of fold 0 (PNG) and the reference feature distribution (per-feature quantiles, for drift). The
-version carries the artifact digest (checked by the scorers before unpickling).
+version is signed with the settings' signing key (checked by the scorers before reading anything).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fraudcore.kafka_admin import project_topics
-from fraudcore.models import CHALLENGER, promote, publish, set_alias
+from fraudcore.models import CHALLENGER, promote, publish, set_alias, signing_key
 from fraudcore.settings import Settings
 from schemas.codec import encode
 from schemas.enums import ModelEventKind
@@ -60,6 +60,7 @@ def register_outcome(
         params={"model_kind": settings.trainer_model_kind, **outcome.params()},
         tags={"gate": outcome.reason[:250]},
         description=outcome.reason,
+        signing_key=signing_key(settings),
     )
     run_id = client.get_model_version(settings.model_name, version).run_id
     if run_id:

@@ -25,7 +25,15 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from fraudcore.features.definition import DAY_MS, FEATURE_NAMES
 from fraudcore.kafka_reading import groupless_consumer, topic_partitions
 from fraudcore.kafka_security import client_options
-from fraudcore.models import CHAMPION, ModelBundle, ModelLoadError, ModelLoadFailure, load_alias, resolve_alias
+from fraudcore.models import (
+    CHAMPION,
+    ModelBundle,
+    ModelLoadError,
+    ModelLoadFailure,
+    load_alias,
+    resolve_alias,
+    verification_keys,
+)
 from fraudcore.settings import Settings
 from schemas.codec import Decoded, decode
 from schemas.events import Label, Transaction
@@ -338,7 +346,10 @@ class Trainer:
         if version is None:
             return None, None
         try:
-            loaded = load_alias(client, name, CHAMPION, FEATURE_NAMES, expected_spec_digest=self.config.spec.digest)
+            keys = verification_keys(self.settings)
+            loaded = load_alias(
+                client, name, CHAMPION, FEATURE_NAMES, keys=keys, expected_spec_digest=self.config.spec.digest
+            )
         except ModelLoadError as error:
             if error.reason is ModelLoadFailure.STORE_UNAVAILABLE:
                 raise

@@ -1,11 +1,12 @@
-"""Model artifacts and the MLflow model registry: bundle, digest-checked artifact, publish and load.
+"""Model artifacts and the MLflow model registry: bundle, pickle-free signed artifact, publish and load.
 
 Importing this package does not import mlflow; the registry functions import it when called.
 """
 
-from fraudcore.models.artifact import artifact_digest, load_bundle, save_bundle
+from fraudcore.models.artifact import TRUSTED_TYPES, artifact_digest, load_bundle, save_bundle
 from fraudcore.models.bundle import REFERENCE_ROWS, ModelBundle, reference_sample
 from fraudcore.models.errors import ModelLoadError, ModelLoadFailure
+from fraudcore.models.keys import ModelKeyError, signing_key, verification_keys
 from fraudcore.models.registry import (
     CHALLENGER,
     CHAMPION,
@@ -20,6 +21,7 @@ from fraudcore.models.registry import (
     resolve_alias,
     set_alias,
 )
+from fraudcore.models.signing import VerificationKeys
 from fraudcore.models.validation import Validation, validate_bundle
 
 __all__ = [
@@ -27,12 +29,15 @@ __all__ = [
     "CHAMPION",
     "PREVIOUS",
     "REFERENCE_ROWS",
+    "TRUSTED_TYPES",
     "LoadedModel",
     "ModelBundle",
+    "ModelKeyError",
     "ModelLoadError",
     "ModelLoadFailure",
     "ModelVersionInfo",
     "Validation",
+    "VerificationKeys",
     "artifact_digest",
     "list_versions",
     "load_alias",
@@ -44,5 +49,7 @@ __all__ = [
     "resolve_alias",
     "save_bundle",
     "set_alias",
+    "signing_key",
     "validate_bundle",
+    "verification_keys",
 ]

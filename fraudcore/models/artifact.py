@@ -1,28 +1,35 @@
-"""A :class:`ModelBundle` as a directory of files, and the digest that makes it trustworthy.
+"""A :class:`ModelBundle` as an MLflow sklearn-flavour model folder, pickle-free, and its digest.
 
-Layout (format 1)::
+Layout (format 2)::
 
-    bundle.json       metadata: format, feature names, feature spec digest, estimator class, library versions
-    estimator.joblib  the fitted estimator (a joblib pickle)
+    MLmodel, conda.yaml, python_env.yaml, requirements.txt, input_example.json, …
+                      written by ``mlflow.sklearn.save_model`` (signature, input example, pyfunc entry)
+    model.skops       the fitted estimator in skops format (no pickle)
+    fraudstream.json  metadata: format, feature names, feature spec digest, estimator class, libraries
     reference.npy     the reference batch (numpy format, loaded with pickles disallowed)
 
-Other files (the MLflow ``MLmodel`` added at publication) are covered by the digest and otherwise
-ignored. Loading reads every file into memory once, checks the digest of those bytes against the one
-recorded at registration, and only then parses and unpickles the same bytes: nothing is unpickled
-before the check, and nothing can change on disk between the check and the unpickling.
+So ``mlflow.pyfunc.load_model`` and ``mlflow models serve`` work on every version: the pyfunc takes a
+float64 matrix whose columns are the feature names in order (``fraudstream.json``) and answers
+``predict_proba``'s ``[P(genuine), P(fraud)]`` per row.
+
+fraudstream itself never calls MLflow's loaders, which would take the list of trusted types from
+``MLmodel``: it reads every file into memory once, lets the caller check the
+digest and signature of those bytes, then parses the same bytes with ``skops.io.loads`` and the
+trusted types of :data:`TRUSTED_TYPES`, held here in code. Nothing can change between the check and
+the parsing. Format 1 (a joblib pickle) is recognised and refused, never read.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import io
 import json
 import platform
+import warnings
 from collections.abc import Mapping
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
@@ -32,17 +39,37 @@ from fraudcore.models.errors import ModelLoadError, ModelLoadFailure
 __all__ = [
     "ESTIMATOR_FILE",
     "FORMAT",
+    "LEGACY_ESTIMATOR_FILE",
     "METADATA_FILE",
     "REFERENCE_FILE",
+    "TRUSTED_TYPES",
     "artifact_digest",
     "load_bundle",
+    "parse_bundle",
+    "read_artifact",
     "save_bundle",
+    "tree_digest",
 ]
 
-FORMAT = 1
-METADATA_FILE = "bundle.json"
-ESTIMATOR_FILE = "estimator.joblib"
+FORMAT = 2
+METADATA_FILE = "fraudstream.json"
+ESTIMATOR_FILE = "model.skops"
 REFERENCE_FILE = "reference.npy"
+LEGACY_ESTIMATOR_FILE = "estimator.joblib"
+"""Format 1's pickle: a folder holding it is refused unread."""
+
+TRUSTED_TYPES: Final[tuple[str, ...]] = (
+    "fraudcore.models.online.OnlineLogisticRegression",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.tree._tree.Tree",
+)
+"""Types skops may build beyond those it trusts by default (scikit-learn's estimators, numpy arrays,
+builtins): the ones the trainer's estimator kinds need (``skops.io.get_untrusted_types`` lists them).
+Never read from an artifact or its ``MLmodel``. skops warns that a crafted ``Tree`` can make
+``predict`` read out of bounds: fraudstream parses a file only after its signature verified, so only
+trees its own trainer wrote are ever built."""
+
+_PYFUNC_METHOD = "predict_proba"
 
 
 def artifact_digest(directory: Path) -> str:
@@ -51,17 +78,24 @@ def artifact_digest(directory: Path) -> str:
     Each path and each content is preceded by its length (8 bytes, big-endian), so two different
     trees never hash the same stream. Symbolic links and special files are refused.
     """
-    return _tree_digest(_read_tree(directory))
+    return tree_digest(_read_tree(directory))
 
 
 def save_bundle(bundle: ModelBundle, directory: Path) -> str:
-    """Write ``bundle`` into ``directory`` (created; must be empty) and return its digest."""
-    import joblib
+    """Write ``bundle`` as a new MLflow model folder ``directory`` (must not exist or be empty) and
+    return its digest."""
+    from mlflow.models import infer_signature
 
-    directory.mkdir(parents=True, exist_ok=True)
-    if any(directory.iterdir()):
-        raise FileExistsError(f"{directory} is not empty")
-    joblib.dump(bundle.estimator, directory / ESTIMATOR_FILE)
+    if directory.exists():
+        if any(directory.iterdir()):
+            raise FileExistsError(f"{directory} is not empty")
+        directory.rmdir()
+    example = bundle.reference[:2]  # a tensor signature: a matrix in the feature order, as fraudstream scores
+    signature = infer_signature(example, bundle.estimator.predict_proba(bundle.reference[:2]))
+    libraries = {name: version(name) for name in ("scikit-learn", "numpy", "skops", "scipy")}
+    with warnings.catch_warnings():  # mlflow compares a pandas Index with a range (pandas 3 deprecates it)
+        warnings.filterwarnings("ignore", "Operation with range is deprecated", DeprecationWarning)
+        _save_mlflow_model(bundle, directory, example, signature, libraries)
     with (directory / REFERENCE_FILE).open("wb") as out:
         np.save(out, bundle.reference, allow_pickle=False)
     metadata = {
@@ -70,57 +104,99 @@ def save_bundle(bundle: ModelBundle, directory: Path) -> str:
         "feature_spec_digest": bundle.feature_spec_digest,
         "estimator": f"{type(bundle.estimator).__module__}.{type(bundle.estimator).__qualname__}",
         "reason_method": bundle.reason_method,
-        "libraries": {
-            "python": platform.python_version(),
-            **{name: version(name) for name in ("scikit-learn", "numpy", "joblib")},
-        },
+        "libraries": {"python": platform.python_version(), "mlflow": version("mlflow"), **libraries},
     }
     (directory / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return artifact_digest(directory)
 
 
-def load_bundle(directory: Path, *, expected_digest: str) -> ModelBundle:
-    """Read the bundle in ``directory`` if its digest equals ``expected_digest``.
+def _save_mlflow_model(
+    bundle: ModelBundle, directory: Path, example: Any, signature: Any, libraries: Mapping[str, str]
+) -> None:
+    import mlflow.sklearn
 
-    Raises :class:`ModelLoadError`: ``DIGEST_MISMATCH`` before anything is parsed, ``CORRUPT_ARTIFACT``
-    when the files cannot be read or parsed (digest matching).
-    """
+    mlflow.sklearn.save_model(
+        bundle.estimator,
+        str(directory),
+        serialization_format="skops",
+        skops_trusted_types=list(TRUSTED_TYPES),
+        signature=signature,
+        input_example=example,
+        pip_requirements=[f"{name}=={pinned}" for name, pinned in libraries.items()],
+        pyfunc_predict_fn=_PYFUNC_METHOD,
+        metadata={"fraudstream_artifact_format": FORMAT, "feature_spec_digest": bundle.feature_spec_digest},
+    )
+
+
+def read_artifact(directory: Path) -> dict[str, bytes]:
+    """Every file of the artifact folder, by relative POSIX path; ``CORRUPT_ARTIFACT`` if unreadable."""
     try:
-        files = _read_tree(directory)
+        return _read_tree(directory)
     except (OSError, ValueError) as exc:
         raise ModelLoadError(ModelLoadFailure.CORRUPT_ARTIFACT, f"cannot read the artifact: {exc}") from exc
-    actual = _tree_digest(files)
+
+
+def load_bundle(directory: Path, *, expected_digest: str) -> ModelBundle:
+    """The bundle in ``directory`` if its digest equals ``expected_digest`` (``DIGEST_MISMATCH``
+    otherwise, nothing parsed); see :func:`parse_bundle`."""
+    import hmac
+
+    files = read_artifact(directory)
+    actual = tree_digest(files)
     if not hmac.compare_digest(actual.encode(), expected_digest.encode()):
         raise ModelLoadError(
             ModelLoadFailure.DIGEST_MISMATCH,
-            f"artifact digest {actual} differs from the recorded {expected_digest}: its files were changed "
-            "or damaged after registration; it was not unpickled",
+            f"artifact digest {actual} differs from the expected {expected_digest}: nothing in it was read",
         )
-    return _parse(files)
+    return parse_bundle(files)
 
 
-def _parse(files: Mapping[str, bytes]) -> ModelBundle:
-    """The bundle in verified ``files``; every failure is ``CORRUPT_ARTIFACT``."""
-    import joblib
+def parse_bundle(files: Mapping[str, bytes]) -> ModelBundle:
+    """The bundle in verified ``files``: ``LEGACY_FORMAT`` for a format 1 pickle (not read),
+    ``CORRUPT_ARTIFACT`` for anything else that cannot be read."""
+    import skops.io
 
+    if LEGACY_ESTIMATOR_FILE in files:
+        raise ModelLoadError(ModelLoadFailure.LEGACY_FORMAT, legacy_format_message())
     missing = [name for name in (METADATA_FILE, ESTIMATOR_FILE, REFERENCE_FILE) if name not in files]
     if missing:
         raise ModelLoadError(ModelLoadFailure.CORRUPT_ARTIFACT, f"the artifact lacks {', '.join(missing)}")
     try:
         metadata = _metadata(files)
         reference = np.load(io.BytesIO(files[REFERENCE_FILE]), allow_pickle=False)
-        estimator = joblib.load(io.BytesIO(files[ESTIMATOR_FILE]))
+        untrusted = sorted(set(skops.io.get_untrusted_types(data=files[ESTIMATOR_FILE])) - set(TRUSTED_TYPES))
+        if untrusted:
+            raise ValueError(f"{ESTIMATOR_FILE} holds types fraudstream does not trust: {', '.join(untrusted)}")
+        estimator = skops.io.loads(files[ESTIMATOR_FILE], trusted=list(TRUSTED_TYPES))
         return ModelBundle(
             estimator=estimator,
             feature_names=tuple(metadata["feature_names"]),
             feature_spec_digest=metadata["feature_spec_digest"],
             reference=reference,
         )
-    except Exception as exc:  # unpickling can raise anything; all of it means "unreadable"
+    except Exception as exc:  # a damaged archive can raise anything; all of it means "unreadable"
         raise ModelLoadError(
             ModelLoadFailure.CORRUPT_ARTIFACT,
             f"the artifact is unreadable or inconsistent: {type(exc).__name__}: {exc}",
         ) from exc
+
+
+def legacy_format_message() -> str:
+    """Why a format 1 version is refused, and what to do."""
+    return (
+        f"the version is in artifact format 1 (a {LEGACY_ESTIMATOR_FILE} pickle), which fraudstream no longer "
+        f"loads: unpickling runs code. Register a new version in format {FORMAT} (`fraudstream train`)"
+    )
+
+
+def tree_digest(files: Mapping[str, bytes]) -> str:
+    """The digest of :func:`artifact_digest` over files already read."""
+    digest = hashlib.sha256()
+    for name in sorted(files, key=lambda path: path.encode("utf-8")):
+        for part in (name.encode("utf-8"), files[name]):
+            digest.update(len(part).to_bytes(8, "big"))
+            digest.update(part)
+    return digest.hexdigest()
 
 
 def _metadata(files: Mapping[str, bytes]) -> dict[str, Any]:
@@ -147,12 +223,3 @@ def _read_tree(directory: Path) -> dict[str, bytes]:
         if path.is_file():
             files[path.relative_to(directory).as_posix()] = path.read_bytes()
     return files
-
-
-def _tree_digest(files: Mapping[str, bytes]) -> str:
-    digest = hashlib.sha256()
-    for name in sorted(files, key=lambda path: path.encode("utf-8")):
-        for part in (name.encode("utf-8"), files[name]):
-            digest.update(len(part).to_bytes(8, "big"))
-            digest.update(part)
-    return digest.hexdigest()

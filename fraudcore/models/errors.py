@@ -17,7 +17,8 @@ class ModelLoadFailure(StrEnum):
     """The tracking store, registry or artifact store did not answer."""
 
     DIGEST_MISMATCH = "digest_mismatch"
-    """The artifact's bytes differ from the digest recorded at registration (or none was recorded)."""
+    """The artifact's bytes differ from the digest expected by a local ``load_bundle``; a registered
+    version whose bytes changed fails its signature instead (``BAD_SIGNATURE``)."""
 
     INCOMPATIBLE_FEATURES = "incompatible_features"
     """The model expects other feature names, another order, or another feature spec."""
@@ -25,8 +26,18 @@ class ModelLoadFailure(StrEnum):
     INVALID_PREDICTIONS = "invalid_predictions"
     """Scores on the reference batch fail, are not finite, or fall outside [0, 1]."""
 
+    UNSIGNED = "unsigned"
+    """The version carries no signature: it was not registered by a fraudstream trainer."""
+
+    BAD_SIGNATURE = "bad_signature"
+    """The signature does not verify under any of the verification keys for these bytes, this model
+    and this run: registered by someone without the signing key, or changed since."""
+
+    LEGACY_FORMAT = "legacy_format"
+    """The version is in artifact format 1 (a pickle), which is no longer loaded."""
+
     CORRUPT_ARTIFACT = "corrupt_artifact"
-    """The artifact's files are missing, unreadable or inconsistent although its digest matched."""
+    """The artifact's files are missing, unreadable or inconsistent although its signature verified."""
 
 
 class ModelLoadError(Exception):

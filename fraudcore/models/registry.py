@@ -1,11 +1,13 @@
 """fraudstream models in the MLflow model registry: publish, alias, list, load and validate.
 
-A version is published as a run whose artifact folder ``bundle`` holds the bundle (see
-:mod:`fraudcore.models.artifact`) plus an ``MLmodel`` file carrying the signature (it has no flavour,
-so MLflow's own loaders cannot unpickle it unchecked). The version's tags record the artifact digest,
-the feature names (JSON) and the feature spec digest. Loading trusts only that digest tag: the files are
-downloaded, hashed, and unpickled only if they match. Promotion uses registry aliases (``champion``,
-``previous``), never stages.
+A version is published as a run whose artifact folder ``model`` is an MLflow sklearn-flavour model in
+skops format plus fraudstream's files (see :mod:`fraudcore.models.artifact`). The trainer signs the
+folder's digest, the model name and the run id with its Ed25519 private key (see
+:mod:`fraudcore.models.signing`); the signature is the version's :data:`TAG_SIGNATURE` tag. Loading
+trusts nothing the store says: it downloads the files, hashes them, checks the signature of that
+digest under the verification keys, and only then parses the same bytes, without pickle. A version
+without a valid signature is refused (``UNSIGNED``, ``BAD_SIGNATURE``), whoever registered it.
+Promotion uses registry aliases (``champion``, ``previous``), never stages.
 
 Every function takes an explicit ``MlflowClient`` (from :func:`fraudcore.mlflow_store.connect`) and
 imports mlflow lazily. Reads (``resolve_alias``, ``list_versions``, ``load_*``) raise only
@@ -26,14 +28,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from fraudcore.mlflow_store import ensure_experiment
-from fraudcore.models.artifact import FORMAT, artifact_digest, load_bundle, save_bundle
+from fraudcore.models.artifact import (
+    FORMAT,
+    legacy_format_message,
+    parse_bundle,
+    read_artifact,
+    save_bundle,
+    tree_digest,
+)
 from fraudcore.models.bundle import ModelBundle
 from fraudcore.models.errors import ModelLoadError, ModelLoadFailure
+from fraudcore.models.signing import VerificationKeys, key_id, sign, signed_payload
 from fraudcore.models.validation import Validation, validate_bundle
 from fraudcore.redaction import redact_urls
 from fraudcore.settings import Settings
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 
@@ -46,6 +57,8 @@ __all__ = [
     "TAG_ARTIFACT_FORMAT",
     "TAG_FEATURE_NAMES",
     "TAG_FEATURE_SPEC_DIGEST",
+    "TAG_SIGNATURE",
+    "TAG_SIGNING_KEY",
     "LoadedModel",
     "ModelVersionInfo",
     "list_versions",
@@ -60,12 +73,16 @@ __all__ = [
 CHAMPION = "champion"
 PREVIOUS = "previous"
 CHALLENGER = "challenger"
-ARTIFACT_PATH = "bundle"
+ARTIFACT_PATH = "model"
 TAG_PREFIX = "fraudstream."
 TAG_ARTIFACT_DIGEST = f"{TAG_PREFIX}artifact_digest"
 TAG_ARTIFACT_FORMAT = f"{TAG_PREFIX}artifact_format"
 TAG_FEATURE_NAMES = f"{TAG_PREFIX}feature_names"
 TAG_FEATURE_SPEC_DIGEST = f"{TAG_PREFIX}feature_spec_digest"
+TAG_SIGNATURE = f"{TAG_PREFIX}signature"
+"""The base64 Ed25519 signature of the version's :func:`~fraudcore.models.signing.signed_payload`."""
+TAG_SIGNING_KEY = f"{TAG_PREFIX}signing_key"
+"""The fingerprint of the key that signed (for people; loading tries every verification key)."""
 
 HOW_TO_CREATE = (
     "The trainer registers versions and promotes a champion (`fraudstream train`), and `fraudstream demo` "
@@ -113,8 +130,10 @@ def publish(
     params: Mapping[str, object] | None = None,
     tags: Mapping[str, str] | None = None,
     description: str | None = None,
+    signing_key: Ed25519PrivateKey,
 ) -> str:
-    """Log ``bundle`` in a run of ``experiment`` and register it as a new version of ``name``.
+    """Log ``bundle`` in a run of ``experiment`` and register it as a new version of ``name``, signed
+    with ``signing_key``.
 
     ``experiment`` is the settings (their experiment, created on first use) or an experiment id.
     ``tags`` go on the run and the version; keys starting with ``fraudstream.`` are reserved.
@@ -139,9 +158,7 @@ def publish(
         )
         with tempfile.TemporaryDirectory(prefix="fraudstream-publish-") as scratch:
             directory = Path(scratch) / ARTIFACT_PATH
-            save_bundle(bundle, directory)
-            _write_mlmodel(directory, bundle, run_id)
-            digest = artifact_digest(directory)
+            digest = save_bundle(bundle, directory)
             client.log_artifacts(run_id, str(directory), ARTIFACT_PATH)
         client.set_tag(run_id, TAG_ARTIFACT_DIGEST, digest)
     except BaseException:
@@ -149,6 +166,7 @@ def publish(
             client.set_terminated(run_id, "FAILED")
         raise
     client.set_terminated(run_id, "FINISHED")
+    payload = signed_payload(model_name=name, run_id=run_id, artifact_digest=digest, artifact_format=FORMAT)
     version = client.create_model_version(
         name,
         source=f"{run.info.artifact_uri.rstrip('/')}/{ARTIFACT_PATH}",
@@ -159,6 +177,8 @@ def publish(
             TAG_ARTIFACT_FORMAT: str(FORMAT),
             TAG_FEATURE_NAMES: json.dumps(list(bundle.feature_names)),
             TAG_FEATURE_SPEC_DIGEST: bundle.feature_spec_digest,
+            TAG_SIGNATURE: sign(signing_key, payload),
+            TAG_SIGNING_KEY: key_id(signing_key),
         },
         description=description,
     )
@@ -227,6 +247,7 @@ def load_alias(
     alias: str,
     expected_features: Sequence[str],
     *,
+    keys: VerificationKeys,
     expected_spec_digest: str | None = None,
 ) -> LoadedModel:
     """Load and validate the version ``alias`` of model ``name`` points at (see :func:`load_version`)."""
@@ -239,7 +260,9 @@ def load_alias(
             ModelLoadFailure.NOT_FOUND,
             f"model {name!r} has no alias {alias!r} (aliases: {sorted(model.aliases) or 'none'}). {HOW_TO_CREATE}",
         )
-    return load_version(client, name, str(version), expected_features, expected_spec_digest=expected_spec_digest)
+    return load_version(
+        client, name, str(version), expected_features, keys=keys, expected_spec_digest=expected_spec_digest
+    )
 
 
 def load_version(
@@ -248,33 +271,52 @@ def load_version(
     version: str,
     expected_features: Sequence[str],
     *,
+    keys: VerificationKeys,
     expected_spec_digest: str | None = None,
 ) -> LoadedModel:
-    """Download, verify, unpickle and validate version ``version`` of model ``name``.
+    """Download version ``version`` of model ``name``, check its signature under ``keys``, then parse
+    (without pickle) and validate it.
 
     Synchronous and slow (seconds on a cold process): run it off the event loop. Raises only
-    :class:`ModelLoadError`.
+    :class:`ModelLoadError`; nothing in the files is parsed before the signature verifies.
     """
     model_version = _model_version(client, name, version)
-    expected_digest = (model_version.tags or {}).get(TAG_ARTIFACT_DIGEST)
-    if not expected_digest:
+    tags = model_version.tags or {}
+    signature = tags.get(TAG_SIGNATURE)
+    if not signature:
+        if tags.get(TAG_ARTIFACT_FORMAT) == "1":
+            raise ModelLoadError(
+                ModelLoadFailure.LEGACY_FORMAT, f"version {version} of model {name!r}: " + legacy_format_message()
+            )
         raise ModelLoadError(
-            ModelLoadFailure.DIGEST_MISMATCH,
-            f"version {version} of model {name!r} has no {TAG_ARTIFACT_DIGEST} tag: it was not published "
-            "by fraudstream, so nothing vouches for its bytes and it is not unpickled",
+            ModelLoadFailure.UNSIGNED,
+            f"version {version} of model {name!r} has no {TAG_SIGNATURE} tag: it was not registered by a "
+            "fraudstream trainer holding the signing key, so it is not loaded",
         )
     try:
         with tempfile.TemporaryDirectory(prefix="fraudstream-model-", ignore_cleanup_errors=True) as scratch:
-            local = _download(client, model_version, Path(scratch))
-            bundle = load_bundle(local, expected_digest=expected_digest)
+            files = read_artifact(_download(client, model_version, Path(scratch)))
     except OSError as exc:  # no scratch folder: the artifact cannot be fetched here
         raise _unavailable(f"artifact {model_version.source} (no local scratch folder)", exc) from exc
+    digest = tree_digest(files)
+    payload = signed_payload(
+        model_name=name, run_id=model_version.run_id or "", artifact_digest=digest, artifact_format=FORMAT
+    )
+    if not keys.verify(payload, signature):
+        raise ModelLoadError(
+            ModelLoadFailure.BAD_SIGNATURE,
+            f"version {version} of model {name!r} (run {model_version.run_id or 'none'}, artifact digest "
+            f"{digest[:16]}…) is not signed by any of the verification keys ({', '.join(keys.ids)}): it was "
+            "registered without the signing key, or its files, model name or run were changed since; "
+            "nothing in it was read",
+        )
+    bundle = parse_bundle(files)
     validation = validate_bundle(bundle, expected_features, expected_spec_digest=expected_spec_digest)
     return LoadedModel(
         name=name,
         version=str(model_version.version),
         bundle=bundle,
-        artifact_digest=expected_digest,
+        artifact_digest=digest,
         loaded_at=datetime.now(UTC),
         validation=validation,
     )
@@ -288,21 +330,6 @@ def _ensure_registered_model(client: MlflowClient, name: str) -> None:
     except MlflowException as exc:
         if exc.error_code != _ALREADY_EXISTS_CODE:
             raise
-
-
-def _write_mlmodel(directory: Path, bundle: ModelBundle, run_id: str) -> None:
-    """An ``MLmodel`` file without flavour: the signature, for the MLflow UI and other readers."""
-    from mlflow.models import Model, ModelSignature
-    from mlflow.types import ColSpec, Schema
-
-    signature = ModelSignature(
-        inputs=Schema([ColSpec("double", name) for name in bundle.feature_names]),
-        outputs=Schema([ColSpec("double", "fraud_probability")]),
-    )
-    metadata = {"fraudstream_artifact_format": FORMAT, "feature_spec_digest": bundle.feature_spec_digest}
-    Model(artifact_path=ARTIFACT_PATH, run_id=run_id, signature=signature, metadata=metadata).save(
-        directory / "MLmodel"
-    )
 
 
 def _registered_model(client: MlflowClient, name: str) -> RegisteredModel | None:

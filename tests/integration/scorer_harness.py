@@ -31,7 +31,7 @@ from fraudcore.kafka_reading import groupless_consumer, topic_partitions
 from fraudcore.kafka_security import client_options
 from fraudcore.mlflow_store import connect
 from fraudcore.model_kind import ModelKind
-from fraudcore.models import ModelBundle, promote, publish
+from fraudcore.models import ModelBundle, promote, publish, signing_key, verification_keys
 from fraudcore.settings import Settings
 from producer.simulated_events import LabelPolicy, SimulatedStream
 from producer.simulator import SimulationParams
@@ -73,6 +73,8 @@ class ScorerSetup:
                 "FRAUD_SCORER_WEB_PORT": str(web_port),
                 "FRAUD_MODEL_CHECK_INTERVAL_S": "5",
                 "FRAUD_API_TOKEN": self.api_token,
+                # a scorer holds the public keys only, never the signing key
+                "FRAUD_MODEL_VERIFY_KEYS": verification_keys(self.settings).pem(),
             }
             | extra
         )
@@ -187,7 +189,9 @@ def train_bundle(seed: int, kind: ModelKind = ModelKind.LOGISTIC, warm_from_day:
 def register(setup: ScorerSetup, bundle: ModelBundle, *, champion: bool = True) -> str:
     """Publish ``bundle`` as a new version of the setup's model; promote it unless told not to."""
     client = connect(setup.settings)
-    version = publish(client, setup.settings, bundle, setup.settings.model_name)
+    version = publish(
+        client, setup.settings, bundle, setup.settings.model_name, signing_key=signing_key(setup.settings)
+    )
     if champion:
         promote(client, setup.settings.model_name, version)
     return version

@@ -119,13 +119,13 @@ def test_mlflow_stopped_and_bad_reload_events_leave_a_validated_champion_scoring
     assert figures["POST /reload while MLflow was down"] == "HTTP 503, refused (store_unavailable)"
     unchanged = "alias names version 2: nothing to load, serves version 2"
     assert {name: did for name, did in figures.items() if "(event for version" in name} == {
-        "corrupt artifact (event for version 3)": "refused (digest_mismatch), serves version 2",
+        "corrupt artifact (event for version 3)": "refused (bad_signature), serves version 2",
         "incompatible features (event for version 4)": "refused (incompatible_features), serves version 2",
         "version that does not exist (event for version 999)": unchanged,
         "out of order: version 1's event after version 2's (event for version 1)": unchanged,
     }
     assert figures["refusals counted by the worker (model_load_failures_total)"] == (
-        "digest_mismatch 1, incompatible_features 1, store_unavailable 1"
+        "bad_signature 1, incompatible_features 1, store_unavailable 1"
     )
     assert math.isfinite(result.recovery_s[0])
 

@@ -200,7 +200,7 @@ def test_a_reload_under_load_swaps_without_loss_and_bad_versions_are_refused(
     events = [json.loads(r.value) for r in read_topic(setup.settings, setup.topics.model_events)]
     failures = {(e["model_version"], e["kind"]) for e in events if e["kind"] == "load_failed"}
     assert failures == {(v3, "load_failed"), (v4, "load_failed")}
-    assert 'fraudstream_scorer_model_load_failures_total{reason="digest_mismatch"} 1.0' in metrics
+    assert 'fraudstream_scorer_model_load_failures_total{reason="bad_signature"} 1.0' in metrics
     assert 'fraudstream_scorer_model_load_failures_total{reason="incompatible_features"} 1.0' in metrics
     assert (
         f'fraudstream_scorer_model_info{{alias="champion",model="{setup.settings.model_name}",version="{v2}"}} 1.0'

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from aiokafka.errors import KafkaConnectionError
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bench.models import register as register_model
 from chaos.mlflow_server import MlflowServer
@@ -28,7 +29,8 @@ from fraudcore.local.health import check_kafka, check_redis
 from fraudcore.local.kafka import KafkaBroker, SecuredListener
 from fraudcore.local.redis_server import RedisServer
 from fraudcore.mlflow_store import connect
-from fraudcore.models import ModelLoadError, ModelLoadFailure
+from fraudcore.models import ModelLoadError, ModelLoadFailure, verification_keys
+from fraudcore.models.signing import private_pem
 from fraudcore.redis_auth import RedisAuthRefused
 from fraudcore.settings import Settings, child_environment
 from schemas.topics import Topics
@@ -359,7 +361,12 @@ def test_a_model_registered_through_the_auth_server_loads_only_with_credentials(
 ) -> None:
     settings = Settings.model_validate(
         services.model_dump()
-        | {"mlflow_tracking_uri": mlflow_auth.url, "model_name": f"fraud-{unique}", "data_dir": tmp_path}
+        | {
+            "mlflow_tracking_uri": mlflow_auth.url,
+            "model_name": f"fraud-{unique}",
+            "data_dir": tmp_path,
+            "model_signing_key": private_pem(Ed25519PrivateKey.generate()),  # a tracking server: keys are required
+        }
     )
     bundle = train_bundle(seed=1)
     wrong = _secret("wrong-pw")
@@ -370,7 +377,9 @@ def test_a_model_registered_through_the_auth_server_loads_only_with_credentials(
                 monkeypatch.delenv(name, raising=False)
             else:
                 monkeypatch.setenv(name, value)
-        return RegistrySource(lambda: connect(settings), settings.model_name, bundle.feature_names)
+        return RegistrySource(
+            lambda: connect(settings), settings.model_name, bundle.feature_names, keys=verification_keys(settings)
+        )
 
     try:
         use(mlflow_auth.password)

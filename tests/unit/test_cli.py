@@ -94,3 +94,47 @@ def test_inconsistent_thresholds_are_explained(
     monkeypatch.setenv("FRAUD_REVIEW_THRESHOLD", "0.95")
     assert main(["status"]) == EXIT_USAGE
     assert "FRAUD_REVIEW_THRESHOLD must not exceed FRAUD_DECLINE_THRESHOLD" in capsys.readouterr().err
+
+
+def test_model_keygen_writes_a_key_pair_and_prints_the_variables(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fraudcore.models.keys import signing_key, verification_keys
+    from fraudcore.settings import Settings
+
+    private, public = tmp_path / "private", tmp_path / "public"
+    assert main(["model", "keygen", "--dir", str(private), "--public-dir", str(public), "--name", "k"]) == 0
+    out = capsys.readouterr().out
+    assert f"FRAUD_MODEL_SIGNING_KEY={private / 'k.pem'}" in out
+    assert f"FRAUD_MODEL_VERIFY_KEYS={public / 'k.pub.pem'}" in out
+    assert (private / "k.pem").stat().st_mode & 0o777 == 0o600
+    assert "PRIVATE KEY" not in out
+    trainer = Settings(model_signing_key=str(private / "k.pem"), mlflow_tracking_uri="http://mlflow:5000")
+    scorer = Settings(model_verify_keys=str(public / "k.pub.pem"), mlflow_tracking_uri="http://mlflow:5000")
+    assert verification_keys(scorer).ids == verification_keys(trainer).ids
+    assert signing_key(trainer) is not None
+
+    before = (private / "k.pem").read_bytes()
+    assert main(["model", "keygen", "--dir", str(private), "--public-dir", str(public), "--name", "k"]) == 1
+    assert "never overwritten" in capsys.readouterr().err
+    assert (
+        main(["model", "keygen", "--dir", str(private), "--public-dir", str(public), "--name", "k", "--keep-existing"])
+        == 0
+    )
+    assert (private / "k.pem").read_bytes() == before
+    assert main(["model", "keygen", "--dir", str(private), "--name", "../k"]) == EXIT_USAGE
+
+
+@pytest.mark.parametrize(
+    ("argv", "variable"), [(["score"], "FRAUD_MODEL_VERIFY_KEYS"), (["train", "--once"], "FRAUD_MODEL_SIGNING_KEY")]
+)
+def test_a_scorer_or_trainer_against_a_tracking_server_without_keys_stops_with_a_clear_error(
+    argv: list[str], variable: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.example:5000")
+    monkeypatch.setenv("FRAUD_KAFKA_BOOTSTRAP", "127.0.0.1:1")
+    assert main(argv) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert f"fraudstream {argv[0]}: MLflow is at http://mlflow.example:5000, a tracking server" in err
+    assert variable in err
+    assert "fraudstream model keygen" in err

@@ -35,3 +35,14 @@ def test_mlflow_reads_the_bounds_at_request_time(monkeypatch: pytest.MonkeyPatch
 
     bounds = (MLFLOW_HTTP_REQUEST_MAX_RETRIES.get(), MLFLOW_HTTP_REQUEST_TIMEOUT.get())  # type: ignore[no-untyped-call]
     assert bounds == (2, 20)
+
+
+def test_a_scorer_switches_off_mlflows_pickle_fallback_whatever_was_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlflow.environment_variables import MLFLOW_ALLOW_PICKLE_DESERIALIZATION
+
+    from fraudcore.mlflow_store import forbid_pickle_loading
+
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
+    forbid_pickle_loading()
+    assert os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] == "false"
+    assert MLFLOW_ALLOW_PICKLE_DESERIALIZATION.get() is False  # type: ignore[no-untyped-call]

@@ -42,6 +42,9 @@ from tests.unit.deploy.repo_files import (
 INFRASTRUCTURE = ["kafka", "redis", "mlflow", "prometheus", "grafana"]
 APPS = {"producer": "produce", "scorer": "score", "trainer": "train"}
 KAFKA_LISTENERS = {"INTERNAL", "EXTERNAL", "CONTROLLER"}
+KEYGEN = "model-keys"
+"""The one-shot job that writes the model signing key pair: it talks to no service."""
+SIGNERS = ["bootstrap-model", "trainer"]
 
 
 def _listeners(text: str) -> dict[str, tuple[str, int]]:
@@ -216,7 +219,7 @@ def test_every_container_environment_is_a_valid_configuration(name: str, monkeyp
     Settings()  # raises when a value is refused
 
 
-@pytest.mark.parametrize("name", sorted(fraudstream_services()))
+@pytest.mark.parametrize("name", sorted(set(fraudstream_services()) - {KEYGEN}))
 def test_every_app_reaches_kafka_redis_and_mlflow_by_their_compose_names(name: str) -> None:
     env = environment(services()[name])
     kafka_env = _kafka_env()
@@ -244,7 +247,7 @@ def test_every_app_reaches_kafka_redis_and_mlflow_by_their_compose_names(name: s
     )
 
 
-@pytest.mark.parametrize("name", sorted(fraudstream_services()))
+@pytest.mark.parametrize("name", sorted(set(fraudstream_services()) - {KEYGEN}))
 def test_every_app_waits_for_the_services_it_talks_to_be_healthy(name: str) -> None:
     env = environment(services()[name])
     targets = {server.rpartition(":")[0] for server in env["FRAUD_KAFKA_BOOTSTRAP"].split(",")}
@@ -422,6 +425,9 @@ def test_redis_requires_the_password_every_app_authenticates_with() -> None:
     assert "redis-cli" in healthcheck_command(redis)
     for name, service in fraudstream_services().items():
         env = raw_environment(service)
+        if name == KEYGEN:
+            assert not env, "the key generator needs no service and gets no settings"
+            continue
         assert _required(env.get("FRAUD_REDIS_PASSWORD", "")) == {"REDIS_PASSWORD"}, f"{name} does not authenticate"
         assert urlparse(env["FRAUD_REDIS_URL"]).password is None, f"{name}: the password is in the URL as well"
 
@@ -458,3 +464,31 @@ def test_every_container_starts_without_an_api_token(name: str, monkeypatch: pyt
         if is_settings_variable(variable):
             monkeypatch.setenv(variable, value)
     assert Settings().api_tokens == ()
+
+
+def test_only_the_trainers_get_the_private_signing_key_and_the_scorers_its_public_half() -> None:
+    keygen = command_argv(services()[KEYGEN])
+    private_dir, public_dir = option_value(keygen, "--dir"), option_value(keygen, "--public-dir")
+    assert "--keep-existing" in keygen, "a second `up` must keep the key pair, not fail or replace it"
+    mounts = {name: {target: source for source, target in _mounts(service)} for name, service in services().items()}
+    private_volume, public_volume = mounts[KEYGEN][str(private_dir)], mounts[KEYGEN][str(public_dir)]
+    for name in SIGNERS:
+        env = environment(services()[name])
+        assert str(env["FRAUD_MODEL_SIGNING_KEY"]).startswith(f"{private_dir}/"), name
+        assert mounts[name].get(str(private_dir)) == private_volume, name
+        assert depends_on(services()[name]).get(KEYGEN) == "service_completed_successfully" or name == "trainer"
+    scorer = environment(services()["scorer"])
+    assert "FRAUD_MODEL_SIGNING_KEY" not in scorer
+    assert str(scorer["FRAUD_MODEL_VERIFY_KEYS"]).startswith(f"{public_dir}/")
+    assert mounts["scorer"].get(str(public_dir)) == public_volume
+    holders = {name for name, mounted in mounts.items() if private_volume in mounted.values()}
+    assert holders == {KEYGEN, *SIGNERS}, f"the private key volume is mounted by {sorted(holders)}"
+
+
+def _mounts(service: dict[str, object]) -> list[tuple[str, str]]:
+    """``(volume, path)`` of each ``volume:path[:mode]`` mount of ``service``."""
+    mounts = []
+    for entry in service.get("volumes", []) or []:  # type: ignore[attr-defined]
+        source, target = str(entry).split(":")[:2]
+        mounts.append((source, target))
+    return mounts

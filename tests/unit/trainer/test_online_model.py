@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from fraudcore.models import ModelBundle, load_bundle, save_bundle
-from trainer.online_model import OnlineLogisticRegression
+from fraudcore.models.online import OnlineLogisticRegression
 
 
 def _data(rows: int = 3000) -> tuple[np.ndarray, np.ndarray]:
@@ -29,9 +30,20 @@ def test_it_learns_a_separable_signal_and_keeps_learning() -> None:
     assert model.predict_proba(matrix[:1])[0, 1] != before
 
 
-def test_it_travels_in_a_digest_checked_bundle(tmp_path: Path) -> None:
+def test_it_travels_in_the_pickle_free_format_as_plain_numbers(tmp_path: Path) -> None:
     matrix, labels = _data(500)
     bundle = ModelBundle(OnlineLogisticRegression().fit(matrix, labels), ("a", "b", "c", "d"), "spec", matrix[:50])
     digest = save_bundle(bundle, tmp_path / "model")
     loaded = load_bundle(tmp_path / "model", expected_digest=digest)
     assert np.array_equal(loaded.score(matrix[:20]), bundle.score(matrix[:20]))
+    state = loaded.estimator.__getstate__()
+    assert all(isinstance(value, (int, float, np.ndarray)) for value in state.values()), state
+    with pytest.raises(ValueError, match="only a model fitted in this process keeps learning"):
+        loaded.estimator.learn_one(matrix[0].tolist(), is_fraud=True)
+
+
+def test_its_scores_are_rivers(tmp_path: Path) -> None:
+    matrix, labels = _data(500)
+    model = OnlineLogisticRegression().fit(matrix, labels)
+    river = [model._model.predict_proba_one(dict(enumerate(row))).get(True, 0.0) for row in matrix.tolist()]
+    np.testing.assert_allclose(model.predict_proba(matrix)[:, 1], river, rtol=0, atol=1e-12)
