@@ -106,7 +106,7 @@ def test_bad_inputs_are_dead_lettered_and_a_label_correction_reaches_the_termina
         produce(settings, [_tx("h-late", T0 + timedelta(hours=20))])
         records = wait_for_records(settings, topics.verdicts, len(honest) + 2 + 5 + 2, 60, worker)
 
-        status, body = http(worker.url("/score?record=true"), encode(real))
+        status, body = http(worker.url("/score?record=true"), encode(real), token=setup.api_token)
         assert status == 409, body
         [problem] = json.loads(body)["problems"]
         assert problem["reason_code"] == "conflicting_duplicate"

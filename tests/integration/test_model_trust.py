@@ -81,8 +81,8 @@ def _setup(services: Settings, server: MlflowServer, unique: str, tmp_path: Path
     return ScorerSetup(signed, unique, setup.data_dir)
 
 
-def _refresh(worker: Worker) -> dict[str, Any]:
-    status, body = http(worker.url("/reload"), b"", timeout_s=60)
+def _refresh(worker: Worker, token: str) -> dict[str, Any]:
+    status, body = http(worker.url("/reload"), b"", timeout_s=60, token=token)
     assert status == 503, body
     [champion] = [outcome for outcome in json.loads(body)["refreshes"] if outcome["alias"] == CHAMPION]
     return dict(champion)
@@ -162,7 +162,7 @@ def test_versions_registered_without_the_key_never_serve_and_the_worker_never_un
 
         foreign = _foreign_sklearn_version(setup, bundle)
         set_alias(connect(setup.settings), setup.settings.model_name, CHAMPION, foreign)
-        refused = _refresh(worker)
+        refused = _refresh(worker, setup.api_token)
         assert (refused["version"], refused["swapped"]) == (foreign, False)
         assert refused["error"]["reason"] == "unsigned"
         assert "not registered by a fraudstream trainer" in refused["error"]["message"]
@@ -170,7 +170,7 @@ def test_versions_registered_without_the_key_never_serve_and_the_worker_never_un
 
         hostile = _pickle_version(setup, signed, marker)
         set_alias(connect(setup.settings), setup.settings.model_name, CHAMPION, hostile)
-        refused = _refresh(worker)
+        refused = _refresh(worker, setup.api_token)
         assert (refused["version"], refused["error"]["reason"]) == (hostile, "bad_signature")
         assert "nothing in it was read" in refused["error"]["message"]
         assert _served_verdicts(setup, worker, batches[2], 60) == {signed}
