@@ -59,10 +59,10 @@ content.
 Refusals. Redis may refuse a call for a while (``OOM`` at ``maxmemory`` under ``noeviction``,
 ``BUSY``, ``LOADING``, ``READONLY`` after a failover...: :mod:`fraudcore.features.redis_refusals`);
 the store then raises :class:`~fraudcore.features.store.FeatureStoreUnavailable` with the refusal's
-kind, and the caller retries the batch as after a crash between phases. A refused script call wrote
-nothing (Redis checks ``OOM`` before a script's first write and lets a script that has written finish),
-and a script that fails after some writes leaves each written key as a complete insert would, so the
-retried phase adds exactly what is missing.
+kind, and the caller retries the batch as after a crash between phases. A refusal never cuts a
+script call in half: Redis refuses a call before it runs, or at its first write (``OOM``, ``READONLY``),
+and lets a call that has written run to its end (even ``SCRIPT KILL`` cannot stop it then). So a
+refused phase wrote nothing, the phases before it are complete, and the retry adds what is missing.
 
 Pruning (``ZREMRANGEBYSCORE``), relative to the event time ``t`` of the transaction being added: the
 ``cust`` set drops members with score ``<= t - (max customer window + allowed lateness)`` on every
