@@ -98,6 +98,13 @@ class ScorerMetrics:
         self.feature_store_unavailable_by_kind = {
             kind: self.feature_store_unavailable.labels(kind) for kind in UNAVAILABILITY_KINDS
         }
+        self.redis_eviction_policy = Gauge(
+            "fraudstream_scorer_redis_eviction_policy",
+            "Redis's maxmemory-policy as read at start (value 1); evicts=yes: it can silently delete feature "
+            "keys when full, unknown: CONFIG GET was refused.",
+            ["policy", "evicts"],
+            registry=r,
+        )
         self.send_failures = Counter(
             "fraudstream_scorer_send_failures",
             "Send attempts (verdicts, dead letters, model events) that failed or were found stuck, by error "

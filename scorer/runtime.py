@@ -45,6 +45,7 @@ from fraudcore.kafka_admin import DEAD_LETTER_RECORD_BYTES
 from fraudcore.kafka_renewing_producer import RenewingProducer
 from fraudcore.kafka_security import client_options
 from fraudcore.kafka_send_failures import error_name, needs_operator
+from fraudcore.redis_eviction import EvictionCheck
 from fraudcore.settings import Settings
 from schemas.codec import Decoded, decode, decode_batch, encode
 from schemas.dead_letter import DeadLetter
@@ -114,6 +115,8 @@ class ScorerRuntime(Service):
         self.store_down: FeatureStoreUnavailable | None = None
         """Why the feature store's last call failed (None: it succeeded)."""
         self.progress = ProgressWatch(settings.scorer_stall_bound_s)
+        self.eviction: EvictionCheck | None = None
+        """Redis's eviction policy as read at start (None: features not in Redis)."""
         self._producers = RenewingProducer(self._new_producer)
         self._reported: set[tuple[str, str | None, str]] = set()
         self._trouble_logged_at = -_TROUBLE_LOG_EVERY_S
@@ -173,6 +176,13 @@ class ScorerRuntime(Service):
         except RuntimeError:
             return False
         return self.redis_ok and self._producers.current is not None and self.progress.stall() is None
+
+    def report_eviction(self, check: EvictionCheck) -> None:
+        """Record (metric, ``/ready``) Redis's eviction policy; warn unless it is ``noeviction``."""
+        self.eviction = check
+        self.metrics.redis_eviction_policy.labels(check.policy or "unknown", check.evicts).set(1)
+        if not check.safe:
+            log.warning("Redis: %s", check.detail)
 
     def report_lag(self, assigned: Sequence[tuple[str, int]], highwaters: dict[tuple[str, int], int]) -> None:
         """Export the consumer lag of the partitions held and tell the progress watch."""

@@ -111,6 +111,13 @@ def register_views(app: faust.App, runtime: ScorerRuntime) -> None:
                 "feature_store": runtime.redis_ok,
                 "feature_store_error": None if down is None else {"kind": down.kind, "message": str(down)},
                 "model_loaded": _loaded(runtime.models, "champion"),
+                "redis_eviction": None
+                if runtime.eviction is None
+                else {
+                    "policy": runtime.eviction.policy,
+                    "evicts": runtime.eviction.evicts,
+                    "detail": runtime.eviction.detail,
+                },
                 **_progress(runtime),
             }
             return self.json(body, status=200 if ready else 503)
