@@ -43,9 +43,12 @@ class Stall:
 class ProgressWatch:
     """Pending input, progress and the last error of one worker (see the module doc)."""
 
-    def __init__(self, bound_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, bound_s: float, clock: Callable[[], float] = time.monotonic, *, sticky_s: float = 10.0) -> None:
+        """``sticky_s``: how long an error that needs an operator is kept as the last error against
+        transient ones (the symptoms it causes, such as timeouts, say less)."""
         self.bound_s = bound_s
         self._clock = clock
+        self._sticky_s = sticky_s
         self._last_progress = clock()
         self._busy_since: float | None = None
         self._lagging_since: float | None = None
@@ -73,7 +76,10 @@ class ProgressWatch:
         """An error kept the current batch from completing (it is retried); ``operator`` overrides
         whether only an operator can end it (default: :func:`~fraudcore.kafka_send_failures.needs_operator`)."""
         needs = needs_operator(error) if operator is None else operator
-        self.last_error = LastError(type(error).__name__, str(error) or repr(error), needs, self._clock())
+        now, last = self._clock(), self.last_error
+        if not needs and last is not None and last.needs_operator and now - last.at < self._sticky_s:
+            return
+        self.last_error = LastError(type(error).__name__, str(error) or repr(error), needs, now)
 
     def waiting_s(self) -> float:
         """How long pending input has waited without progress (0 when nothing is pending)."""

@@ -199,6 +199,11 @@ class ScorerRuntime(Service):
         action = " (it persists until an operator acts)" if error is not None and error.needs_operator else ""
         log.error("no progress on pending input for %.0f s; %s%s", stall.for_s, cause, action)
 
+    def _new_error(self, error: BaseException) -> bool:
+        """Whether ``error`` differs in kind from the last one that held a batch up."""
+        last = self.progress.last_error
+        return last is None or last.error != type(error).__name__
+
     def _trouble_due(self, *, first: bool = False) -> bool:
         """Whether to log a lasting trouble now: at its ``first`` sight, else at most every ``_TROUBLE_LOG_EVERY_S``."""
         now = time.monotonic()
@@ -416,12 +421,13 @@ class ScorerRuntime(Service):
         attempt = asyncio.ensure_future(send_records(producer, pending, alone_from=_ALONE_FROM_BYTES))
         try:
             while not (await asyncio.wait({attempt}, timeout=_DIAGNOSE_AFTER_S))[0]:
-                missing = await self._diagnose(producer, {topic for topic, _, _ in pending})
-                if missing is not None:
-                    self.progress.failed(missing)
-                    self.metrics.send_failures.labels(error_name(missing)).inc()
-                    if self._trouble_due():
-                        log.error("cannot send %d records: %s; retrying until it is fixed", len(pending), missing)
+                found = await self._diagnose(producer, {topic for topic, _, _ in pending})
+                if found is not None:
+                    first = self._new_error(found)
+                    self.progress.failed(found)
+                    self.metrics.send_failures.labels(error_name(found)).inc()
+                    if self._trouble_due(first=first):
+                        log.error("cannot send %d records: %s; retrying until it is fixed", len(pending), found)
             return attempt.result()
         except KafkaError as error:  # no metadata for a topic yet, a broker away, a record too large
             return [(record, error) for record in pending]
@@ -440,7 +446,9 @@ class ScorerRuntime(Service):
         if denied := sorted(topics & cluster.unauthorized_topics):
             return TopicAuthorizationFailedError(f"not authorized to write to {', '.join(denied)}")
         if missing := sorted(topics - cluster.topics()):
-            return UnknownTopicOrPartitionError(f"topic {', '.join(missing)} does not exist")
+            return UnknownTopicOrPartitionError(
+                f"topic {', '.join(missing)} does not exist (or these credentials may not describe it)"
+            )
         return None
 
     def _count_send_failures(
@@ -451,6 +459,7 @@ class ScorerRuntime(Service):
         for name in {error_name(error) for error in errors}:
             self.metrics.send_failures.labels(name).inc()
         worst = next((error for error in errors if needs_operator(error)), errors[0])
+        first = first or self._new_error(worst)
         self.progress.failed(worst)
         if self._trouble_due(first=first):
             causes = ", ".join(sorted({f"{type(error).__name__}: {error}" for error in errors}))

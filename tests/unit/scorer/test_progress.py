@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError, UnknownTopicOrPartitionError
+from aiokafka.errors import (
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    NotLeaderForPartitionError,
+    UnknownTopicOrPartitionError,
+)
 
 from fraudcore.features.store import FeatureStoreUnavailable
 from fraudcore.kafka_send_failures import error_name, needs_operator
@@ -92,3 +97,17 @@ def test_send_errors_have_bounded_names_and_the_persistent_ones_need_an_operator
 
     custom = type("Custom", (UnknownTopicOrPartitionError,), {})
     assert error_name(custom()) == "other"
+
+
+def test_an_error_that_needs_an_operator_is_not_hidden_by_the_timeouts_it_causes() -> None:
+    clock = Clock()
+    watch = ProgressWatch(30.0, clock, sticky_s=10.0)
+    watch.started()
+    watch.failed(UnknownTopicOrPartitionError("topic v does not exist"))
+    clock.now += 4
+    watch.failed(NotLeaderForPartitionError())  # the in-flight batch of the deleted topic times out
+    assert watch.last_error is not None
+    assert watch.last_error.error == "UnknownTopicOrPartitionError"
+    clock.now += 11  # the topic is back (no longer diagnosed) and another error persists: it shows
+    watch.failed(KafkaTimeoutError("broker away"))
+    assert watch.last_error.error == "KafkaTimeoutError"
