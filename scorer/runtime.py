@@ -74,6 +74,7 @@ _ALONE_FROM_BYTES = 64 * 1024
 _DIAGNOSE_AFTER_S = 2.0
 """A send attempt still waiting after this long is diagnosed (are its topics still there?)."""
 _TROUBLE_LOG_EVERY_S = 30.0
+_STALL_CHECK_EVERY_S = 1.0
 """Longest silence about a send or feature store that keeps failing (the first failure is logged at once)."""
 
 
@@ -120,6 +121,7 @@ class ScorerRuntime(Service):
         self._producers = RenewingProducer(self._new_producer)
         self._reported: set[tuple[str, str | None, str]] = set()
         self._trouble_logged_at = -_TROUBLE_LOG_EVERY_S
+        self._stall_reported = False
         metrics.ready.set_function(lambda: float(self.ready))
         metrics.stalled_seconds.set_function(self.progress.waiting_s)
         self.drift = DriftWatch(metrics)
@@ -188,16 +190,29 @@ class ScorerRuntime(Service):
         """Export the consumer lag of the partitions held and tell the progress watch."""
         self.progress.lag(self.lag.report(assigned, highwaters))
 
-    @Service.timer(5.0)
+    @Service.timer(_STALL_CHECK_EVERY_S)
     async def _report_stall(self) -> None:
-        """Log a stall (at most every ``_TROUBLE_LOG_EVERY_S``), naming the last error met."""
+        """Log a stall when it begins and then at most every ``_TROUBLE_LOG_EVERY_S``, naming the last
+        error met; and its end."""
         stall = self.progress.stall()
-        if stall is None or not self._trouble_due():
+        if stall is None:
+            if self._stall_reported:
+                log.info("progress again: the stall is over")
+            self._stall_reported = False
             return
+        if not self._trouble_due(first=not self._stall_reported):
+            return
+        self._stall_reported = True
         error = stall.last_error
         cause = "no error reported" if error is None else f"last error: {error.error}: {error.message}"
         action = " (it persists until an operator acts)" if error is not None and error.needs_operator else ""
-        log.error("no progress on pending input for %.0f s; %s%s", stall.for_s, cause, action)
+        log.error(
+            "stalled: no progress on pending input for %.0f s (bound %.0f s), not ready; %s%s",
+            stall.for_s,
+            self.progress.bound_s,
+            cause,
+            action,
+        )
 
     def _new_error(self, error: BaseException) -> bool:
         """Whether ``error`` differs in kind from the last one that held a batch up."""

@@ -111,14 +111,14 @@ def test_redis_out_of_memory_pauses_the_worker_and_every_transaction_is_scored_o
             assert time.monotonic() < deadline, worker.log()
             time.sleep(0.2)
         assert _metric(worker, 'fraudstream_scorer_feature_store_unavailable{kind="out_of_memory"}') == 0
-        log = worker.log()
+        running_log = worker.log_path.read_text()
     finally:
         assert worker.stop() == 0, worker.log()
         admin.close()
         server.stop()
 
-    assert "OutOfMemoryError" in log
-    assert "Traceback" not in log
+    assert "OutOfMemoryError" in running_log
+    assert "Traceback" not in running_log  # no crash while Redis was full
     verdicts = payloads(records)
     by_id = {v["transaction_id"]: v for v in verdicts}
     assert len(verdicts) == len(by_id) == len(transactions)  # one verdict each, none lost, none twice
@@ -156,7 +156,7 @@ def test_a_deleted_verdicts_topic_makes_the_worker_unready_naming_the_error_and_
             assert time.monotonic() < deadline, f"/ready: {status} {body!r}\n{worker.log()}"
             assert worker.process.poll() is None, worker.log()
             time.sleep(0.2)
-        assert ready["stalled_for_s"] > bound_s
+        assert ready["stalled_for_s"] >= bound_s  # rounded to 0.1 s
         assert verdicts_topic in ready["last_error"]["message"]
         assert ready["last_error"]["needs_operator"] is True
         assert http(worker.url("/health"))[0] == 200  # alive: a restart would not bring the topic back
@@ -171,9 +171,9 @@ def test_a_deleted_verdicts_topic_makes_the_worker_unready_naming_the_error_and_
         while http(worker.url("/ready"))[0] != 200:
             assert time.monotonic() < deadline, worker.log()
             time.sleep(0.2)
-        log = worker.log()
     finally:
         assert worker.stop() == 0, worker.log()
+    log = worker.log_path.read_text()
 
     ids = {t.transaction_id.encode() for t in transactions}
     assert before | {r.key for r in after} == ids  # every transaction has its verdict
