@@ -19,7 +19,7 @@ revoked) is resent until it succeeds, so nothing is dropped; the worker meanwhil
 than ``scorer_stall_bound_s``), and the error is named in the log (at most every
 ``_TROUBLE_LOG_EVERY_S``), in ``fraudstream_scorer_send_failures_total{error}`` and in ``/ready``. A
 send that hangs is diagnosed while it waits: a topic missing from the cluster's metadata is reported
-as such, long before the client's own timeout.
+as such, long before the client's own timeout, and records are resent only once it is back.
 """
 
 from __future__ import annotations
@@ -410,22 +410,22 @@ class ScorerRuntime(Service):
     async def _send_records(self, records: Sequence[Record]) -> None:
         """Send ``(topic, key, value)`` records and wait for all acknowledgements; retry what failed, forever."""
         pending = list(records)
-        delay, failing_since = 0.1, None
+        delay, began, failed = 0.1, time.monotonic(), False
         while pending:
             producer = self._producers.current
             assert producer is not None, "the runtime is not started"
             failures = await self._send_attempt(producer, pending)
             if failures:
                 errors = [error for _, error in failures]
-                first = failing_since is None
-                failing_since = failing_since or time.monotonic()
-                self._count_send_failures(errors, time.monotonic() - failing_since, delay, first=first)
+                self._count_send_failures(errors, time.monotonic() - began, delay, first=not failed)
+                failed = True
                 with contextlib.suppress(KafkaError):  # a broker still away: renewed at a later attempt
                     await self._producers.renew_after(producer, errors)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _SEND_RETRY_MAX_S)
-            elif failing_since is not None:
-                log.info("sent after %.1f s of failed attempts", time.monotonic() - failing_since)
+                await self._wait_while_missing(producer, {topic for (topic, _, _), _ in failures})
+            elif failed:
+                log.info("sent after %.1f s of failed attempts", time.monotonic() - began)
             pending = [record for record, _ in failures]
 
     async def _send_attempt(
@@ -449,6 +449,17 @@ class ScorerRuntime(Service):
         finally:
             if not attempt.done():
                 attempt.cancel()
+
+    async def _wait_while_missing(self, producer: AIOKafkaProducer, topics: set[str]) -> None:
+        """Wait while one of ``topics`` is missing from the cluster, checking every ``_DIAGNOSE_AFTER_S``.
+
+        Records handed to aiokafka for a partition without a leader make its sender refresh metadata
+        back to back (thousands of requests a second) until they expire; resending them only once
+        the topic is back keeps that to the first attempt."""
+        while isinstance(found := await self._diagnose(producer, topics), UnknownTopicOrPartitionError):
+            self.progress.failed(found)
+            self.metrics.send_failures.labels(error_name(found)).inc()
+            await asyncio.sleep(_DIAGNOSE_AFTER_S)
 
     @staticmethod
     async def _diagnose(producer: AIOKafkaProducer, topics: set[str]) -> KafkaError | None:
