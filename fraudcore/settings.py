@@ -237,7 +237,13 @@ class Settings(BaseSettings):
     """How often the scorer checks the ``champion`` alias, in case a reload event was missed."""
 
     redis_retry_max_s: float = Field(default=10.0, gt=0)
-    """Longest back-off between retries while Redis is unreachable (consumption pauses meanwhile)."""
+    """Longest back-off between retries while Redis is unreachable or refuses writes (consumption pauses
+    meanwhile)."""
+
+    scorer_stall_bound_s: float = Field(default=30.0, gt=0, le=3600)
+    """How long input may wait on a scorer worker without a batch completing before ``/ready`` says the
+    worker is stalled (503, with the last error). Keep it above the session timeout, so that an
+    ordinary rebalance does not count."""
 
     trainer_model_kind: ModelKind = ModelKind.BOOSTING
     """Estimator the trainer fits (scikit-learn HistGradientBoosting, random forest, logistic; river online)."""

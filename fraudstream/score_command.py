@@ -14,9 +14,11 @@ from fraudcore.features.open_store import open_feature_store
 from fraudcore.features.store import FeatureStore
 from fraudcore.kafka_admin import ensure_project_topics
 from fraudcore.local.errors import InfraError
+from fraudcore.log_throttle import throttle_repeats
 from fraudcore.mlflow_store import fail_fast_over_http, forbid_pickle_loading
 from fraudcore.models.keys import verification_keys
 from fraudcore.models.signing import VerificationKeys
+from fraudcore.redis_eviction import EvictionCheck
 from fraudcore.settings import Settings
 from fraudstream.overrides import with_overrides
 from scorer.decisions import Thresholds
@@ -71,6 +73,11 @@ def add_parser(commands: Any) -> None:
     parser.set_defaults(handler=score)
 
 
+_CHATTY_LOGGERS = ("aiokafka.cluster", "aiokafka.producer.sender", "aiokafka.consumer.group_coordinator")
+"""aiokafka loggers that repeat a message at every retry (a missing topic: ten times a second)."""
+_REPEAT_EVERY_S = 30.0
+
+
 def score(args: argparse.Namespace, settings: Settings) -> int:
     """Load the champion, then run the worker until it is stopped."""
     settings = with_overrides(
@@ -83,6 +90,7 @@ def score(args: argparse.Namespace, settings: Settings) -> int:
         canary_share=args.canary,
     )
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    throttle_repeats(_CHATTY_LOGGERS, _REPEAT_EVERY_S)
     fail_fast_over_http()  # a refresh while MLflow is away fails in seconds; the periodic check retries it
     forbid_pickle_loading()  # models are read with skops only; MLflow may not fall back to pickle either
     keys = verification_keys(settings)  # missing keys: a configuration error, before anything starts
@@ -111,6 +119,8 @@ def score(args: argparse.Namespace, settings: Settings) -> int:
         canary_share=settings.canary_share,
     )
     runtime = ScorerRuntime(settings, topics, store, holder, scorer, metrics)
+    if args.feature_store != "memory":
+        runtime.report_eviction(_redis_eviction(settings))
 
     import faust
 
@@ -131,6 +141,22 @@ def score(args: argparse.Namespace, settings: Settings) -> int:
     except SystemExit as exited:
         return int(exited.code or 0)
     return 0
+
+
+def _redis_eviction(settings: Settings) -> EvictionCheck:
+    """Redis's eviction policy, judged (unknown when Redis does not answer now)."""
+    import redis
+
+    from fraudcore.redis_auth import redis_credentials
+    from fraudcore.redis_eviction import check_eviction, judge_policy
+
+    client = redis.Redis.from_url(settings.redis_connection_url, socket_timeout=5.0, **redis_credentials(settings))
+    try:
+        return check_eviction(client)
+    except Exception as exc:  # noqa: BLE001 - unreachable now: say so, the worker waits for Redis anyway
+        return judge_policy(None, f"Redis does not answer: {exc}")
+    finally:
+        client.close()
 
 
 def _refuse_rejected_redis_credentials(settings: Settings) -> None:

@@ -93,7 +93,7 @@ def create_app(settings: Settings, runtime: ScorerRuntime, *, web_enabled: bool 
             log.debug("end offsets unavailable: %s", exc)
             return
         offsets = {(tp.topic, tp.partition): offset for tp, offset in ends.items()}
-        runtime.lag.report([(tp.topic, tp.partition) for tp in held], offsets)
+        runtime.report_lag([(tp.topic, tp.partition) for tp in held], offsets)
 
     if web_enabled:
         register_views(app, runtime)

@@ -35,9 +35,10 @@ class ConsumerLag:
             if message.offset >= next_offset.get(partition, 0):
                 next_offset[partition] = message.offset + 1
 
-    def report(self, assigned: Iterable[Partition], highwaters: Mapping[Partition, int]) -> None:
-        """Export the lag of each assigned partition whose high watermark is known; forget the others."""
-        held, current = set(assigned), set[Partition]()
+    def report(self, assigned: Iterable[Partition], highwaters: Mapping[Partition, int]) -> int:
+        """Export the lag of each assigned partition whose high watermark is known; forget the others.
+        Returns the total lag exported."""
+        held, current, total = set(assigned), set[Partition](), 0
         for partition in held:
             end = highwaters.get(partition)
             if end is None:
@@ -45,10 +46,13 @@ class ConsumerLag:
             position = self._next_offset.get(partition)
             if position is None:
                 continue  # nothing scored here yet: the start offset is not known to this worker
-            self._gauge.labels(partition[0], str(partition[1])).set(max(end - position, 0))
+            lag = max(end - position, 0)
+            self._gauge.labels(partition[0], str(partition[1])).set(lag)
+            total += lag
             current.add(partition)
         for gone in self._exported - current:
             self._gauge.remove(gone[0], str(gone[1]))
             if gone not in held:
                 self._next_offset.pop(gone, None)
         self._exported = current
+        return total

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from fraudcore.features.redis_refusals import UNAVAILABILITY_KINDS
 from fraudcore.models.errors import ModelLoadFailure
 from schemas.enums import ReasonCode
 
@@ -88,7 +89,38 @@ class ScorerMetrics:
             registry=r,
         )
         self.redis_errors = Counter(
-            "fraudstream_scorer_redis_errors", "Feature store calls that failed (and were retried).", registry=r
+            "fraudstream_scorer_redis_errors",
+            "Feature store calls that failed (and were retried), by kind (unreachable, timeout, out_of_memory...).",
+            ["kind"],
+            registry=r,
+        )
+        self.feature_store_unavailable = Gauge(
+            "fraudstream_scorer_feature_store_unavailable",
+            "1 while the feature store's calls fail with this kind of error (consumption paused), else 0.",
+            ["kind"],
+            registry=r,
+        )
+        self.feature_store_unavailable_by_kind = {
+            kind: self.feature_store_unavailable.labels(kind) for kind in UNAVAILABILITY_KINDS
+        }
+        self.redis_eviction_policy = Gauge(
+            "fraudstream_scorer_redis_eviction_policy",
+            "Redis's maxmemory-policy as read at start (value 1); evicts=yes: it can silently delete feature "
+            "keys when full, unknown: CONFIG GET was refused.",
+            ["policy", "evicts"],
+            registry=r,
+        )
+        self.send_failures = Counter(
+            "fraudstream_scorer_send_failures",
+            "Send attempts (verdicts, dead letters, model events) that failed or were found stuck, by error "
+            "class; every record is resent until acknowledged.",
+            ["error"],
+            registry=r,
+        )
+        self.stalled_seconds = Gauge(
+            "fraudstream_scorer_stalled_seconds",
+            "How long input pending on this worker has waited without a batch completing (0 when none waits).",
+            registry=r,
         )
         self.feature_psi = Gauge(
             "fraudstream_scorer_feature_psi",
@@ -132,3 +164,5 @@ class ScorerMetrics:
             self.model_load_failures.labels(failure.value)
         for signal in ("score", "fraud_rate"):
             self.drift_detections.labels(signal)
+        for kind in UNAVAILABILITY_KINDS:
+            self.redis_errors.labels(kind)

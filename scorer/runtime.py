@@ -6,10 +6,20 @@ idempotent producer). The Faust agent acks the batch's offsets after that, so a 
 never runs ahead of its verdict. Verdicts are keyed by transaction id: a redelivered transaction
 gets a verdict with the same key, and its features are unchanged (idempotent feature store).
 
-Redis unreachable: the batch is retried with exponential back-off (up to ``redis_retry_max_s``
-between tries) until Redis answers. The agent does not take new messages meanwhile, so
-consumption pauses and nothing is lost or scored without features; ``/ready`` answers 503 and
-``fraudstream_scorer_redis_errors_total`` counts the failed tries.
+Redis unreachable or refusing work (out of memory under ``noeviction``, busy, loading, read-only
+after a failover...: :mod:`fraudcore.features.redis_refusals`): the batch is retried with exponential
+back-off (up to ``redis_retry_max_s`` between tries) until Redis accepts it. The agent does not take
+new messages meanwhile, so consumption pauses and nothing is lost or scored without features;
+``/ready`` answers 503 naming the cause, ``fraudstream_scorer_redis_errors_total{kind}`` counts the
+failed tries and ``fraudstream_scorer_feature_store_unavailable{kind}`` is 1 while it lasts.
+
+A send that keeps failing (the verdicts topic deleted, a record too large for it, a permission
+revoked) is resent until it succeeds, so nothing is dropped; the worker meanwhile makes no progress.
+:class:`~scorer.progress.ProgressWatch` notices (``/ready`` 503 once pending input has waited longer
+than ``scorer_stall_bound_s``), and the error is named in the log (at most every
+``_TROUBLE_LOG_EVERY_S``), in ``fraudstream_scorer_send_failures_total{error}`` and in ``/ready``. A
+send that hangs is diagnosed while it waits: a topic missing from the cluster's metadata is reported
+as such, long before the client's own timeout, and records are resent only once it is back.
 """
 
 from __future__ import annotations
@@ -25,7 +35,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, TopicAuthorizationFailedError, UnknownTopicOrPartitionError
 from mode import Service
 
 from fraudcore.features.definition import LabelFacts, LabelOutcome
@@ -34,6 +44,8 @@ from fraudcore.histogram_batch import observe_many
 from fraudcore.kafka_admin import DEAD_LETTER_RECORD_BYTES
 from fraudcore.kafka_renewing_producer import RenewingProducer
 from fraudcore.kafka_security import client_options
+from fraudcore.kafka_send_failures import error_name, needs_operator
+from fraudcore.redis_eviction import EvictionCheck
 from fraudcore.settings import Settings
 from schemas.codec import Decoded, decode, decode_batch, encode
 from schemas.dead_letter import DeadLetter
@@ -44,6 +56,7 @@ from scorer.drift_watch import DriftWatch
 from scorer.lag import ConsumerLag
 from scorer.metrics import ScorerMetrics
 from scorer.model_holder import ModelHolder, RefreshOutcome
+from scorer.progress import ProgressWatch
 from scorer.record_sender import Record, send_records
 from scorer.scoring import (
     BatchScorer,
@@ -73,6 +86,11 @@ _LABEL_OUTCOMES = {
 """The ``outcome`` label of ``fraudstream_scorer_labels_total`` for each accepted label's outcome."""
 _ALONE_FROM_BYTES = 64 * 1024
 """Records this large (dead letters of huge inputs) are sent one by one, not in a shared record batch."""
+_DIAGNOSE_AFTER_S = 2.0
+"""A send attempt still waiting after this long is diagnosed (are its topics still there?)."""
+_TROUBLE_LOG_EVERY_S = 30.0
+_STALL_CHECK_EVERY_S = 1.0
+"""Longest silence about a send or feature store that keeps failing (the first failure is logged at once)."""
 
 
 def producer_options(settings: Settings) -> dict[str, Any]:
@@ -110,10 +128,17 @@ class ScorerRuntime(Service):
         self.models = models
         self.scorer = scorer
         self.metrics = metrics
-        self.redis_ok = True
+        self.store_down: FeatureStoreUnavailable | None = None
+        """Why the feature store's last call failed (None: it succeeded)."""
+        self.progress = ProgressWatch(settings.scorer_stall_bound_s)
+        self.eviction: EvictionCheck | None = None
+        """Redis's eviction policy as read at start (None: features not in Redis)."""
         self._producers = RenewingProducer(self._new_producer)
         self._reported: set[tuple[str, str | None, str]] = set()
+        self._trouble_logged_at = -_TROUBLE_LOG_EVERY_S
+        self._stall_reported = False
         metrics.ready.set_function(lambda: float(self.ready))
+        metrics.stalled_seconds.set_function(self.progress.waiting_s)
         self.drift = DriftWatch(metrics)
         self.lag = ConsumerLag(metrics.consumer_lag)
 
@@ -156,13 +181,66 @@ class ScorerRuntime(Service):
         await self.store.close()
 
     @property
+    def redis_ok(self) -> bool:
+        """Whether the last feature-store call succeeded."""
+        return self.store_down is None
+
+    @property
     def ready(self) -> bool:
-        """Whether the worker serves a model and its last feature-store call succeeded."""
+        """Whether the worker serves a model, its last feature-store call succeeded and it is not stalled."""
         try:
             self.models.champion  # noqa: B018 - raises when no model is loaded
         except RuntimeError:
             return False
-        return self.redis_ok and self._producers.current is not None
+        return self.redis_ok and self._producers.current is not None and self.progress.stall() is None
+
+    def report_eviction(self, check: EvictionCheck) -> None:
+        """Record (metric, ``/ready``) Redis's eviction policy; warn unless it is ``noeviction``."""
+        self.eviction = check
+        self.metrics.redis_eviction_policy.labels(check.policy or "unknown", check.evicts).set(1)
+        if not check.safe:
+            log.warning("Redis: %s", check.detail)
+
+    def report_lag(self, assigned: Sequence[tuple[str, int]], highwaters: dict[tuple[str, int], int]) -> None:
+        """Export the consumer lag of the partitions held and tell the progress watch."""
+        self.progress.lag(self.lag.report(assigned, highwaters))
+
+    @Service.timer(_STALL_CHECK_EVERY_S)
+    async def _report_stall(self) -> None:
+        """Log a stall when it begins and then at most every ``_TROUBLE_LOG_EVERY_S``, naming the last
+        error met; and its end."""
+        stall = self.progress.stall()
+        if stall is None:
+            if self._stall_reported:
+                log.info("progress again: the stall is over")
+            self._stall_reported = False
+            return
+        if not self._trouble_due(first=not self._stall_reported):
+            return
+        self._stall_reported = True
+        error = stall.last_error
+        cause = "no error reported" if error is None else f"last error: {error.error}: {error.message}"
+        action = " (it persists until an operator acts)" if error is not None and error.needs_operator else ""
+        log.error(
+            "stalled: no progress on pending input for %.0f s (bound %.0f s), not ready; %s%s",
+            stall.for_s,
+            self.progress.bound_s,
+            cause,
+            action,
+        )
+
+    def _new_error(self, error: BaseException) -> bool:
+        """Whether ``error`` differs in kind from the last one that held a batch up."""
+        last = self.progress.last_error
+        return last is None or last.error != type(error).__name__
+
+    def _trouble_due(self, *, first: bool = False) -> bool:
+        """Whether to log a lasting trouble now: at its ``first`` sight, else at most every ``_TROUBLE_LOG_EVERY_S``."""
+        now = time.monotonic()
+        if not first and now - self._trouble_logged_at < _TROUBLE_LOG_EVERY_S:
+            return False
+        self._trouble_logged_at = now
+        return True
 
     async def process_transactions(self, messages: Sequence[RawMessage]) -> None:
         """Score one micro-batch and wait until its verdicts and dead letters are acknowledged.
@@ -171,6 +249,7 @@ class ScorerRuntime(Service):
         while one is scored); the verdicts of all chunks then go out together, one record batch per
         partition."""
         started = time.perf_counter()
+        self.progress.started()
         triage = self.scorer.triage(messages)
         verdict_topic = self.topics.verdicts
         letters = list(triage.dead_letters)
@@ -192,6 +271,7 @@ class ScorerRuntime(Service):
         acknowledged_ms = time.time() * 1000
         self._count_batch(len(messages), letters, triage.unknown_fields)
         self.lag.scored(messages)
+        self.progress.progressed()
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         sent_ms = np.array([stamp for stamp in triage.timestamps_ms if stamp is not None], dtype=np.float64)
         observe_many(self.metrics.end_to_end_seconds, np.maximum(acknowledged_ms - sent_ms, 0.0) / 1000)
@@ -220,6 +300,7 @@ class ScorerRuntime(Service):
         ahead of the event-time clock than the features look back, and those the feature store refuses
         (dated before their transaction, or of an unknown transaction beyond the held bound), are
         dead-lettered."""
+        self.progress.started()
         now = utc_now()
         batch = decode_batch([message.value for message in messages], Label, now=now)
         letters = [dead_letter_for(messages[index], rejection, now) for index, rejection in batch.rejected]
@@ -249,6 +330,7 @@ class ScorerRuntime(Service):
         await self._raise_alarms(self.drift.observe_labels([fact.is_fraud for fact in facts]))
         for letter in letters:
             self.metrics.dead_letters.labels(letter.reason_code.value).inc()
+        self.progress.progressed()
 
     async def process_model_event(self, message: RawMessage) -> list[RefreshOutcome]:
         """React to a model event: a reload/promotion/rollback of our model triggers a refresh."""
@@ -339,17 +421,25 @@ class ScorerRuntime(Service):
             return result
 
     async def _store_unavailable(self, error: FeatureStoreUnavailable, delay: float) -> float:
-        """Count and log the failure, wait ``delay``; the next delay."""
-        self.redis_ok = False
-        self.metrics.redis_errors.inc()
-        log.warning("feature store unavailable (%s); retrying in %.2f s, consumption paused", error, delay)
+        """Count and log the failure (the first of a run at once, then at most every
+        ``_TROUBLE_LOG_EVERY_S``), wait ``delay``; the next delay."""
+        first = self.store_down is None or self.store_down.kind != error.kind
+        self.store_down = error
+        self.progress.failed(error, operator=False)
+        self.metrics.redis_errors.labels(error.kind).inc()
+        for kind, gauge in self.metrics.feature_store_unavailable_by_kind.items():
+            gauge.set(kind == error.kind)
+        if self._trouble_due(first=first):
+            log.warning("feature store unavailable (%s); retrying in %.2f s, consumption paused", error, delay)
         await asyncio.sleep(delay)
         return min(delay * 2, self.settings.redis_retry_max_s)
 
     def _store_reachable(self) -> None:
-        if not self.redis_ok:
-            log.info("feature store reachable again")
-        self.redis_ok = True
+        if self.store_down is not None:
+            log.info("feature store reachable again (was: %s); consumption resumes", self.store_down.kind)
+            for gauge in self.metrics.feature_store_unavailable_by_kind.values():
+                gauge.set(0)
+        self.store_down = None
 
     async def _send_all(self, events: Sequence[Event]) -> None:
         """Send every event and wait for all acknowledgements; retry what failed, forever."""
@@ -361,22 +451,94 @@ class ScorerRuntime(Service):
     async def _send_records(self, records: Sequence[Record]) -> None:
         """Send ``(topic, key, value)`` records and wait for all acknowledgements; retry what failed, forever."""
         pending = list(records)
-        delay = 0.1
+        delay, began, failed = 0.1, time.monotonic(), False
         while pending:
             producer = self._producers.current
             assert producer is not None, "the runtime is not started"
-            try:
-                failures = await send_records(producer, pending, alone_from=_ALONE_FROM_BYTES)
-            except KafkaError as error:  # no metadata for a topic yet, a broker away
-                failures = [(record, error) for record in pending]
+            failures = await self._send_attempt(producer, pending)
             if failures:
-                causes = ", ".join(sorted({type(error).__name__ for _, error in failures}))
-                log.warning("%d messages not sent (%s); resending in %.1f s", len(failures), causes, delay)
+                errors = [error for _, error in failures]
+                self._count_send_failures(errors, time.monotonic() - began, delay, first=not failed)
+                failed = True
                 with contextlib.suppress(KafkaError):  # a broker still away: renewed at a later attempt
-                    await self._producers.renew_after(producer, [error for _, error in failures])
+                    await self._producers.renew_after(producer, errors)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _SEND_RETRY_MAX_S)
+                await self._wait_while_missing(producer, {topic for (topic, _, _), _ in failures})
+            elif failed:
+                log.info("sent after %.1f s of failed attempts", time.monotonic() - began)
             pending = [record for record, _ in failures]
+
+    async def _send_attempt(
+        self, producer: AIOKafkaProducer, pending: Sequence[Record]
+    ) -> list[tuple[Record, BaseException]]:
+        """One attempt to send ``pending``; what failed, with its error. An attempt that waits long is
+        diagnosed meanwhile (the client waits up to its request timeout before it tells)."""
+        attempt = asyncio.ensure_future(send_records(producer, pending, alone_from=_ALONE_FROM_BYTES))
+        try:
+            while not (await asyncio.wait({attempt}, timeout=_DIAGNOSE_AFTER_S))[0]:
+                found = await self._diagnose(producer, {topic for topic, _, _ in pending})
+                if found is not None:
+                    first = self._new_error(found)
+                    self.progress.failed(found)
+                    self.metrics.send_failures.labels(error_name(found)).inc()
+                    if self._trouble_due(first=first):
+                        log.error("cannot send %d records: %s; retrying until it is fixed", len(pending), found)
+            return attempt.result()
+        except KafkaError as error:  # no metadata for a topic yet, a broker away, a record too large
+            return [(record, error) for record in pending]
+        finally:
+            if not attempt.done():
+                attempt.cancel()
+
+    async def _wait_while_missing(self, producer: AIOKafkaProducer, topics: set[str]) -> None:
+        """Wait while one of ``topics`` is missing from the cluster, checking every ``_DIAGNOSE_AFTER_S``.
+
+        Records handed to aiokafka for a partition without a leader make its sender refresh metadata
+        back to back (thousands of requests a second) until they expire; resending them only once
+        the topic is back keeps that to the first attempt."""
+        while isinstance(found := await self._diagnose(producer, topics), UnknownTopicOrPartitionError):
+            self.progress.failed(found)
+            self.metrics.send_failures.labels(error_name(found)).inc()
+            await asyncio.sleep(_DIAGNOSE_AFTER_S)
+
+    @staticmethod
+    async def _diagnose(producer: AIOKafkaProducer, topics: set[str]) -> KafkaError | None:
+        """The error that explains a send waiting on ``topics``: one missing from the cluster or not
+        authorized; None when they look fine (or the cluster does not answer)."""
+        try:
+            cluster = await asyncio.wait_for(producer.client.fetch_all_metadata(), _DIAGNOSE_AFTER_S)
+        except (KafkaError, OSError, TimeoutError):
+            return None
+        if denied := sorted(topics & cluster.unauthorized_topics):
+            return TopicAuthorizationFailedError(f"not authorized to write to {', '.join(denied)}")
+        if missing := sorted(topics - cluster.topics()):
+            return UnknownTopicOrPartitionError(
+                f"topic {', '.join(missing)} does not exist (or these credentials may not describe it)"
+            )
+        return None
+
+    def _count_send_failures(
+        self, errors: Sequence[BaseException], failing_for_s: float, delay: float, *, first: bool
+    ) -> None:
+        """Count the failed attempt by error, tell the progress watch, log (the first failure of a send
+        at once, then at most every ``_TROUBLE_LOG_EVERY_S``)."""
+        for name in {error_name(error) for error in errors}:
+            self.metrics.send_failures.labels(name).inc()
+        worst = next((error for error in errors if needs_operator(error)), errors[0])
+        first = first or self._new_error(worst)
+        self.progress.failed(worst)
+        if self._trouble_due(first=first):
+            causes = ", ".join(sorted({f"{type(error).__name__}: {error}" for error in errors}))
+            level = logging.ERROR if needs_operator(worst) else logging.WARNING
+            log.log(
+                level,
+                "%d messages not sent for %.0f s (%s); resending in %.1f s",
+                len(errors),
+                failing_for_s,
+                causes,
+                delay,
+            )
 
     def _count_batch(self, consumed: int, letters: Sequence[DeadLetter], unknown_fields: int) -> None:
         metrics = self.metrics

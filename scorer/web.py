@@ -10,7 +10,9 @@
   is unreachable.
 * ``POST /reload`` — check the registry now and swap to the current champion (needs the API token).
 * ``GET /model`` — the version in use, when it was loaded, its validation, the last refreshes.
-* ``GET /health`` (liveness), ``GET /ready`` (model loaded and Redis reachable; 503 otherwise).
+* ``GET /health`` (liveness: the process answers; 200 even when stalled, since a restart fixes
+  neither a deleted topic nor a full Redis), ``GET /ready`` (model loaded, Redis accepting the
+  feature store's calls, no stall; 503 otherwise, the body says which and names the last error).
 * ``GET /metrics`` — Prometheus text format.
 
 The writes need ``Authorization: Bearer <FRAUD_API_TOKEN>`` (:mod:`scorer.http_auth`); read-only
@@ -126,16 +128,26 @@ def register_views(app: faust.App, runtime: ScorerRuntime) -> None:
     @app.page("/health")
     class Health(View):
         async def get(self, request: Request) -> Response:
-            return self.json({"status": "alive", "at": utc_now().isoformat()})
+            return self.json({"status": "alive", "at": utc_now().isoformat(), **_progress(runtime)})
 
     @app.page("/ready")
     class Ready(View):
         async def get(self, request: Request) -> Response:
             ready = runtime.ready
+            down = runtime.store_down
             body = {
                 "ready": ready,
                 "feature_store": runtime.redis_ok,
+                "feature_store_error": None if down is None else {"kind": down.kind, "message": str(down)},
                 "model_loaded": _loaded(runtime.models, "champion"),
+                "redis_eviction": None
+                if runtime.eviction is None
+                else {
+                    "policy": runtime.eviction.policy,
+                    "evicts": runtime.eviction.evicts,
+                    "detail": runtime.eviction.detail,
+                },
+                **_progress(runtime),
             }
             return self.json(body, status=200 if ready else 503)
 
@@ -164,6 +176,19 @@ def _problem(index: int, rejection: Rejected) -> dict[str, Any]:
         "reason_code": rejection.reason_code.value,
         "field": rejection.field,
         "message": rejection.message,
+    }
+
+
+def _progress(runtime: ScorerRuntime) -> dict[str, Any]:
+    """``stalled_for_s`` (None unless stalled) and the last error that kept a batch from completing."""
+    stall = runtime.progress.stall()
+    error = runtime.progress.last_error
+    return {
+        "stalled_for_s": None if stall is None else round(stall.for_s, 1),
+        "stall_bound_s": runtime.progress.bound_s,
+        "last_error": None
+        if error is None
+        else {"error": error.error, "message": error.message, "needs_operator": error.needs_operator},
     }
 
 

@@ -80,6 +80,14 @@ lost).
 A redelivery thus writes nothing after a completed first delivery and gets the counts of the first
 content.
 
+Refusals. Redis may refuse a call for a while (``OOM`` at ``maxmemory`` under ``noeviction``,
+``BUSY``, ``LOADING``, ``READONLY`` after a failover...: :mod:`fraudcore.features.redis_refusals`);
+the store then raises :class:`~fraudcore.features.store.FeatureStoreUnavailable` with the refusal's
+kind, and the caller retries the batch as after a crash between phases. A refusal never cuts a
+script call in half: Redis refuses a call before it runs, or at its first write (``OOM``, ``READONLY``),
+and lets a call that has written run to its end (even ``SCRIPT KILL`` cannot stop it then). So a
+refused phase wrote nothing, the phases before it are complete, and the retry adds what is missing.
+
 Pruning (``ZREMRANGEBYSCORE``), relative to the event time ``t`` of the transaction being added: the
 ``cust`` set drops members with score ``<= t - (max customer window + allowed lateness)`` on every
 insert; the ``term`` set on every insert and the ``fraud`` set on every fraud added drop those
@@ -113,9 +121,7 @@ from contextlib import aclosing
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import ClusterDownError, NoScriptError, RedisClusterException, SlotNotCoveredError, TryAgainError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
 from fraudcore.features.definition import (
     DEFAULT_SPEC,
@@ -140,6 +146,7 @@ from fraudcore.features.redis_calls import (
     terminal_calls,
 )
 from fraudcore.features.redis_line import script_line
+from fraudcore.features.redis_refusals import unavailability
 from fraudcore.features.scripts import CLAIM_TRANSACTIONS, RECORD_CUSTOMERS, RECORD_TERMINALS
 from fraudcore.features.store import FeatureStoreUnavailable
 
@@ -147,8 +154,6 @@ __all__ = ["RedisClient", "RedisFeatureStore"]
 
 RedisClient = aioredis.Redis | RedisCluster
 """A standalone (or Sentinel-managed) Redis client, or a Redis Cluster client."""
-
-_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, ClusterDownError, TryAgainError, SlotNotCoveredError)
 
 
 class RedisFeatureStore:
@@ -233,8 +238,9 @@ class RedisFeatureStore:
                 if reloaded_at == done:
                     raise RuntimeError("Redis lost the feature scripts again right after loading them") from missing
                 reloaded_at = done
-            except _UNAVAILABLE as error:
-                raise FeatureStoreUnavailable(f"Redis is unavailable: {error}") from error
+            except (RedisError, RedisClusterException) as error:
+                _raise_if_unavailable(error)
+                raise
 
     async def _one_by_one(
         self, chunks: Sequence[Sequence[TxFacts]]
@@ -325,16 +331,12 @@ class RedisFeatureStore:
                     await self._client.script_load(script.source)
                 for at, reply in zip(missing, await self._pipeline([calls[at] for at in missing]), strict=True):
                     replies[at] = reply
-        except _UNAVAILABLE as error:
-            raise FeatureStoreUnavailable(f"Redis is unavailable: {error}") from error
-        except RedisClusterException as error:
-            if _is_unreachable(error):
-                raise FeatureStoreUnavailable(f"Redis is unavailable: {error}") from error
+        except (RedisError, RedisClusterException) as error:
+            _raise_if_unavailable(error)
             raise
         for reply in replies:
-            if isinstance(reply, _UNAVAILABLE):
-                raise FeatureStoreUnavailable(f"Redis is unavailable: {reply}") from reply
             if isinstance(reply, Exception):
+                _raise_if_unavailable(reply)
                 raise reply
         return replies
 
@@ -365,6 +367,11 @@ def _checked(replies: list[object]) -> list[object]:
     return replies
 
 
-def _is_unreachable(error: RedisClusterException) -> bool:
-    """Whether a cluster client error means the cluster cannot be reached (not a misuse)."""
-    return isinstance(error.__cause__, RedisConnectionError | RedisTimeoutError) or "not covered" in str(error)
+def _raise_if_unavailable(error: Exception) -> None:
+    """Raise :class:`FeatureStoreUnavailable` when ``error`` says Redis is away or refuses work for now
+    (see :mod:`fraudcore.features.redis_refusals`)."""
+    kind = unavailability(error)
+    if kind is not None:
+        raise FeatureStoreUnavailable(
+            f"Redis is unavailable ({kind}): {type(error).__name__}: {error}", kind
+        ) from error

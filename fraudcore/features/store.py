@@ -11,8 +11,14 @@ __all__ = ["FeatureStore", "FeatureStoreUnavailable"]
 
 
 class FeatureStoreUnavailable(Exception):
-    """The backing store cannot be reached (or did not answer in time). The batch may or may not have
-    been recorded; back off and retry the same batch, which recording's idempotency makes safe."""
+    """The backing store cannot be reached, did not answer in time, or refuses work for now (out of
+    memory, read-only, loading...). The batch may or may not have been recorded; back off and retry
+    the same batch, which recording's idempotency makes safe. ``kind`` names the cause (a short
+    snake_case word, e.g. ``unreachable`` or ``out_of_memory``)."""
+
+    def __init__(self, message: str, kind: str = "unreachable") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class FeatureStore(Protocol):

@@ -12,6 +12,7 @@ from aiokafka.errors import KafkaConnectionError
 from fraudcore.kafka_diagnosis import connection_problem
 from fraudcore.kafka_security import client_options
 from fraudcore.redis_auth import RedisAuthRefused, redis_credentials
+from fraudcore.redis_eviction import check_eviction
 from fraudcore.settings import Settings
 
 __all__ = ["ServiceStatus", "check_kafka", "check_redis"]
@@ -55,7 +56,8 @@ def check_kafka(settings: Settings, timeout_s: float = 5.0) -> str:
 
 
 def check_redis(settings: Settings, timeout_s: float = 5.0) -> str:
-    """Raise unless Redis answers PING; otherwise its server version."""
+    """Raise unless Redis answers PING; otherwise its server version and whether its eviction policy
+    can delete feature keys (see :mod:`fraudcore.redis_eviction`)."""
     client = redis.Redis.from_url(
         settings.redis_connection_url, socket_timeout=timeout_s, **redis_credentials(settings)
     )
@@ -65,6 +67,8 @@ def check_redis(settings: Settings, timeout_s: float = 5.0) -> str:
         except redis.AuthenticationError as error:
             raise RedisAuthRefused(settings, error) from error
         info = client.info("server")
-        return f"redis {info.get('redis_version', '?')}"
+        eviction = check_eviction(client)
+        warning = "" if eviction.safe else "WARNING: "
+        return f"redis {info.get('redis_version', '?')}; {warning}{eviction.detail}"
     finally:
         client.close()

@@ -24,7 +24,8 @@ def test_lag_is_the_end_offset_minus_the_next_offset_scored() -> None:
     registry = CollectorRegistry()
     lag = ConsumerLag(Gauge("lag", "lag", ["topic", "partition"], registry=registry))
     lag.scored([_message(0, 4), _message(0, 9), _message(1, 2), _message(0, 7)])
-    lag.report([("tx", 0), ("tx", 1), ("tx", 2)], {("tx", 0): 25, ("tx", 1): 3, ("tx", 2): 40})
+    total = lag.report([("tx", 0), ("tx", 1), ("tx", 2)], {("tx", 0): 25, ("tx", 1): 3, ("tx", 2): 40})
+    assert total == 15
     assert _lags(registry) == {("tx", "0"): 15.0, ("tx", "1"): 0.0}  # partition 2: nothing scored yet
 
     lag.report([("tx", 1)], {("tx", 1): 8})  # partition 0 went to another worker

@@ -1,0 +1,115 @@
+"""A Redis that refuses writes (maxmemory reached under noeviction): the store says so with the
+refusal's kind, writes nothing half, and the retried batch counts exactly what the memory twin counts.
+Runs on a redis-server of its own, whose memory limit the test lowers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+import redis.asyncio as aioredis
+
+from fraudcore.features.definition import DEFAULT_SPEC, Conflict, TxFacts, WindowCounts
+from fraudcore.features.memory import MemoryFeatureStore
+from fraudcore.features.redis_calls import Claim, KeyLayout
+from fraudcore.features.redis_store import RedisFeatureStore
+from fraudcore.features.store import FeatureStoreUnavailable
+from fraudcore.local.redis_server import RedisServer
+from fraudcore.settings import Settings
+from tests.integration.conftest import free_port
+
+T0 = 1_700_000_000_000
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[str]:
+    settings = Settings(data_dir=tmp_path, redis_port=free_port())
+    server = RedisServer(settings)
+    server.start()
+    try:
+        yield settings.redis_connection_url
+    finally:
+        server.stop()
+
+
+@pytest_asyncio.fixture
+async def admin(own_redis: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(own_redis)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+def _batch(start: int, count: int) -> list[TxFacts]:
+    return [
+        TxFacts(f"tx-{i:05d}", f"card-{i % 7}", f"term-{i % 5}", T0 + i * 60_000, 100 + i)
+        for i in range(start, start + count)
+    ]
+
+
+async def _collect(
+    store: RedisFeatureStore, chunks: list[list[TxFacts]], into: list[list[WindowCounts | Conflict]]
+) -> None:
+    async for counts in store.record_chunks(chunks):
+        into.append(counts)
+
+
+class _FullAfterClaiming(RedisFeatureStore):
+    """A store whose Redis reaches its memory limit right after phase A (the claims) of a batch."""
+
+    async def _claim(self, batch: Sequence[TxFacts], *, record: bool) -> list[Claim | Conflict]:
+        claims = await super()._claim(batch, record=record)
+        await self._client.config_set("maxmemory", 1)
+        return claims
+
+
+async def test_a_refusal_between_phases_then_the_retry_counts_each_transaction_once(
+    own_redis: str, admin: aioredis.Redis
+) -> None:
+    store = RedisFeatureStore.from_url(own_redis, namespace="oom")
+    filling = _FullAfterClaiming(aioredis.Redis.from_url(own_redis), namespace="oom")
+    twin = MemoryFeatureStore(DEFAULT_SPEC)
+    layout = KeyLayout("oom")
+    customer = layout.key(b"cust", b"card-0")
+    try:
+        warm = _batch(0, 50)
+        assert await store.record_transactions(warm) == await twin.record_transactions(warm)
+        batch = _batch(50, 400)
+        with pytest.raises(FeatureStoreUnavailable, match="out_of_memory") as refused:
+            await filling.record_transactions(batch)
+        assert refused.value.kind == "out_of_memory"
+        claimed = [await admin.exists(layout.key(b"tx", tx.transaction_id.encode())) for tx in batch]
+        assert sum(claimed) == len(batch)  # phase A ran whole...
+        assert await admin.zcard(customer) == sum(tx.customer_id == "card-0" for tx in warm)  # ...phase B not at all
+        with pytest.raises(FeatureStoreUnavailable, match="out_of_memory"):
+            await store.record_transactions(batch)  # still full: refused again, nothing written
+        assert await admin.zcard(customer) == sum(tx.customer_id == "card-0" for tx in warm)
+        await admin.config_set("maxmemory", 0)
+        assert await store.record_transactions(batch) == await twin.record_transactions(batch)
+        assert await store.record_transactions(batch) == await twin.record_transactions(batch)  # a redelivery
+        assert await admin.zcard(customer) == sum(tx.customer_id == "card-0" for tx in [*warm, *batch])
+    finally:
+        await store.close()
+        await filling.close()
+
+
+async def test_chunks_refused_midway_resume_where_they_stopped(own_redis: str, admin: aioredis.Redis) -> None:
+    store = RedisFeatureStore.from_url(own_redis, namespace="oomc")
+    twin = MemoryFeatureStore(DEFAULT_SPEC)
+    warm, chunks = _batch(0, 100), [_batch(start, 100) for start in range(100, 3100, 100)]
+    try:
+        assert await store.record_transactions(warm) == await twin.record_transactions(warm)  # scripts loaded
+        used = int((await admin.info("memory"))["used_memory"])
+        await admin.config_set("maxmemory", used + 200_000)  # room for about 400 transactions
+        done: list[list[WindowCounts | Conflict]] = []
+        with pytest.raises(FeatureStoreUnavailable, match="out_of_memory"):
+            await _collect(store, chunks, done)
+        assert 0 < len(done) < len(chunks)
+        await admin.config_set("maxmemory", 0)
+        rest = [counts async for counts in store.record_chunks(chunks[len(done) :])]
+        assert [*done, *rest] == [await twin.record_transactions(chunk) for chunk in chunks]
+    finally:
+        await store.close()
