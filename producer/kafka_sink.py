@@ -35,9 +35,7 @@ class KafkaEventSink:
     """Sends events to their topic, keyed as :mod:`schemas.topics` says; counts what the broker
     acknowledged and what failed. Use as an async context manager: leaving it flushes."""
 
-    def __init__(
-        self, settings: Settings, topics: Topics, *, linger_ms: int = 5, batch_records: int = 2000
-    ) -> None:
+    def __init__(self, settings: Settings, topics: Topics, *, linger_ms: int = 5, batch_records: int = 2000) -> None:
         self.topics = topics
         self.sent: Counter[str] = Counter()
         """Messages handed to the sink, per topic."""
