@@ -31,6 +31,7 @@ from pathlib import Path
 
 __all__ = ["Run", "main"]
 
+_REPO = Path(__file__).resolve().parents[1]
 _SENT = re.compile(r"sent ([\d,]+) transactions and [\d,]+ labels in ([\d,.]+) s")
 
 
@@ -71,10 +72,20 @@ def _export(revision: str, into: Path) -> Path:
     git = shutil.which("git")
     if git is None:
         raise SystemExit("--baseline needs git")
-    subprocess.run([git, "archive", "--output", str(archive), revision], check=True, cwd=Path(__file__).parent)  # noqa: S603
+    subprocess.run([git, "archive", "--output", str(archive), revision], check=True, cwd=_REPO)  # noqa: S603
     with tarfile.open(archive) as tar:
         tar.extractall(into / "baseline", filter="data")
     return into / "baseline"
+
+
+def _imports_from(source: Path) -> bool:
+    """Whether the interpreter, run as :func:`_run` runs it, takes the project's modules from ``source``
+    (and not from an editable install of this checkout)."""
+    probe = [sys.executable, "-c", "import producer.files as module; print(module.__file__)"]
+    done = subprocess.run(  # noqa: S603 - the running interpreter
+        probe, env=os.environ | {"PYTHONPATH": str(source)}, cwd=source, capture_output=True, text=True, check=True
+    )
+    return Path(done.stdout.strip()).resolve().is_relative_to(source.resolve())
 
 
 def _run(code: str, source: Path, path: Path) -> Run:
@@ -109,13 +120,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.data.mkdir(parents=True, exist_ok=True)
     files = [_dataset(args.data, args.rows, f".{kind}") for kind in args.formats]
-    here = Path(__file__).resolve().parent.parent
     print("| code | format | rows | rows/s (command) | rows/s (wall, with start-up) | CPU µs/row |")
     print("|---|---|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as scratch:
-        codes = [("this code", here)]
+        codes = [("this code", _REPO)]
         if args.baseline:
-            codes.insert(0, (f"baseline {args.baseline}", _export(args.baseline, Path(scratch))))
+            baseline = _export(args.baseline, Path(scratch))
+            if not _imports_from(baseline):
+                raise SystemExit(f"the exported {args.baseline} is not what python imports: is the project installed?")
+            codes.insert(0, (f"baseline {args.baseline}", baseline))
         for path in files:
             for _ in range(args.repeat):
                 for code, source in codes:
