@@ -16,6 +16,7 @@ from typing import Any
 
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
+from fraudcore.collector_tuning import fewer_collections
 from fraudcore.kafka_admin import ensure_project_topics
 from fraudcore.local.errors import InfraError
 from fraudcore.metrics_server import serve_metrics
@@ -166,7 +167,8 @@ def produce(args: argparse.Namespace, settings: Settings) -> int:
     except (ValueError, OSError) as exc:
         print(f"fraudstream produce: {exc}", file=sys.stderr)
         return 2
-    return asyncio.run(_produce(args, settings, source, leftover))
+    with fewer_collections():  # millions of short-lived events: the collector would re-walk the start-up heap
+        return asyncio.run(_produce(args, settings, source, leftover))
 
 
 def _simulation(args: argparse.Namespace) -> tuple[SimulationParams, LabelPolicy]:

@@ -18,10 +18,14 @@ from typing import Any
 import jsonschema
 import numpy as np
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 
 from fraudcore.settings import Settings
 from fraudstream.cli import main
+from producer.files import EventWriter
+from producer.simulated_events import LabelPolicy, SimulatedStream
 from producer.simulator import SimulationParams, Simulator
+from schemas.codec import encode
 from schemas.events import Event, Label, Transaction
 from schemas.generate import schema_path
 from schemas.topics import Topics
@@ -190,3 +194,30 @@ def test_ctrl_c_flushes_what_was_sent_and_reports_it(services: Settings, unique:
     topics = Topics.with_prefix(prefix)
     assert len(_kcat(services, topics.transactions)) == transactions
     assert f"{topics.transactions} ({transactions:,} acknowledged)" in out
+
+
+def test_a_file_reaches_the_partitions_send_would_choose_in_file_order(
+    services: Settings, unique: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    topics = _use(monkeypatch, services, f"p{unique}.")
+    dataset = tmp_path / "in.jsonl"
+    writer = EventWriter(dataset, Transaction)
+    stream = SimulatedStream(SimulationParams(seed=3, n_customers=300, n_terminals=600, days=20), LabelPolicy())
+    events = [event for event in stream.events(5000) if isinstance(event, Transaction)]
+    for event in events:
+        writer.write(event)
+    writer.close()
+    lines = dataset.read_bytes().splitlines()
+    dataset.write_bytes(b"\n".join([*lines[:2500], b"{not json", *lines[2500:]]) + b"\n")
+    assert main(["produce", "--from-file", str(dataset), "--quiet"]) == 1  # one row refused
+
+    messages = _kcat(services, topics.transactions)
+    assert len(messages) == len(events)
+    partitions = list(range(services.topic_partitions))
+    for message in messages:
+        assert message["partition"] == DefaultPartitioner()(message["key"].encode(), partitions, partitions)
+    expected = [encode(event).decode() for event in events]  # the bytes today's decoder and encoder give
+    for partition in partitions:
+        sent = [m["payload"] for m in messages if m["partition"] == partition]
+        assert sent == [value for value in expected if value in set(sent)]
+    assert sorted(m["payload"] for m in messages) == sorted(expected)

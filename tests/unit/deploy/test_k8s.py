@@ -1,13 +1,16 @@
 """deploy/k8s: the manifests parse, kustomize lists them, and probes, ports, selectors, the autoscaler,
-the settings and the container commands agree with each other and with the project."""
+the settings and the container commands agree with each other and with the project; the optional
+overlay deploy/k8s-autoscale-on-lag (KEDA) replaces the CPU autoscaler and reads the scorers' lag."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+import yaml
 
 from fraudcore.settings import Settings
+from schemas.topics import Topics
 from tests.unit.deploy.repo_files import (
     K8S_DIR,
     cpu_cores,
@@ -18,6 +21,7 @@ from tests.unit.deploy.repo_files import (
     k8s_object,
     k8s_objects,
     load_yaml,
+    load_yaml_documents,
     memory_bytes,
     parse_command,
     project_version,
@@ -337,3 +341,88 @@ def test_the_api_token_comes_from_a_secret() -> None:
     for config in _config_maps().values():
         assert "FRAUD_API_TOKEN" not in config, "the API token is a secret: keep it in the Secret"
     assert "FRAUD_API_TOKEN" not in _container_env(_container(_deployments()[TRAINER])), "the trainer serves no API"
+
+
+# --- the optional autoscaling on consumer lag (KEDA) ----------------------------------------------
+
+LAG_DIR = K8S_DIR.parent / "k8s-autoscale-on-lag"
+KEDA_SASL = {"PLAIN": "plaintext", "SCRAM-SHA-256": "scram_sha256", "SCRAM-SHA-512": "scram_sha512"}
+
+
+def _lag_objects(kind: str) -> list[Mapping]:
+    return [
+        doc
+        for path in sorted(LAG_DIR.glob("*.y*ml"))
+        if path.name != "kustomization.yaml"
+        for doc in load_yaml_documents(path)
+        if doc["kind"] == kind
+    ]
+
+
+def _kafka_trigger() -> Mapping:
+    (scaled,) = _lag_objects("ScaledObject")
+    (trigger,) = [trigger for trigger in scaled["spec"]["triggers"] if trigger["type"] == "kafka"]
+    return dict(trigger)
+
+
+def test_the_lag_overlay_adds_keda_to_the_base_and_deletes_the_cpu_autoscaler() -> None:
+    kustomization = load_yaml(LAG_DIR / "kustomization.yaml")
+    assert kustomization["namespace"] == load_yaml(K8S_DIR / "kustomization.yaml")["namespace"]
+    on_disk = {path.name for path in LAG_DIR.glob("*.y*ml")} - {"kustomization.yaml"}
+    assert set(kustomization["resources"]) == {"../k8s"} | on_disk
+    deleted = [yaml.safe_load(patch["patch"]) for patch in kustomization["patches"]]
+    hpa = k8s_objects("HorizontalPodAutoscaler")[0]
+    assert {
+        "$patch": "delete",
+        "apiVersion": hpa["apiVersion"],
+        "kind": hpa["kind"],
+        "metadata": {"name": hpa["metadata"]["name"]},
+    } in deleted, "KEDA makes its own autoscaler: the CPU one must go, two would fight over the replicas"
+
+
+def test_keda_scales_the_scorer_between_its_replicas_and_the_partitions_also_on_cpu() -> None:
+    (scaled,) = _lag_objects("ScaledObject")
+    assert scaled["apiVersion"] == "keda.sh/v1alpha1"
+    spec = scaled["spec"]
+    target = spec["scaleTargetRef"]
+    assert (target.get("apiVersion", "apps/v1"), target.get("kind", "Deployment"), target["name"]) == (
+        "apps/v1",
+        "Deployment",
+        SCORER,
+    )
+    partitions = int(setting_value(_container_env(_container(_deployments()[SCORER])), "topic_partitions"))
+    assert 1 <= int(spec["minReplicaCount"]) <= int(spec["maxReplicaCount"]) <= partitions
+    assert int(spec["minReplicaCount"]) <= int(_deployments()[SCORER]["spec"]["replicas"])
+    assert _kafka_trigger()["metadata"].get("allowIdleConsumers", "false") == "false"
+    assert int(_kafka_trigger()["metadata"]["lagThreshold"]) > 0
+    hpa = k8s_objects("HorizontalPodAutoscaler")[0]["spec"]
+    (cpu,) = [trigger for trigger in spec["triggers"] if trigger["type"] == "cpu"]
+    assert cpu["metricType"] == "Utilization"
+    assert int(cpu["metadata"]["value"]) == hpa["metrics"][0]["resource"]["target"]["averageUtilization"]
+
+
+def test_keda_reads_the_lag_of_the_scorers_group_on_their_transactions_topic() -> None:
+    env = _container_env(_container(_deployments()[SCORER]))
+    metadata = _kafka_trigger()["metadata"]
+    assert metadata["bootstrapServers"] == setting_value(env, "kafka_bootstrap")
+    assert metadata["consumerGroup"] == setting_value(env, "scorer_group")
+    assert metadata["topic"] == Topics.with_prefix(env.get("FRAUD_TOPIC_PREFIX", "")).transactions
+    protocol = setting_value(env, "kafka_security_protocol")
+    mechanism = setting_value(env, "kafka_sasl_mechanism")
+    assert metadata.get("sasl", "none") == (KEDA_SASL[mechanism] if protocol.startswith("SASL_") else "none")
+    assert metadata.get("tls", "disable") == ("enable" if protocol in ("SSL", "SASL_SSL") else "disable")
+
+
+def test_keda_authenticates_with_the_scorers_kafka_credentials() -> None:
+    (authentication,) = _lag_objects("TriggerAuthentication")
+    assert _kafka_trigger()["authenticationRef"]["name"] == authentication["metadata"]["name"]
+    scorer_secrets = {
+        variable["name"]: variable["valueFrom"]["secretKeyRef"]
+        for variable in _container(_deployments()[SCORER]).get("env", [])
+        if "secretKeyRef" in variable.get("valueFrom", {})
+    }
+    references = {ref["parameter"]: ref for ref in authentication["spec"]["secretTargetRef"]}
+    for parameter, variable in (("username", "FRAUD_KAFKA_SASL_USERNAME"), ("password", "FRAUD_KAFKA_SASL_PASSWORD")):
+        secret = scorer_secrets[variable]
+        assert (references[parameter]["name"], references[parameter]["key"]) == (secret["name"], secret["key"])
+    assert references["ca"]["name"] == scorer_secrets["FRAUD_KAFKA_SASL_USERNAME"]["name"]

@@ -66,28 +66,29 @@ async def test_the_kafka_sink_tallies_acknowledgements_and_failures_by_kind() ->
     topics = Topics.with_prefix("t.")
     sink = KafkaEventSink(Settings(kafka_bootstrap="127.0.0.1:1"), topics)
     loop = asyncio.get_running_loop()
-    outcomes: list[tuple[str, BaseException | None]] = [
-        (topics.transactions, None),
-        (topics.transactions, TimeoutError("no broker")),
-        (topics.labels, None),
+    outcomes: list[tuple[str, int, BaseException | None]] = [  # one delivery future per record batch
+        (topics.transactions, 3, None),
+        (topics.transactions, 2, TimeoutError("no broker")),
+        (topics.labels, 1, None),
     ]
-    for topic, error in outcomes:
-        sink.sent[topic] += 1
+    for topic, count, error in outcomes:
+        sink.sent[topic] += count
         done: asyncio.Future[object] = loop.create_future()
         if error is None:
             done.set_result(object())
         else:
             done.set_exception(error)
-        sink._account(topic, done)
+        sink._account(topic, count, done)
     assert sink.tallies() == {
-        ("transaction", "sent"): 2,
-        ("transaction", "acknowledged"): 1,
-        ("transaction", "failed"): 1,
+        ("transaction", "sent"): 5,
+        ("transaction", "acknowledged"): 3,
+        ("transaction", "failed"): 2,
         ("label", "sent"): 1,
         ("label", "acknowledged"): 1,
         ("label", "failed"): 0,
     }
     assert sink.unacknowledged == 0
+    assert sink.failures == [f"{topics.transactions}: TimeoutError('no broker')"] * 2
     await sink._producer.stop()  # never started: only releases it
 
 
