@@ -57,6 +57,8 @@ class KafkaEventSink:
         self._buffer: list[_Keyed] = []
         self._handing_over = asyncio.Lock()
         self._lingering: asyncio.Task[None] | None = None
+        self._not_handed: Counter[str] = Counter()
+        """Events taken out of the buffer by the hand-over under way and not given to the producer yet."""
 
     async def __aenter__(self) -> KafkaEventSink:
         await self._producer.start()
@@ -69,11 +71,13 @@ class KafkaEventSink:
         try:
             await self.flush()
         finally:
-            if self._lingering is not None:
-                self._lingering.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._lingering
-            await self._producer.stop()
+            try:
+                if self._lingering is not None:
+                    self._lingering.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await self._lingering
+            finally:
+                await self._producer.stop()
 
     async def send(self, event: Event) -> None:
         """Queue one event (returns when it is buffered, not when it is acknowledged)."""
@@ -100,20 +104,35 @@ class KafkaEventSink:
                 await self._hand_over()
 
     async def _hand_over(self) -> None:
-        """Give the buffered events to the producer, one record batch per partition (or more, when full)."""
+        """Give the buffered events to the producer, one record batch per partition (or more, when full).
+
+        Events the producer refuses to take (its metadata cannot be had, it is closing, ...) are counted
+        as failed with the reason, never dropped unaccounted; the error is not raised, so the lingering
+        task keeps running and ``flush`` still waits for what was handed over."""
         async with self._handing_over:  # one at a time, in order: a partition's events stay in sequence
             records, self._buffer = self._buffer, []
-            by_topic: defaultdict[str, list[_Keyed]] = defaultdict(list)
-            for record in records:
-                by_topic[record[0]].append(record)
-            for topic, keyed in by_topic.items():
-                partitions = sorted(await self._producer.partitions_for(topic))
-                chosen = default_partitions([key for _, key, _ in keyed], len(partitions))
-                by_partition: defaultdict[int, list[_Keyed]] = defaultdict(list)
-                for record, index in zip(keyed, chosen.tolist(), strict=True):
-                    by_partition[partitions[index]].append(record)
-                for partition, in_partition in by_partition.items():
-                    await self._send_partition(topic, partition, in_partition)
+            self._not_handed.update(topic for topic, _, _ in records)
+            try:
+                await self._hand_over_by_partition(records)
+            except Exception as error:  # noqa: BLE001 - whatever stopped the hand-over, its events are failures
+                for topic, count in self._not_handed.items():
+                    self.failed[topic] += count
+                    self.failures += [f"{topic}: not handed to the producer: {error!r}"] * count
+            finally:
+                self._not_handed.clear()
+
+    async def _hand_over_by_partition(self, records: list[_Keyed]) -> None:
+        by_topic: defaultdict[str, list[_Keyed]] = defaultdict(list)
+        for record in records:
+            by_topic[record[0]].append(record)
+        for topic, keyed in by_topic.items():
+            partitions = sorted(await self._producer.partitions_for(topic))
+            chosen = default_partitions([key for _, key, _ in keyed], len(partitions))
+            by_partition: defaultdict[int, list[_Keyed]] = defaultdict(list)
+            for record, index in zip(keyed, chosen.tolist(), strict=True):
+                by_partition[partitions[index]].append(record)
+            for partition, in_partition in by_partition.items():
+                await self._send_partition(topic, partition, in_partition)
 
     async def _send_partition(self, topic: str, partition: int, records: list[_Keyed]) -> None:
         batch, count = self._producer.create_batch(), 0
@@ -124,7 +143,7 @@ class KafkaEventSink:
                 batch, count = self._producer.create_batch(), 0
                 if batch.append(key=key, value=value, timestamp=None) is None:  # larger than a batch: alone
                     delivery = await self._producer.send(topic, value, key=key, partition=partition)
-                    delivery.add_done_callback(partial(self._account, topic, 1))
+                    self._handed(topic, 1, delivery)
                     continue
             count += 1
         if count:
@@ -132,6 +151,11 @@ class KafkaEventSink:
 
     async def _send_batch(self, batch: object, topic: str, partition: int, count: int) -> None:
         delivery = await self._producer.send_batch(batch, topic, partition=partition)
+        self._handed(topic, count, delivery)
+
+    def _handed(self, topic: str, count: int, delivery: asyncio.Future[object]) -> None:
+        """``count`` events of ``topic`` are the producer's now; ``delivery`` accounts for them."""
+        self._not_handed[topic] -= count
         delivery.add_done_callback(partial(self._account, topic, count))
 
     def _account(self, topic: str, count: int, done: asyncio.Future[object]) -> None:

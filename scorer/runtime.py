@@ -89,8 +89,9 @@ _ALONE_FROM_BYTES = 64 * 1024
 _DIAGNOSE_AFTER_S = 2.0
 """A send attempt still waiting after this long is diagnosed (are its topics still there?)."""
 _TROUBLE_LOG_EVERY_S = 30.0
-_STALL_CHECK_EVERY_S = 1.0
 """Longest silence about a send or feature store that keeps failing (the first failure is logged at once)."""
+_STALL_CHECK_EVERY_S = 1.0
+"""How often the worker checks whether its pending input has waited past the stall bound."""
 
 
 def producer_options(settings: Settings) -> dict[str, Any]:

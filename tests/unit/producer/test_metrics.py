@@ -7,6 +7,7 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+from aiokafka.errors import KafkaConnectionError
 from prometheus_client import generate_latest
 
 from fraudcore.settings import Settings
@@ -108,3 +109,29 @@ def test_produce_stops_before_kafka_when_its_metrics_port_is_taken(
     err = capsys.readouterr().err
     assert "the producer cannot serve metrics" in err
     assert "FRAUD_PRODUCER_METRICS_PORT=<port>" in err
+
+
+class _RefusingAfterTwo(KafkaEventSink):
+    """A sink whose producer takes two events of a hand-over, then refuses the rest."""
+
+    async def _hand_over_by_partition(self, records: list[tuple[str, bytes, bytes]]) -> None:
+        done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        done.set_result(object())
+        self._handed(records[0][0], 2, done)
+        raise KafkaConnectionError("no metadata for the topic")
+
+
+async def test_events_the_producer_refuses_to_take_are_counted_as_failed_and_the_sink_goes_on() -> None:
+    topics = Topics.with_prefix("t.")
+    sink = _RefusingAfterTwo(Settings(kafka_bootstrap="127.0.0.1:1"), topics)
+    for round_ in (1, 2):
+        for _ in range(5):
+            sink.sent[topics.transactions] += 1
+            sink._buffer.append((topics.transactions, b"card", b"{}"))
+        await sink._hand_over()  # does not raise: the lingering task that calls it keeps running
+        await asyncio.sleep(0)  # the delivery callbacks
+        assert sink.acknowledged[topics.transactions] == 2 * round_
+        assert sink.failed[topics.transactions] == 3 * round_
+        assert sink.unacknowledged == 0
+    assert sink.failures[0].startswith(f"{topics.transactions}: not handed to the producer: KafkaConnectionError")
+    await sink._producer.stop()  # never started: only releases it
