@@ -316,7 +316,7 @@ def load_version(
             f"version {version} of model {name!r} (run {run_id or 'none'}, recorded digest "
             f"{signed_digest[:16] or 'none'}…) is not signed by any of the verification keys "
             f"({', '.join(keys.ids)}): it was registered without the signing key, or its digest, model name "
-            "or run were changed since; nothing in it was fetched or read",
+            "or run were changed since; nothing in it was read, nor even fetched",
         )
     files = _fetch(client, model_version, run_id)
     digest = tree_digest(files)
