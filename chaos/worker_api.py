@@ -59,7 +59,7 @@ def request_reload(port: int, token: str, timeout_s: float) -> ReloadAnswer:
 
 def counter_values(port: int, name: str) -> dict[str, float]:
     """The samples of metric ``name`` (e.g. ``fraudstream_scorer_model_load_failures_total``), keyed by
-    their labels as written (``reason="digest_mismatch"``; '' without labels)."""
+    their labels as written (``reason="bad_signature"``; '' without labels)."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
         text = answer.read().decode()
     values: dict[str, float] = {}

@@ -3,7 +3,7 @@
 Importing this package does not import mlflow; the registry functions import it when called.
 """
 
-from fraudcore.models.artifact import TRUSTED_TYPES, artifact_digest, load_bundle, save_bundle
+from fraudcore.models.artifact import TRUSTED_TYPES, artifact_digest, save_bundle
 from fraudcore.models.bundle import REFERENCE_ROWS, ModelBundle, reference_sample
 from fraudcore.models.errors import ModelLoadError, ModelLoadFailure
 from fraudcore.models.keys import ModelKeyError, signing_key, verification_keys
@@ -41,7 +41,6 @@ __all__ = [
     "artifact_digest",
     "list_versions",
     "load_alias",
-    "load_bundle",
     "load_version",
     "promote",
     "publish",

@@ -13,7 +13,8 @@ float64 matrix whose columns are the feature names in order (``fraudstream.json`
 ``predict_proba``'s ``[P(genuine), P(fraud)]`` per row.
 
 fraudstream itself never calls MLflow's loaders, which would take the list of trusted types from
-``MLmodel``: it reads every file into memory once, lets the caller check the
+``MLmodel``: it reads every file into memory once (at most :data:`MAX_ARTIFACT_FILES` files and
+folders and :data:`MAX_ARTIFACT_BYTES` bytes, else ``TOO_LARGE``), lets the caller check the
 digest and signature of those bytes, then parses the same bytes with ``skops.io.loads`` and the
 trusted types of :data:`TRUSTED_TYPES`, held here in code. Nothing can change between the check and
 the parsing. Format 1 (a joblib pickle) is recognised and refused, never read.
@@ -40,11 +41,13 @@ __all__ = [
     "ESTIMATOR_FILE",
     "FORMAT",
     "LEGACY_ESTIMATOR_FILE",
+    "MAX_ARTIFACT_BYTES",
+    "MAX_ARTIFACT_FILES",
     "METADATA_FILE",
     "REFERENCE_FILE",
     "TRUSTED_TYPES",
     "artifact_digest",
-    "load_bundle",
+    "check_artifact_size",
     "parse_bundle",
     "read_artifact",
     "save_bundle",
@@ -57,6 +60,10 @@ ESTIMATOR_FILE = "model.skops"
 REFERENCE_FILE = "reference.npy"
 LEGACY_ESTIMATOR_FILE = "estimator.joblib"
 """Format 1's pickle: a folder holding it is refused unread."""
+MAX_ARTIFACT_BYTES = 256 * 1024 * 1024
+"""The most bytes a version's files may hold together (a fraudstream model is a few MiB)."""
+MAX_ARTIFACT_FILES = 1000
+"""The most files and folders a version's artifact may hold (a fraudstream model has about ten)."""
 
 TRUSTED_TYPES: Final[tuple[str, ...]] = (
     "fraudcore.models.online.OnlineLogisticRegression",
@@ -76,9 +83,10 @@ def artifact_digest(directory: Path) -> str:
     """SHA-256 (hex) over the sorted relative paths and bytes of every file under ``directory``.
 
     Each path and each content is preceded by its length (8 bytes, big-endian), so two different
-    trees never hash the same stream. Symbolic links and special files are refused.
+    trees never hash the same stream. Symbolic links and special files are refused (``ValueError``),
+    and so is a folder over the size limits (``TOO_LARGE``).
     """
-    return tree_digest(_read_tree(directory))
+    return tree_digest(_read_tree(directory, MAX_ARTIFACT_BYTES, MAX_ARTIFACT_FILES))
 
 
 def save_bundle(bundle: ModelBundle, directory: Path) -> str:
@@ -128,27 +136,33 @@ def _save_mlflow_model(
     )
 
 
-def read_artifact(directory: Path) -> dict[str, bytes]:
-    """Every file of the artifact folder, by relative POSIX path; ``CORRUPT_ARTIFACT`` if unreadable."""
+def read_artifact(
+    directory: Path, *, max_bytes: int = MAX_ARTIFACT_BYTES, max_files: int = MAX_ARTIFACT_FILES
+) -> dict[str, bytes]:
+    """Every file of the artifact folder, by relative POSIX path; ``CORRUPT_ARTIFACT`` if unreadable,
+    ``TOO_LARGE`` past ``max_files`` files and folders or ``max_bytes`` bytes (never read past that)."""
     try:
-        return _read_tree(directory)
+        return _read_tree(directory, max_bytes, max_files)
     except (OSError, ValueError) as exc:
         raise ModelLoadError(ModelLoadFailure.CORRUPT_ARTIFACT, f"cannot read the artifact: {exc}") from exc
 
 
-def load_bundle(directory: Path, *, expected_digest: str) -> ModelBundle:
-    """The bundle in ``directory`` if its digest equals ``expected_digest`` (``DIGEST_MISMATCH``
-    otherwise, nothing parsed); see :func:`parse_bundle`."""
-    import hmac
-
-    files = read_artifact(directory)
-    actual = tree_digest(files)
-    if not hmac.compare_digest(actual.encode(), expected_digest.encode()):
+def check_artifact_size(
+    entries: int, size: int, *, max_bytes: int = MAX_ARTIFACT_BYTES, max_files: int = MAX_ARTIFACT_FILES
+) -> None:
+    """``TOO_LARGE`` when ``entries`` files and folders or ``size`` bytes exceed the limits."""
+    if entries > max_files:
         raise ModelLoadError(
-            ModelLoadFailure.DIGEST_MISMATCH,
-            f"artifact digest {actual} differs from the expected {expected_digest}: nothing in it was read",
+            ModelLoadFailure.TOO_LARGE,
+            f"the artifact holds more than {max_files} files and folders (a fraudstream model has about "
+            "ten): refused before it is read whole",
         )
-    return parse_bundle(files)
+    if size > max_bytes:
+        raise ModelLoadError(
+            ModelLoadFailure.TOO_LARGE,
+            f"the artifact holds more than {max_bytes} bytes (a fraudstream model has a few MiB): refused "
+            "before it is read whole",
+        )
 
 
 def parse_bundle(files: Mapping[str, bytes]) -> ModelBundle:
@@ -212,14 +226,20 @@ def _metadata(files: Mapping[str, bytes]) -> dict[str, Any]:
     return metadata
 
 
-def _read_tree(directory: Path) -> dict[str, bytes]:
-    """Every regular file under ``directory``, by relative POSIX path."""
+def _read_tree(directory: Path, max_bytes: int, max_files: int) -> dict[str, bytes]:
+    """Every regular file under ``directory``, by relative POSIX path, within the size limits."""
     if not directory.is_dir():
         raise NotADirectoryError(f"{directory} is not a directory")
     files: dict[str, bytes] = {}
-    for path in directory.rglob("*"):
+    size = 0
+    for entries, path in enumerate(directory.rglob("*"), start=1):
+        check_artifact_size(entries, size, max_bytes=max_bytes, max_files=max_files)
         if path.is_symlink() or not (path.is_file() or path.is_dir()):
             raise ValueError(f"{path} is not a regular file or directory")
         if path.is_file():
-            files[path.relative_to(directory).as_posix()] = path.read_bytes()
+            with path.open("rb") as handle:
+                content = handle.read(max_bytes - size + 1)  # a file larger than the rest is not read whole
+            size += len(content)
+            check_artifact_size(entries, size, max_bytes=max_bytes, max_files=max_files)
+            files[path.relative_to(directory).as_posix()] = content
     return files

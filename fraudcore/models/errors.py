@@ -16,10 +16,6 @@ class ModelLoadFailure(StrEnum):
     STORE_UNAVAILABLE = "store_unavailable"
     """The tracking store, registry or artifact store did not answer."""
 
-    DIGEST_MISMATCH = "digest_mismatch"
-    """The artifact's bytes differ from the digest expected by a local ``load_bundle``; a registered
-    version whose bytes changed fails its signature instead (``BAD_SIGNATURE``)."""
-
     INCOMPATIBLE_FEATURES = "incompatible_features"
     """The model expects other feature names, another order, or another feature spec."""
 
@@ -30,8 +26,13 @@ class ModelLoadFailure(StrEnum):
     """The version carries no signature: it was not registered by a fraudstream trainer."""
 
     BAD_SIGNATURE = "bad_signature"
-    """The signature does not verify under any of the verification keys for these bytes, this model
-    and this run: registered by someone without the signing key, or changed since."""
+    """The signature does not verify under any of the verification keys for this model, this run and
+    the recorded digest, or the files' digest differs from the signed one: registered by someone
+    without the signing key, or changed since."""
+
+    TOO_LARGE = "too_large"
+    """The signed run's artifact holds more files or bytes than a fraudstream model ever does; it is
+    refused from its listing before anything is downloaded, or while it is read."""
 
     LEGACY_FORMAT = "legacy_format"
     """The version is in artifact format 1 (a pickle), which is no longer loaded."""

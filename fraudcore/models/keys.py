@@ -3,10 +3,12 @@
 ``FRAUD_MODEL_SIGNING_KEY`` (trainers) and ``FRAUD_MODEL_VERIFY_KEYS`` (scorers) hold PEM text or the
 path of a PEM file. The public half of a configured signing key always verifies too, so a process
 that both signs and loads needs one setting. With neither set and MLflow a store on this machine
-(the embedded one, or any ``sqlite:`` or ``file:`` URI), a key pair under ``<data_dir>/keys`` is used,
-created (private file mode 0600) by the first process that needs it: ``fraudstream demo`` works from
-a fresh clone. With a tracking server, the keys must be configured (:class:`ModelKeyError`): what a
-shared registry serves must be signed by a key its operators chose, not one any machine makes up.
+(the embedded one, a ``sqlite:`` or ``file:`` URI, or a folder path: absolute or ``./folder``), a
+key pair under ``<data_dir>/keys`` is used, created (private file mode 0600) by the first process that
+needs it: ``fraudstream demo`` works from a fresh clone. A bare word such as ``databricks`` is a store
+MLflow resolves by name, not a folder. With a tracking server or a named store, the keys must be
+configured (:class:`ModelKeyError`): what a shared registry serves must be signed by a key its
+operators chose, not one any machine makes up.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ def signing_key(settings: Settings) -> Ed25519PrivateKey:
     if _store_is_local(settings):
         return _embedded_key(settings)
     raise ModelKeyError(
-        f"MLflow is at {_shown(settings)}, a tracking server: set FRAUD_MODEL_SIGNING_KEY (the private "
+        f"MLflow is at {_shown(settings)}, not a store on this machine: set FRAUD_MODEL_SIGNING_KEY (the private "
         f"key versions are signed with) so that scorers can tell them from anyone else's; {_KEYGEN_HINT}"
     )
 
@@ -81,7 +83,7 @@ def verification_keys(settings: Settings) -> VerificationKeys:
     if not keys:
         if not _store_is_local(settings):
             raise ModelKeyError(
-                f"MLflow is at {_shown(settings)}, a tracking server: set FRAUD_MODEL_VERIFY_KEYS (the "
+                f"MLflow is at {_shown(settings)}, not a store on this machine: set FRAUD_MODEL_VERIFY_KEYS (the "
                 f"public keys of the trainers that sign model versions); {_KEYGEN_HINT}"
             )
         keys.append(_embedded_key(settings).public_key())
@@ -132,9 +134,16 @@ def _embedded_key(settings: Settings) -> Ed25519PrivateKey:
 
 
 def _store_is_local(settings: Settings) -> bool:
-    """Whether the MLflow store is files on this machine (embedded, ``sqlite:``, ``file:`` or a path)."""
-    scheme = settings.tracking_uri.partition(":")[0].lower() if "://" in settings.tracking_uri else ""
-    return scheme in ("", "sqlite", "file")
+    """Whether the MLflow store is files on this machine: the embedded one, a ``sqlite:`` or ``file:``
+    URI, or a path (absolute, or starting with ``.`` or ``~``). Anything else is a server or a named
+    store: a bare word such as ``databricks`` is a store MLflow resolves by name, not a folder."""
+    if settings.mlflow_is_embedded:
+        return True
+    uri = settings.tracking_uri.strip()
+    scheme, colon, _ = uri.partition(":")
+    if colon and scheme.lower() in ("sqlite", "file"):
+        return True
+    return uri.startswith(("/", ".", "~")) and "://" not in uri
 
 
 def _pem_bytes(value: str, variable: str) -> bytes:

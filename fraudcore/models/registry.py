@@ -4,10 +4,16 @@ A version is published as a run whose artifact folder ``model`` is an MLflow skl
 skops format plus fraudstream's files (see :mod:`fraudcore.models.artifact`). The trainer signs the
 folder's digest, the model name and the run id with its Ed25519 private key (see
 :mod:`fraudcore.models.signing`); the signature is the version's :data:`TAG_SIGNATURE` tag. Loading
-trusts nothing the store says: it downloads the files, hashes them, checks the signature of that
-digest under the verification keys, and only then parses the same bytes, without pickle. A version
-without a valid signature is refused (``UNSIGNED``, ``BAD_SIGNATURE``), whoever registered it.
-Promotion uses registry aliases (``champion``, ``previous``), never stages.
+trusts nothing the store says. It first checks the signature of the recorded digest
+(:data:`TAG_ARTIFACT_DIGEST`), the model name and the version's run id under the verification keys,
+so nothing is fetched for a version the keys do not vouch for (``UNSIGNED``, ``BAD_SIGNATURE``). It
+then lists the folder ``model`` of that run, refuses more files or bytes than a model holds
+(``TOO_LARGE``), downloads the listed files, reads them within the same limits, checks that their
+digest is the signed one (``BAD_SIGNATURE`` otherwise), and only then parses the same bytes, without
+pickle. The version's ``source`` is never used: registry metadata anyone who can write to MLflow sets,
+it could name any URL, bucket or path. A version whose ``source`` differs from its run's artifact
+folder is loaded from its run's folder. Promotion uses registry aliases (``champion``, ``previous``),
+never stages.
 
 Every function takes an explicit ``MlflowClient`` (from :func:`fraudcore.mlflow_store.connect`) and
 imports mlflow lazily. Reads (``resolve_alias``, ``list_versions``, ``load_*``) raise only
@@ -19,17 +25,20 @@ Over HTTP, mlflow retries a failed request with backoff for minutes by default; 
 from __future__ import annotations
 
 import contextlib
+import functools
+import hmac
 import json
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, TypeVar
 
 from fraudcore.mlflow_store import ensure_experiment
 from fraudcore.models.artifact import (
     FORMAT,
+    check_artifact_size,
     legacy_format_message,
     parse_bundle,
     read_artifact,
@@ -47,6 +56,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion, RegisteredModel
+    from mlflow.store.artifact.artifact_repo import ArtifactRepository
 
 __all__ = [
     "ARTIFACT_PATH",
@@ -105,7 +115,9 @@ class ModelVersionInfo:
     metrics: Mapping[str, float]
     created_at: datetime
     run_id: str | None
-    artifact_digest: str | None
+    recorded_digest: str | None
+    """The artifact digest the version's tag records, as the store gives it: not verified (loading
+    verifies it against the signature and the files)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -234,7 +246,7 @@ def list_versions(client: MlflowClient, name: str) -> list[ModelVersionInfo]:
             metrics=_run_metrics(client, version.run_id),
             created_at=datetime.fromtimestamp(version.creation_timestamp / 1000, tz=UTC),
             run_id=version.run_id or None,
-            artifact_digest=(version.tags or {}).get(TAG_ARTIFACT_DIGEST),
+            recorded_digest=(version.tags or {}).get(TAG_ARTIFACT_DIGEST),
         )
         for version in versions
     ]
@@ -274,11 +286,13 @@ def load_version(
     keys: VerificationKeys,
     expected_spec_digest: str | None = None,
 ) -> LoadedModel:
-    """Download version ``version`` of model ``name``, check its signature under ``keys``, then parse
-    (without pickle) and validate it.
+    """Check the signature of version ``version`` of model ``name`` under ``keys``, download the files
+    of the run it binds (never the version's ``source``), check their digest is the signed one, then
+    parse (without pickle) and validate them.
 
     Synchronous and slow (seconds on a cold process): run it off the event loop. Raises only
-    :class:`ModelLoadError`; nothing in the files is parsed before the signature verifies.
+    :class:`ModelLoadError`; nothing is fetched before the signature verifies, and nothing in the
+    files is parsed before their digest matches it.
     """
     model_version = _model_version(client, name, version)
     tags = model_version.tags or {}
@@ -293,21 +307,24 @@ def load_version(
             f"version {version} of model {name!r} has no {TAG_SIGNATURE} tag: it was not registered by a "
             "fraudstream trainer holding the signing key, so it is not loaded",
         )
-    try:
-        with tempfile.TemporaryDirectory(prefix="fraudstream-model-", ignore_cleanup_errors=True) as scratch:
-            files = read_artifact(_download(client, model_version, Path(scratch)))
-    except OSError as exc:  # no scratch folder: the artifact cannot be fetched here
-        raise _unavailable(f"artifact {model_version.source} (no local scratch folder)", exc) from exc
-    digest = tree_digest(files)
-    payload = signed_payload(
-        model_name=name, run_id=model_version.run_id or "", artifact_digest=digest, artifact_format=FORMAT
-    )
+    run_id = model_version.run_id or ""
+    signed_digest = tags.get(TAG_ARTIFACT_DIGEST, "")
+    payload = signed_payload(model_name=name, run_id=run_id, artifact_digest=signed_digest, artifact_format=FORMAT)
     if not keys.verify(payload, signature):
         raise ModelLoadError(
             ModelLoadFailure.BAD_SIGNATURE,
-            f"version {version} of model {name!r} (run {model_version.run_id or 'none'}, artifact digest "
-            f"{digest[:16]}…) is not signed by any of the verification keys ({', '.join(keys.ids)}): it was "
-            "registered without the signing key, or its files, model name or run were changed since; "
+            f"version {version} of model {name!r} (run {run_id or 'none'}, recorded digest "
+            f"{signed_digest[:16] or 'none'}…) is not signed by any of the verification keys "
+            f"({', '.join(keys.ids)}): it was registered without the signing key, or its digest, model name "
+            "or run were changed since; nothing in it was read, nor even fetched",
+        )
+    files = _fetch(client, model_version, run_id)
+    digest = tree_digest(files)
+    if not hmac.compare_digest(digest.encode(), signed_digest.encode()):
+        raise ModelLoadError(
+            ModelLoadFailure.BAD_SIGNATURE,
+            f"the files of version {version} of model {name!r} (run {run_id}, digest {digest[:16]}…) differ "
+            f"from the signed digest {signed_digest[:16]}…: the artifact was changed since it was signed; "
             "nothing in it was read",
         )
     bundle = parse_bundle(files)
@@ -370,27 +387,72 @@ def _model_version(client: MlflowClient, name: str, version: str) -> ModelVersio
     return model_version
 
 
-def _download(client: MlflowClient, model_version: ModelVersion, destination: Path) -> Path:
-    """The version's artifact folder, copied under ``destination``."""
-    import mlflow.artifacts
+def _fetch(client: MlflowClient, model_version: ModelVersion, run_id: str) -> dict[str, bytes]:
+    """The files of the folder ``model`` of run ``run_id`` (at the run's own artifact location), by
+    path under it: listed first (refused over the size limits before anything is downloaded), then
+    downloaded one by one and read within the same limits (a listing's sizes may lie)."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    run = _artifact_call(model_version, run_id, functools.partial(client.get_run, run_id))
+    repository = _artifact_call(
+        model_version,
+        run_id,
+        functools.partial(get_artifact_repository, run.info.artifact_uri, tracking_uri=client.tracking_uri),
+    )
+    listed = _listed_files(repository, model_version, run_id)
+    try:
+        with tempfile.TemporaryDirectory(prefix="fraudstream-model-", ignore_cleanup_errors=True) as scratch:
+            for path in listed:
+                _artifact_call(model_version, run_id, functools.partial(repository.download_artifacts, path, scratch))
+            return read_artifact(Path(scratch) / ARTIFACT_PATH)
+    except OSError as exc:  # no scratch folder: the artifact cannot be fetched here
+        raise _unavailable(f"the files of run {run_id} (no local scratch folder)", exc) from exc
+
+
+def _listed_files(repository: ArtifactRepository, model_version: ModelVersion, run_id: str) -> list[str]:
+    """The paths (from the run's artifact root) of every file under ``model``, within the size limits."""
+    files: list[str] = []
+    pending, entries, size = [ARTIFACT_PATH], 0, 0
+    while pending:
+        listing = _artifact_call(model_version, run_id, functools.partial(repository.list_artifacts, pending.pop()))
+        for info in listing:
+            entries += 1
+            size += 0 if info.is_dir else max(int(info.file_size or 0), 0)
+            check_artifact_size(entries, size)
+            path = PurePosixPath(info.path)
+            if path.is_absolute() or path.parts[:1] != (ARTIFACT_PATH,) or ".." in path.parts:
+                raise ModelLoadError(
+                    ModelLoadFailure.CORRUPT_ARTIFACT,
+                    f"run {run_id} lists {info.path!r} under {ARTIFACT_PATH!r}: not a path inside it",
+                )
+            (pending if info.is_dir else files).append(path.as_posix())
+    if not files:
+        raise ModelLoadError(
+            ModelLoadFailure.CORRUPT_ARTIFACT,
+            f"the files of version {model_version.version} of model {model_version.name!r} are missing from "
+            f"the folder {ARTIFACT_PATH!r} of run {run_id}",
+        )
+    return files
+
+
+def _artifact_call(model_version: ModelVersion, run_id: str, call: Callable[[], T]) -> T:
+    """``call()``, a read of run ``run_id``'s artifacts: missing files are ``CORRUPT_ARTIFACT``, any
+    other failure ``STORE_UNAVAILABLE``."""
     from mlflow.exceptions import MlflowException
 
-    source = str(model_version.source)
     try:
-        local = mlflow.artifacts.download_artifacts(
-            artifact_uri=source, dst_path=str(destination), tracking_uri=client.tracking_uri
-        )
+        return call()
     except (MlflowException, FileNotFoundError) as exc:
         missing = isinstance(exc, FileNotFoundError) or exc.error_code == _NOT_FOUND_CODE
         if not missing:
-            raise _unavailable(f"artifact {source}", exc) from exc
+            raise _unavailable(f"the files of run {run_id}", exc) from exc
         raise ModelLoadError(
             ModelLoadFailure.CORRUPT_ARTIFACT,
-            f"the files of version {model_version.version} of model {model_version.name!r} are missing at {source}",
+            f"the files of version {model_version.version} of model {model_version.name!r} are missing from "
+            f"run {run_id}",
         ) from exc
     except Exception as exc:  # any other failure to fetch the files: the store is unavailable
-        raise _unavailable(f"artifact {source}", exc) from exc
-    return Path(local)
+        raise _unavailable(f"the files of run {run_id}", exc) from exc
 
 
 def _read_store(what: str, read: Callable[[], T]) -> T:

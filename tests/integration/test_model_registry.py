@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import pickle
+import shutil
+import socket
+import tempfile
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -33,7 +36,7 @@ from fraudcore.models import (
     resolve_alias,
     set_alias,
 )
-from fraudcore.models.artifact import ESTIMATOR_FILE, FORMAT, TRUSTED_TYPES
+from fraudcore.models.artifact import ESTIMATOR_FILE, FORMAT, MAX_ARTIFACT_BYTES, MAX_ARTIFACT_FILES, TRUSTED_TYPES
 from fraudcore.models.registry import (
     TAG_ARTIFACT_DIGEST,
     TAG_ARTIFACT_FORMAT,
@@ -128,8 +131,8 @@ def test_publish_promote_list_and_load(
     assert (oldest.version, oldest.aliases) == (first, (PREVIOUS,))
     assert dict(oldest.metrics) == {"average_precision": 0.61, "card_precision_at_100": 0.22}
     assert oldest.created_at <= newest.created_at <= datetime.now(UTC)
-    assert newest.artifact_digest is not None
-    assert len(newest.artifact_digest) == 64
+    assert newest.recorded_digest is not None
+    assert len(newest.recorded_digest) == 64
 
     version = client.get_model_version(name, first)
     assert json.loads(version.tags[TAG_FEATURE_NAMES]) == list(FEATURES)
@@ -144,13 +147,13 @@ def test_publish_promote_list_and_load(
     payload = signed_payload(
         model_name=name,
         run_id=str(version.run_id),
-        artifact_digest=oldest.artifact_digest or "",
+        artifact_digest=oldest.recorded_digest or "",
         artifact_format=FORMAT,
     )
     assert KEYS.verify(payload, version.tags[TAG_SIGNATURE])
 
     champion = load_alias(client, name, CHAMPION, FEATURES, expected_spec_digest=SPEC_DIGEST, keys=KEYS)
-    assert (champion.name, champion.version, champion.artifact_digest) == (name, second, newest.artifact_digest)
+    assert (champion.name, champion.version, champion.artifact_digest) == (name, second, newest.recorded_digest)
     assert champion.validation.features_match
     assert champion.validation.reference_rows == 256
     assert 0.0 <= champion.validation.min_score <= champion.validation.max_score <= 1.0
@@ -259,7 +262,8 @@ def test_a_signed_artifact_copied_into_another_model_or_run_does_not_verify(
     client: MlflowClient, experiment_id: str, name: str, published: str
 ) -> None:
     original = client.get_model_version(name, published)
-    source, copied_tags = str(original.source), {TAG_SIGNATURE: original.tags[TAG_SIGNATURE]}
+    source = str(original.source)
+    copied_tags = {key: original.tags[key] for key in (TAG_SIGNATURE, TAG_ARTIFACT_DIGEST)}
     client.create_registered_model(f"{name}-copy")
     into_model = client.create_model_version(f"{name}-copy", source=source, run_id=original.run_id, tags=copied_tags)
     refusal = _refusal(lambda: load_version(client, f"{name}-copy", str(into_model.version), FEATURES, keys=KEYS))
@@ -268,6 +272,56 @@ def test_a_signed_artifact_copied_into_another_model_or_run_does_not_verify(
     into_run = client.create_model_version(name, source=source, run_id=other_run, tags=copied_tags)
     refusal = _refusal(lambda: load_version(client, name, str(into_run.version), FEATURES, keys=KEYS))
     assert refusal.reason is ModelLoadFailure.BAD_SIGNATURE
+
+
+def test_a_version_loads_from_its_signed_run_whatever_its_source_says(
+    services: Settings, client: MlflowClient, experiment_id: str, name: str, data: tuple[Matrix, NDArray[np.int64]]
+) -> None:
+    features = data[0]
+    linear, trees = bundle_of(logistic(*data), features), bundle_of(forest(*data), features)
+    signed = client.get_model_version(name, publish(client, experiment_id, linear, name, signing_key=SIGNER))
+    other = client.get_model_version(name, publish(client, experiment_id, trees, name, signing_key=SIGNER))
+    tags = {key: signed.tags[key] for key in (TAG_SIGNATURE, TAG_ARTIFACT_DIGEST)}
+    listener = socket.create_server(("127.0.0.1", 0))  # a URL source would connect here
+    listener.setblocking(False)
+    sources = [str(other.source), f"http://127.0.0.1:{listener.getsockname()[1]}/model", "/"]
+    with listener:
+        for source in sources:
+            forged = client.create_model_version(name, source=source, run_id=signed.run_id, tags=tags)
+            loaded = load_version(client, name, str(forged.version), FEATURES, keys=KEYS)
+            np.testing.assert_array_equal(loaded.bundle.score(features), linear.score(features))
+            assert loaded.artifact_digest == signed.tags[TAG_ARTIFACT_DIGEST]
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # nobody came: the source URL was never fetched
+    unsigned_run = client.create_run(experiment_id).info.run_id
+    elsewhere = client.create_model_version(name, source=str(signed.source), run_id=unsigned_run, tags=tags)
+    refusal = _refusal(lambda: load_version(client, name, str(elsewhere.version), FEATURES, keys=KEYS))
+    assert refusal.reason is ModelLoadFailure.BAD_SIGNATURE
+    assert "nothing in it was read, nor even fetched" in refusal.message
+
+
+def test_an_oversized_artifact_is_refused_from_its_listing_before_any_download(
+    services: Settings, client: MlflowClient, name: str, published: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _artifact_folder(client, name, published, services)
+    # no scratch folder can be made: a download would fail as STORE_UNAVAILABLE, never as TOO_LARGE
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-scratch"))
+    with (folder / "padding.bin").open("wb") as out:  # sparse: the listing says 257 MiB, the disk holds none
+        out.truncate(MAX_ARTIFACT_BYTES + 1024**2)
+    refusal = _refusal(lambda: load_version(client, name, published, FEATURES, keys=KEYS))
+    assert refusal.reason is ModelLoadFailure.TOO_LARGE
+    assert f"more than {MAX_ARTIFACT_BYTES} bytes" in refusal.message
+    (folder / "padding.bin").unlink()
+    many = folder / "many"
+    many.mkdir()
+    for index in range(MAX_ARTIFACT_FILES):
+        (many / str(index)).touch()
+    refusal = _refusal(lambda: load_version(client, name, published, FEATURES, keys=KEYS))
+    assert refusal.reason is ModelLoadFailure.TOO_LARGE
+    assert f"more than {MAX_ARTIFACT_FILES} files" in refusal.message
+    monkeypatch.undo()
+    shutil.rmtree(many)
+    assert load_version(client, name, published, FEATURES, keys=KEYS).version == published
 
 
 def test_unreadable_or_missing_files_are_a_corrupt_artifact(
@@ -280,6 +334,7 @@ def test_unreadable_or_missing_files_are_a_corrupt_artifact(
         model_name=name, run_id=run_id, artifact_digest=artifact_digest(folder), artifact_format=FORMAT
     )
     client.set_model_version_tag(name, published, TAG_SIGNATURE, sign(SIGNER, payload))
+    client.set_model_version_tag(name, published, TAG_ARTIFACT_DIGEST, artifact_digest(folder))
     refusal = _refusal(lambda: load_version(client, name, published, FEATURES, keys=KEYS))
     assert refusal.reason is ModelLoadFailure.CORRUPT_ARTIFACT
 

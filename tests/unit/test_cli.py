@@ -135,6 +135,6 @@ def test_a_scorer_or_trainer_against_a_tracking_server_without_keys_stops_with_a
     monkeypatch.setenv("FRAUD_KAFKA_BOOTSTRAP", "127.0.0.1:1")
     assert main(argv) == EXIT_USAGE
     err = capsys.readouterr().err
-    assert f"fraudstream {argv[0]}: MLflow is at http://mlflow.example:5000, a tracking server" in err
+    assert f"fraudstream {argv[0]}: MLflow is at http://mlflow.example:5000, not a store on this machine" in err
     assert variable in err
     assert "fraudstream model keygen" in err

@@ -17,12 +17,15 @@ import yaml
 from numpy.typing import NDArray
 
 from fraudcore.model_kind import ModelKind
-from fraudcore.models import TRUSTED_TYPES, ModelLoadError, ModelLoadFailure, artifact_digest, load_bundle, save_bundle
+from fraudcore.models import TRUSTED_TYPES, ModelLoadError, ModelLoadFailure, artifact_digest, save_bundle
 from fraudcore.models.artifact import (
     ESTIMATOR_FILE,
     LEGACY_ESTIMATOR_FILE,
+    MAX_ARTIFACT_BYTES,
+    MAX_ARTIFACT_FILES,
     METADATA_FILE,
     REFERENCE_FILE,
+    check_artifact_size,
     parse_bundle,
     read_artifact,
 )
@@ -97,7 +100,9 @@ def test_every_kind_round_trips_without_pickle_with_identical_scores(
     original = kind_bundles[kind]
     digest = save_bundle(original, tmp_path / "model")
     no_unpickling.clear()  # saving (MLflow's own bookkeeping) is not what is watched: loading is
-    loaded = load_bundle(tmp_path / "model", expected_digest=digest)
+    files = read_artifact(tmp_path / "model")
+    assert artifact_digest(tmp_path / "model") == digest
+    loaded = parse_bundle(files)
     assert no_unpickling == []
     assert type(loaded.estimator) is type(original.estimator)
     np.testing.assert_array_equal(loaded.estimator.predict_proba(features), original.estimator.predict_proba(features))
@@ -125,7 +130,7 @@ def test_the_folder_is_an_mlflow_sklearn_model_in_skops_format(saved: tuple[Path
     assert {"python", "scikit-learn", "numpy", "skops", "mlflow"} <= set(metadata["libraries"])
     assert digest == artifact_digest(directory)
     assert len(digest) == 64
-    loaded = load_bundle(directory, expected_digest=digest)
+    loaded = parse_bundle(read_artifact(directory))
     assert (loaded.feature_names, loaded.feature_spec_digest) == (FEATURES, SPEC_DIGEST)
 
 
@@ -142,9 +147,6 @@ def test_one_changed_bit_anywhere_changes_the_digest(saved: tuple[Path, str], na
     directory, digest = saved
     _flip_byte(directory / name, offset)
     assert artifact_digest(directory) != digest
-    with pytest.raises(ModelLoadError) as refused:
-        load_bundle(directory, expected_digest=digest)
-    assert refused.value.reason is ModelLoadFailure.DIGEST_MISMATCH
 
 
 def test_added_or_renamed_files_change_the_digest(saved: tuple[Path, str]) -> None:
@@ -234,14 +236,47 @@ def test_a_reference_holding_pickles_is_not_unpickled(
 
 
 def test_symbolic_links_are_refused(saved: tuple[Path, str], tmp_path: Path) -> None:
-    directory, digest = saved
+    directory, _ = saved
     (tmp_path / "elsewhere").write_bytes(b"x")
     (directory / "link").symlink_to(tmp_path / "elsewhere")
     with pytest.raises(ValueError, match="not a regular file"):
         artifact_digest(directory)
     with pytest.raises(ModelLoadError) as refused:
-        load_bundle(directory, expected_digest=digest)
+        read_artifact(directory)
     assert refused.value.reason is ModelLoadFailure.CORRUPT_ARTIFACT
     with pytest.raises(ModelLoadError) as refused:
-        load_bundle(tmp_path / "absent", expected_digest=digest)
+        read_artifact(tmp_path / "absent")
     assert refused.value.reason is ModelLoadFailure.CORRUPT_ARTIFACT
+
+
+def test_reading_stops_at_the_file_count_limit(tmp_path: Path) -> None:
+    (tmp_path / "nested").mkdir()
+    for index in range(4):
+        (tmp_path / "nested" / f"{index}.txt").write_bytes(b"x")
+    assert len(read_artifact(tmp_path, max_files=5)) == 4  # four files and their folder
+    with pytest.raises(ModelLoadError, match="more than 4 files and folders") as refused:
+        read_artifact(tmp_path, max_files=4)
+    assert refused.value.reason is ModelLoadFailure.TOO_LARGE
+
+
+def test_reading_stops_at_the_byte_limit_without_reading_a_larger_file_whole(tmp_path: Path) -> None:
+    (tmp_path / "a.bin").write_bytes(b"a" * 60)
+    (tmp_path / "b.bin").write_bytes(b"b" * 40)
+    assert sum(len(content) for content in read_artifact(tmp_path, max_bytes=100).values()) == 100
+    with pytest.raises(ModelLoadError, match="more than 99 bytes") as refused:
+        read_artifact(tmp_path, max_bytes=99)
+    assert refused.value.reason is ModelLoadFailure.TOO_LARGE
+    huge = tmp_path / "huge.bin"
+    with huge.open("wb") as out:  # sparse: 64 GiB that take no disk; read whole, it would exhaust memory
+        out.truncate(64 * 1024**3)
+    with pytest.raises(ModelLoadError) as refused:
+        read_artifact(tmp_path, max_bytes=1024**2)
+    assert refused.value.reason is ModelLoadFailure.TOO_LARGE
+
+
+def test_the_default_limits_fit_a_model_and_are_enforced_on_listed_sizes() -> None:
+    check_artifact_size(MAX_ARTIFACT_FILES, MAX_ARTIFACT_BYTES)
+    for entries, size in ((MAX_ARTIFACT_FILES + 1, 0), (1, MAX_ARTIFACT_BYTES + 1)):
+        with pytest.raises(ModelLoadError) as refused:
+            check_artifact_size(entries, size)
+        assert refused.value.reason is ModelLoadFailure.TOO_LARGE

@@ -108,6 +108,36 @@ def test_a_tracking_server_without_keys_is_a_clear_configuration_error(tmp_path:
     assert not embedded_key_path(settings).exists()
 
 
+@pytest.mark.parametrize(
+    "uri", ["sqlite:///{d}/m.db", "file:{d}/mlruns", "file://{d}/mlruns", "{d}/mlruns", "./mlruns"]
+)
+def test_a_store_on_this_machine_uses_the_embedded_key_pair(uri: str, tmp_path: Path) -> None:
+    settings = _settings(tmp_path, mlflow_tracking_uri=uri.format(d=tmp_path))
+    assert verification_keys(settings).ids == (key_id(signing_key(settings)),)
+    assert embedded_key_path(settings).exists()
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "databricks",
+        "databricks-uc",
+        "uc",
+        "databricks://profile",
+        "https://mlflow.example",
+        "postgresql://db.example/mlflow",
+        "mlruns",  # a bare word: MLflow resolves some by name, so only ./mlruns counts as a folder
+    ],
+)
+def test_a_named_store_or_server_is_not_local_and_gets_no_made_up_key(uri: str, tmp_path: Path) -> None:
+    settings = _settings(tmp_path, mlflow_tracking_uri=uri)
+    with pytest.raises(ModelKeyError, match="not a store on this machine"):
+        signing_key(settings)
+    with pytest.raises(ModelKeyError, match="not a store on this machine"):
+        verification_keys(settings)
+    assert not embedded_key_path(settings).exists()
+
+
 def test_keys_are_read_as_pem_text_or_from_files(tmp_path: Path) -> None:
     fingerprint = create_key_pair(tmp_path / "k.pem", tmp_path / "k.pub.pem")
     assert stat.S_IMODE((tmp_path / "k.pem").stat().st_mode) == 0o600

@@ -38,7 +38,7 @@ async def test_without_a_champion_start_explains_how_to_get_one() -> None:
 async def test_a_refused_version_keeps_the_old_model_and_is_not_loaded_again(source: MemorySource) -> None:
     holder = ModelHolder(source)
     await holder.start()
-    source.versions["3"] = ModelLoadError(ModelLoadFailure.DIGEST_MISMATCH, "bytes changed")
+    source.versions["3"] = ModelLoadError(ModelLoadFailure.BAD_SIGNATURE, "bytes changed")
     source.aliases[CHAMPION] = "3"
     first = await holder.refresh(CHAMPION)
     second = await holder.refresh(CHAMPION)
@@ -46,7 +46,7 @@ async def test_a_refused_version_keeps_the_old_model_and_is_not_loaded_again(sou
     assert second.failed
     assert first.version == "3"
     assert first.error is not None
-    assert first.error.reason is ModelLoadFailure.DIGEST_MISMATCH
+    assert first.error.reason is ModelLoadFailure.BAD_SIGNATURE
     assert holder.champion.version == "1"
     assert source.loads == 2  # version 1 once, version 3 once
 
