@@ -39,6 +39,7 @@ from producer.simulator import SimulationParams, Simulator
 from schemas.enums import LabelSource
 from schemas.events import Label, Transaction
 from tests.integration.conftest import free_port
+from tests.unit.features.test_memory_store import forged_future_scenario
 
 HOUR = 3_600_000
 Snapshot = dict[bytes, object]
@@ -340,6 +341,36 @@ async def test_a_redelivery_after_pruning_writes_nothing(store_client: RedisClie
     before = await snapshot(store_client, namespace)
     assert await store.record_transactions([old]) == await twin.record_transactions([old])
     assert await snapshot(store_client, namespace) == before
+
+
+async def test_a_transaction_forged_years_ahead_prunes_no_history_below_the_clock(
+    store_client: RedisClient, namespace: str
+) -> None:
+    """Pruning relative to min(t, the stream's clock): the forged transaction leaves the history of its
+    card, terminal and the terminal's frauds (labels phase) in place, as in the memory store; with
+    no clock both prune relative to the forged time."""
+    for clock in (True, False):
+        store = RedisFeatureStore(store_client, namespace=f"{namespace}:{clock}")
+        assert await forged_future_scenario(store, clock=clock) == await forged_future_scenario(
+            MemoryFeatureStore(), clock=clock
+        )
+
+
+async def test_a_crashed_delivery_is_completed_after_a_forged_future_transaction(
+    store_client: RedisClient, namespace: str
+) -> None:
+    """The prune floor of a redelivery follows the clock too: a transaction whose first delivery stopped
+    after phase A is added when delivered again, although a forged one tops its sets."""
+    t = 1_600_000_000_000
+    honest = [TxFacts(f"h{i}", "c", "m", t + i * HOUR, 100) for i in range(6)]
+    forged, late = TxFacts("forged", "c", "m", t + 1_000 * DAY_MS, 100), TxFacts("late", "c", "m", t + 7 * HOUR, 100)
+    store, twin = RedisFeatureStore(store_client, namespace=namespace), MemoryFeatureStore()
+    for batch in ([*honest, forged], [late]):
+        if batch == [late]:
+            await store._claim(batch, record=True)  # the first delivery stops after phase A
+        answers = await store.record_transactions(batch, clock_ms=t + 5 * HOUR)
+        assert answers == await twin.record_transactions(batch, clock_ms=t + 5 * HOUR)
+    assert counts_only(answers)[0].customer_count == (7, 7, 7)
 
 
 async def _all_chunks(store: FeatureStore, chunks: Sequence[Sequence[TxFacts]]) -> list[WindowCounts | Conflict]:
