@@ -90,10 +90,11 @@ def test_bad_inputs_are_dead_lettered_and_a_label_correction_reaches_the_termina
     early_label = _label("h3", True, T0)  # h3 is at T0 + 45 min
     genuine, chargeback = (
         _label("victim", False, T0 + timedelta(days=1)),
-        _label("victim", True, T0 + timedelta(days=3)),
+        _label("victim", True, T0 + timedelta(hours=36)),  # within a day of the newest transactions
     )
     forged = _label("victim", False, datetime.now(UTC))
     probe = _tx("probe", T0 + D + timedelta(hours=12), customer="p", terminal="m9")
+    late_at = T0 + timedelta(hours=20)
 
     worker = Worker(setup, tmp_path / "worker.log")
     try:
@@ -103,13 +104,24 @@ def test_bad_inputs_are_dead_lettered_and_a_label_correction_reaches_the_termina
         # a squatter's id, then the real transaction; a far-future, a back-dated one, and a handful of
         # forged times within the decoder's tolerance that must not make honest traffic stale
         produce(settings, [real, back_dated, future, *almost_future, squatter])
-        produce(settings, [_tx("h-late", T0 + timedelta(hours=20))])
+        produce(settings, [_tx("h-late", late_at)])
         records = wait_for_records(settings, topics.verdicts, len(honest) + 2 + 5 + 2, 60, worker)
 
         status, body = http(worker.url("/score?record=true"), encode(real), token=setup.api_token)
         assert status == 409, body
         [problem] = json.loads(body)["problems"]
         assert problem["reason_code"] == "conflicting_duplicate"
+        assert "amount, customer_id, terminal_id" in problem["message"]  # told to a caller with the token
+        # a read-only peek without the token learns that the id exists, not which facts differ
+        for guess in (real, real.model_copy(update={"customer_id": "mallory"})):
+            status, body = http(worker.url("/score"), encode(guess))
+            assert status == 409, body
+            [problem] = json.loads(body)["problems"]
+            assert problem["reason_code"] == "conflicting_duplicate"
+            assert (
+                problem["message"] == "transaction_id: this transaction id was recorded with other content;"
+                " it is not scored"
+            )
         status, body = http(worker.url("/score"), encode(back_dated))
         assert status == 400, body
         assert json.loads(body)["problems"][0]["reason_code"] == "stale_event_time"
@@ -140,7 +152,11 @@ def test_bad_inputs_are_dead_lettered_and_a_label_correction_reaches_the_termina
     assert squatted[0]["customer_id"] == squatted[1]["customer_id"] == "mallory"
     assert squatted[0]["score"] == squatted[1]["score"]
     assert squatted[0]["features"] == squatted[1]["features"]
-    assert _verdict(records, "h-late")  # the forged future times did not make it stale
+    # the forged future times (customer c1, terminal m1) did not make it stale, nor prune c1's history
+    [late] = _verdict(records, "h-late")
+    assert late["features"]["customer_nb_tx_1d"] == 1 + sum(
+        1 for t in honest if t.customer_id == "c1" and t.event_time <= late_at
+    )
     assert len({v["transaction_id"] for v in payloads(records)}) == len(honest) + 2 + 5 + 2
 
     letters = {
