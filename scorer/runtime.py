@@ -125,6 +125,7 @@ class ScorerRuntime(Service):
         self.settings = settings
         self.topics = topics
         self.store = store
+        self._held_labels_dropped = store.held_labels_dropped
         self.models = models
         self.scorer = scorer
         self.metrics = metrics
@@ -268,6 +269,11 @@ class ScorerRuntime(Service):
                     matrix, scores = self.scorer.last_batch
                     await self._raise_alarms(self.drift.observe(self.models.champion, matrix, scores))
         await self._send_records(self._records(letters) + records)
+        dropped, self._held_labels_dropped = (
+            self.store.held_labels_dropped - self._held_labels_dropped,
+            self.store.held_labels_dropped,
+        )
+        self.metrics.labels.labels("dropped_before_transaction").inc(dropped)
         acknowledged_ms = time.time() * 1000
         self._count_batch(len(messages), letters, triage.unknown_fields)
         self.lag.scored(messages)

@@ -153,6 +153,7 @@ class MemoryFeatureStore:
         self._customer_windows = [w * DAY_MS for w in spec.customer_windows_days]
         self._terminal_windows = [w * DAY_MS for w in spec.terminal_windows_days]
         self._delay = spec.label_delay_days * DAY_MS
+        self.held_labels_dropped = 0
 
     async def record_transactions(
         self, batch: Sequence[TxFacts], *, clock_ms: int | None = None
@@ -267,6 +268,8 @@ class MemoryFeatureStore:
             return None
         label = _writable(tables.held, bucket, _new_held, _copy_held).pop(facts.transaction_id)
         if label.labeled_at_ms < facts.event_time_ms:
+            if tables is self._tables:  # not a peek's fork
+                self.held_labels_dropped += 1
             return None
         tables.labels[facts.transaction_id] = label
         return label

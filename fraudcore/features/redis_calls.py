@@ -67,6 +67,8 @@ class Claim:
     event_time_ms: int
     amount_cents: int
     fraud_labeled_at_ms: int | None
+    dropped_label: bool = False
+    """Claimed now, its held label was dropped: dated before the transaction."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +174,7 @@ def read_claims(
                 tx.event_time_ms,
                 tx.amount_cents,
                 _fraud_at(label),
+                label == b"d",
             )
     return [claim for claim in claims if claim is not None]
 

@@ -67,7 +67,8 @@ after their transaction in practice, but a backfill can feed the labels topic ah
 transactions; the bound keeps a flood of forged labels for made-up ids to ``48 *
 held_labels_per_bucket`` small hash fields, and a label refused at the bound goes to the dead-letter
 topic, from which it can be replayed. A held label found dated before its transaction when that
-arrives is dropped (the transaction is scored as unlabelled).
+arrives is dropped (the transaction is scored as unlabelled); phase A says so (``d`` for its label),
+and the store counts it in ``held_labels_dropped``.
 
 Crashes between phases. Each phase is idempotent on its own, so a worker that dies between them and
 the redelivered batch lose nothing. B and C add a transaction claimed now; one claimed before (a
@@ -183,6 +184,7 @@ class RedisFeatureStore:
         self._client = client
         self._per_bucket = isinstance(client, RedisCluster) if per_bucket is None else per_bucket
         self._nc, self._nt = len(spec.customer_windows_days), len(spec.terminal_windows_days)
+        self.held_labels_dropped = 0
 
     @classmethod
     def from_url(
@@ -273,7 +275,7 @@ class RedisFeatureStore:
                 claim = claim_calls(self._layout, chunk, self.spec, record=True, per_bucket=False)
                 await line.send(claim)
                 previous = None if ahead is None else self._answers(*ahead, _checked(await line.receive()))
-                claims = read_claims(chunk, claim, _checked(await line.receive()))
+                claims = self._count_dropped(read_claims(chunk, claim, _checked(await line.receive())))
                 count = self._count_calls(_claimed(claims), record=True, clock_ms=clock_ms)
                 await line.send([*count[0], *count[1]])
                 if previous is not None:
@@ -297,7 +299,12 @@ class RedisFeatureStore:
     async def _claim(self, batch: Sequence[TxFacts], *, record: bool) -> list[Claim | Conflict]:
         """Phase A."""
         calls = claim_calls(self._layout, batch, self.spec, record=record, per_bucket=self._per_bucket)
-        return read_claims(batch, calls, await self._run(calls))
+        return self._count_dropped(read_claims(batch, calls, await self._run(calls)))
+
+    def _count_dropped(self, claims: list[Claim | Conflict]) -> list[Claim | Conflict]:
+        """``claims``, after counting the held labels they dropped in :attr:`held_labels_dropped`."""
+        self.held_labels_dropped += sum(1 for claim in claims if isinstance(claim, Claim) and claim.dropped_label)
+        return claims
 
     def _answers(
         self,

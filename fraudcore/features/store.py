@@ -37,6 +37,12 @@ class FeatureStore(Protocol):
         ...
 
     @property
+    def held_labels_dropped(self) -> int:
+        """How many held labels recording transactions has dropped so far, dated before their
+        transaction (see :mod:`~fraudcore.features.definition`); peeks drop none."""
+        ...
+
+    @property
     def counts_ahead(self) -> bool:
         """Whether :meth:`record_chunks` counts the next chunk while the caller uses the counts of this
         one; when it does not, splitting a batch into chunks only adds per-chunk costs."""

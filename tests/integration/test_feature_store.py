@@ -471,6 +471,16 @@ async def test_label_rules_on_redis_equal_the_memory_store(store_client: RedisCl
     [member] = await store_client.zrange(store._layout.key(b"fraud", b"m"), 0, -1)
     assert member == b"%d:x0" % (t + 3 * DAY_MS)
 
+    # held, then dropped when its transaction arrives with a later event time (a peek drops nothing)
+    early, held_tx = [LabelFacts("x9", True, t)], [TxFacts("x9", "c9", "m", t + HOUR, 100)]
+    assert await store.record_labels(early) == await twin.record_labels(early) == [LabelOutcome.HELD]
+    assert await store.peek_transactions(held_tx) == await twin.peek_transactions(held_tx)
+    assert (store.held_labels_dropped, twin.held_labels_dropped) == (0, 0)
+    assert await store.record_transactions(held_tx) == await twin.record_transactions(held_tx)
+    assert (store.held_labels_dropped, twin.held_labels_dropped) == (1, 1)
+    assert await store.record_transactions(held_tx) == await twin.record_transactions(held_tx)  # redelivered
+    assert store.held_labels_dropped == 1
+
     forged = [LabelFacts(f"forged{i}", True, t) for i in range(300)]
     outcomes = await store.record_labels(forged)
     assert outcomes == await twin.record_labels(forged)

@@ -88,6 +88,8 @@ def test_bad_inputs_are_dead_lettered_and_a_label_correction_reaches_the_termina
     future = _tx("future", datetime.now(UTC) + timedelta(days=3))
     almost_future = [_tx(f"f{i}", datetime.now(UTC) + timedelta(hours=20)) for i in range(5)]
     early_label = _label("h3", True, T0)  # h3 is at T0 + 45 min
+    # held for a transaction not seen yet, dropped when that arrives dated after it
+    held_early, held_tx = _label("held", True, T0), _tx("held", T0 + timedelta(hours=3), customer="y", terminal="m7")
     genuine, chargeback = (
         _label("victim", False, T0 + timedelta(days=1)),
         _label("victim", True, T0 + timedelta(hours=36)),  # within a day of the newest transactions
@@ -127,8 +129,8 @@ def test_bad_inputs_are_dead_lettered_and_a_label_correction_reaches_the_termina
         assert json.loads(body)["problems"][0]["reason_code"] == "stale_event_time"
 
         # labels: one dated before its transaction; "genuine", then the chargeback that corrects it
-        produce(settings, [early_label, genuine])
-        _wait_metric(worker, "fraudstream_scorer_labels_total{", 2)
+        produce(settings, [early_label, genuine, held_early])
+        _wait_metric(worker, "fraudstream_scorer_labels_total{", 3)
         before = json.loads(http(worker.url("/score"), encode(probe))[1])["features"]
         assert (before["terminal_nb_tx_1d"], before["terminal_risk_1d"]) == (1.0, 0.0)
         produce(settings, [chargeback])
@@ -137,8 +139,9 @@ def test_bad_inputs_are_dead_lettered_and_a_label_correction_reaches_the_termina
         # it would beat every real label under "the latest wins"
         produce(settings, [forged])
         _wait_metric(worker, 'fraudstream_scorer_dead_letters_total{reason="implausible_time"}', 2)
-        produce(settings, [probe])
-        records = wait_for_records(settings, topics.verdicts, len(records) + 1, 60, worker)
+        produce(settings, [probe, held_tx])
+        records = wait_for_records(settings, topics.verdicts, len(records) + 2, 60, worker)
+        _wait_metric(worker, 'fraudstream_scorer_labels_total{outcome="dropped_before_transaction"}', 1)
         metrics = http(worker.url("/metrics"))[1].decode()
     finally:
         assert worker.stop() == 0, worker.log()
@@ -157,7 +160,8 @@ def test_bad_inputs_are_dead_lettered_and_a_label_correction_reaches_the_termina
     assert late["features"]["customer_nb_tx_1d"] == 1 + sum(
         1 for t in honest if t.customer_id == "c1" and t.event_time <= late_at
     )
-    assert len({v["transaction_id"] for v in payloads(records)}) == len(honest) + 2 + 5 + 2
+    assert len({v["transaction_id"] for v in payloads(records)}) == len(honest) + 2 + 5 + 3
+    assert 'fraudstream_scorer_labels_total{outcome="held"} 1.0' in metrics
 
     letters = {
         (letter.source_topic, letter.reason_code.value): letter for letter in _letters(settings, topics.dead_letters)

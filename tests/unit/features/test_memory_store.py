@@ -137,7 +137,10 @@ async def test_labels_before_their_transaction_are_refused() -> None:
     assert await store.record_labels([fraud("a", T - D - HOUR - 1)]) == [LabelOutcome.BEFORE_TRANSACTION]
     # held before its transaction arrived, then found dated before it: dropped
     assert await store.record_labels([fraud("b", T - D - 2 * HOUR)]) == [LabelOutcome.HELD]
+    await store.peek_transactions([tx("b", T - D - HOUR, customer="y")])
+    assert store.held_labels_dropped == 0  # a peek drops nothing
     await store.record_transactions([tx("b", T - D - HOUR, customer="y")])
+    assert store.held_labels_dropped == 1
     assert _risk((await store.record_transactions([tx("now", T)]))[0]) == (0, 0, 0)
     # at its transaction's event time exactly: accepted
     assert await store.record_labels([fraud("a", T - D - HOUR)]) == [LabelOutcome.NEW]
