@@ -6,7 +6,11 @@ clock taken as the latest event time seen would jump to "tomorrow" on a single f
 and every honest one would look years late. Here the clock is the median of the last ``window``
 event times observed: it follows the bulk of the traffic, and moving it takes more than half of the
 recent transactions. It moves back when honest traffic resumes, and it is per process (each worker
-judges the traffic it consumes). Pure code, no wall clock.
+judges the traffic it consumes). A caller judges a batch by :meth:`EventClock.after` (the clock with
+the batch taken in, so a first batch is judged too) and then observes only the times it accepted, so
+traffic it refused as too old never drags the clock back. The median lags the newest traffic by half
+the window's time span (days on a quiet stream); :attr:`EventClock.lead_ms` estimates that lag from
+the upper quartile, so a bound "ahead of the stream" can allow for it. Pure code, no wall clock.
 """
 
 from __future__ import annotations
@@ -28,11 +32,33 @@ class EventClock:
         self._filled = 0
         self._next = 0
         self._now: int | None = None
+        self._lead = 0
 
     @property
     def now_ms(self) -> int | None:
         """The clock (``None`` before the first observation)."""
         return self._now
+
+    @property
+    def lead_ms(self) -> int:
+        """How far the newest traffic is ahead of the clock: twice the distance from the median to the
+        upper quartile of the window (exact for a steady rate; forged times move it only once they are
+        a quarter of the window). 0 before the first observation."""
+        return self._lead
+
+    def after(self, times_ms: Sequence[int]) -> int | None:
+        """The clock as it would be after observing ``times_ms``; nothing is taken in."""
+        if not times_ms:
+            return self._now
+        size = len(self._ring)
+        times = np.asarray(times_ms[-size:], dtype=np.int64)
+        keep = min(self._filled, size - len(times))
+        if keep <= 0:
+            return int(np.median(times))
+        ring = self._ring[: self._filled]
+        if self._filled == size:  # in order, oldest first
+            ring = np.concatenate((ring[self._next :], ring[: self._next]))
+        return int(np.median(np.concatenate((ring[-keep:], times))))
 
     def observe(self, times_ms: Sequence[int]) -> None:
         """Take in the event times of a batch (the most recent ``window`` of them count)."""
@@ -45,4 +71,5 @@ class EventClock:
         ring[: len(times) - first] = times[first:]
         self._next = (self._next + len(times)) % size
         self._filled = min(self._filled + len(times), size)
-        self._now = int(np.median(ring[: self._filled]))
+        median, upper = np.quantile(ring[: self._filled], [0.5, 0.75])
+        self._now, self._lead = int(median), int(2 * (upper - median))

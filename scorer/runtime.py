@@ -126,6 +126,7 @@ class ScorerRuntime(Service):
         self.settings = settings
         self.topics = topics
         self.store = store
+        self._held_labels_dropped = store.held_labels_dropped
         self.models = models
         self.scorer = scorer
         self.metrics = metrics
@@ -269,6 +270,11 @@ class ScorerRuntime(Service):
                     matrix, scores = self.scorer.last_batch
                     await self._raise_alarms(self.drift.observe(self.models.champion, matrix, scores))
         await self._send_records(self._records(letters) + records)
+        dropped, self._held_labels_dropped = (
+            self.store.held_labels_dropped - self._held_labels_dropped,
+            self.store.held_labels_dropped,
+        )
+        self.metrics.labels.labels("dropped_before_transaction").inc(dropped)
         acknowledged_ms = time.time() * 1000
         self._count_batch(len(messages), letters, triage.unknown_fields)
         self.lag.scored(messages)
@@ -297,8 +303,8 @@ class ScorerRuntime(Service):
                 delay = await self._store_unavailable(exc, delay)
 
     async def process_labels(self, messages: Sequence[RawMessage]) -> None:
-        """Record a batch of labels into the terminal statistics; invalid ones, those dated further
-        ahead of the event-time clock than the features look back, and those the feature store refuses
+        """Record a batch of labels into the terminal statistics; invalid ones, those dated ahead of the
+        stream (see :meth:`BatchScorer.labels_ahead`), and those the feature store refuses
         (dated before their transaction, or of an unknown transaction beyond the held bound), are
         dead-lettered."""
         self.progress.started()
@@ -317,7 +323,11 @@ class ScorerRuntime(Service):
             else:
                 letters.append(dead_letter_for(messages[index], ahead, now))
         facts = [fact for _, fact in decoded]
-        outcomes = await self._with_store(lambda: self.store.record_labels(facts)) if facts else []
+        outcomes = (
+            await self._with_store(lambda: self.store.record_labels(facts, clock_ms=self.scorer.event_clock.now_ms))
+            if facts
+            else []
+        )
         for (index, fact), outcome in zip(decoded, outcomes, strict=True):
             if outcome.refused:
                 letters.append(dead_letter_for(messages[index], label_rejection(fact, outcome, self.scorer.spec), now))

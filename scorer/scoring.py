@@ -3,10 +3,11 @@
 :meth:`BatchScorer.triage` splits raw messages into valid transactions and dead letters (reason
 and original bytes): invalid ones, and those whose event time is older than the features can use
 behind the worker's event-time clock (:class:`~fraudcore.event_clock.EventClock`, the median of
-recent event times, so a few forged future times cannot make honest traffic stale). A transaction
-id recorded before with other facts is never scored: it comes back as a conflict, to dead-letter.
-:meth:`BatchScorer.score` records and reads the online features in one store
-call, scores every row with one model call on the model in use when the batch began, and builds
+recent event times, so a few forged future times cannot make honest traffic stale; only accepted
+times move it). A transaction id recorded before with other facts is never scored: it comes back as
+a conflict, to dead-letter. :meth:`BatchScorer.score` records and reads the online features in one
+store call (passing the clock, so a transaction forged far ahead of the stream prunes no history
+the clock still needs), scores every row with one model call on the model in use when the batch began, and builds
 the verdicts. When a challenger is held, every verdict also records the other model's score
 (``shadow_score``); with a canary share, the challenger decides (and is named in ``model_version``)
 for the cards whose stable hash falls below the share. A
@@ -22,7 +23,7 @@ import zlib
 from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
@@ -42,7 +43,7 @@ from fraudcore.features.definition import (
 )
 from fraudcore.features.store import FeatureStore
 from fraudcore.models import LoadedModel
-from schemas.codec import Decoded, decode_batch
+from schemas.codec import DEFAULT_POLICY, Decoded, decode_batch
 from schemas.dead_letter import DeadLetter
 from schemas.enums import ReasonCode
 from schemas.events import Transaction, Verdict
@@ -62,8 +63,13 @@ __all__ = [
     "conflict_rejection",
     "dead_letter_for",
     "label_rejection",
+    "undisclosed_conflict",
     "utc_now",
 ]
+
+
+_FUTURE_TOLERANCE_MS = DEFAULT_POLICY.future_tolerance // timedelta(milliseconds=1)
+_HOUR_MS = 3_600_000
 
 
 def utc_now() -> datetime:
@@ -179,7 +185,7 @@ class BatchScorer:
 
     def triage(self, messages: Sequence[RawMessage]) -> Triage:
         """Decode every message; the invalid and the stale ones become dead letters (never raises on
-        bad input). The valid ones move the event-time clock first."""
+        bad input). The accepted ones move the event-time clock."""
         now = self.clock()
         batch = decode_batch([message.value for message in messages], Transaction, now=now)
         valid = [result.event for result in batch.results if isinstance(result, Decoded)]
@@ -199,14 +205,16 @@ class BatchScorer:
 
     def stale(self, transactions: Sequence[Transaction], *, observe: bool) -> list[Rejected | None]:
         """Per transaction, its rejection when its event time is older than the features can use
-        behind the event-time clock (``observe``: after moving the clock with their event times)."""
+        behind the event-time clock. ``observe``: judged by the clock with their event times taken in
+        (so a worker's first batch is judged too), then the clock takes in those not rejected, so a
+        flood of back-dated traffic never drags it back; else judged by the clock as it is."""
         times = [epoch_ms(transaction.event_time) for transaction in transactions]
-        if observe:
-            self.event_clock.observe(times)
-        clock = self.event_clock.now_ms
+        clock = self.event_clock.after(times) if observe else self.event_clock.now_ms
         if clock is None:
             return [None] * len(transactions)
         oldest = clock - self.spec.usable_age_ms
+        if observe:
+            self.event_clock.observe([t for t in times if t >= oldest])
         return [
             None
             if t >= oldest
@@ -220,22 +228,28 @@ class BatchScorer:
         ]
 
     def labels_ahead(self, labels: Sequence[LabelFacts]) -> list[Rejected | None]:
-        """Per label, its rejection when its ``labeled_at`` is further ahead of the event-time clock
-        than the features look back: in a stream replayed years behind the wall clock, a forged label
-        dated "today" (which the decoder lets through) would otherwise beat every real one for good
-        under "the latest label wins"."""
+        """Per label, its rejection when its ``labeled_at`` is ahead of the stream: beyond the
+        event-time clock plus its lead (how far the newest transactions are ahead of the median,
+        :attr:`~fraudcore.event_clock.EventClock.lead_ms`) plus the decoder's future tolerance
+        (:attr:`~schemas.codec.DecodePolicy.future_tolerance`). In a stream replayed years behind the
+        wall clock, a forged label dated "today" (which the decoder lets through) would otherwise beat
+        every real one under "the latest label wins"; within the bound it beats only chargebacks of
+        the next day or so. Until this worker has accepted a transaction the clock is unknown and only
+        the decoder's wall-clock bound applies (a backfill may send labels before their transactions)."""
         clock = self.event_clock.now_ms
         if clock is None:
             return [None] * len(labels)
-        limit = clock + self.spec.usable_age_ms
+        lead = self.event_clock.lead_ms
+        limit = clock + lead + _FUTURE_TOLERANCE_MS
         return [
             None
             if label.labeled_at_ms <= limit
             else Rejected(
                 ReasonCode.IMPLAUSIBLE_TIME,
                 "labeled_at",
-                f"labeled_at: {_iso(label.labeled_at_ms)} is more than {self.spec.usable_age_ms // DAY_MS} days"
-                f" ahead of the stream's event-time clock ({_iso(clock)})",
+                f"labeled_at: {_iso(label.labeled_at_ms)} is ahead of the stream: after its event-time clock"
+                f" ({_iso(clock)}) plus the newest transactions' lead ({lead / _HOUR_MS:.1f} h) plus"
+                f" {_FUTURE_TOLERANCE_MS / _HOUR_MS:.0f} h",
             )
             for label in labels
         ]
@@ -250,7 +264,12 @@ class BatchScorer:
         started = time.perf_counter()
         model, challenger = self.models.champion, self.models.challenger  # a swap lands between batches
         facts = [TxFacts.of(transaction) for transaction in transactions]
-        answers = await (self.store.record_transactions(facts) if record else self.store.peek_transactions(facts))
+        clock = self.event_clock.now_ms
+        answers = await (
+            self.store.record_transactions(facts, clock_ms=clock)
+            if record
+            else self.store.peek_transactions(facts, clock_ms=clock)
+        )
         conflicts, rows = _split(answers)
         verdicts: list[Verdict] = []
         if rows:
@@ -289,7 +308,7 @@ class BatchScorer:
         chunks = [transactions[at : at + chunk_size] for at in range(0, len(transactions), chunk_size)]
         facts = [[TxFacts.of(transaction) for transaction in chunk] for chunk in chunks]
         waited = time.perf_counter()
-        async with aclosing(self.store.record_chunks(facts)) as counted:
+        async with aclosing(self.store.record_chunks(facts, clock_ms=self.event_clock.now_ms)) as counted:
             at = 0
             async for answers in counted:
                 conflicts, rows = _split(answers)
@@ -381,6 +400,15 @@ def conflict_rejection(transaction: Transaction, conflict: Conflict) -> Rejected
         "transaction_id",
         f"transaction_id: {transaction.transaction_id!r} was recorded before with another {', '.join(differs)};"
         " the first content stands and this one is not scored",
+    )
+
+
+def undisclosed_conflict() -> Rejected:
+    """:func:`conflict_rejection` for a caller not entitled to the stored facts: no field named."""
+    return Rejected(
+        ReasonCode.CONFLICTING_DUPLICATE,
+        "transaction_id",
+        "transaction_id: this transaction id was recorded with other content; it is not scored",
     )
 
 

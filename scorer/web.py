@@ -7,7 +7,9 @@
   worker's event-time clock), 409 naming the transactions whose id was recorded before with other facts
   (``conflicting_duplicate``: they are not scored, peeked or recorded; with ``record=true`` the other
   transactions of the request were recorded, and sending them again is idempotent), 503 while Redis
-  is unreachable.
+  is unreachable. The 409 names the fields that differ from the stored transaction only to a caller
+  with a valid token: to anyone else it says no more than that the id was recorded with other
+  content, so a read-only peek cannot read a stored transaction's customer, terminal or amount.
 * ``POST /reload`` — check the registry now and swap to the current champion (needs the API token).
 * ``GET /model`` — the version in use, when it was loaded, its validation, the last refreshes.
 * ``GET /health`` (liveness: the process answers; 200 even when stalled, since a restart fixes
@@ -37,7 +39,7 @@ from schemas.rejection import Rejected
 from scorer.http_auth import BearerTokens, Refusal
 from scorer.model_holder import RefreshOutcome
 from scorer.runtime import ScorerRuntime
-from scorer.scoring import ConflictingTransactions, conflict_rejection, utc_now
+from scorer.scoring import ConflictingTransactions, conflict_rejection, undisclosed_conflict, utc_now
 
 __all__ = ["MAX_SCORE_BATCH", "register_views"]
 
@@ -58,7 +60,8 @@ def register_views(app: faust.App, runtime: ScorerRuntime) -> None:
     class Score(View):
         async def post(self, request: Request) -> Response:
             record = request.query.get("record", "false").lower() in ("1", "true", "yes")
-            if (record or score_needs_token) and (refusal := tokens.check(request.headers.get("Authorization"))):
+            refusal = tokens.check(request.headers.get("Authorization"))
+            if (record or score_needs_token) and refusal:
                 return _refused(self, refusal)
             body = await request.read()
             if len(body) > _MAX_BODY_BYTES:
@@ -83,7 +86,12 @@ def register_views(app: faust.App, runtime: ScorerRuntime) -> None:
                 return _error(self, 503, f"feature store unavailable: {exc}")
             except ConflictingTransactions as exc:
                 conflicts = [
-                    _problem(index, conflict_rejection(transactions[index], conflict))
+                    _problem(
+                        index,
+                        conflict_rejection(transactions[index], conflict)
+                        if refusal is None
+                        else undisclosed_conflict(),
+                    )
                     for index, conflict in exc.conflicts
                 ]
                 return self.json({"error": "conflicting transactions", "problems": conflicts}, status=409)

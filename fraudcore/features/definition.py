@@ -36,12 +36,16 @@ one with the same event time recorded later does not count for the earlier one).
   refused) and applied when the transaction arrives — dropped then if dated before it — so either
   order gives the same result.
 * **Retention.** A store may drop history that no exact answer needs any more: on recording a
-  transaction at ``t``, its customer's entries with event time ``<= t - (max customer window +
-  allowed lateness)`` and its terminal's ``<= t - (max terminal window + D + allowed lateness)`` (the
-  terminal's fraud entries when a fraud is added to them). Data arriving at most
-  ``allowed_lateness_days`` out of event-time order therefore gets exact features; later data may
-  miss pruned history (both stores prune identically, so they still agree). Redis keys also expire
-  after ``key_ttl_s`` of wall-clock inactivity (the in-memory store has no wall clock).
+  transaction at ``t``, with ``b = min(t, clock)`` (``clock`` the stream's event-time clock the
+  caller passes, ``b = t`` without one), its customer's entries with event time ``<= b - (max
+  customer window + allowed lateness)`` and its terminal's ``<= b - (max terminal window + D +
+  allowed lateness)`` (the terminal's fraud entries when a fraud is added to them). So one
+  transaction dated far ahead of the stream (event times come from outside the trust boundary)
+  prunes no more than the honest clock allows, instead of a card's and a terminal's whole history.
+  Data arriving at most ``allowed_lateness_days`` out of event-time order therefore gets exact
+  features; later data may miss pruned history (both stores prune identically, so they still
+  agree). Redis keys also expire after ``key_ttl_s`` of wall-clock inactivity (the in-memory store
+  has no wall clock).
 """
 
 from __future__ import annotations

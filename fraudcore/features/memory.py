@@ -139,6 +139,11 @@ def _copy_times(times: list[int]) -> list[int]:
     return times.copy()
 
 
+def _prune_base(t: int, clock_ms: int | None) -> int:
+    """What pruning at a transaction's ``t`` is relative to: ``t``, or the stream's clock when earlier."""
+    return t if clock_ms is None else min(t, clock_ms)
+
+
 class MemoryFeatureStore:
     """A :class:`~fraudcore.features.store.FeatureStore` held in process memory."""
 
@@ -148,43 +153,52 @@ class MemoryFeatureStore:
         self._customer_windows = [w * DAY_MS for w in spec.customer_windows_days]
         self._terminal_windows = [w * DAY_MS for w in spec.terminal_windows_days]
         self._delay = spec.label_delay_days * DAY_MS
+        self.held_labels_dropped = 0
 
-    async def record_transactions(self, batch: Sequence[TxFacts]) -> list[WindowCounts | Conflict]:
-        return self.record_transactions_sync(batch)
+    async def record_transactions(
+        self, batch: Sequence[TxFacts], *, clock_ms: int | None = None
+    ) -> list[WindowCounts | Conflict]:
+        return self.record_transactions_sync(batch, clock_ms=clock_ms)
 
     @property
     def counts_ahead(self) -> bool:
         return False
 
     async def record_chunks(
-        self, chunks: Sequence[Sequence[TxFacts]]
+        self, chunks: Sequence[Sequence[TxFacts]], *, clock_ms: int | None = None
     ) -> AsyncGenerator[list[WindowCounts | Conflict], None]:
         for chunk in chunks:
-            yield self.record_transactions_sync(chunk)
+            yield self.record_transactions_sync(chunk, clock_ms=clock_ms)
 
-    async def peek_transactions(self, batch: Sequence[TxFacts]) -> list[WindowCounts | Conflict]:
-        return self.peek_transactions_sync(batch)
+    async def peek_transactions(
+        self, batch: Sequence[TxFacts], *, clock_ms: int | None = None
+    ) -> list[WindowCounts | Conflict]:
+        return self.peek_transactions_sync(batch, clock_ms=clock_ms)
 
-    async def record_labels(self, labels: Sequence[LabelFacts]) -> list[LabelOutcome]:
-        return self.record_labels_sync(labels)
+    async def record_labels(self, labels: Sequence[LabelFacts], *, clock_ms: int | None = None) -> list[LabelOutcome]:
+        return self.record_labels_sync(labels, clock_ms=clock_ms)
 
     async def close(self) -> None:
         return None
 
-    def record_transactions_sync(self, batch: Sequence[TxFacts]) -> list[WindowCounts | Conflict]:
+    def record_transactions_sync(
+        self, batch: Sequence[TxFacts], *, clock_ms: int | None = None
+    ) -> list[WindowCounts | Conflict]:
         """:meth:`record_transactions` without the event loop."""
-        return [self._record(self._tables, facts) for facts in batch]
+        return [self._record(self._tables, facts, clock_ms) for facts in batch]
 
-    def peek_transactions_sync(self, batch: Sequence[TxFacts]) -> list[WindowCounts | Conflict]:
+    def peek_transactions_sync(
+        self, batch: Sequence[TxFacts], *, clock_ms: int | None = None
+    ) -> list[WindowCounts | Conflict]:
         """:meth:`peek_transactions` without the event loop."""
         fork = _Tables(self._tables)
-        return [self._record(fork, facts) for facts in batch]
+        return [self._record(fork, facts, clock_ms) for facts in batch]
 
-    def record_labels_sync(self, labels: Sequence[LabelFacts]) -> list[LabelOutcome]:
+    def record_labels_sync(self, labels: Sequence[LabelFacts], *, clock_ms: int | None = None) -> list[LabelOutcome]:
         """:meth:`record_labels` without the event loop."""
-        return [self._label(label) for label in labels]
+        return [self._label(label, clock_ms) for label in labels]
 
-    def _label(self, label: LabelFacts) -> LabelOutcome:
+    def _label(self, label: LabelFacts, clock_ms: int | None = None) -> LabelOutcome:
         tables, tx_id = self._tables, label.transaction_id
         tx = tables.txs.get(tx_id)
         if tx is None:
@@ -210,16 +224,16 @@ class MemoryFeatureStore:
                     tx.event_time_ms, old.labeled_at_ms
                 )
         if label.is_fraud:
-            self._add_fraud(tables, tx, label)
+            self._add_fraud(tables, tx, label, clock_ms)
         return LabelOutcome.NEW if old is None else LabelOutcome.CORRECTED
 
-    def _add_fraud(self, tables: _Tables, tx: TxFacts, label: LabelFacts) -> None:
-        """Add ``tx`` to its terminal's fraud history, pruned relative to its event time."""
+    def _add_fraud(self, tables: _Tables, tx: TxFacts, label: LabelFacts, clock_ms: int | None) -> None:
+        """Add ``tx`` to its terminal's fraud history, pruned relative to its event time (or the clock)."""
         fraud = _writable(tables.frauds, tx.terminal_id, _new_series, _copy_series)
         fraud.add(tx.event_time_ms, label.labeled_at_ms)
-        fraud.prune(tx.event_time_ms - self.spec.terminal_horizon_ms)
+        fraud.prune(_prune_base(tx.event_time_ms, clock_ms) - self.spec.terminal_horizon_ms)
 
-    def _record(self, tables: _Tables, facts: TxFacts) -> WindowCounts | Conflict:
+    def _record(self, tables: _Tables, facts: TxFacts, clock_ms: int | None = None) -> WindowCounts | Conflict:
         stored = tables.txs.get(facts.transaction_id)
         if stored is not None and stored != facts:
             return Conflict(stored)
@@ -229,21 +243,22 @@ class MemoryFeatureStore:
                 stored, tables.customers.get(customer), tables.terminals.get(terminal), tables.frauds.get(terminal)
             )
         spec, t = self.spec, facts.event_time_ms
+        base = _prune_base(t, clock_ms)
         tables.txs[facts.transaction_id] = facts
         customer_history = _writable(tables.customers, facts.customer_id, _new_series, _copy_series)
         customer_history.add(t, facts.amount_cents)
-        customer_history.prune(t - spec.customer_horizon_ms)
+        customer_history.prune(base - spec.customer_horizon_ms)
         times = _writable(tables.terminals, facts.terminal_id, _new_times, _copy_times)
         if times and times[-1] > t:
             times.insert(bisect_right(times, t), t)
         else:
             times.append(t)
-        threshold = t - spec.terminal_horizon_ms
+        threshold = base - spec.terminal_horizon_ms
         if times[0] <= threshold:
             del times[: bisect_right(times, threshold)]
         label = tables.labels.get(facts.transaction_id) or self._take_held(tables, facts)
         if label is not None and label.is_fraud:
-            self._add_fraud(tables, facts, label)
+            self._add_fraud(tables, facts, label, clock_ms)
         return self._counts(facts, customer_history, times, tables.frauds.get(facts.terminal_id))
 
     def _take_held(self, tables: _Tables, facts: TxFacts) -> LabelFacts | None:
@@ -253,6 +268,8 @@ class MemoryFeatureStore:
             return None
         label = _writable(tables.held, bucket, _new_held, _copy_held).pop(facts.transaction_id)
         if label.labeled_at_ms < facts.event_time_ms:
+            if tables is self._tables:  # not a peek's fork
+                self.held_labels_dropped += 1
             return None
         tables.labels[facts.transaction_id] = label
         return label

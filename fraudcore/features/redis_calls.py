@@ -67,6 +67,8 @@ class Claim:
     event_time_ms: int
     amount_cents: int
     fraud_labeled_at_ms: int | None
+    dropped_label: bool = False
+    """Claimed now, its held label was dropped: dated before the transaction."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +174,7 @@ def read_claims(
                 tx.event_time_ms,
                 tx.amount_cents,
                 _fraud_at(label),
+                label == b"d",
             )
     return [claim for claim in claims if claim is not None]
 
@@ -180,11 +183,29 @@ def _windows(windows_days: tuple[int, ...]) -> tuple[int, ...]:
     return (len(windows_days), *(w * DAY_MS for w in windows_days))
 
 
+def _clock(clock_ms: int | None) -> bytes:
+    """The clock argument of the set scripts: pruning is relative to ``min(t, clock)``; empty: none."""
+    return b"" if clock_ms is None else b"%d" % clock_ms
+
+
 def customer_calls(
-    layout: KeyLayout, claims: Sequence[Claim], spec: FeatureSpec, *, record: bool, per_bucket: bool
+    layout: KeyLayout,
+    claims: Sequence[Claim],
+    spec: FeatureSpec,
+    *,
+    record: bool,
+    per_bucket: bool,
+    clock_ms: int | None = None,
 ) -> list[ScriptCall]:
-    """Phase B: add each transaction to its customer set and count its customer windows."""
-    head = (b"1" if record else b"0", spec.key_ttl_s, spec.customer_horizon_ms, *_windows(spec.customer_windows_days))
+    """Phase B: add each transaction to its customer set and count its customer windows (pruning
+    relative to ``min(t, clock_ms)``)."""
+    head = (
+        b"1" if record else b"0",
+        spec.key_ttl_s,
+        spec.customer_horizon_ms,
+        _clock(clock_ms),
+        *_windows(spec.customer_windows_days),
+    )
     calls = []
     for rows in group_rows([claim.customer_id for claim in claims], per_bucket):
         index: dict[bytes, int] = {}
@@ -203,15 +224,23 @@ def customer_calls(
 
 
 def terminal_calls(
-    layout: KeyLayout, claims: Sequence[Claim], spec: FeatureSpec, *, record: bool, per_bucket: bool
+    layout: KeyLayout,
+    claims: Sequence[Claim],
+    spec: FeatureSpec,
+    *,
+    record: bool,
+    per_bucket: bool,
+    clock_ms: int | None = None,
 ) -> list[ScriptCall]:
-    """Phase C: add each transaction to its terminal set (and fraud set) and count its terminal windows."""
+    """Phase C: add each transaction to its terminal set (and fraud set) and count its terminal windows
+    (pruning relative to ``min(t, clock_ms)``)."""
     mode = b"1" if record else b"0"
     delay = spec.label_delay_days * DAY_MS
     head: tuple[Arg, ...] = (
         mode,
         spec.key_ttl_s,
         spec.terminal_horizon_ms,
+        _clock(clock_ms),
         delay,
         *_windows(spec.terminal_windows_days),
     )
@@ -301,9 +330,10 @@ def read_label_claims(
 
 
 def fraud_calls(
-    layout: KeyLayout, syncs: Sequence[FraudSync], spec: FeatureSpec, *, per_bucket: bool
+    layout: KeyLayout, syncs: Sequence[FraudSync], spec: FeatureSpec, *, per_bucket: bool, clock_ms: int | None = None
 ) -> list[ScriptCall]:
-    """Phase 2 of labels: make each terminal's fraud set follow the final labels."""
+    """Phase 2 of labels: make each terminal's fraud set follow the final labels (pruning relative to
+    ``min(t, clock_ms)``)."""
     calls = []
     for rows in group_rows([sync.terminal_id for sync in syncs], per_bucket):
         index: dict[bytes, int] = {}
@@ -314,7 +344,7 @@ def fraud_calls(
             fraud_at = b"" if a.fraud_labeled_at_ms is None else b"%d" % a.fraud_labeled_at_ms
             tx_id = a.transaction_id
             parts.append(b"%d,%d,%d,%s,%d,%s" % (k, a.changed, a.event_time_ms, fraud_at, len(tx_id), tx_id))
-        args = (b"1", spec.key_ttl_s, spec.terminal_horizon_ms, b"".join(parts))
+        args = (b"1", spec.key_ttl_s, spec.terminal_horizon_ms, _clock(clock_ms), b"".join(parts))
         calls.append(ScriptCall(SYNC_FRAUDS, tuple(index), args, rows))
     return calls
 

@@ -67,18 +67,18 @@ after their transaction in practice, but a backfill can feed the labels topic ah
 transactions; the bound keeps a flood of forged labels for made-up ids to ``48 *
 held_labels_per_bucket`` small hash fields, and a label refused at the bound goes to the dead-letter
 topic, from which it can be replayed. A held label found dated before its transaction when that
-arrives is dropped (the transaction is scored as unlabelled).
+arrives is dropped (the transaction is scored as unlabelled); phase A says so (``d`` for its label),
+and the store counts it in ``held_labels_dropped``.
 
 Crashes between phases. Each phase is idempotent on its own, so a worker that dies between them and
 the redelivered batch lose nothing. B and C add a transaction claimed now; one claimed before (a
 redelivery) only when its set lacks it (``cust``: a member at its score ending with its id; ``term``:
-the id) and its event time is above the set's prune floor (highest score minus the horizon); below
-it, the transaction was added and pruned already (or is too late to count, like pruned history).
-Step 2 adds a new or corrected fraud label; an unchanged one (redelivered) under the same two
-conditions, and it removes members the final label no longer has (a correction whose step 2 was
-lost).
-A redelivery thus writes nothing after a completed first delivery and gets the counts of the first
-content.
+the id) and its event time is above the set's prune floor (highest score, or the clock when
+earlier, minus the horizon); below it, the transaction was added and pruned already (or is too
+late to count, like pruned history). Step 2 adds a new or corrected fraud label; an unchanged one
+(redelivered) under the same two conditions, and it removes members the final label no longer has
+(a correction whose step 2 was lost). A redelivery thus writes nothing after a completed first
+delivery and gets the counts of the first content.
 
 Refusals. Redis may refuse a call for a while (``OOM`` at ``maxmemory`` under ``noeviction``,
 ``BUSY``, ``LOADING``, ``READONLY`` after a failover...: :mod:`fraudcore.features.redis_refusals`);
@@ -88,10 +88,15 @@ script call in half: Redis refuses a call before it runs, or at its first write 
 and lets a call that has written run to its end (even ``SCRIPT KILL`` cannot stop it then). So a
 refused phase wrote nothing, the phases before it are complete, and the retry adds what is missing.
 
-Pruning (``ZREMRANGEBYSCORE``), relative to the event time ``t`` of the transaction being added: the
-``cust`` set drops members with score ``<= t - (max customer window + allowed lateness)`` on every
-insert; the ``term`` set on every insert and the ``fraud`` set on every fraud added drop those
-``<= t - (max terminal window + label delay + allowed lateness)``.
+Pruning (``ZREMRANGEBYSCORE``), relative to ``b = min(t, clock)``, ``t`` the event time of the
+transaction being added and ``clock`` the stream's event-time clock the caller passes with the batch
+(an argument of the set scripts; ``b = t`` without one): the ``cust`` set drops members with score
+``<= b - (max customer window + allowed lateness)`` on every insert; the ``term`` set on every insert
+and the ``fraud`` set on every fraud added drop those ``<= b - (max terminal window + label delay +
+allowed lateness)``. A transaction forged far ahead of the stream thus prunes no more than an honest
+one at the clock would; it stays the set's highest member, so the prune floor of a redelivery (see
+Crashes between phases) is also taken relative to ``min(highest score, clock)``: no prune went
+higher while the clock did not move back.
 
 Expiry. A key gets ``EXPIRE key_ttl_s`` whenever it is written (``tx``, ``label`` and ``held`` keys when set,
 ``cust``, ``term`` and ``fraud`` once at the end of each script call that added to them; a script
@@ -179,6 +184,7 @@ class RedisFeatureStore:
         self._client = client
         self._per_bucket = isinstance(client, RedisCluster) if per_bucket is None else per_bucket
         self._nc, self._nt = len(spec.customer_windows_days), len(spec.terminal_windows_days)
+        self.held_labels_dropped = 0
 
     @classmethod
     def from_url(
@@ -193,19 +199,23 @@ class RedisFeatureStore:
         client = aioredis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
         return cls(client, spec, namespace)
 
-    async def record_transactions(self, batch: Sequence[TxFacts]) -> list[WindowCounts | Conflict]:
-        return await self._transactions(batch, record=True)
+    async def record_transactions(
+        self, batch: Sequence[TxFacts], *, clock_ms: int | None = None
+    ) -> list[WindowCounts | Conflict]:
+        return await self._transactions(batch, record=True, clock_ms=clock_ms)
 
-    async def peek_transactions(self, batch: Sequence[TxFacts]) -> list[WindowCounts | Conflict]:
-        return await self._transactions(batch, record=False)
+    async def peek_transactions(
+        self, batch: Sequence[TxFacts], *, clock_ms: int | None = None
+    ) -> list[WindowCounts | Conflict]:
+        return await self._transactions(batch, record=False, clock_ms=clock_ms)
 
-    async def record_labels(self, labels: Sequence[LabelFacts]) -> list[LabelOutcome]:
+    async def record_labels(self, labels: Sequence[LabelFacts], *, clock_ms: int | None = None) -> list[LabelOutcome]:
         if not labels:
             return []
         calls = label_claim_calls(self._layout, labels, self.spec, per_bucket=self._per_bucket)
         outcomes, syncs = read_label_claims(labels, calls, await self._run(calls))
         if syncs:
-            await self._run(fraud_calls(self._layout, syncs, self.spec, per_bucket=self._per_bucket))
+            await self._run(fraud_calls(self._layout, syncs, self.spec, per_bucket=self._per_bucket, clock_ms=clock_ms))
         return outcomes
 
     @property
@@ -214,7 +224,7 @@ class RedisFeatureStore:
         return not self._per_bucket and isinstance(self._client, aioredis.Redis)
 
     async def record_chunks(
-        self, chunks: Sequence[Sequence[TxFacts]]
+        self, chunks: Sequence[Sequence[TxFacts]], *, clock_ms: int | None = None
     ) -> AsyncGenerator[list[WindowCounts | Conflict], None]:
         """:meth:`record_transactions` of each chunk in turn, yielding each one's counts.
 
@@ -225,7 +235,7 @@ class RedisFeatureStore:
         done, reloaded_at = 0, -1
         while done < len(chunks):
             rest = chunks[done:]
-            stream = self._overlapped(rest) if self.counts_ahead else self._one_by_one(rest)
+            stream = self._overlapped(rest, clock_ms) if self.counts_ahead else self._one_by_one(rest, clock_ms)
             try:
                 if reloaded_at == done:
                     for script in (CLAIM_TRANSACTIONS, RECORD_CUSTOMERS, RECORD_TERMINALS):
@@ -243,13 +253,13 @@ class RedisFeatureStore:
                 raise
 
     async def _one_by_one(
-        self, chunks: Sequence[Sequence[TxFacts]]
+        self, chunks: Sequence[Sequence[TxFacts]], clock_ms: int | None
     ) -> AsyncGenerator[list[WindowCounts | Conflict], None]:
         for chunk in chunks:
-            yield await self.record_transactions(chunk)
+            yield await self.record_transactions(chunk, clock_ms=clock_ms)
 
     async def _overlapped(
-        self, chunks: Sequence[Sequence[TxFacts]]
+        self, chunks: Sequence[Sequence[TxFacts]], clock_ms: int | None
     ) -> AsyncGenerator[list[WindowCounts | Conflict], None]:
         """Record ``chunks`` on one connection of a standalone client, one step ahead of the caller.
 
@@ -265,8 +275,8 @@ class RedisFeatureStore:
                 claim = claim_calls(self._layout, chunk, self.spec, record=True, per_bucket=False)
                 await line.send(claim)
                 previous = None if ahead is None else self._answers(*ahead, _checked(await line.receive()))
-                claims = read_claims(chunk, claim, _checked(await line.receive()))
-                count = self._count_calls(_claimed(claims), record=True)
+                claims = self._count_dropped(read_claims(chunk, claim, _checked(await line.receive())))
+                count = self._count_calls(_claimed(claims), record=True, clock_ms=clock_ms)
                 await line.send([*count[0], *count[1]])
                 if previous is not None:
                     yield previous
@@ -277,17 +287,24 @@ class RedisFeatureStore:
     async def close(self) -> None:
         await self._client.aclose()
 
-    async def _transactions(self, batch: Sequence[TxFacts], *, record: bool) -> list[WindowCounts | Conflict]:
+    async def _transactions(
+        self, batch: Sequence[TxFacts], *, record: bool, clock_ms: int | None
+    ) -> list[WindowCounts | Conflict]:
         if not batch:
             return []
         claims = await self._claim(batch, record=record)
-        calls = self._count_calls(_claimed(claims), record=record)
+        calls = self._count_calls(_claimed(claims), record=record, clock_ms=clock_ms)
         return self._answers(claims, calls, await self._run([*calls[0], *calls[1]]))
 
     async def _claim(self, batch: Sequence[TxFacts], *, record: bool) -> list[Claim | Conflict]:
         """Phase A."""
         calls = claim_calls(self._layout, batch, self.spec, record=record, per_bucket=self._per_bucket)
-        return read_claims(batch, calls, await self._run(calls))
+        return self._count_dropped(read_claims(batch, calls, await self._run(calls)))
+
+    def _count_dropped(self, claims: list[Claim | Conflict]) -> list[Claim | Conflict]:
+        """``claims``, after counting the held labels they dropped in :attr:`held_labels_dropped`."""
+        self.held_labels_dropped += sum(1 for claim in claims if isinstance(claim, Claim) and claim.dropped_label)
+        return claims
 
     def _answers(
         self,
@@ -299,12 +316,14 @@ class RedisFeatureStore:
         counted = iter(self._read_window_counts(len(_claimed(claims)), calls, replies))
         return [claim if isinstance(claim, Conflict) else next(counted) for claim in claims]
 
-    def _count_calls(self, claims: Sequence[Claim], *, record: bool) -> tuple[list[ScriptCall], list[ScriptCall]]:
+    def _count_calls(
+        self, claims: Sequence[Claim], *, record: bool, clock_ms: int | None
+    ) -> tuple[list[ScriptCall], list[ScriptCall]]:
         """The calls of phases B (customers) and C (terminals)."""
         layout, spec, per_bucket = self._layout, self.spec, self._per_bucket
         return (
-            customer_calls(layout, claims, spec, record=record, per_bucket=per_bucket),
-            terminal_calls(layout, claims, spec, record=record, per_bucket=per_bucket),
+            customer_calls(layout, claims, spec, record=record, per_bucket=per_bucket, clock_ms=clock_ms),
+            terminal_calls(layout, claims, spec, record=record, per_bucket=per_bucket, clock_ms=clock_ms),
         )
 
     def _read_window_counts(

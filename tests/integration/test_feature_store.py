@@ -39,6 +39,7 @@ from producer.simulator import SimulationParams, Simulator
 from schemas.enums import LabelSource
 from schemas.events import Label, Transaction
 from tests.integration.conftest import free_port
+from tests.unit.features.test_memory_store import forged_future_scenario
 
 HOUR = 3_600_000
 Snapshot = dict[bytes, object]
@@ -342,6 +343,36 @@ async def test_a_redelivery_after_pruning_writes_nothing(store_client: RedisClie
     assert await snapshot(store_client, namespace) == before
 
 
+async def test_a_transaction_forged_years_ahead_prunes_no_history_below_the_clock(
+    store_client: RedisClient, namespace: str
+) -> None:
+    """Pruning relative to min(t, the stream's clock): the forged transaction leaves the history of its
+    card, terminal and the terminal's frauds (labels phase) in place, as in the memory store; with
+    no clock both prune relative to the forged time."""
+    for clock in (True, False):
+        store = RedisFeatureStore(store_client, namespace=f"{namespace}:{clock}")
+        assert await forged_future_scenario(store, clock=clock) == await forged_future_scenario(
+            MemoryFeatureStore(), clock=clock
+        )
+
+
+async def test_a_crashed_delivery_is_completed_after_a_forged_future_transaction(
+    store_client: RedisClient, namespace: str
+) -> None:
+    """The prune floor of a redelivery follows the clock too: a transaction whose first delivery stopped
+    after phase A is added when delivered again, although a forged one tops its sets."""
+    t = 1_600_000_000_000
+    honest = [TxFacts(f"h{i}", "c", "m", t + i * HOUR, 100) for i in range(6)]
+    forged, late = TxFacts("forged", "c", "m", t + 1_000 * DAY_MS, 100), TxFacts("late", "c", "m", t + 7 * HOUR, 100)
+    store, twin = RedisFeatureStore(store_client, namespace=namespace), MemoryFeatureStore()
+    for batch in ([*honest, forged], [late]):
+        if batch == [late]:
+            await store._claim(batch, record=True)  # the first delivery stops after phase A
+        answers = await store.record_transactions(batch, clock_ms=t + 5 * HOUR)
+        assert answers == await twin.record_transactions(batch, clock_ms=t + 5 * HOUR)
+    assert counts_only(answers)[0].customer_count == (7, 7, 7)
+
+
 async def _all_chunks(store: FeatureStore, chunks: Sequence[Sequence[TxFacts]]) -> list[WindowCounts | Conflict]:
     counts: list[WindowCounts | Conflict] = []
     async with aclosing(store.record_chunks(chunks)) as counted:
@@ -439,6 +470,16 @@ async def test_label_rules_on_redis_equal_the_memory_store(store_client: RedisCl
         assert await risk() == expected
     [member] = await store_client.zrange(store._layout.key(b"fraud", b"m"), 0, -1)
     assert member == b"%d:x0" % (t + 3 * DAY_MS)
+
+    # held, then dropped when its transaction arrives with a later event time (a peek drops nothing)
+    early, held_tx = [LabelFacts("x9", True, t)], [TxFacts("x9", "c9", "m", t + HOUR, 100)]
+    assert await store.record_labels(early) == await twin.record_labels(early) == [LabelOutcome.HELD]
+    assert await store.peek_transactions(held_tx) == await twin.peek_transactions(held_tx)
+    assert (store.held_labels_dropped, twin.held_labels_dropped) == (0, 0)
+    assert await store.record_transactions(held_tx) == await twin.record_transactions(held_tx)
+    assert (store.held_labels_dropped, twin.held_labels_dropped) == (1, 1)
+    assert await store.record_transactions(held_tx) == await twin.record_transactions(held_tx)  # redelivered
+    assert store.held_labels_dropped == 1
 
     forged = [LabelFacts(f"forged{i}", True, t) for i in range(300)]
     outcomes = await store.record_labels(forged)

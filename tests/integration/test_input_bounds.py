@@ -88,12 +88,15 @@ def test_bad_inputs_are_dead_lettered_and_a_label_correction_reaches_the_termina
     future = _tx("future", datetime.now(UTC) + timedelta(days=3))
     almost_future = [_tx(f"f{i}", datetime.now(UTC) + timedelta(hours=20)) for i in range(5)]
     early_label = _label("h3", True, T0)  # h3 is at T0 + 45 min
+    # held for a transaction not seen yet, dropped when that arrives dated after it
+    held_early, held_tx = _label("held", True, T0), _tx("held", T0 + timedelta(hours=3), customer="y", terminal="m7")
     genuine, chargeback = (
         _label("victim", False, T0 + timedelta(days=1)),
-        _label("victim", True, T0 + timedelta(days=3)),
+        _label("victim", True, T0 + timedelta(hours=36)),  # within a day of the newest transactions
     )
     forged = _label("victim", False, datetime.now(UTC))
     probe = _tx("probe", T0 + D + timedelta(hours=12), customer="p", terminal="m9")
+    late_at = T0 + timedelta(hours=20)
 
     worker = Worker(setup, tmp_path / "worker.log")
     try:
@@ -103,20 +106,31 @@ def test_bad_inputs_are_dead_lettered_and_a_label_correction_reaches_the_termina
         # a squatter's id, then the real transaction; a far-future, a back-dated one, and a handful of
         # forged times within the decoder's tolerance that must not make honest traffic stale
         produce(settings, [real, back_dated, future, *almost_future, squatter])
-        produce(settings, [_tx("h-late", T0 + timedelta(hours=20))])
+        produce(settings, [_tx("h-late", late_at)])
         records = wait_for_records(settings, topics.verdicts, len(honest) + 2 + 5 + 2, 60, worker)
 
         status, body = http(worker.url("/score?record=true"), encode(real), token=setup.api_token)
         assert status == 409, body
         [problem] = json.loads(body)["problems"]
         assert problem["reason_code"] == "conflicting_duplicate"
+        assert "amount, customer_id, terminal_id" in problem["message"]  # told to a caller with the token
+        # a read-only peek without the token learns that the id exists, not which facts differ
+        for guess in (real, real.model_copy(update={"customer_id": "mallory"})):
+            status, body = http(worker.url("/score"), encode(guess))
+            assert status == 409, body
+            [problem] = json.loads(body)["problems"]
+            assert problem["reason_code"] == "conflicting_duplicate"
+            assert (
+                problem["message"] == "transaction_id: this transaction id was recorded with other content;"
+                " it is not scored"
+            )
         status, body = http(worker.url("/score"), encode(back_dated))
         assert status == 400, body
         assert json.loads(body)["problems"][0]["reason_code"] == "stale_event_time"
 
         # labels: one dated before its transaction; "genuine", then the chargeback that corrects it
-        produce(settings, [early_label, genuine])
-        _wait_metric(worker, "fraudstream_scorer_labels_total{", 2)
+        produce(settings, [early_label, genuine, held_early])
+        _wait_metric(worker, "fraudstream_scorer_labels_total{", 3)
         before = json.loads(http(worker.url("/score"), encode(probe))[1])["features"]
         assert (before["terminal_nb_tx_1d"], before["terminal_risk_1d"]) == (1.0, 0.0)
         produce(settings, [chargeback])
@@ -125,8 +139,9 @@ def test_bad_inputs_are_dead_lettered_and_a_label_correction_reaches_the_termina
         # it would beat every real label under "the latest wins"
         produce(settings, [forged])
         _wait_metric(worker, 'fraudstream_scorer_dead_letters_total{reason="implausible_time"}', 2)
-        produce(settings, [probe])
-        records = wait_for_records(settings, topics.verdicts, len(records) + 1, 60, worker)
+        produce(settings, [probe, held_tx])
+        records = wait_for_records(settings, topics.verdicts, len(records) + 2, 60, worker)
+        _wait_metric(worker, 'fraudstream_scorer_labels_total{outcome="dropped_before_transaction"}', 1)
         metrics = http(worker.url("/metrics"))[1].decode()
     finally:
         assert worker.stop() == 0, worker.log()
@@ -140,8 +155,13 @@ def test_bad_inputs_are_dead_lettered_and_a_label_correction_reaches_the_termina
     assert squatted[0]["customer_id"] == squatted[1]["customer_id"] == "mallory"
     assert squatted[0]["score"] == squatted[1]["score"]
     assert squatted[0]["features"] == squatted[1]["features"]
-    assert _verdict(records, "h-late")  # the forged future times did not make it stale
-    assert len({v["transaction_id"] for v in payloads(records)}) == len(honest) + 2 + 5 + 2
+    # the forged future times (customer c1, terminal m1) did not make it stale, nor prune c1's history
+    [late] = _verdict(records, "h-late")
+    assert late["features"]["customer_nb_tx_1d"] == 1 + sum(
+        1 for t in honest if t.customer_id == "c1" and t.event_time <= late_at
+    )
+    assert len({v["transaction_id"] for v in payloads(records)}) == len(honest) + 2 + 5 + 3
+    assert 'fraudstream_scorer_labels_total{outcome="held"} 1.0' in metrics
 
     letters = {
         (letter.source_topic, letter.reason_code.value): letter for letter in _letters(settings, topics.dead_letters)

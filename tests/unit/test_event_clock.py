@@ -29,13 +29,16 @@ def test_no_clock_before_the_first_observation() -> None:
 
 def test_the_clock_is_the_median_of_the_last_window() -> None:
     rng = random.Random(3)
-    clock, seen = EventClock(window=50), []
+    clock, seen = EventClock(window=50), list[int]()
     for _ in range(40):
         batch = [rng.randrange(10**12) for _ in range(rng.randrange(0, 23))]
+        expected = int(np.median((seen + batch)[-50:])) if seen or batch else None
+        assert clock.after(batch) == expected  # what observing would give, without taking it in
         clock.observe(batch)
         seen += batch
         if seen:
             assert clock.now_ms == int(np.median(seen[-50:]))
+    assert clock.after(list(range(120))) == int(np.median(range(70, 120)))
     clock.observe(list(range(120)))  # a batch larger than the window: its last 50
     assert clock.now_ms == int(np.median(range(70, 120)))
 
@@ -79,3 +82,14 @@ def test_after_a_forged_majority_honest_traffic_takes_it_back() -> None:
     clock.observe(honest(REPLAY + DAY, 300))
     assert clock.now_ms is not None
     assert clock.now_ms < REPLAY + 2 * DAY
+
+
+def test_the_lead_estimates_how_far_the_newest_traffic_is_ahead_of_the_median() -> None:
+    clock = EventClock(window=4096)
+    assert clock.lead_ms == 0
+    steady = [REPLAY + i * 100_000 for i in range(4096)]  # ~4.7 days at a steady rate
+    clock.observe(steady)
+    assert clock.now_ms is not None
+    assert abs(clock.now_ms + clock.lead_ms - steady[-1]) < 200_000
+    clock.observe([TOMORROW] * 800)  # forged times under a quarter of the window barely move it
+    assert clock.now_ms + clock.lead_ms - steady[-1] < 3 * DAY

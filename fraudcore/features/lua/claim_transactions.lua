@@ -4,17 +4,19 @@
 -- ttl, per transaction the value of its tx key. Returns per transaction two strings: the tx key's
 -- earlier value ('' when claimed now; in peek mode, when new; the caller compares it with its own
 -- value: another one is a conflict) and the label's value ('' when none; a held label dated before
--- the transaction is dropped, not returned).
+-- the transaction is dropped, not returned: 'd' says so in record mode).
 local ttl, out, seen, peeked = ARGV[2], {}, {}, {}
 
--- the held label of a transaction at t ('' when none or dated before t); record mode moves it
+-- the held label of a transaction at t ('' when none or dated before t); record mode moves it, or
+-- drops it ('d') when dated before t
 local function held_label(lk, hk, t)
   local held = redis.call('HGET', hk, lk)
   if not held then return '' end
   local usable = tonumber(string.match(held, '^[01]|(%-?%d+)$')) >= t
   if record then
     redis.call('HDEL', hk, lk)
-    if usable then redis.call('SET', lk, held, 'EX', ttl) end
+    if not usable then return 'd' end
+    redis.call('SET', lk, held, 'EX', ttl)
   end
   if usable then return held end
   return ''

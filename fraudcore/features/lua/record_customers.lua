@@ -1,16 +1,17 @@
 -- Phase B of recording (or peeking) transactions, in their customer bucket: add each transaction to
 -- its customer set (in batch order) and return its customer window counts.
--- KEYS: the customer sets. ARGV: mode ('1' record, '0' peek), ttl, customer horizon, number of
--- customer windows, those windows, batch. The batch concatenates per transaction
+-- KEYS: the customer sets. ARGV: mode ('1' record, '0' peek), ttl, customer horizon, the stream's
+-- event-time clock ('' when unknown; see ``prune_base``), number of customer windows, those windows,
+-- batch. The batch concatenates per transaction
 --   "<key index>,<1 (claimed now) or 0 (claimed before)>,<t>,<cents>,<byte length of id>,<id>".
 -- A transaction claimed before is added only when missing (see ``missing``).
 -- Returns one string of integers separated by ',', per transaction its counts, then its cents, one
 -- per window each.
-local ttl, horizon = ARGV[2], tonumber(ARGV[3])
-local nc = tonumber(ARGV[4])
+local ttl, horizon, clock = ARGV[2], tonumber(ARGV[3]), clock_arg(ARGV[4])
+local nc = tonumber(ARGV[5])
 local cw = {}
-for j = 1, nc do cw[j] = tonumber(ARGV[4 + j]) end
-local batch = ARGV[5 + nc]
+for j = 1, nc do cw[j] = tonumber(ARGV[5 + j]) end
+local batch = ARGV[6 + nc]
 
 -- Members: running count (10 digits), running cents (16), own cents (10), then the id. Running
 -- totals follow the set's order (score, then insertion: the running count breaks ties), so the
@@ -78,14 +79,14 @@ while pos <= #batch do
   local ck, t = KEYS[tonumber(k)], tonumber(ts)
 
   local n_t, sum_t
-  if new == '1' or missing(done[id] or holds(ck, ts, id), ck, t, horizon, peak[ck]) then
+  if new == '1' or missing(done[id] or holds(ck, ts, id), ck, t, horizon, peak[ck], clock) then
     done[id] = true
     if record then
       n_t, sum_t = insert(ck, t, ts, tonumber(cents), id)
     else
       add(ck, t, tonumber(cents))
     end
-    prune(ck, t - horizon)
+    prune(ck, prune_base(t, clock) - horizon)
     if record then touched[ck] = true end
   end
 

@@ -2,18 +2,19 @@
 -- its terminal set (and fraud set, when labelled fraud), in batch order, and return its terminal
 -- window counts.
 -- KEYS: per terminal its terminal set, then its fraud set. ARGV: mode ('1' record, '0' peek), ttl,
--- terminal horizon, label delay, number of terminal windows, those windows, batch. The batch
+-- terminal horizon, the stream's event-time clock ('' when unknown; see ``prune_base``), label delay,
+-- number of terminal windows, those windows, batch. The batch
 -- concatenates per transaction
 --   "<index of its terminal set>,<1 (claimed now) or 0 (claimed before)>,<t>,<labeled_at of its
 --   fraud label, or empty>,<byte length of id>,<id>".
 -- A transaction claimed before is added only when missing (see ``missing``).
 -- Returns one string of integers separated by ',', per transaction its transaction counts, then its
 -- fraud counts, one per window each.
-local ttl, horizon, delay = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local nt = tonumber(ARGV[5])
+local ttl, horizon, clock, delay = ARGV[2], tonumber(ARGV[3]), clock_arg(ARGV[4]), tonumber(ARGV[5])
+local nt = tonumber(ARGV[6])
 local tw = {}
-for j = 1, nt do tw[j] = tonumber(ARGV[5 + j]) end
-local batch = ARGV[6 + nt]
+for j = 1, nt do tw[j] = tonumber(ARGV[6 + j]) end
+local batch = ARGV[7 + nt]
 
 local out, pos = {}, 1
 while pos <= #batch do
@@ -25,7 +26,7 @@ while pos <= #batch do
   local tk, fk, t = KEYS[k], KEYS[k + 1], tonumber(ts)
   if fraud_at == '' then fraud_at = nil end
 
-  if new == '1' or missing(done[id] or redis.call('ZSCORE', tk, id), tk, t, horizon, peak[tk]) then
+  if new == '1' or missing(done[id] or redis.call('ZSCORE', tk, id), tk, t, horizon, peak[tk], clock) then
     done[id] = true
     if record then
       redis.call('ZADD', tk, ts, id)
@@ -34,8 +35,9 @@ while pos <= #batch do
       add(tk, t, 0)
       if fraud_at then add(fk, t, tonumber(fraud_at)) end
     end
-    prune(tk, t - horizon)
-    if fraud_at then prune(fk, t - horizon) end
+    local threshold = prune_base(t, clock) - horizon
+    prune(tk, threshold)
+    if fraud_at then prune(fk, threshold) end
     if record then
       touched[tk] = true
       if fraud_at then touched[fk] = true end

@@ -2,10 +2,11 @@
 -- its terminal's fraud set follow its final label: members of that transaction other than the final
 -- fraud one are removed; a final fraud label is added when it changed now, or (a redelivery, maybe
 -- after a crash between the phases) when missing from the set and above its prune floor.
--- KEYS: the fraud sets. ARGV: mode (always '1'), ttl, terminal horizon, batch. The batch concatenates
+-- KEYS: the fraud sets. ARGV: mode (always '1'), ttl, terminal horizon, the stream's event-time clock
+-- ('' when unknown; see ``prune_base``), batch. The batch concatenates
 -- per label "<key index>,<1 (changed now) or 0>,<t>,<labeled_at of the final label if fraud, or
 -- empty>,<byte length of id>,<id>".
-local ttl, horizon, batch = ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local ttl, horizon, clock, batch = ARGV[2], tonumber(ARGV[3]), clock_arg(ARGV[4]), ARGV[5]
 local pos = 1
 while pos <= #batch do
   local _, stop, k, changed, ts, fraud_at, n = string.find(batch, '^(%d+),([01]),(%-?%d+),(%-?%d*),(%d+),', pos)
@@ -25,9 +26,9 @@ while pos <= #batch do
       end
     end
   end
-  if member and not held and (changed == '1' or missing(nil, fk, t, horizon, nil)) then
+  if member and not held and (changed == '1' or missing(nil, fk, t, horizon, nil, clock)) then
     redis.call('ZADD', fk, ts, member)
-    redis.call('ZREMRANGEBYSCORE', fk, '-inf', num(t - horizon))
+    redis.call('ZREMRANGEBYSCORE', fk, '-inf', num(prune_base(t, clock) - horizon))
     touched[fk] = true
   end
 end

@@ -137,7 +137,10 @@ async def test_labels_before_their_transaction_are_refused() -> None:
     assert await store.record_labels([fraud("a", T - D - HOUR - 1)]) == [LabelOutcome.BEFORE_TRANSACTION]
     # held before its transaction arrived, then found dated before it: dropped
     assert await store.record_labels([fraud("b", T - D - 2 * HOUR)]) == [LabelOutcome.HELD]
+    await store.peek_transactions([tx("b", T - D - HOUR, customer="y")])
+    assert store.held_labels_dropped == 0  # a peek drops nothing
     await store.record_transactions([tx("b", T - D - HOUR, customer="y")])
+    assert store.held_labels_dropped == 1
     assert _risk((await store.record_transactions([tx("now", T)]))[0]) == (0, 0, 0)
     # at its transaction's event time exactly: accepted
     assert await store.record_labels([fraud("a", T - D - HOUR)]) == [LabelOutcome.NEW]
@@ -302,3 +305,31 @@ def test_offline_features_equals_the_reference() -> None:
             reference.label(labels[i])
     expected = feature_matrix(txs, counts_only([counts[i] for i in range(len(txs))]), spec)
     np.testing.assert_array_equal(offline_features(txs, labels, spec), expected)
+
+
+async def forged_future_scenario(store: FeatureStore, *, clock: bool) -> list[WindowCounts | Conflict]:
+    """A card and terminal with six honest transactions (one labelled fraud), then one forged three
+    years ahead at both (labelled fraud as well), then an honest one: the answers of the forged one's
+    redelivery, a peek and the recording of the honest one. ``clock``: pass the stream's clock."""
+    honest = [tx(f"h{i}", T + i * DAY_MS) for i in range(6)]
+    forged, after = tx("forged", T + 3 * 365 * DAY_MS), tx("after", T + 5 * DAY_MS + D + HOUR)
+    for facts in honest:
+        await store.record_transactions([facts], clock_ms=facts.event_time_ms if clock else None)
+    now = honest[-1].event_time_ms if clock else None
+    await store.record_transactions([forged], clock_ms=now)
+    labels = [fraud("h1", T + 2 * DAY_MS), fraud("forged", forged.event_time_ms + HOUR)]
+    assert await store.record_labels(labels, clock_ms=now) == [LabelOutcome.NEW] * 2
+    return [
+        *await store.record_transactions([forged, honest[3]], clock_ms=now),
+        *await store.peek_transactions([after], clock_ms=now),
+        *await store.record_transactions([after], clock_ms=now),
+    ]
+
+
+async def test_a_transaction_forged_years_ahead_prunes_no_history_below_the_clock() -> None:
+    kept = await forged_future_scenario(MemoryFeatureStore(), clock=True)
+    history = WindowCounts((1, 1, 7), (100, 100, 700), (1, 6, 6), (0, 1, 1))
+    assert kept[2:] == [history, history]
+    # without the clock, pruning follows the forged time: the card and terminal lose their history
+    lost = await forged_future_scenario(MemoryFeatureStore(), clock=False)
+    assert lost[2:] == [WindowCounts((1, 1, 1), (100, 100, 100), (0, 0, 0), (0, 0, 0))] * 2

@@ -8,7 +8,15 @@ from datetime import timedelta
 
 import pytest
 
-from fraudcore.features.definition import FEATURE_NAMES, LabelFacts, TxFacts, counts_only, epoch_ms, feature_matrix
+from fraudcore.features.definition import (
+    DAY_MS,
+    FEATURE_NAMES,
+    LabelFacts,
+    TxFacts,
+    counts_only,
+    epoch_ms,
+    feature_matrix,
+)
 from fraudcore.features.memory import MemoryFeatureStore
 from fraudcore.models import CHALLENGER, CHAMPION
 from schemas.codec import encode
@@ -222,11 +230,66 @@ async def test_labels_far_ahead_of_the_event_time_clock_are_refused() -> None:
     scorer, _ = await _scorer()
     base = _transactions(1)[0]
     t = epoch_ms(base.event_time)
-    label = LabelFacts("tx0", True, t + scorer.spec.usable_age_ms)
+    label = LabelFacts("tx0", True, t + DAY_MS)  # the decoder's future tolerance ahead of the clock
+    late = LabelFacts("tx0", True, t + DAY_MS + 1)
     forged = LabelFacts("tx0", False, epoch_ms(EXAMPLE_NOW.replace(year=2026)))
-    assert scorer.labels_ahead([label, forged]) == [None, None]  # no clock yet: nothing to judge by
+    assert scorer.labels_ahead([label, late, forged]) == [None] * 3  # no clock yet: the decoder's bound only
     scorer.triage([_message(encode(base), 0)])
-    accepted, refused = scorer.labels_ahead([label, forged])
+    accepted, *refused = scorer.labels_ahead([label, late, forged])
     assert accepted is None
-    assert refused is not None
-    assert (refused.reason_code, refused.field) == (ReasonCode.IMPLAUSIBLE_TIME, "labeled_at")
+    assert [(r.reason_code, r.field) for r in refused if r] == [(ReasonCode.IMPLAUSIBLE_TIME, "labeled_at")] * 2
+
+
+async def test_the_label_bound_allows_for_how_far_the_newest_transactions_lead_the_clock() -> None:
+    scorer, _ = await _scorer()
+    base = _transactions(1)[0]
+    # four days of steady traffic up to the wall clock: the median clock lags the newest transaction by two days
+    days = [
+        base.model_copy(update={"transaction_id": f"d{i}", "event_time": base.event_time - timedelta(hours=96 - i)})
+        for i in range(97)
+    ]
+    scorer.triage([_message(encode(t), offset) for offset, t in enumerate(days)])
+    newest = epoch_ms(days[-1].event_time)
+    assert scorer.event_clock.now_ms == newest - 2 * DAY_MS
+    on_time, forged = LabelFacts("d96", True, newest + DAY_MS), LabelFacts("d96", False, newest + 2 * DAY_MS)
+    assert scorer.labels_ahead([on_time])[0] is None
+    assert scorer.labels_ahead([forged])[0] is not None
+
+
+async def test_a_flood_of_back_dated_transactions_does_not_drag_the_clock_back() -> None:
+    scorer, _ = await _scorer()
+    honest = _transactions(20)
+    scorer.triage([_message(encode(t), offset) for offset, t in enumerate(honest)])
+    clock = scorer.event_clock.now_ms
+    age = timedelta(milliseconds=scorer.spec.usable_age_ms + DAY_MS)
+    for round_ in range(3):  # batch after batch of them, each a majority over the window seen so far
+        flood = [
+            honest[0].model_copy(
+                update={"transaction_id": f"old{round_}-{i}", "event_time": honest[0].event_time - age}
+            )
+            for i in range(10)
+        ]
+        triage = scorer.triage([_message(encode(t), offset) for offset, t in enumerate(flood)])
+        assert {letter.reason_code for letter in triage.dead_letters} == {ReasonCode.STALE_EVENT_TIME}
+    assert scorer.event_clock.now_ms == clock
+
+
+async def test_a_transaction_forged_years_ahead_prunes_no_history_of_its_card() -> None:
+    scorer, _ = await _scorer()
+    card = [  # two months behind the wall clock: a replay
+        t.model_copy(update={"customer_id": "victim", "terminal_id": "m", "event_time": t.event_time - 60 * DAY})
+        for t in _transactions(7)
+    ]
+    honest, after = card[:6], card[6]
+    # within the decoder's tolerance of the wall clock, two months ahead of the stream
+    forged = honest[0].model_copy(update={"transaction_id": "forged", "event_time": EXAMPLE_NOW + timedelta(hours=23)})
+    for transaction in (*honest, forged):
+        assert scorer.triage([_message(encode(transaction), 0)]).transactions == [transaction]
+        await scorer.score([transaction])
+    scorer.triage([_message(encode(after), 0)])
+    [verdict] = await scorer.score([after])
+    assert verdict.features["customer_nb_tx_30d"] == 7
+    assert verdict.features["customer_nb_tx_1d"] == 7
+
+
+DAY = timedelta(days=1)
