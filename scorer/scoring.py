@@ -206,15 +206,17 @@ class BatchScorer:
     def stale(self, transactions: Sequence[Transaction], *, observe: bool) -> list[Rejected | None]:
         """Per transaction, its rejection when its event time is older than the features can use
         behind the event-time clock. ``observe``: judged by the clock with their event times taken in
-        (so a worker's first batch is judged too), then the clock takes in those not rejected, so a
-        flood of back-dated traffic never drags it back; else judged by the clock as it is."""
+        (so a worker's first batch is judged too), and the clock keeps them all, the rejected ones
+        included: it follows the majority of recent traffic, so honest traffic that a forged majority
+        had made look stale brings it back once it is the majority again (a clock that ignored what it
+        rejected would stay ahead for good); else judged by the clock as it is."""
         times = [epoch_ms(transaction.event_time) for transaction in transactions]
         clock = self.event_clock.after(times) if observe else self.event_clock.now_ms
         if clock is None:
             return [None] * len(transactions)
         oldest = clock - self.spec.usable_age_ms
         if observe:
-            self.event_clock.observe([t for t in times if t >= oldest])
+            self.event_clock.observe(times)
         return [
             None
             if t >= oldest

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from fraudcore.event_clock import EventClock
 from fraudcore.features.definition import (
     DAY_MS,
     FEATURE_NAMES,
@@ -256,22 +257,24 @@ async def test_the_label_bound_allows_for_how_far_the_newest_transactions_lead_t
     assert scorer.labels_ahead([forged])[0] is not None
 
 
-async def test_a_flood_of_back_dated_transactions_does_not_drag_the_clock_back() -> None:
+async def test_honest_traffic_brings_the_clock_back_after_a_forged_majority() -> None:
     scorer, _ = await _scorer()
-    honest = _transactions(20)
-    scorer.triage([_message(encode(t), offset) for offset, t in enumerate(honest)])
-    clock = scorer.event_clock.now_ms
-    age = timedelta(milliseconds=scorer.spec.usable_age_ms + DAY_MS)
-    for round_ in range(3):  # batch after batch of them, each a majority over the window seen so far
-        flood = [
-            honest[0].model_copy(
-                update={"transaction_id": f"old{round_}-{i}", "event_time": honest[0].event_time - age}
-            )
-            for i in range(10)
-        ]
-        triage = scorer.triage([_message(encode(t), offset) for offset, t in enumerate(flood)])
-        assert {letter.reason_code for letter in triage.dead_letters} == {ReasonCode.STALE_EVENT_TIME}
-    assert scorer.event_clock.now_ms == clock
+    scorer.event_clock = EventClock(window=20)
+    replay = timedelta(days=90)  # the honest stream replays history 90 days behind the wall clock
+    honest = [t.model_copy(update={"event_time": t.event_time - replay}) for t in _transactions(60)]
+
+    def triage(batch: list[Transaction]) -> set[ReasonCode]:
+        result = scorer.triage([_message(encode(t), offset) for offset, t in enumerate(batch)])
+        return {letter.reason_code for letter in result.dead_letters}
+
+    assert triage(honest[:20]) == set()
+    forged = [  # within the decoder's tolerance of the wall clock: a majority of the clock's window
+        honest[0].model_copy(update={"transaction_id": f"forged{i}", "event_time": honest[0].event_time + replay})
+        for i in range(20)
+    ]
+    assert triage(forged) == set()
+    assert triage(honest[20:30]) == {ReasonCode.STALE_EVENT_TIME}  # the forged majority made them look stale
+    assert triage(honest[30:45]) == set()  # ...until honest traffic is the majority again
 
 
 async def test_a_transaction_forged_years_ahead_prunes_no_history_of_its_card() -> None:
