@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import NoReturn
 
@@ -98,7 +98,7 @@ def test_label_corrections_are_counted() -> None:
     assert _value(trainer, "fraudstream_trainer_label_corrections_total") == 0
     label = example_label().model_copy(update={"transaction_id": "tx0"})
     later = label.model_copy(
-        update={"is_fraud": not label.is_fraud, "labeled_at": label.labeled_at + timedelta(days=2)}
+        update={"is_fraud": not label.is_fraud, "labeled_at": label.labeled_at + timedelta(hours=12)}
     )
     trainer._absorb(TOPICS.labels, [SimpleNamespace(value=encode(later)), SimpleNamespace(value=encode(label))])
     assert _value(trainer, "fraudstream_trainer_label_corrections_total") == 1
@@ -118,7 +118,7 @@ def test_triggers_follow_the_schedule_once_caught_up() -> None:
     assert trainer.next_trigger() == "labels"
     trainer.retrain_on = lambda snapshot: retrain_report(promoted=False)  # type: ignore[method-assign]
     trainer.retrain("labels")
-    _feed(trainer, transactions=1, labels=1, days=3)
+    _feed(trainer, transactions=10, labels=1, days=3)  # the bulk of the traffic moves the clock
     assert trainer.history.clock_ms - trainer._clock_at_last_retrain >= 2 * DAY_MS
     assert trainer.next_trigger() == "days"
 
@@ -174,3 +174,26 @@ async def test_kept_and_failed_retrains_are_counted_and_the_trainer_goes_on(capl
     assert "the retrain (trigger labels) failed" in caplog.text
     assert _retrains(failing, "labels", "failed") == 1
     assert _value(failing, "fraudstream_trainer_last_retrain_timestamp_seconds") == 0
+
+
+def test_a_forged_future_transaction_prunes_nothing_and_is_counted_when_dropped() -> None:
+    trainer = _trainer()
+    for day in range(0, 40, 2):
+        _feed(trainer, transactions=5, labels=0, days=day)
+    forged = example_transaction().model_copy(
+        update={"transaction_id": "forged", "event_time": datetime(2026, 12, 8, tzinfo=UTC)}
+    )
+    trainer._absorb(TOPICS.transactions, [SimpleNamespace(value=encode(forged))])
+    late = example_transaction().model_copy(update={"transaction_id": "late"})  # behind the clock, still usable
+    trainer._absorb(TOPICS.transactions, [SimpleNamespace(value=encode(late))])
+    trainer._snapshot()  # prunes as a retrain does
+    assert len(trainer.history) == 20 * 5 + 1
+    dropped = "fraudstream_trainer_dropped_events_total"
+    assert _value(trainer, dropped, kind="transaction", reason="ahead") == 1
+    assert _value(trainer, dropped, kind="transaction", reason="stale") == 0
+    stale = example_transaction().model_copy(
+        update={"transaction_id": "stale", "event_time": example_transaction().event_time - timedelta(days=40)}
+    )
+    trainer._absorb(TOPICS.transactions, [SimpleNamespace(value=encode(stale))])
+    assert _value(trainer, dropped, kind="transaction", reason="stale") == 1
+    assert _value(trainer, "fraudstream_trainer_events_total", kind="transaction", outcome="accepted") == 103
