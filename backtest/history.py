@@ -8,6 +8,14 @@ label with the latest ``labeled_at`` wins (fraud over genuine at equal ``labeled
 feature store and the trainer: a correction replaces an earlier label. Transactions outside the
 replay window (the range plus the features' look-back) are dropped; labels are kept for the
 transactions kept, when dated at or after their transaction (the scorer refuses the others).
+
+A label dated more than the features' usable age ahead of the stream's event-time clock (the
+scorer's :class:`~fraudcore.event_clock.EventClock` over the transactions read, which a minority of
+forged times cannot move) takes no part in "the latest label wins" (counted in
+:attr:`ReadStats.labels_ahead`): in a stream replayed years behind the wall clock, a forged
+"genuine" label dated "today" would otherwise replace a real chargeback as the ground truth. The
+bound is the usable age rather than the trainer's one day because the read stops at the topics'
+end, where honest labels keep coming for a label delay after the last transactions.
 """
 
 from __future__ import annotations
@@ -21,7 +29,8 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from fraudcore.features.definition import LabelFacts, TxFacts, label_wins
+from fraudcore.event_clock import EventClock
+from fraudcore.features.definition import DEFAULT_SPEC, FeatureSpec, LabelFacts, TxFacts, label_wins
 from schemas.codec import Decoded, decode_batch
 from schemas.events import Label, Transaction
 
@@ -48,6 +57,8 @@ class ReadStats:
     duplicates: Counter[str] = field(default_factory=Counter)
     outside_window: int = 0
     """Valid transactions whose event time lies outside the replay window."""
+    labels_ahead: int = 0
+    """Labels dated more than the features' usable age ahead of the stream's clock (left out)."""
     labels_before_transaction: int = 0
     """Labels of kept transactions dated before their transaction's event time (left out)."""
     first_event_ms: int | None = None
@@ -70,13 +81,18 @@ class History:
 class Collector:
     """Decodes, dedupes and filters records into a :class:`History`."""
 
-    def __init__(self, window_start_ms: int, window_end_ms: int, now: datetime) -> None:
+    def __init__(
+        self, window_start_ms: int, window_end_ms: int, now: datetime, spec: FeatureSpec = DEFAULT_SPEC
+    ) -> None:
         self.window_start_ms = window_start_ms
         self.window_end_ms = window_end_ms
         self.now = now
+        self.spec = spec
         self.stats = ReadStats()
+        self._clock = EventClock()
         self._transactions: dict[str, tuple[int, int, TxFacts, int]] = {}
-        self._labels: dict[str, LabelFacts] = {}
+        self._labels: dict[str, set[LabelFacts]] = {}
+        """Every distinct label of each transaction id: the winner is chosen once the clock is known."""
 
     def add_transactions(self, partition: int, records: Iterable[Record]) -> None:
         """Collect records of one partition of the transactions topic."""
@@ -86,6 +102,8 @@ class Collector:
         invalid, kept = self.stats.invalid["transactions"], self._transactions
         start, end = self.window_start_ms, self.window_end_ms
         first = last = None
+        valid = [TxFacts.of(result.event) for result in results if isinstance(result, Decoded)]
+        self._clock.observe([facts.event_time_ms for facts in valid])
         for record, result in zip(batch, results, strict=True):
             if not isinstance(result, Decoded):
                 invalid[result.reason_code.value] += 1
@@ -117,12 +135,25 @@ class Collector:
                 invalid[result.reason_code.value] += 1
                 continue
             facts = LabelFacts.of(result.event)
-            seen = kept.get(facts.transaction_id)
-            if seen is not None:
+            seen = kept.setdefault(facts.transaction_id, set())
+            if seen:
                 self.stats.duplicates["labels"] += 1
-                if not label_wins(facts, seen):
-                    continue
-            kept[facts.transaction_id] = facts
+            seen.add(facts)
+
+    def _winning_labels(self, times: dict[str, int]) -> dict[str, LabelFacts]:
+        """Per transaction of ``times``, its latest label not dated too far ahead of the clock."""
+        clock = self._clock.now_ms
+        limit = None if clock is None else clock + self.spec.usable_age_ms
+        winners: dict[str, LabelFacts] = {}
+        ahead = 0
+        for tx_id in times.keys() & self._labels.keys():
+            for label in self._labels[tx_id]:
+                if limit is not None and label.labeled_at_ms > limit:
+                    ahead += 1
+                elif (held := winners.get(tx_id)) is None or label_wins(label, held):
+                    winners[tx_id] = label
+        self.stats.labels_ahead = ahead
+        return winners
 
     def _seen(self, first: int | None, last: int | None) -> None:
         stats = self.stats
@@ -135,7 +166,7 @@ class Collector:
         """The collected history (transactions sorted by event time, then id)."""
         rows = sorted(self._transactions.values(), key=lambda row: (row[2].event_time_ms, row[2].transaction_id))
         times = {facts.transaction_id: facts.event_time_ms for _, _, facts, _ in rows}
-        labels = {tx_id: label for tx_id, label in self._labels.items() if tx_id in times}
+        labels = self._winning_labels(times)
         before = [tx_id for tx_id, label in labels.items() if label.labeled_at_ms < times[tx_id]]
         self.stats.labels_before_transaction = len(before)
         for tx_id in before:
