@@ -197,7 +197,8 @@ class History:
         """Forget transactions (and their labels) older than ``keep_from_ms``; also what is dated
         more than the usable age ahead of the clock (see the module docstring). How many
         transactions went for their age."""
-        keep_until = self.clock_ms + self.spec.usable_age_ms
+        now = self._clock.now_ms  # None: nothing read yet, no clock to judge "ahead" by
+        keep_until = np.iinfo(np.int64).max if now is None else now + self.spec.usable_age_ms
         old = [tx_id for tx_id, (facts, _) in self._transactions.items() if facts.event_time_ms < keep_from_ms]
         ahead = [tx_id for tx_id, (facts, _) in self._transactions.items() if facts.event_time_ms > keep_until]
         for tx_id in old + ahead:
