@@ -9,7 +9,9 @@ snapshot.
 
 Event times and ``labeled_at`` come from producers outside the trust boundary, so the stream clock
 is the scorer's: :class:`~fraudcore.event_clock.EventClock`, the median of the recent transaction
-event times, which a minority of forged times cannot move (one definition). Against that clock:
+event times, which a minority of forged times cannot move (one definition). It observes each batch
+in event-time order: when reading the topics from the beginning, one batch holds days of several
+partitions, and its latest times, not its middle ones, are the stream's present. Against that clock:
 
 - A transaction more than the features' usable age (:attr:`FeatureSpec.usable_age_ms`) behind the
   clock is not added (counted in :attr:`History.stale_transactions`), as the scorer dead-letters it.
@@ -123,7 +125,7 @@ class History:
         """Move the clock with a batch's event times, then remember each transaction that is not
         too old for the features (the first copy of an id wins); how many were not too old."""
         facts = [TxFacts.of(transaction) for transaction in transactions]
-        self._clock.observe([f.event_time_ms for f in facts])
+        self._clock.observe(sorted(f.event_time_ms for f in facts))
         oldest = self.clock_ms - self.spec.usable_age_ms
         usable = 0
         for transaction, f in zip(transactions, facts, strict=True):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -143,6 +143,15 @@ class Trainer:
         await consumer.seek_to_beginning(*partitions)
         return partitions
 
+    def _absorb_all(self, batches: Mapping[TopicPartition, Sequence[Any]]) -> int:
+        """Add what one poll read: the transactions of every partition as one batch (the clock
+        observes them together, see :mod:`trainer.history`), then the labels; how many records."""
+        for topic in (self.topics.transactions, self.topics.labels):
+            records = [record for tp, part in batches.items() if tp.topic == topic for record in part]
+            if records:
+                self._absorb(topic, records)
+        return sum(len(part) for part in batches.values())
+
     def _absorb(self, topic: str, records: Sequence[Any]) -> None:
         """Add a batch of one topic's records to the history; count the valid and invalid ones, and
         what the history dropped."""
@@ -190,9 +199,7 @@ class Trainer:
             ends = await consumer.end_offsets(partitions)
             read = 0
             while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-                for tp, records in (await consumer.getmany(timeout_ms=500, max_records=20_000)).items():
-                    self._absorb(tp.topic, records)
-                    read += len(records)
+                read += self._absorb_all(await consumer.getmany(timeout_ms=500, max_records=20_000))
             return read
         finally:
             await consumer.stop()
@@ -215,8 +222,7 @@ class Trainer:
             partitions = await self._assign_all(consumer)
             ends = await consumer.end_offsets(partitions)
             while not stop.is_set():
-                for tp, records in (await consumer.getmany(timeout_ms=500, max_records=20_000)).items():
-                    self._absorb(tp.topic, records)
+                self._absorb_all(await consumer.getmany(timeout_ms=500, max_records=20_000))
                 if not self.caught_up:
                     self.caught_up = not [tp for tp in partitions if await consumer.position(tp) < ends[tp]]
                 if training is not None and training.done():

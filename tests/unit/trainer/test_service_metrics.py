@@ -8,8 +8,9 @@ from types import SimpleNamespace
 from typing import NoReturn
 
 import pytest
+from aiokafka import TopicPartition
 
-from fraudcore.features.definition import DAY_MS
+from fraudcore.features.definition import DAY_MS, TxFacts
 from fraudcore.settings import Settings
 from schemas.codec import encode
 from schemas.examples import example_label, example_transaction
@@ -197,3 +198,31 @@ def test_a_forged_future_transaction_prunes_nothing_and_is_counted_when_dropped(
     trainer._absorb(TOPICS.transactions, [SimpleNamespace(value=encode(stale))])
     assert _value(trainer, dropped, kind="transaction", reason="stale") == 1
     assert _value(trainer, "fraudstream_trainer_events_total", kind="transaction", outcome="accepted") == 103
+
+
+def test_a_poll_of_several_partitions_sets_the_clock_at_their_latest_times_not_their_middle() -> None:
+    """Catching up, one poll holds days of each partition: read partition by partition, a median
+    clock would sit days behind the stream's present and the prequential windows with it."""
+    trainer = _trainer()
+    base = example_transaction()
+    per_day = 10_000 / 30
+
+    def partition(index: int) -> list[SimpleNamespace]:
+        return [
+            SimpleNamespace(
+                value=encode(
+                    base.model_copy(
+                        update={
+                            "transaction_id": f"p{index}-{i}",
+                            "event_time": base.event_time + timedelta(days=i / per_day),
+                        }
+                    )
+                )
+            )
+            for i in range(10_000)
+        ]
+
+    read = trainer._absorb_all({TopicPartition(TOPICS.transactions, p): partition(p) for p in (0, 1)})
+    assert read == 20_000
+    elapsed_days = (trainer.history.clock_ms - TxFacts.of(base).event_time_ms) / DAY_MS
+    assert 26 < elapsed_days < 30  # the median of the latest 4,096 of 20,000 spread over 30 days: day 27
