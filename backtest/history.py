@@ -10,8 +10,9 @@ replay window (the range plus the features' look-back) are dropped; labels are k
 transactions kept, when dated at or after their transaction (the scorer refuses the others).
 
 A label dated more than the features' usable age ahead of the stream's event-time clock (the
-scorer's :class:`~fraudcore.event_clock.EventClock` over the transactions read, which a minority of
-forged times cannot move) takes no part in "the latest label wins" (counted in
+scorer's :class:`~fraudcore.event_clock.EventClock` over the latest event times read, whatever the
+order the partitions were read in, which a minority of forged times cannot move) takes no part in
+"the latest label wins" (counted in
 :attr:`ReadStats.labels_ahead`): in a stream replayed years behind the wall clock, a forged
 "genuine" label dated "today" would otherwise replace a real chargeback as the ground truth. The
 bound is the usable age rather than the trainer's one day because the read stops at the topics'
@@ -20,11 +21,12 @@ end, where honest labels keep coming for a label delay after the last transactio
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Final, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +37,9 @@ from schemas.codec import Decoded, decode_batch
 from schemas.events import Label, Transaction
 
 __all__ = ["Collector", "History", "ReadStats", "Record"]
+
+_CLOCK_WINDOW: Final = 4096
+"""Event times the stream clock is the median of (the scorer's default window)."""
 
 
 class Record(Protocol):
@@ -89,7 +94,8 @@ class Collector:
         self.now = now
         self.spec = spec
         self.stats = ReadStats()
-        self._clock = EventClock()
+        self._latest: list[int] = []
+        """A min-heap of the latest ``_CLOCK_WINDOW`` transaction event times read."""
         self._transactions: dict[str, tuple[int, int, TxFacts, int]] = {}
         self._labels: dict[str, set[LabelFacts]] = {}
         """Every distinct label of each transaction id: the winner is chosen once the clock is known."""
@@ -103,7 +109,7 @@ class Collector:
         start, end = self.window_start_ms, self.window_end_ms
         first = last = None
         valid = [TxFacts.of(result.event) for result in results if isinstance(result, Decoded)]
-        self._clock.observe([facts.event_time_ms for facts in valid])
+        self._keep_latest(facts.event_time_ms for facts in valid)
         for record, result in zip(batch, results, strict=True):
             if not isinstance(result, Decoded):
                 invalid[result.reason_code.value] += 1
@@ -142,8 +148,10 @@ class Collector:
 
     def _winning_labels(self, times: dict[str, int]) -> dict[str, LabelFacts]:
         """Per transaction of ``times``, its latest label not dated too far ahead of the clock."""
-        clock = self._clock.now_ms
-        limit = None if clock is None else clock + self.spec.usable_age_ms
+        clock = EventClock(_CLOCK_WINDOW)
+        clock.observe(sorted(self._latest))
+        now = clock.now_ms
+        limit = None if now is None else now + self.spec.usable_age_ms
         winners: dict[str, LabelFacts] = {}
         ahead = 0
         for tx_id in times.keys() & self._labels.keys():
@@ -154,6 +162,14 @@ class Collector:
                     winners[tx_id] = label
         self.stats.labels_ahead = ahead
         return winners
+
+    def _keep_latest(self, times: Iterable[int]) -> None:
+        latest = self._latest
+        for t in times:
+            if len(latest) < _CLOCK_WINDOW:
+                heapq.heappush(latest, t)
+            elif t > latest[0]:
+                heapq.heapreplace(latest, t)
 
     def _seen(self, first: int | None, last: int | None) -> None:
         stats = self.stats
