@@ -33,7 +33,11 @@ partitions, and its latest times, not its middle ones, are the stream's present.
   dated before the horizon or more than the usable age ahead of the clock go (counted in
   :attr:`History.pruned_labels`), so forged labels cannot grow the history without bound.
 
-More than half of the recent traffic forged can move the clock, as for the scorer.
+Limits: half a window of forged transactions dated ahead (2,048 by default, among the last 4,096
+or in one large poll, whose latest times the clock takes) moves the clock, as for the scorer. On
+honest data the clock sits about half a window behind the newest transaction: minutes of a busy
+stream, but days of one with a few hundred transactions a day, and the training windows end that
+much earlier.
 """
 
 from __future__ import annotations
