@@ -8,24 +8,38 @@ label with the latest ``labeled_at`` wins (fraud over genuine at equal ``labeled
 feature store and the trainer: a correction replaces an earlier label. Transactions outside the
 replay window (the range plus the features' look-back) are dropped; labels are kept for the
 transactions kept, when dated at or after their transaction (the scorer refuses the others).
+
+A label dated more than the features' usable age ahead of the stream's event-time clock (the
+scorer's :class:`~fraudcore.event_clock.EventClock` over the latest event times read, whatever the
+order the partitions were read in, which a minority of forged times cannot move) takes no part in
+"the latest label wins" (counted in
+:attr:`ReadStats.labels_ahead`): in a stream replayed years behind the wall clock, a forged
+"genuine" label dated "today" would otherwise replace a real chargeback as the ground truth. The
+bound is the usable age rather than the trainer's one day because the read stops at the topics'
+end, where honest labels keep coming for a label delay after the last transactions.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Final, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from fraudcore.features.definition import LabelFacts, TxFacts, label_wins
+from fraudcore.event_clock import EventClock
+from fraudcore.features.definition import DEFAULT_SPEC, FeatureSpec, LabelFacts, TxFacts, label_wins
 from schemas.codec import Decoded, decode_batch
 from schemas.events import Label, Transaction
 
 __all__ = ["Collector", "History", "ReadStats", "Record"]
+
+_CLOCK_WINDOW: Final = 4096
+"""Event times the stream clock is the median of (the scorer's default window)."""
 
 
 class Record(Protocol):
@@ -48,6 +62,8 @@ class ReadStats:
     duplicates: Counter[str] = field(default_factory=Counter)
     outside_window: int = 0
     """Valid transactions whose event time lies outside the replay window."""
+    labels_ahead: int = 0
+    """Labels dated more than the features' usable age ahead of the stream's clock (left out)."""
     labels_before_transaction: int = 0
     """Labels of kept transactions dated before their transaction's event time (left out)."""
     first_event_ms: int | None = None
@@ -70,13 +86,19 @@ class History:
 class Collector:
     """Decodes, dedupes and filters records into a :class:`History`."""
 
-    def __init__(self, window_start_ms: int, window_end_ms: int, now: datetime) -> None:
+    def __init__(
+        self, window_start_ms: int, window_end_ms: int, now: datetime, spec: FeatureSpec = DEFAULT_SPEC
+    ) -> None:
         self.window_start_ms = window_start_ms
         self.window_end_ms = window_end_ms
         self.now = now
+        self.spec = spec
         self.stats = ReadStats()
+        self._latest: list[int] = []
+        """A min-heap of the latest ``_CLOCK_WINDOW`` transaction event times read."""
         self._transactions: dict[str, tuple[int, int, TxFacts, int]] = {}
-        self._labels: dict[str, LabelFacts] = {}
+        self._labels: dict[str, set[LabelFacts]] = {}
+        """Every distinct label of each transaction id: the winner is chosen once the clock is known."""
 
     def add_transactions(self, partition: int, records: Iterable[Record]) -> None:
         """Collect records of one partition of the transactions topic."""
@@ -86,6 +108,8 @@ class Collector:
         invalid, kept = self.stats.invalid["transactions"], self._transactions
         start, end = self.window_start_ms, self.window_end_ms
         first = last = None
+        valid = [TxFacts.of(result.event) for result in results if isinstance(result, Decoded)]
+        self._keep_latest(facts.event_time_ms for facts in valid)
         for record, result in zip(batch, results, strict=True):
             if not isinstance(result, Decoded):
                 invalid[result.reason_code.value] += 1
@@ -117,12 +141,35 @@ class Collector:
                 invalid[result.reason_code.value] += 1
                 continue
             facts = LabelFacts.of(result.event)
-            seen = kept.get(facts.transaction_id)
-            if seen is not None:
+            seen = kept.setdefault(facts.transaction_id, set())
+            if seen:
                 self.stats.duplicates["labels"] += 1
-                if not label_wins(facts, seen):
-                    continue
-            kept[facts.transaction_id] = facts
+            seen.add(facts)
+
+    def _winning_labels(self, times: dict[str, int]) -> dict[str, LabelFacts]:
+        """Per transaction of ``times``, its latest label not dated too far ahead of the clock."""
+        clock = EventClock(_CLOCK_WINDOW)
+        clock.observe(sorted(self._latest))
+        now = clock.now_ms
+        limit = None if now is None else now + self.spec.usable_age_ms
+        winners: dict[str, LabelFacts] = {}
+        ahead = 0
+        for tx_id in times.keys() & self._labels.keys():
+            for label in self._labels[tx_id]:
+                if limit is not None and label.labeled_at_ms > limit:
+                    ahead += 1
+                elif (held := winners.get(tx_id)) is None or label_wins(label, held):
+                    winners[tx_id] = label
+        self.stats.labels_ahead = ahead
+        return winners
+
+    def _keep_latest(self, times: Iterable[int]) -> None:
+        latest = self._latest
+        for t in times:
+            if len(latest) < _CLOCK_WINDOW:
+                heapq.heappush(latest, t)
+            elif t > latest[0]:
+                heapq.heapreplace(latest, t)
 
     def _seen(self, first: int | None, last: int | None) -> None:
         stats = self.stats
@@ -135,7 +182,7 @@ class Collector:
         """The collected history (transactions sorted by event time, then id)."""
         rows = sorted(self._transactions.values(), key=lambda row: (row[2].event_time_ms, row[2].transaction_id))
         times = {facts.transaction_id: facts.event_time_ms for _, _, facts, _ in rows}
-        labels = {tx_id: label for tx_id, label in self._labels.items() if tx_id in times}
+        labels = self._winning_labels(times)
         before = [tx_id for tx_id, label in labels.items() if label.labeled_at_ms < times[tx_id]]
         self.stats.labels_before_transaction = len(before)
         for tx_id in before:

@@ -112,6 +112,7 @@ def _read(stats: ReadStats) -> dict[str, JsonValue]:
     }
     read["transactions_outside_replay"] = stats.outside_window
     read["labels_before_transaction"] = stats.labels_before_transaction
+    read["labels_ahead_of_stream"] = stats.labels_ahead
     return read
 
 

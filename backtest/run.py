@@ -239,7 +239,7 @@ def _read(
     config: BacktestConfig, settings: Settings, topics: Topics, progress: Progress
 ) -> tuple[History, ReadStats, list[PartitionSpan]]:
     window_start = config.time_range.replay_from_ms(config.spec)
-    collector = Collector(window_start, config.time_range.end_ms, datetime.now(UTC))
+    collector = Collector(window_start, config.time_range.end_ms, datetime.now(UTC), config.spec)
     try:
         spans = asyncio.run(
             read_topics(

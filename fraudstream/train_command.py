@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from fraudcore.kafka_admin import ensure_project_topics
 from fraudcore.local.errors import InfraError
 from fraudcore.metrics_server import serve_metrics
+from fraudcore.mlflow_store import forbid_pickle_loading
 from fraudcore.model_kind import ModelKind
 from fraudcore.settings import Settings
 from fraudstream.overrides import with_overrides
@@ -81,6 +82,7 @@ def train(args: argparse.Namespace, settings: Settings) -> int:
         trainer_metrics_port=args.metrics_port,
     )
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    forbid_pickle_loading()  # the champion is read with skops only; MLflow may not fall back to pickle either
     from trainer.metrics import TrainerMetrics
 
     metrics = TrainerMetrics()

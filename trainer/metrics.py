@@ -13,7 +13,7 @@ from typing import Final, Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["DRIFT_SIGNALS", "RESULTS", "ROLES", "TRIGGERS", "Result", "TrainerMetrics", "Trigger"]
+__all__ = ["DRIFT_SIGNALS", "DROPPED", "RESULTS", "ROLES", "TRIGGERS", "Result", "TrainerMetrics", "Trigger"]
 
 Trigger = Literal["catch_up", "labels", "days", "drift", "once"]
 Result = Literal["promoted", "kept", "failed", "skipped"]
@@ -21,6 +21,10 @@ TRIGGERS: Final[tuple[Trigger, ...]] = ("catch_up", "labels", "days", "drift", "
 RESULTS: Final[tuple[Result, ...]] = ("promoted", "kept", "failed", "skipped")
 ROLES: Final = ("challenger", "champion", "baseline")
 DRIFT_SIGNALS: Final = ("score", "features", "fraud_rate")
+DROPPED: Final = (("transaction", "stale"), ("transaction", "ahead"), ("label", "refused"), ("label", "pruned"))
+"""Why the history drops a valid event (see :mod:`trainer.history`): a transaction too old behind the
+stream clock, or far ahead of it at pruning; a label beyond the bound of held or waiting labels, or
+pruned (before the horizon, or far ahead of the clock)."""
 
 _RETRAIN_SECONDS = (1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0)
 
@@ -44,6 +48,18 @@ class TrainerMetrics:
         self.label_corrections = Counter(
             "fraudstream_trainer_label_corrections",
             "Labels that replaced an earlier label of their transaction in the history (the latest labeled_at wins).",
+            registry=r,
+        )
+        self.dropped = Counter(
+            "fraudstream_trainer_dropped_events",
+            "Valid transactions and labels the history dropped, by kind and reason (transaction: stale, ahead; "
+            "label: refused, pruned).",
+            ["kind", "reason"],
+            registry=r,
+        )
+        self.labels_waiting = Gauge(
+            "fraudstream_trainer_labels_waiting",
+            "Labels dated more than a day ahead of the stream clock, waiting for it before they count.",
             registry=r,
         )
         self.history_transactions = Gauge(
@@ -87,6 +103,8 @@ class TrainerMetrics:
         for kind in ("transaction", "label"):
             for outcome in ("accepted", "invalid"):
                 self.events.labels(kind, outcome)
+        for kind, reason in DROPPED:
+            self.dropped.labels(kind, reason)
         for trigger in TRIGGERS:
             for result in RESULTS:
                 self.retrains.labels(trigger, result)

@@ -35,7 +35,6 @@ from fraudcore.features.definition import DAY_MS, FeatureSpec
 from fraudcore.model_kind import ModelKind
 from producer.simulated_events import LabelPolicy, SimulatedStream
 from producer.simulator import SimulationParams
-from schemas.events import Transaction
 from trainer.fitting import DEFAULT_PARAMS, new_estimator
 from trainer.history import History
 from trainer.training import Dataset, FoldResult, TrainingConfig, build_dataset, train_and_evaluate
@@ -140,13 +139,9 @@ def _number(value: float | None) -> float | None:
 def simulated_dataset(params: SimulationParams, config: TrainingConfig) -> tuple[Dataset, int]:
     """The simulated stream through a history pruned like the trainer's, as a dataset; and how many
     transactions were simulated."""
-    history = History()
+    history = History(spec=config.spec)
     labels = LabelPolicy(delay=timedelta(days=config.spec.label_delay_days))
-    for event in SimulatedStream(params, labels).events():
-        if isinstance(event, Transaction):
-            history.add_transaction(event)
-        else:
-            history.add_label(event)
+    history.add_events(SimulatedStream(params, labels).events())
     simulated = len(history)
     history.prune(history.clock_ms - config.horizon_days * DAY_MS)
     return build_dataset(history.snapshot(), config.spec), simulated

@@ -1,9 +1,11 @@
 """The trainer process: follow transactions and labels, retrain on schedule, register, broadcast.
 
 It reads both topics from the beginning without a consumer group (it needs the history, not a share
-of it) and keeps the last ``horizon_days`` of event time in memory. It retrains once it has caught
-up with the topics, then after ``retrain_every_labels`` new labels or ``retrain_every_days`` of event
-time, whichever comes first, in a worker thread so consumption goes on. A promoted version is
+of it) and keeps the last ``horizon_days`` of event time in memory, behind a stream clock a minority
+of forged event times cannot move, with the scorer's bounds on what it takes in (see
+:mod:`trainer.history`). It retrains once it has caught up with the topics, then after
+``retrain_every_labels`` new labels or ``retrain_every_days`` of event time, whichever comes first,
+in a worker thread so consumption goes on. A promoted version is
 announced on ``model-events``. It also follows ``model-events`` (from its end) for the scorers'
 drift alarms: they are counted, and with ``trainer_retrain_on_drift`` each one calls for a retrain,
 at most once per ``trainer_drift_cooldown_s``. What it does is exported in :class:`TrainerMetrics`.
@@ -15,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -40,7 +42,7 @@ from schemas.events import Label, Transaction
 from schemas.topics import Topics
 from trainer.drift_trigger import DriftTrigger
 from trainer.history import History, Snapshot
-from trainer.metrics import Result, TrainerMetrics, Trigger
+from trainer.metrics import DROPPED, Result, TrainerMetrics, Trigger
 from trainer.model_events import KafkaModelEvents, ModelEventSource
 from trainer.publishing import Registered, register_outcome, reload_event, send_model_event
 from trainer.training import TrainingConfig, TrainingOutcome, build_dataset, train_and_evaluate
@@ -62,7 +64,7 @@ class RetrainReport:
     """What one retrain produced."""
 
     at: datetime
-    """The stream clock (latest transaction event time) the retrain saw."""
+    """The stream clock the retrain saw (the median of recent event times, see :mod:`trainer.history`)."""
     transactions: int
     labelled: int
     outcome: TrainingOutcome
@@ -100,7 +102,7 @@ class Trainer:
         self.settings = settings
         self.topics = topics
         self.config = config
-        self.history = History()
+        self.history = History(spec=config.spec)
         self.metrics = metrics or TrainerMetrics()
         self.metrics.history_transactions.set_function(lambda: len(self.history))
         self._events = {
@@ -108,6 +110,9 @@ class Trainer:
             for kind in ("transaction", "label")
             for outcome in ("accepted", "invalid")
         }
+        self._dropped = {key: self.metrics.dropped.labels(*key) for key in DROPPED}
+        self._dropped_counted: dict[tuple[str, str], int] = {}
+        self.metrics.labels_waiting.set_function(lambda: self.history.waiting_labels)
         self.drift = DriftTrigger(
             settings.model_name,
             self.metrics,
@@ -138,28 +143,52 @@ class Trainer:
         await consumer.seek_to_beginning(*partitions)
         return partitions
 
+    def _absorb_all(self, batches: Mapping[TopicPartition, Sequence[Any]]) -> int:
+        """Add what one poll read: the transactions of every partition as one batch (the clock
+        observes them together, see :mod:`trainer.history`), then the labels; how many records."""
+        for topic in (self.topics.transactions, self.topics.labels):
+            records = [record for tp, part in batches.items() if tp.topic == topic for record in part]
+            if records:
+                self._absorb(topic, records)
+        return sum(len(part) for part in batches.values())
+
     def _absorb(self, topic: str, records: Sequence[Any]) -> None:
-        """Add a batch of one topic's records to the history; count the valid and invalid ones."""
+        """Add a batch of one topic's records to the history; count the valid and invalid ones, and
+        what the history dropped."""
         now = datetime.now(UTC)
-        accepted = 0
+        history = self.history
+        corrections = history.label_corrections
         if topic == self.topics.transactions:
             kind = "transaction"
-            for record in records:
-                result = decode(record.value, Transaction, now=now)
-                if isinstance(result, Decoded):
-                    self.history.add_transaction(result.event)
-                    accepted += 1
+            decoded = [decode(record.value, Transaction, now=now) for record in records]
+            valid = [result.event for result in decoded if isinstance(result, Decoded)]
+            history.add_transactions(valid)
+            accepted = len(valid)
         else:
             kind = "label"
-            corrections = self.history.label_corrections
+            accepted = 0
             for record in records:
                 labelled = decode(record.value, Label, now=now)
                 if isinstance(labelled, Decoded):
-                    self.history.add_label(labelled.event)
+                    history.add_label(labelled.event)
                     accepted += 1
-            self.metrics.label_corrections.inc(self.history.label_corrections - corrections)
+        self.metrics.label_corrections.inc(history.label_corrections - corrections)
         self._events[kind, "accepted"].inc(accepted)
         self._events[kind, "invalid"].inc(len(records) - accepted)
+        self._count_drops()
+
+    def _count_drops(self) -> None:
+        """Bring the dropped-events counters up to the history's tallies."""
+        history = self.history
+        tallies = {
+            ("transaction", "stale"): history.stale_transactions,
+            ("transaction", "ahead"): history.pruned_ahead,
+            ("label", "refused"): history.refused_labels,
+            ("label", "pruned"): history.pruned_labels,
+        }
+        for key, tally in tallies.items():
+            self._dropped[key].inc(tally - self._dropped_counted.get(key, 0))
+            self._dropped_counted[key] = tally
 
     async def catch_up(self) -> int:
         """Read both topics up to their current ends; returns the number of records read."""
@@ -170,9 +199,7 @@ class Trainer:
             ends = await consumer.end_offsets(partitions)
             read = 0
             while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-                for tp, records in (await consumer.getmany(timeout_ms=500, max_records=20_000)).items():
-                    self._absorb(tp.topic, records)
-                    read += len(records)
+                read += self._absorb_all(await consumer.getmany(timeout_ms=500, max_records=20_000))
             return read
         finally:
             await consumer.stop()
@@ -195,8 +222,7 @@ class Trainer:
             partitions = await self._assign_all(consumer)
             ends = await consumer.end_offsets(partitions)
             while not stop.is_set():
-                for tp, records in (await consumer.getmany(timeout_ms=500, max_records=20_000)).items():
-                    self._absorb(tp.topic, records)
+                self._absorb_all(await consumer.getmany(timeout_ms=500, max_records=20_000))
                 if not self.caught_up:
                     self.caught_up = not [tp for tp in partitions if await consumer.position(tp) < ends[tp]]
                 if training is not None and training.done():
@@ -303,6 +329,7 @@ class Trainer:
         self._labels_at_last_retrain = self.history.labels_received
         self._clock_at_last_retrain = self.history.clock_ms
         self.history.prune(self.history.clock_ms - self.config.horizon_days * DAY_MS)
+        self._count_drops()
         return self.history.snapshot()
 
     def retrain_on(self, snapshot: Snapshot) -> RetrainReport:

@@ -1,7 +1,8 @@
 """One retrain: features from the shared definition, prequential folds, the challenger, the gate.
 
 Windows (in days of event time, ``D`` = the feature spec's label delay): the last test day is the
-day before ``clock - D`` (its labels are complete); each fold tests on ``test_days`` and trains on
+day before ``clock - D`` (its labels are complete; ``clock`` is the history's stream clock, which
+forged event times do not move, see :mod:`trainer.history`); each fold tests on ``test_days`` and trains on
 the ``train_days`` that end ``D`` days before its test window (the handbook's prequential
 protocol). Fold 0 is the most recent; its model is the challenger, and it is compared with the
 current champion and with a baseline (the amount as the score) on fold 0's test window. As in the

@@ -14,6 +14,7 @@ import redis
 
 from backtest.verdicts import HEADER
 from fraudcore.evaluation import JsonValue, evaluate
+from fraudcore.event_clock import EventClock
 from fraudcore.features.definition import DEFAULT_SPEC, epoch_ms
 from fraudcore.model_kind import ModelKind
 from fraudcore.models import ModelBundle
@@ -57,11 +58,13 @@ def _independent_reviews(
     """The trainer's dataset and evaluation on the rows the backtest claims to use: transactions from
     the look-back start to the range end, every label known, evaluated in range minus the cards
     already known compromised."""
-    history = History()
+    clock = EventClock(window=1)
+    history = History(clock=clock)
     replay_from = FROM - timedelta(days=30 + DEFAULT_SPEC.label_delay_days)
     for transaction in transactions:
         if replay_from <= transaction.event_time < TO:
             history.add_transaction(transaction)
+    clock.observe([epoch_ms(datetime(2100, 1, 1, tzinfo=UTC))])  # every label known: none waits for the clock
     for label in labels:
         history.add_label(label)
     snapshot = dataclasses.replace(history.snapshot(), clock_ms=epoch_ms(datetime(2100, 1, 1, tzinfo=UTC)))

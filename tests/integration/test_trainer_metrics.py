@@ -13,7 +13,9 @@ from producer.simulator import SimulationParams
 from tests.integration.conftest import free_port
 from tests.integration.scorer_harness import http, produce, scorer_setup, simulated
 
-PARAMS = SimulationParams(seed=21, n_customers=300, n_terminals=600, days=30)  # its first model is promoted
+PARAMS = SimulationParams(seed=21, n_customers=300, n_terminals=600, days=34)
+"""Its first model is promoted: the training window, which ends a few days before the stream clock
+(about 2,000 transactions of this small stream behind the newest), lies past the features' 30-day warm-up."""
 
 
 def _samples(body: str) -> dict[str, float]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
@@ -84,3 +84,14 @@ def test_labels_dated_before_their_transaction_are_left_out() -> None:
     collector.add_labels(1, [FakeRecord(3, encode(early))])
     assert label.transaction_id not in collector.history().labels
     assert collector.stats.labels_before_transaction == 1
+
+
+def test_a_forged_future_genuine_label_does_not_replace_the_real_chargeback() -> None:
+    _, labels = events()
+    real = next(lb for lb in labels if lb.is_fraud and RANGE.contains(epoch_ms(lb.labeled_at - timedelta(days=7))))
+    forged = real.model_copy(update={"is_fraud": False, "labeled_at": datetime(2026, 12, 8, tzinfo=UTC)})
+    collector = collect()
+    collector.add_labels(0, [FakeRecord(10**6, encode(forged))])  # read after the real one: latest labeled_at
+    assert collector.history().labels[real.transaction_id].is_fraud
+    assert collector.stats.labels_ahead == 1
+    assert collect().history().labels == collector.history().labels

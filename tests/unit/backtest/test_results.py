@@ -12,6 +12,7 @@ import numpy as np
 from backtest.history import Collector
 from backtest.results import BacktestNumbers, results_document, write_json
 from fraudcore.evaluation import evaluate, threshold_report
+from fraudcore.event_clock import EventClock
 from fraudcore.features.definition import DAY_MS, DEFAULT_SPEC, LabelFacts, TxFacts, epoch_ms
 from tests.unit.backtest.pipeline import DECLINE, REVIEW, numbers
 from tests.unit.backtest.simulated import NOW, RANGE, events, models, topic_records
@@ -30,7 +31,9 @@ def _document(data: BacktestNumbers) -> Any:
 
 def test_the_numbers_equal_the_trainers_evaluation_of_the_same_rows() -> None:
     transactions, labels = events()
-    history = History()
+    history = History(
+        clock=EventClock(window=1)
+    )  # the clock at the latest transaction: every label of the range counts
     start = RANGE.replay_from_ms(DEFAULT_SPEC)
     for transaction in transactions:
         if start <= epoch_ms(transaction.event_time) < RANGE.end_ms:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import NoReturn
 
 import pytest
+from aiokafka import TopicPartition
 
-from fraudcore.features.definition import DAY_MS
+from fraudcore.features.definition import DAY_MS, TxFacts
 from fraudcore.settings import Settings
 from schemas.codec import encode
 from schemas.examples import example_label, example_transaction
@@ -98,7 +99,7 @@ def test_label_corrections_are_counted() -> None:
     assert _value(trainer, "fraudstream_trainer_label_corrections_total") == 0
     label = example_label().model_copy(update={"transaction_id": "tx0"})
     later = label.model_copy(
-        update={"is_fraud": not label.is_fraud, "labeled_at": label.labeled_at + timedelta(days=2)}
+        update={"is_fraud": not label.is_fraud, "labeled_at": label.labeled_at + timedelta(hours=12)}
     )
     trainer._absorb(TOPICS.labels, [SimpleNamespace(value=encode(later)), SimpleNamespace(value=encode(label))])
     assert _value(trainer, "fraudstream_trainer_label_corrections_total") == 1
@@ -118,7 +119,7 @@ def test_triggers_follow_the_schedule_once_caught_up() -> None:
     assert trainer.next_trigger() == "labels"
     trainer.retrain_on = lambda snapshot: retrain_report(promoted=False)  # type: ignore[method-assign]
     trainer.retrain("labels")
-    _feed(trainer, transactions=1, labels=1, days=3)
+    _feed(trainer, transactions=10, labels=1, days=3)  # the bulk of the traffic moves the clock
     assert trainer.history.clock_ms - trainer._clock_at_last_retrain >= 2 * DAY_MS
     assert trainer.next_trigger() == "days"
 
@@ -174,3 +175,54 @@ async def test_kept_and_failed_retrains_are_counted_and_the_trainer_goes_on(capl
     assert "the retrain (trigger labels) failed" in caplog.text
     assert _retrains(failing, "labels", "failed") == 1
     assert _value(failing, "fraudstream_trainer_last_retrain_timestamp_seconds") == 0
+
+
+def test_a_forged_future_transaction_prunes_nothing_and_is_counted_when_dropped() -> None:
+    trainer = _trainer()
+    for day in range(0, 40, 2):
+        _feed(trainer, transactions=5, labels=0, days=day)
+    forged = example_transaction().model_copy(
+        update={"transaction_id": "forged", "event_time": datetime(2026, 12, 8, tzinfo=UTC)}
+    )
+    trainer._absorb(TOPICS.transactions, [SimpleNamespace(value=encode(forged))])
+    late = example_transaction().model_copy(update={"transaction_id": "late"})  # behind the clock, still usable
+    trainer._absorb(TOPICS.transactions, [SimpleNamespace(value=encode(late))])
+    trainer._snapshot()  # prunes as a retrain does
+    assert len(trainer.history) == 20 * 5 + 1
+    dropped = "fraudstream_trainer_dropped_events_total"
+    assert _value(trainer, dropped, kind="transaction", reason="ahead") == 1
+    assert _value(trainer, dropped, kind="transaction", reason="stale") == 0
+    stale = example_transaction().model_copy(
+        update={"transaction_id": "stale", "event_time": example_transaction().event_time - timedelta(days=40)}
+    )
+    trainer._absorb(TOPICS.transactions, [SimpleNamespace(value=encode(stale))])
+    assert _value(trainer, dropped, kind="transaction", reason="stale") == 1
+    assert _value(trainer, "fraudstream_trainer_events_total", kind="transaction", outcome="accepted") == 103
+
+
+def test_a_poll_of_several_partitions_sets_the_clock_at_their_latest_times_not_their_middle() -> None:
+    """Catching up, one poll holds days of each partition: read partition by partition, a median
+    clock would sit days behind the stream's present and the prequential windows with it."""
+    trainer = _trainer()
+    base = example_transaction()
+    per_day = 10_000 / 30
+
+    def partition(index: int) -> list[SimpleNamespace]:
+        return [
+            SimpleNamespace(
+                value=encode(
+                    base.model_copy(
+                        update={
+                            "transaction_id": f"p{index}-{i}",
+                            "event_time": base.event_time + timedelta(days=i / per_day),
+                        }
+                    )
+                )
+            )
+            for i in range(10_000)
+        ]
+
+    read = trainer._absorb_all({TopicPartition(TOPICS.transactions, p): partition(p) for p in (0, 1)})
+    assert read == 20_000
+    elapsed_days = (trainer.history.clock_ms - TxFacts.of(base).event_time_ms) / DAY_MS
+    assert 26 < elapsed_days < 30  # the median of the latest 4,096 of 20,000 spread over 30 days: day 27

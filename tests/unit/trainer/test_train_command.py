@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import urllib.request
 from collections.abc import Iterator
@@ -53,7 +54,9 @@ def test_train_stops_before_kafka_when_its_metrics_port_is_taken(
 ) -> None:
     monkeypatch.setenv("FRAUD_KAFKA_BOOTSTRAP", "127.0.0.1:1")  # nothing to reach: the port check comes first
     monkeypatch.setenv("FRAUD_TRAINER_METRICS_PORT", str(taken_port))
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
     assert main(["train"]) == EXIT_INFRA
+    assert os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] == "false"  # the champion is never unpickled
     err = capsys.readouterr().err
     assert "the trainer cannot serve metrics" in err
     assert "FRAUD_TRAINER_METRICS_PORT=<port>" in err

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import cache
 
 import numpy as np
 import pytest
 
+from fraudcore.event_clock import EventClock
 from fraudcore.features.definition import DAY_MS
 from fraudcore.model_kind import ModelKind
 from producer.simulated_events import LabelPolicy, SimulatedStream
 from producer.simulator import SimulationParams
-from schemas.events import Transaction
+from schemas.events import Label, Transaction
 from trainer.fitting import fit_bundle
 from trainer.history import History
 from trainer.training import Dataset, TrainingConfig, build_dataset, train_and_evaluate
@@ -21,13 +23,9 @@ CONFIG = TrainingConfig(kind=ModelKind.LOGISTIC, train_days=7, test_days=3, fold
 
 @cache
 def _dataset() -> Dataset:
-    history = History()
+    history = History(clock=EventClock(window=256))  # hours of this small stream, as 4,096 are of a real one
     params = SimulationParams(seed=4, n_customers=400, n_terminals=800, days=40)
-    for event in SimulatedStream(params, LabelPolicy()).events():
-        if isinstance(event, Transaction):
-            history.add_transaction(event)
-        else:
-            history.add_label(event)
+    history.add_events(SimulatedStream(params, LabelPolicy()).events())
     return build_dataset(history.snapshot())
 
 
@@ -110,3 +108,36 @@ def test_an_online_river_model_is_a_kind_the_trainer_fits() -> None:
     assert type(outcome.bundle.estimator).__name__ == "OnlineLogisticRegression"
     recent = outcome.folds[0]
     assert recent.challenger.auc_roc > recent.baseline.auc_roc
+
+
+def test_a_forged_future_transaction_and_genuine_label_change_neither_folds_nor_labels() -> None:
+    """One forged transaction dated "tomorrow" in wall-clock time amid a replayed history, and a forged
+    "genuine" label of the same date read before a real chargeback: the trainer's clock, history,
+    folds and labels are those of the honest stream (pruned as the service prunes)."""
+    params = SimulationParams(seed=4, n_customers=400, n_terminals=800, days=40)
+    honest = list(SimulatedStream(params, LabelPolicy()).events())
+    chargeback = next(i for i, e in enumerate(honest) if isinstance(e, Label) and e.is_fraud and i > len(honest) // 2)
+    real = honest[chargeback]
+    assert isinstance(real, Label)
+    tomorrow = datetime(2026, 12, 8, tzinfo=UTC)
+    forged_label = real.model_copy(update={"is_fraud": False, "labeled_at": tomorrow})
+    first = next(e for e in honest if isinstance(e, Transaction))
+    forged_tx = first.model_copy(update={"transaction_id": "forged", "event_time": tomorrow})
+    attacked = [*honest[:chargeback], forged_tx, forged_label, *honest[chargeback:]]
+
+    def dataset(events: list[Transaction | Label]) -> Dataset:
+        history = History()
+        history.add_events(events)
+        history.prune(history.clock_ms - CONFIG.horizon_days * DAY_MS)
+        return build_dataset(history.snapshot())
+
+    clean, data = dataset(honest), dataset(attacked)
+    assert data.clock_ms == clean.clock_ms
+    assert np.array_equal(data.matrix, clean.matrix)
+    assert np.array_equal(data.is_fraud, clean.is_fraud)
+    assert np.array_equal(data.labelled, clean.labelled)
+    assert data.is_fraud.sum() > 0
+    folds = [[result.fold for result in train_and_evaluate(d, CONFIG, None).folds] for d in (clean, data)]
+    assert [(f.train_first_day, f.test_last_day) for f in folds[0]] == [
+        (f.train_first_day, f.test_last_day) for f in folds[1]
+    ]
