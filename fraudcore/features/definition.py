@@ -87,8 +87,9 @@ DAY_MS: Final = 86_400_000
 _HOUR_MS: Final = 3_600_000
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_WEEKDAY: Final = 3  # 1970-01-01 was a Thursday (Monday = 0)
-_DEFINITION_VERSION: Final = 1
-"""Bumped whenever the meaning of a feature changes without a change of the spec's fields."""
+_DEFINITION_VERSION: Final = 2
+"""Bumped whenever the meaning of a feature changes without a change of the spec's fields
+(2: windows made of whole event-time tiles)."""
 
 
 def epoch_ms(moment: datetime) -> int:
@@ -114,6 +115,8 @@ class FeatureSpec:
     """Wall-clock expiry of idle Redis keys; at least the longest retention horizon."""
     held_labels_per_bucket: int = 2048
     """How many labels of not-yet-recorded transactions a store holds per slot bucket (48 buckets)."""
+    tile_minutes: int = 60
+    """Width of the event-time tiles the windows are made of; divides a day."""
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -131,6 +134,7 @@ class FeatureSpec:
             "allowed_lateness_days",
             "key_ttl_s",
             "held_labels_per_bucket",
+            "tile_minutes",
         ):
             if not _is_int(getattr(self, name)):
                 problems.append(f"{name} must be an int")
@@ -144,6 +148,8 @@ class FeatureSpec:
             problems.append("allowed_lateness_days must be >= 0")
         if self.held_labels_per_bucket < 0:
             problems.append("held_labels_per_bucket must be >= 0")
+        if not 0 < self.tile_minutes <= 1440 or 1440 % self.tile_minutes:
+            problems.append("tile_minutes must be within [1, 1440] and divide a day (1440)")
         horizon_s = max(self.customer_horizon_ms, self.terminal_horizon_ms) // 1000
         if self.key_ttl_s < horizon_s:
             problems.append(f"key_ttl_s must be >= the longest retention horizon ({horizon_s} s)")
@@ -171,6 +177,27 @@ class FeatureSpec:
         return (self.terminal_windows_days[-1] + self.label_delay_days + self.allowed_lateness_days) * DAY_MS
 
     @property
+    def tile_ms(self) -> int:
+        """Width of an event-time tile in milliseconds."""
+        return self.tile_minutes * 60_000
+
+    @property
+    def tiles_per_day(self) -> int:
+        """How many tiles make a day (a window of ``w`` days is ``w * tiles_per_day`` tiles)."""
+        return 1440 // self.tile_minutes
+
+    def tile_of(self, time_ms: int) -> int:
+        """The tile of an event time: ``time_ms // tile_ms`` (floor division)."""
+        return time_ms // self.tile_ms
+
+    @property
+    def claim_horizon_ms(self) -> int:
+        """How long (in event time, behind the stream clock) a transaction id stays claimed, so a
+        redelivery is recognised: the allowed lateness. The scorer refuses a transaction older than
+        this behind its clock, as a redelivery it could no longer recognise would count twice."""
+        return self.allowed_lateness_days * DAY_MS
+
+    @property
     def usable_age_ms(self) -> int:
         """How far behind the stream's event-time clock a transaction may be and still count: the
         longest retention horizon (longest window, plus the label delay for terminals, plus the
@@ -188,6 +215,7 @@ class FeatureSpec:
                 "terminal_windows_days": list(self.terminal_windows_days),
                 "label_delay_days": self.label_delay_days,
                 "night_last_hour": self.night_last_hour,
+                "tile_minutes": self.tile_minutes,
             },
             sort_keys=True,
             separators=(",", ":"),
@@ -226,6 +254,10 @@ class LabelFacts:
     transaction_id: str
     is_fraud: bool
     labeled_at_ms: int
+    terminal_id: str | None = None
+    """The labelled transaction's terminal, when the label carries it."""
+    event_time_ms: int | None = None
+    """The labelled transaction's event time, when the label carries it."""
 
     @classmethod
     def of(cls, label: Label) -> LabelFacts:

@@ -89,7 +89,7 @@ def test_horizons() -> None:
 
 
 def test_digest_is_stable_and_tracks_meaning_only() -> None:
-    assert DEFAULT_SPEC.digest == "6de8f6f33c4854fe"
+    assert DEFAULT_SPEC.digest == "81ac7df55efd4ee8"
     assert FeatureSpec().digest == DEFAULT_SPEC.digest
     assert replace(DEFAULT_SPEC, key_ttl_s=90 * 86_400, allowed_lateness_days=1).digest == DEFAULT_SPEC.digest
     others = {
@@ -97,8 +97,9 @@ def test_digest_is_stable_and_tracks_meaning_only() -> None:
         replace(DEFAULT_SPEC, night_last_hour=5).digest,
         replace(DEFAULT_SPEC, customer_windows_days=(1, 7)).digest,
         replace(DEFAULT_SPEC, terminal_windows_days=(1, 7, 31)).digest,
+        replace(DEFAULT_SPEC, tile_minutes=30).digest,
     }
-    assert len(others) == 4
+    assert len(others) == 5
     assert DEFAULT_SPEC.digest not in others
 
 
