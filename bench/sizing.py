@@ -3,10 +3,12 @@ Redis, and what it costs (memory per card, terminal and transaction, flatness in
 transaction, the trainer's memory).
 
 The history (the producer's simulator) is encoded as the producer sends it and fed in micro-batches
-to the scorer's batch logic, as a worker does with what it consumes, without Kafka in between: labels
-decoded, checked against the event-time clock and recorded (as ``process_labels``), then transactions
-triaged (decoded, clock moved, stale ones refused), recorded and counted by the feature store with the
-clock passed, scored by a real model and encoded as verdicts (``score_chunks``). Kafka's share of a
+to the scorer's batch logic, as a worker does with what it consumes, without Kafka in between:
+transactions triaged (decoded, clock moved, stale ones refused), recorded and counted by the feature
+store with the clock passed, scored by a real model and encoded as verdicts (``score_chunks``); then
+the labels that came out meanwhile decoded, checked against the event-time clock and recorded (as
+``process_labels``). Labels go after their batch's transactions: on a small stream a batch spans days,
+and labels judged by the clock before it would be refused as ahead of the stream. Kafka's share of a
 worker's CPU is what ``fraudstream bench`` measures (the raw passthrough). The Redis is a private
 ``redis-server`` of the run (on a free port, snapshots off), so its memory and CPU are the store's
 alone; the store is whatever :func:`~fraudcore.features.open_store.open_feature_store` opens, so a
@@ -192,13 +194,13 @@ async def _stream(
         began = progress_at = time.perf_counter()
         for batch in history.batches():
             cpu = time.process_time()
-            if batch.labels:
-                refused += await _record_labels(scorer, batch.labels)
             triage = scorer.triage(batch.transactions)
             dead_letters += len(triage.dead_letters)
             async for chunk in scorer.score_chunks(triage.transactions, settings.scorer_chunk_size):
                 verdicts += len(chunk.verdicts)
                 conflicts += len(chunk.conflicts)
+            if batch.labels:
+                refused += await _record_labels(scorer, batch.labels)
             scorer_cpu += time.process_time() - cpu
             transactions += len(batch.transactions)
             if not batch.last_of_day:

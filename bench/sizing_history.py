@@ -2,9 +2,9 @@
 micro-batches, with what is needed to judge the store's memory afterwards (transactions per day, the
 last day each card and terminal paid or was paid, and the records for the trainer's topics).
 
-Events come in time order; each batch carries the labels that came out since the previous batch
-(recorded first, as the labels due by then) and up to ``batch_size`` transactions of one simulated
-day. Labels dated after the history's end (owed, never due within it) are left out.
+Events come in time order; each batch carries up to ``batch_size`` transactions of one simulated day
+and the labels that came out since the previous batch (due by its last transaction). Labels dated
+after the history's end (owed, never due within it) are left out.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def id_kind(entity_id: str) -> str:
 
 @dataclass(frozen=True)
 class HistoryBatch:
-    """One scorer micro-batch: the labels due before it, then its transactions (encoded)."""
+    """One scorer micro-batch: its transactions and the labels due by the last of them (encoded)."""
 
     day: int
     labels: list[bytes]

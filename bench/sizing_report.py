@@ -15,7 +15,7 @@ Definitions (``N`` the simulated days, days counted from 0, windows from the fea
 - Scorer CPU: process CPU time (user + system) of this process while it decoded, recorded, scored and
   encoded the verdicts (the simulation and encoding of the events excluded). Redis CPU: ``used_cpu_user
   + used_cpu_sys`` deltas, the census's own share excluded.
-- Trainer: ``ru_maxrss`` of ``fraudstream train --once`` after day N/2 and after day N; per transaction:
+- Trainer: peak ``VmHWM`` of ``fraudstream train --once`` after day N/2 and after day N; per transaction:
   the difference of the peaks over the difference of the transactions in the trainer's horizon.
 """
 

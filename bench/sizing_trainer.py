@@ -1,5 +1,7 @@
 """The trainer's peak memory on the sizing history: ``fraudstream train --once`` as a child process on
-topics of the run's own, filled with the history's events, read back by ``wait4``'s ``ru_maxrss``.
+topics of the run's own, filled with the history's events: the largest ``VmHWM`` (the kernel's peak
+resident memory of the process) read from ``/proc`` every 0.1 s until it exits. Not ``ru_maxrss``:
+a child's starts at its parent's resident memory when it was forked, here the whole history.
 
 It runs twice: on the events streamed by the end of day N/2, then (after the rest is added) on all of
 them. The difference of the two peaks over the difference of the transactions held is the memory
@@ -21,6 +23,7 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.kafka_io import fill
+from bench.processes import MemorySampler
 from bench.workload import Record
 from fraudcore.kafka_admin import admin_client, ensure_project_topics
 from fraudcore.settings import ENV_PREFIX, Settings, child_environment
@@ -28,6 +31,7 @@ from fraudcore.settings import ENV_PREFIX, Settings, child_environment
 __all__ = ["TrainerRun", "delete_topics", "fill_and_train", "fill_topics", "run_trainer"]
 
 _NOT_ENOUGH_HISTORY = 1
+_SAMPLE_EVERY_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -72,13 +76,16 @@ def run_trainer(settings: Settings, day: int, transactions: int, log: Path) -> T
             stdout=output,
             stderr=subprocess.STDOUT,
         )
-        _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = code = os.waitstatus_to_exitcode(status)
+        sampler = MemorySampler(child.pid, interval_s=_SAMPLE_EVERY_S)
+        code = child.wait()
+        samples = sampler.stop()
     seconds = time.perf_counter() - began
     if code not in (0, _NOT_ENOUGH_HISTORY):
         tail = log.read_text(errors="replace")[-3000:]
         raise BenchError(f"fraudstream train --once exited with {code} on {day} days of history:\n{tail}")
-    return TrainerRun(day, transactions, usage.ru_maxrss * 1024, seconds, code)
+    if not samples:
+        raise BenchError(f"fraudstream train --once on {day} days of history ended before its memory was read")
+    return TrainerRun(day, transactions, max(sample.hwm_kb for sample in samples) * 1024, seconds, code)
 
 
 def fill_and_train(
