@@ -223,11 +223,12 @@ async def _stream(
         await client.aclose()
     if len(days) != config.days:
         raise BenchError(f"the history covered {len(days)} of {config.days} days: give more --customers")
-    spec, n = DEFAULT_SPEC, config.days
+    spec, n, training = DEFAULT_SPEC, config.days, TrainingConfig.from_settings(settings)
     windows = Windows(
         card_days=max(spec.customer_windows_days),
         terminal_days=spec.label_delay_days + max(spec.terminal_windows_days),
-        trainer_horizon_days=TrainingConfig.from_settings(settings).horizon_days,
+        trainer_horizon_days=training.horizon_days,
+        trainer_fits_from_day=training.train_days + training.test_days * training.folds + 2 * spec.label_delay_days + 1,
     )
     return _Streamed(
         redis_version=redis_version,
@@ -278,11 +279,12 @@ def _trainer(
         mlflow_experiment=f"{settings.mlflow_experiment}-bench",
     )
     n, horizon = config.days, windows.trainer_horizon_days
+    first = max(n // 2, windows.trainer_fits_from_day) if windows.trainer_fits_from_day < n else n // 2
     cuts = [
         (day, history.cut_at_day[day - 1], sum(history.transactions_per_day[max(day - horizon, 0) : day]))
-        for day in (n // 2, n)
+        for day in (first, n)
     ]
-    say(f"[sizing] trainer: fraudstream train --once after day {n // 2} and day {n} (topics {lane.topic_prefix}*)")
+    say(f"[sizing] trainer: fraudstream train --once after day {first} and day {n} (topics {lane.topic_prefix}*)")
     try:
         runs = fill_and_train(lane, history.records, cuts, scratch)
     finally:

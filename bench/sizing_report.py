@@ -15,8 +15,10 @@ Definitions (``N`` the simulated days, days counted from 0, windows from the fea
 - Scorer CPU: process CPU time (user + system) of this process while it decoded, recorded, scored and
   encoded the verdicts (the simulation and encoding of the events excluded). Redis CPU: ``used_cpu_user
   + used_cpu_sys`` deltas, the census's own share excluded.
-- Trainer: peak ``VmHWM`` of ``fraudstream train --once`` after day N/2 and after day N; per transaction:
-  the difference of the peaks over the difference of the transactions in the trainer's horizon.
+- Trainer: peak ``VmHWM`` of ``fraudstream train --once`` after day N and after an earlier day: N/2, or
+  the first day it fits a model when that is later and before N (so both runs fit, on training windows
+  of the same length); per transaction: the difference of the peaks over the difference of the
+  transactions in the trainer's horizon.
 """
 
 from __future__ import annotations
@@ -68,6 +70,9 @@ class Windows:
     card_days: int
     terminal_days: int
     trainer_horizon_days: int
+    """Days of history the trainer keeps."""
+    trainer_fits_from_day: int
+    """Days of history the trainer's windows need before it fits (before: ``train --once`` exits 1)."""
 
     @property
     def longest_days(self) -> int:

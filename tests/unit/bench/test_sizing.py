@@ -105,7 +105,7 @@ def _report(trainer: list[TrainerRun]) -> SizingReport:
         config=SizingConfig(days=6),
         machine=Machine(2, (1.0, 1.0, 1.0), (1.0, 1.0, 1.0)),
         redis_version="7.0.15",
-        windows=Windows(card_days=30, terminal_days=37, trainer_horizon_days=80),
+        windows=Windows(card_days=30, terminal_days=37, trainer_horizon_days=80, trainer_fits_from_day=43),
         days=days,
         totals=StreamTotals(6_000, 3_000, 6_000, 0, 0, 0, 0.3, 0.12, 2.0),
         active_cards=80,
