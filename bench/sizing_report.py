@@ -16,9 +16,10 @@ Definitions (``N`` the simulated days, days counted from 0, windows from the fea
   encoded the verdicts (the simulation and encoding of the events excluded). Redis CPU: ``used_cpu_user
   + used_cpu_sys`` deltas, the census's own share excluded.
 - Trainer: peak ``VmHWM`` of ``fraudstream train --once`` after day N and after an earlier day: N/2, or
-  the first day it fits a model when that is later and before N (so both runs fit, on training windows
-  of the same length); per transaction: the difference of the peaks over the difference of the
-  transactions in the trainer's horizon.
+  the first day the trainer's windows (train, gaps, test folds) fit in the history when that is later
+  and before N; per transaction: the difference of the peaks over the difference of the transactions
+  in the trainer's horizon. When the earlier run did not fit a model (exit 1: its robust clock and the
+  features' warm-up want more days), the slope also holds the fitting's memory: an upper bound.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ class Windows:
     trainer_horizon_days: int
     """Days of history the trainer keeps."""
     trainer_fits_from_day: int
-    """Days of history the trainer's windows need before it fits (before: ``train --once`` exits 1)."""
+    """Days the trainer's windows span (train, label-delay gaps, test folds): before, it cannot fit."""
 
     @property
     def longest_days(self) -> int:

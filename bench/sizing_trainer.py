@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.kafka_io import fill
+from bench.kafka_io import fill, wait_until_served
 from bench.processes import MemorySampler
 from bench.workload import Record
 from fraudcore.kafka_admin import admin_client, ensure_project_topics
@@ -50,6 +50,7 @@ class TrainerRun:
 async def fill_topics(settings: Settings, records: Sequence[tuple[bool, Record]]) -> None:
     """Create the project's topics under ``settings``' prefix and append ``records`` to them."""
     topics = await ensure_project_topics(settings)
+    await wait_until_served(settings, [topics.transactions, topics.labels])
     await fill(settings, topics.transactions, [record for is_label, record in records if not is_label])
     await fill(settings, topics.labels, [record for is_label, record in records if is_label])
 

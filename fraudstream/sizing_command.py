@@ -32,8 +32,8 @@ started for the run (snapshots off, stopped at the end), and report: Redis bytes
 active terminal and per transaction in the longest window; store memory after day N and after day N/2
 (their ratio: flatness in event time); a census of the store's key families (MEMORY USAGE of sampled
 keys); scorer and Redis CPU per transaction; and, unless --no-trainer, the trainer's peak memory
-(`fraudstream train --once` after day N and after day N/2, or after the first day it fits a model when
-that is later, on topics of the run, through the configured Kafka and MLflow, started if they are not
+(`fraudstream train --once` after day N and after day N/2, or after the first day its windows fit in
+the history when that is later, on topics of the run, through the configured Kafka and MLflow, started if they are not
 running; the run's topics and model are removed at the end).
 
 The defaults are a quick look (under a minute of streaming); a comparison: --customers 2000
