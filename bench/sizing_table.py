@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["main", "rows"]
+__all__ = ["main", "rows", "table"]
 
 _DAY_S = 86_400
 _RAW_PASSTHROUGH_US = 1e6 / 28_115

@@ -12,6 +12,7 @@ from bench.sizing_config import SIZING_DEFAULT, SizingConfig
 from bench.sizing_history import SimulatedHistory, id_kind
 from bench.sizing_redis import KeyFamily
 from bench.sizing_report import DaySample, SizingReport, StreamTotals, Windows
+from bench.sizing_table import rows, table
 from bench.sizing_trainer import TrainerRun
 from fraudstream.cli import EXIT_USAGE, build_parser, main
 
@@ -146,3 +147,19 @@ def test_the_table_and_the_document_carry_every_figure() -> None:
     assert document["windows"]["longest_days"] == 37
     assert document["families"][0]["bytes"] == 40_000
     assert len(document["days"]) == 6
+
+
+def test_the_sizing_table_scales_the_measured_figures_to_each_rate() -> None:
+    runs = [TrainerRun(3, 3_000, 300_000_000, 10.0, 1), TrainerRun(6, 6_000, 330_000_000, 20.0, 0)]
+    document = _report(runs).document()
+    hundred, thousand = rows(document, [100, 1_000], kafka_us=50.0)
+    per_day = 100 * 86_400
+    assert hundred["cards"] == pytest.approx(per_day / (6_000 / (6 * 200)))  # 5 payments per card and day
+    assert hundred["terminals"] == pytest.approx(2 * hundred["cards"])
+    assert hundred["redis_bytes"] == pytest.approx(per_day * 37 * 30.0)
+    assert hundred["redis_cores"] == pytest.approx(100 * 20e-6)
+    assert hundred["scorer_cores"] == pytest.approx(100 * (50 + 50) * 1e-6)
+    fixed = 330_000_000 - 10_000 * 6_000
+    assert hundred["trainer_bytes"] == pytest.approx(fixed + per_day * 80 * 10_000)
+    assert thousand["redis_bytes"] == pytest.approx(10 * hundred["redis_bytes"])
+    assert "| 1,000 |" in table(document, [1_000], kafka_us=50.0)
