@@ -9,7 +9,8 @@ store with the clock passed, scored by a real model and encoded as verdicts (``s
 the labels that came out meanwhile decoded, checked against the event-time clock and recorded (as
 ``process_labels``). Labels go after their batch's transactions: on a small stream a batch spans days,
 and labels judged by the clock before it would be refused as ahead of the stream. Kafka's share of a
-worker's CPU is what ``fraudstream bench`` measures (the raw passthrough). The Redis is a private
+worker's CPU comes from a shorter run of ``fraudstream score`` itself on the first transactions,
+through Kafka (:mod:`bench.sizing_full_path`). The Redis is a private
 ``redis-server`` of the run (on a free port, snapshots off), so its memory and CPU are the store's
 alone; the store is whatever :func:`~fraudcore.features.open_store.open_feature_store` opens, so a
 new key layout is measured without changing this bench. Definitions: :mod:`bench.sizing_report`.
@@ -37,6 +38,7 @@ from bench.models import delete_models, real_bundle
 from bench.processes import free_port
 from bench.results import Machine
 from bench.sizing_config import SizingConfig
+from bench.sizing_full_path import measure_full_path
 from bench.sizing_history import HISTORY_START, SimulatedHistory, id_kind
 from bench.sizing_redis import KeyFamily, census, counters
 from bench.sizing_report import DaySample, SizingReport, StreamTotals, Windows
@@ -80,6 +82,11 @@ def run_sizing(config: SizingConfig, settings: Settings, say: Callable[[str], No
             say(f"[sizing] streaming {config.days} simulated days of {config.customers:,} cards through the scorer")
             report = asyncio.run(_stream(config, settings, redis_settings, history, model, say))
         trainer = _trainer(config, settings, run_id, history, report.windows, scratch, say) if config.trainer else []
+        full_path = None
+        if config.full_path:
+            records = [record for is_label, record in history.records if not is_label][: config.full_path]
+            full_path = measure_full_path(settings, run_id, records, model.bundle, config.batch_size, scratch, say)
+            say(f"      {full_path.cpu_us_per_tx:,.1f} µs of worker CPU per transaction over {full_path.timed:,}")
         failed = False
     finally:
         if failed:
@@ -88,6 +95,7 @@ def run_sizing(config: SizingConfig, settings: Settings, say: Callable[[str], No
             shutil.rmtree(scratch, ignore_errors=True)
     return SizingReport(
         command=config.command(),
+        run_id=run_id,
         started_at=started_at,
         config=config,
         machine=Machine.observe(load_before),
@@ -101,6 +109,7 @@ def run_sizing(config: SizingConfig, settings: Settings, say: Callable[[str], No
         families=report.families,
         families_half=report.families_half,
         trainer=trainer,
+        full_path=full_path,
     )
 
 

@@ -30,6 +30,8 @@ class SizingConfig:
     """Keys sampled with ``MEMORY USAGE`` per key family at each census."""
     trainer: bool = True
     """Also measure the trainer's peak memory (``fraudstream train --once`` at day N/2 and N)."""
+    full_path: int = 2_000
+    """Transactions also scored through Kafka by ``fraudstream score`` for its CPU per transaction (0: not)."""
     model_kind: ModelKind = ModelKind.BOOSTING
     seed: int = 0
 
@@ -42,8 +44,14 @@ class SizingConfig:
             (not 0 <= self.label_fraction <= 1, "--label-fraction must be within 0 and 1"),
             (not 1 <= self.batch_size <= 10_000, "--batch-size must be within 1 and 10000"),
             (self.sample_keys < 1, "--sample-keys must be at least 1"),
+            (not 0 <= self.full_path <= 10_000_000, "--full-path must be within 0 and 10000000"),
         )
         return [message for wrong, message in checks if wrong]
+
+    @property
+    def needs_services(self) -> bool:
+        """Whether the run uses Kafka and MLflow (the trainer, or the full path)."""
+        return self.trainer or self.full_path > 0
 
     def command(self) -> str:
         """The command line that repeats a run of this configuration."""
@@ -51,7 +59,7 @@ class SizingConfig:
             f"fraudstream bench sizing --customers {self.customers} --terminals {self.terminals} --days {self.days} "
             f"--tx-per-card-day {self.tx_per_card_day:g} --label-fraction {self.label_fraction:g} "
             f"--batch-size {self.batch_size} --sample-keys {self.sample_keys} --model-kind {self.model_kind.value} "
-            f"--seed {self.seed}" + ("" if self.trainer else " --no-trainer")
+            f"--full-path {self.full_path} --seed {self.seed}" + ("" if self.trainer else " --no-trainer")
         )
 
 

@@ -57,8 +57,8 @@ class SimulatedHistory:
     card_last_day: dict[str, int] = field(default_factory=dict)
     terminal_last_day: dict[str, int] = field(default_factory=dict)
     records: list[tuple[bool, Record]] = field(default_factory=list)
-    """Every event streamed, in order, as it goes to Kafka: ``(is_label, record)`` (kept only when the
-    trainer is measured)."""
+    """Every event streamed, in order, as it goes to Kafka: ``(is_label, record)`` (kept only for the
+    trainer and the full path)."""
     cut_at_day: dict[int, int] = field(default_factory=dict)
     """Per day: how many events (of :attr:`records`) were streamed by its end."""
     labels_streamed: int = 0
@@ -125,7 +125,7 @@ class SimulatedHistory:
     def _keep(self, event: Transaction | Label, *, is_label: bool) -> bytes:
         value = encode(event)
         self.events_streamed += 1
-        if self.config.trainer:
+        if self.config.needs_services:
             self.records.append((is_label, Record(key_for(event), value, event.transaction_id)))
         if is_label:
             self.labels_streamed += 1

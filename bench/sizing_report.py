@@ -13,8 +13,9 @@ Definitions (``N`` the simulated days, days counted from 0, windows from the fea
   tiles), over the transactions in the longest window. Bytes per transaction in the window: the whole
   store memory over those transactions.
 - Scorer CPU: process CPU time (user + system) of this process while it decoded, recorded, scored and
-  encoded the verdicts (the simulation and encoding of the events excluded). Redis CPU: ``used_cpu_user
-  + used_cpu_sys`` deltas, the census's own share excluded.
+  encoded the verdicts (the simulation and encoding of the events excluded). Full path: the CPU time
+  of a ``fraudstream score`` worker (Kafka in and out) over its verdicts after the first ones.
+- Redis CPU: ``used_cpu_user + used_cpu_sys`` deltas, the census's own share excluded.
 - Trainer: peak ``VmHWM`` of ``fraudstream train --once`` after day N and after an earlier day: N/2, or
   the first day the trainer's windows (train, gaps, test folds) fit in the history when that is later
   and before N; per transaction: the difference of the peaks over the difference of the transactions
@@ -30,6 +31,7 @@ from typing import Any
 
 from bench.results import Machine
 from bench.sizing_config import SizingConfig
+from bench.sizing_full_path import FullPath
 from bench.sizing_redis import KeyFamily
 from bench.sizing_trainer import TrainerRun
 
@@ -86,6 +88,8 @@ class SizingReport:
     """The measurements of one sizing run."""
 
     command: str
+    run_id: str
+    """The prefix of everything the run created (topics, keys, model names), removed at its end."""
     started_at: datetime
     config: SizingConfig
     machine: Machine
@@ -101,6 +105,8 @@ class SizingReport:
     families_half: list[KeyFamily]
     """The census after day N/2."""
     trainer: list[TrainerRun]
+    full_path: FullPath | None = None
+    """``fraudstream score`` through Kafka on the first transactions (None: not measured)."""
 
     @property
     def store_bytes(self) -> int:
@@ -137,6 +143,7 @@ class SizingReport:
             if self.trainer
             else None,
             "trainer_marginal_bytes_per_tx": _marginal(self.trainer),
+            "full_path_cpu_us_per_tx": self.full_path.cpu_us_per_tx if self.full_path else None,
         }
         return figures
 
@@ -144,6 +151,7 @@ class SizingReport:
         """Everything, as JSON-ready values."""
         return {
             "command": self.command,
+            "run_id": self.run_id,
             "started_at": self.started_at.isoformat(),
             "config": {**asdict(self.config), "model_kind": self.config.model_kind.value},
             "machine": asdict(self.machine),
@@ -158,6 +166,7 @@ class SizingReport:
             "families": [_family(f) for f in self.families],
             "families_half": [_family(f) for f in self.families_half],
             "trainer": [asdict(run) for run in self.trainer],
+            "full_path": asdict(self.full_path) if self.full_path else None,
         }
 
     def render(self) -> str:
@@ -200,6 +209,14 @@ class SizingReport:
             ("Redis CPU per transaction", f"{_num(f['redis_cpu_us_per_tx'])} µs", "INFO cpu deltas"),
             ("stream rate (wall, simulation included)", f"{_num(f['stream_tx_per_s'])} tx/s", ""),
         ]
+        if self.full_path is not None:
+            rows.append(
+                (
+                    "fraudstream score CPU per transaction (Kafka in and out)",
+                    f"{_num(f['full_path_cpu_us_per_tx'])} µs",
+                    f"{self.full_path.timed:,} of {self.full_path.transactions:,} tx after its first verdicts",
+                )
+            )
         for run in self.trainer:
             rows.append(
                 (

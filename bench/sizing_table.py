@@ -8,9 +8,10 @@ cards. So every per-transaction figure of the run carries over, and:
 
 - Redis memory = ``R x 86,400 x longest window (days) x bytes per transaction in the window``;
 - Redis CPU (cores) = ``R x Redis CPU per transaction``; one Redis runs on one core;
-- scorer cores = ``R x (scorer CPU per transaction + Kafka client CPU per transaction)``, the latter
-  the raw passthrough of ``fraudstream bench`` (one core's reciprocal rate: consume, decode, encode,
-  produce), a share the sizing bench leaves out;
+- scorer cores = ``R x`` a ``fraudstream score`` worker's CPU per transaction through Kafka (the run's
+  full path), or, when the run did not measure it, ``R x (scorer CPU per transaction + Kafka client
+  CPU per transaction)``, the latter the raw passthrough of ``fraudstream bench`` (one core's
+  reciprocal rate: consume, decode, encode, produce);
 - trainer memory = its fixed part (the peak after day N less the slope times the transactions held)
   + ``R x 86,400 x trainer horizon (days) x bytes per transaction held`` (the slope).
 
@@ -57,12 +58,19 @@ def rows(document: dict[str, Any], rates: Sequence[float], kafka_us: float) -> l
                 "window_tx": window_tx,
                 "redis_bytes": window_tx * figures["bytes_per_tx_in_window"],
                 "redis_cores": rate * figures["redis_cpu_us_per_tx"] / 1e6,
-                "scorer_cores": rate * (figures["scorer_cpu_us_per_tx"] + kafka_us) / 1e6,
+                "scorer_cores": rate * _scorer_us(figures, kafka_us) / 1e6,
                 "trainer_tx": held,
                 "trainer_bytes": fixed + held * marginal if marginal and fixed is not None else math.nan,
             }
         )
     return out
+
+
+def _scorer_us(figures: dict[str, Any], kafka_us: float) -> float:
+    """A worker's CPU per transaction: measured through Kafka when the run did, else the batch code's
+    plus the Kafka client's."""
+    full_path = figures.get("full_path_cpu_us_per_tx")
+    return float(full_path) if full_path else float(figures["scorer_cpu_us_per_tx"]) + kafka_us
 
 
 def _gb(value: float) -> str:
@@ -87,12 +95,13 @@ def table(document: dict[str, Any], rates: Sequence[float], kafka_us: float) -> 
             f" | {_count(row['trainer_tx'])} | {_gb(row['trainer_bytes'])} |"
         )
     figures, windows, totals, config = document["figures"], document["windows"], document["totals"], document["config"]
+    per_card = totals["transactions"] / (config["days"] * config["customers"])
     lines += [
         "",
         f"Inputs (measured by `{document['command']}`): {figures['bytes_per_tx_in_window']:,.1f} bytes per transaction"
         f" in the {windows['longest_days']}-day window; Redis {figures['redis_cpu_us_per_tx']:.1f} µs and scorer"
-        f" {figures['scorer_cpu_us_per_tx']:.1f} µs of CPU per transaction, plus {kafka_us:.1f} µs for the Kafka"
-        f" client; {totals['transactions'] / (config['days'] * config['customers']):.2f} payments per card and day,"
+        f" {figures['scorer_cpu_us_per_tx']:.1f} µs of CPU per transaction (batch code), a worker through Kafka"
+        f" {_scorer_us(figures, kafka_us):.1f} µs; {per_card:.2f} payments per card and day,"
         f" {config['terminals'] / config['customers']:g} terminals per card; trainer"
         f" {_bytes(figures.get('trainer_marginal_bytes_per_tx'))} per transaction held over"
         f" {windows['trainer_horizon_days']} days.",

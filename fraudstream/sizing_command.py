@@ -31,10 +31,11 @@ clock, feature store with the clock passed, the real model, verdicts) into a pri
 started for the run (snapshots off, stopped at the end), and report: Redis bytes per active card, per
 active terminal and per transaction in the longest window; store memory after day N and after day N/2
 (their ratio: flatness in event time); a census of the store's key families (MEMORY USAGE of sampled
-keys); scorer and Redis CPU per transaction; and, unless --no-trainer, the trainer's peak memory
+keys); scorer and Redis CPU per transaction, and a `fraudstream score` worker's through Kafka on the
+first --full-path transactions; and, unless --no-trainer, the trainer's peak memory
 (`fraudstream train --once` after day N and after day N/2, or after the first day its windows fit in
-the history when that is later, on topics of the run, through the configured Kafka and MLflow, started if they are not
-running; the run's topics and model are removed at the end).
+the history when that is later), through the configured Kafka and MLflow, started if they are not
+running, on topics of the run; the run's topics, keys and models are removed at the end.
 
 The defaults are a quick look (under a minute of streaming); a comparison: --customers 2000
 --terminals 4000 --days 60 (the memory is flat in event time only once N/2 covers the longest
@@ -68,6 +69,14 @@ def add_parser(parts: Any) -> None:
     number("--label-fraction", float, 0, 1, "SHARE", f"share of transactions labelled (default {d.label_fraction:g})")
     number("--batch-size", int, 1, 10_000, "N", f"transactions per scorer micro-batch (default {d.batch_size})")
     number("--sample-keys", int, 1, 1_000_000, "N", f"keys weighed per key family (default {d.sample_keys})")
+    number(
+        "--full-path",
+        int,
+        0,
+        10_000_000,
+        "N",
+        f"first transactions also scored through Kafka by fraudstream score (0: not; default {d.full_path})",
+    )
     number("--seed", int, 0, 2**31 - 1, "N", f"simulation seed (default {d.seed})")
     parser.add_argument(
         "--model-kind",
@@ -104,6 +113,7 @@ def sizing(args: argparse.Namespace, settings: Settings) -> int:
             "label_fraction",
             "batch_size",
             "sample_keys",
+            "full_path",
             "seed",
         )
         if getattr(args, name) is not None
@@ -119,7 +129,7 @@ def sizing(args: argparse.Namespace, settings: Settings) -> int:
     from bench.errors import BenchError
     from bench.sizing import run_sizing
 
-    if config.trainer and infra_commands.up(args, settings) != 0:
+    if config.needs_services and infra_commands.up(args, settings) != 0:
         return EXIT_INFRA
     try:
         report = run_sizing(config, settings, say=partial(print, flush=True))

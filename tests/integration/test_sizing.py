@@ -12,8 +12,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import redis
 
 from fraudcore.kafka_admin import admin_client
+from fraudcore.mlflow_store import connect
 from fraudcore.settings import Settings
 
 DAYS, CUSTOMERS, TERMINALS = 10, 150, 300
@@ -36,7 +38,7 @@ async def _topics(services: Settings, prefix: str) -> list[str]:
         return [name for name in await admin.list_topics() if name.startswith(prefix)]
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(600)
 def test_the_sizing_figures_agree_with_each_other_and_the_history(
     services: Settings, unique: str, tmp_path: Path
 ) -> None:
@@ -47,7 +49,7 @@ def test_the_sizing_figures_agree_with_each_other_and_the_history(
         env=_env(services, unique),
         capture_output=True,
         text=True,
-        timeout=280,
+        timeout=580,
         check=False,
     )
     assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-5000:]
@@ -101,5 +103,14 @@ def test_the_sizing_figures_agree_with_each_other_and_the_history(
     assert second["peak_rss_bytes"] > 0
     assert {first["exit_code"], second["exit_code"]} <= {0, 1}
 
+    # a fraudstream score worker scored the first transactions through Kafka
+    full_path = document["full_path"]
+    assert full_path["transactions"] == document["config"]["full_path"]
+    assert 0 < full_path["timed"] < full_path["transactions"]
+    assert figures["full_path_cpu_us_per_tx"] == pytest.approx(1e6 * full_path["cpu_s"] / full_path["timed"])
+
     # nothing of the run is left behind
     assert asyncio.run(_topics(services, f"t{unique}.")) == []
+    with redis.Redis.from_url(services.redis_connection_url) as client:
+        assert list(client.scan_iter(match=f"{document['run_id']}.*", count=10_000)) == []
+    assert connect(services).search_registered_models(f"name LIKE 'fraud-{unique}%'") == []

@@ -102,6 +102,7 @@ def _report(trainer: list[TrainerRun]) -> SizingReport:
     ]
     return SizingReport(
         command="fraudstream bench sizing",
+        run_id="bench-0123abcd",
         started_at=datetime(2026, 1, 1, tzinfo=UTC),
         config=SizingConfig(days=6),
         machine=Machine(2, (1.0, 1.0, 1.0), (1.0, 1.0, 1.0)),
