@@ -38,6 +38,7 @@ _EPOCH_WEEKDAY: Final = 3  # 1970-01-01 was a Thursday (Monday = 0)
 _TIME_LIMIT: Final = 1 << 61
 """Event times must be within ``(-2**61, 2**61)`` ms (about 73 million years), so no sum overflows."""
 _KEY_LIMIT: Final = 1 << 62
+_CHUNK: Final = 1 << 16
 
 Int64Array = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.floating]
@@ -143,100 +144,146 @@ def offline_feature_matrix(
     out: FloatArray = np.empty((n, len(spec.feature_names)), dtype=dtype)
     if n == 0:
         return out
-    out[:, 0] = cents / 100
-    out[:, 1] = (times // DAY_MS + _EPOCH_WEEKDAY) % 7 >= 5
-    out[:, 2] = (times // _HOUR_MS) % 24 <= spec.night_last_hour
+    for at in _chunks(n):
+        chunk = times[at]
+        out[at, 0] = cents[at] / 100
+        out[at, 1] = (chunk // DAY_MS + _EPOCH_WEEKDAY) % 7 >= 5
+        out[at, 2] = (chunk // _HOUR_MS) % 24 <= spec.night_last_hour
     time_order = np.argsort(times, kind="stable")
-    _customer_columns(out, spec, _Runs(customers, times, time_order), cents)
-    _terminal_columns(out, spec, _Runs(terminals, times, time_order), intervals)
+    _customer_columns(out, spec, _Runs(customers, times, time_order, spec), cents)
+    _terminal_columns(out, spec, _Runs(terminals, times, time_order, spec), times, intervals)
     return out
 
 
 class _Runs:
-    """The rows sorted by (code, event time, input order) — one run per code — with a key per row
-    that binary searches ``(run, time)`` in that order."""
+    """The rows sorted by (code, event time, input order), one run per code, with a key per sorted
+    position that orders ``(run, time)``, to binary search a run for a time."""
 
-    def __init__(self, codes: Int64Array, times: Int64Array, time_order: Int64Array) -> None:
+    def __init__(self, codes: Int64Array, times: Int64Array, time_order: Int64Array, spec: FeatureSpec) -> None:
+        n = len(codes)
         self.order = time_order[_stable_argsort(codes[time_order])]
-        """Input row of each sorted position."""
+        """The input row at each sorted position."""
+        self.position = np.empty(n, dtype=np.int64)
+        """The sorted position of each input row."""
+        self.position[self.order] = np.arange(n)
         sorted_codes = codes[self.order]
-        self.run = np.zeros(len(codes), dtype=np.int64)
-        """Run number (0, 1, ...) of each sorted position."""
-        np.cumsum(sorted_codes[1:] != sorted_codes[:-1], out=self.run[1:])
-        self.times = times[self.order]
-        """Event time of each sorted position."""
-        first, last = int(times.min()), int(times.max())
+        self.base = np.zeros(n, dtype=np.int64)
+        """The key of each sorted position's run: ``run * scale``."""
+        np.cumsum(sorted_codes[1:] != sorted_codes[:-1], out=self.base[1:])
+        del sorted_codes
+        sorted_times = times[self.order]
+        self._origin, self._scale = int(times.min()), int(times.max()) - int(times.min()) + 2
         self._distinct: Int64Array | None = None
-        self._origin, self._scale = first, last - first + 2
-        if (int(self.run[-1]) + 1) * self._scale >= _KEY_LIMIT:  # a very long span: distinct times as scale
+        if (int(self.base[-1]) + 1) * self._scale >= _KEY_LIMIT:  # a very long span: rank times instead
             self._distinct = np.unique(times)
             self._scale = len(self._distinct) + 1
-        self._keys = self._key(self.run, self.times)
+        self.base *= self._scale
+        self._keys = self.key(self.base, sorted_times)
+        self._tile_ms = spec.tile_ms
+        self._tile_start = sorted_times - sorted_times % spec.tile_ms
+        """Start of each sorted position's tile."""
+        del sorted_times
+        self._tile_keys = self.key(self.base, self._tile_start) if self._distinct is None else None
 
-    def _key(self, run: Int64Array, time_ms: Int64Array) -> Int64Array:
-        """``run * scale + offset``, ordered like ``(run, time)``; the offset is clipped to the run."""
+    def key(self, base: Int64Array, time_ms: Int64Array) -> Int64Array:
+        """The key of ``time_ms`` in the runs of ``base``, clipped to the run."""
         if self._distinct is None:
-            offset = np.clip(time_ms - self._origin, 0, self._scale - 1)
+            key = time_ms - self._origin
+            np.clip(key, 0, self._scale - 1, out=key)
         else:
-            offset = np.searchsorted(self._distinct, time_ms)
-        return run * self._scale + offset
+            key = np.searchsorted(self._distinct, time_ms)
+        key += base
+        return key
 
-    def first_at_or_after(self, run: Int64Array, time_ms: Int64Array) -> Int64Array:
-        """Per query, the first sorted position of run ``run`` with event time ``>= time_ms`` (the
-        run's end when none); fastest with queries in ascending ``(run, time)`` order."""
-        return np.searchsorted(self._keys, self._key(run, time_ms))
+    def first_at_or_after(self, key: Int64Array) -> Int64Array:
+        """Per key, the first sorted position at or after it (fastest with ascending keys)."""
+        return np.searchsorted(self._keys, key)
 
-    def window_start(self, first_tile: Int64Array, spec: FeatureSpec) -> Int64Array:
-        """Per sorted position, the first position of its run whose tile is ``>= first_tile``."""
-        return self.first_at_or_after(self.run, first_tile * spec.tile_ms)
+    def window_start(self, tiles_back: int, at: slice) -> Int64Array:
+        """For the sorted positions ``at``, the first position of their run whose tile starts at or
+        after the start of their own tile minus ``tiles_back`` tiles."""
+        if self._tile_keys is None:
+            query = self.key(self.base[at], self._tile_start[at] - tiles_back * self._tile_ms)
+        else:
+            query = self._tile_keys[at] - tiles_back * self._tile_ms
+            np.maximum(query, self.base[at], out=query)  # clipped to the run
+        # ascending queries: search only the stretch of keys between the first's and the last's
+        # answers, which stays in the cache (a search of all keys misses it at every step)
+        low = int(np.searchsorted(self._keys, query[0]))
+        high = int(np.searchsorted(self._keys[low:], query[-1])) + low + 1
+        return np.searchsorted(self._keys[low:high], query) + low
+
+    def to_input_order(self, sorted_pairs: npt.NDArray[np.float64], out: FloatArray, column: int) -> None:
+        """Write the two values of each sorted position into ``out[:, column : column + 2]`` in input
+        row order (a gather by chunks, both at once: far faster than scattering into the output)."""
+        for at in _chunks(len(self.position)):
+            out[at, column : column + 2] = np.take(sorted_pairs, self.position[at], axis=0)
 
 
 def _customer_columns(out: FloatArray, spec: FeatureSpec, runs: _Runs, cents: Int64Array) -> None:
     """Fill the customer windows' count and mean amount columns."""
-    per_day, tile = spec.tiles_per_day, runs.times // spec.tile_ms
-    end = np.arange(1, len(tile) + 1)  # one past each position: the row and those before it
-    cumulative = np.zeros(len(tile) + 1, dtype=np.int64)
+    n, per_day = len(cents), spec.tiles_per_day
+    cumulative = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(cents[runs.order], out=cumulative[1:])
+    pairs = np.empty((n, 2), dtype=np.float64)  # count, mean amount
     for k, days in enumerate(spec.customer_windows_days):
-        start = runs.window_start(tile - per_day * days + 1, spec)
-        count = (end - start).astype(np.float64)
-        mean = (cumulative[end] - cumulative[start]).astype(np.float64) / count / 100
-        out[runs.order, 3 + 2 * k] = count
-        out[runs.order, 4 + 2 * k] = mean
+        for at in _chunks(n):
+            start = runs.window_start(per_day * days - 1, at)  # the row and those before it since then
+            count = np.arange(at.start + 1, at.stop + 1) - start
+            pairs[at, 0] = count
+            pairs[at, 1] = (cumulative[at.start + 1 : at.stop + 1] - cumulative[start]) / count / 100
+        runs.to_input_order(pairs, out, 3 + 2 * k)
 
 
-def _terminal_columns(out: FloatArray, spec: FeatureSpec, runs: _Runs, intervals: FraudIntervals) -> None:
+def _terminal_columns(
+    out: FloatArray, spec: FeatureSpec, runs: _Runs, times: Int64Array, intervals: FraudIntervals
+) -> None:
     """Fill the terminal windows' count and risk columns."""
-    per_day, tile, delay = spec.tiles_per_day, runs.times // spec.tile_ms, spec.label_delay_days
-    n = len(tile)
+    n, per_day, delay, tile_ms = len(times), spec.tiles_per_day, spec.label_delay_days, spec.tile_ms
+    at = runs.position[intervals.rows]  # the fraud rows' sorted positions
+    order = np.argsort(at, kind="stable")  # binary searches are fastest with ascending keys
+    at, start_ms, end_ms = at[order], intervals.start_ms[order], intervals.end_ms[order]
+    fraud_base, fraud_tile_start = runs.base[at], times[intervals.rows[order]] // tile_ms * tile_ms
+    pairs = np.empty((n, 2), dtype=np.float64)  # count, risk
     # with a delay the window ends before the current tile, all recorded; else at the row itself
-    end = runs.window_start(tile - per_day * delay + 1, spec) if delay else np.arange(1, n + 1)
-    position = np.empty(n, dtype=np.int64)
-    position[runs.order] = np.arange(n)
-    at = np.sort(position[intervals.rows])  # the fraud rows' sorted positions, ascending
-    order = np.argsort(position[intervals.rows], kind="stable")
-    start_ms, end_ms = intervals.start_ms[order], intervals.end_ms[order]
-    fraud_run, fraud_tile = runs.run[at], tile[at]
+    end = np.arange(1, n + 1)
+    if delay:
+        for chunk in _chunks(n):
+            end[chunk] = runs.window_start(per_day * delay - 1, chunk)
     first = len(spec.customer_windows_days) * 2 + 3
     for k, days in enumerate(spec.terminal_windows_days):
-        count = end - runs.window_start(tile - per_day * (delay + days) + 1, spec)
-        # scored at t in [lo, hi), a row of this terminal counts the fraud; at its own time only
-        # the rows recorded after it (max with its own position)
-        lo = np.maximum(start_ms, (fraud_tile + per_day * delay) * spec.tile_ms)
-        hi = np.minimum(end_ms, (fraud_tile + per_day * (delay + days)) * spec.tile_ms)
+        # scored at t in [lo, hi), a row of this terminal counts the fraud; at the fraud's own time
+        # only the rows recorded after it: from its own position on
+        lo = np.maximum(start_ms, fraud_tile_start + per_day * delay * tile_ms)
+        hi = np.minimum(end_ms, fraud_tile_start + per_day * (delay + days) * tile_ms)
         live = lo < hi
-        begins = np.maximum(runs.first_at_or_after(fraud_run[live], lo[live]), at[live])
-        ends = runs.first_at_or_after(fraud_run[live], hi[live])
-        steps = np.bincount(begins, minlength=n + 1) - np.bincount(ends, minlength=n + 1)
-        fraud = np.cumsum(steps[:n])
-        out[runs.order, first + 2 * k] = count
-        out[runs.order, first + 1 + 2 * k] = _ratio(fraud, count)
+        begins = np.sort(np.maximum(runs.first_at_or_after(runs.key(fraud_base[live], lo[live])), at[live]))
+        ends = np.sort(runs.first_at_or_after(runs.key(fraud_base[live], hi[live])))
+        for chunk in _chunks(n):
+            count = end[chunk] - runs.window_start(per_day * (delay + days) - 1, chunk)
+            fraud = _at_or_before(begins, chunk) - _at_or_before(ends, chunk)
+            pairs[chunk, 0] = count
+            pairs[chunk, 1] = _ratio(fraud, count)
+        runs.to_input_order(pairs, out, first + 2 * k)
+
+
+def _at_or_before(positions: Int64Array, chunk: slice) -> Int64Array:
+    """For each position ``p`` of ``chunk``, how many of the ascending ``positions`` are ``<= p``."""
+    low, high = np.searchsorted(positions, [chunk.start, chunk.stop])
+    inside = np.bincount(positions[low:high] - chunk.start, minlength=chunk.stop - chunk.start)
+    counts: Int64Array = np.cumsum(inside) + low
+    return counts
 
 
 def _ratio(numerator: Int64Array, denominator: Int64Array) -> npt.NDArray[np.float64]:
     """``numerator / denominator`` as floats, 0 where the denominator is 0."""
-    top, bottom = numerator.astype(np.float64), denominator.astype(np.float64)
-    return np.divide(top, bottom, out=np.zeros_like(top), where=bottom > 0)
+    top = numerator.astype(np.float64)
+    return np.divide(top, denominator, out=np.zeros_like(top), where=denominator > 0)
+
+
+def _chunks(n: int) -> list[slice]:
+    """Slices of ``n`` rows in chunks small enough that their temporaries stay in the cache."""
+    return [slice(at, min(at + _CHUNK, n)) for at in range(0, n, _CHUNK)]
 
 
 def _stable_argsort(codes: Int64Array) -> Int64Array:
