@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bench.produce_files import _export
+from fraudcore.features.codes import factorize
 from fraudcore.features.definition import DAY_MS, DEFAULT_SPEC
 from fraudcore.features.offline import NO_FRAUD, offline_feature_matrix
 
@@ -114,6 +116,37 @@ def _measure_columns(rows: int, customers: int, terminals: int, dtype: str) -> d
     return result
 
 
+def _measure_factorize(count: int, distinct: int) -> None:
+    """Print seconds (wall and CPU) of :func:`factorize` on ``count`` ids like ``c123`` (``distinct``
+    different ones) held in each form the trainer may have, and of two ways it could be done without it."""
+    import pyarrow as pa
+
+    rng = np.random.default_rng(0)
+    numbers = rng.integers(0, distinct, size=count)
+    text = np.char.add("c", numbers.astype(str))
+    forms: list[tuple[str, Callable[[], object]]] = [
+        ("`factorize`, Arrow string array", lambda: factorize(arrow)),
+        ("`factorize`, numpy str array (`<U`)", lambda: factorize(text)),
+        ("`factorize`, list of str", lambda: factorize(strings)),
+        ("`np.unique(..., return_inverse=True)`, numpy str array", lambda: np.unique(text, return_inverse=True)),
+        ("dict `setdefault`, list of str (as `offline_features` does)", lambda: _dict_codes(strings)),
+    ]
+    arrow, strings = pa.array(text), text.tolist()
+    print(f"\nfactorize: {count:,} ids, {distinct:,} distinct")
+    print("| how | seconds | CPU seconds | ids/s |")
+    print("|---|---:|---:|---:|")
+    for name, run in forms:
+        began, cpu = time.perf_counter(), time.process_time()
+        run()
+        seconds = time.perf_counter() - began
+        print(f"| {name} | {seconds:.2f} | {time.process_time() - cpu:.2f} | {count / seconds:,.0f} |", flush=True)
+
+
+def _dict_codes(ids: list[str]) -> npt.NDArray[np.int64]:
+    codes: dict[str, int] = {}
+    return np.fromiter((codes.setdefault(i, len(codes)) for i in ids), dtype=np.int64, count=len(ids))
+
+
 def _child(arguments: list[str], *, source: Path = _REPO) -> dict[str, float]:
     done = subprocess.run(  # noqa: S603 - the running interpreter
         [sys.executable, *arguments],
@@ -138,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     parser.add_argument("--objects-rows", type=int, default=100_000, help="rows for offline_features (0: skip)")
     parser.add_argument("--baseline", metavar="REVISION", help="git revision to compare offline_features with")
+    parser.add_argument("--factorize", type=int, default=0, metavar="IDS", help="also time factorize on IDS ids")
     parser.add_argument("--one", nargs=3, type=int, metavar=("ROWS", "CUSTOMERS", "TERMINALS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
@@ -161,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
             memory = f"{r['peak_bytes'] / _MB:,.0f} MB | {r['peak_bytes'] / rows:.0f} | {r['output_bytes'] / rows:.0f}"
             rss = f"{r['max_rss_bytes'] / _MB:,.0f} MB"
             print(f"| {rows:,} | {customers:,} | {r['days']:.0f} | {runs} | {rates} | {memory} | {rss} |", flush=True)
+    if args.factorize:
+        _measure_factorize(args.factorize, max(args.customers))
     if not args.objects_rows:
         return 0
     print(f"\noffline_features on fact objects ({args.customers[0]:,} customers)")
