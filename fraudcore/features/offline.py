@@ -180,10 +180,15 @@ class _Runs:
         self.base *= self._scale
         self._keys = self.key(self.base, sorted_times)
         self._tile_ms = spec.tile_ms
-        self._tile_start = sorted_times - sorted_times % spec.tile_ms
-        """Start of each sorted position's tile."""
+        sorted_times -= sorted_times % spec.tile_ms  # now the start of each sorted position's tile
+        self._tile_keys: Int64Array | None = None
+        """The key of each sorted position's tile start (with times as the scale)."""
+        self._tile_start = sorted_times
+        """The start of each sorted position's tile (with ranks of times as the scale)."""
+        if self._distinct is None:
+            self._tile_keys = self.key(self.base, sorted_times)
+            self._tile_start = np.zeros(0, dtype=np.int64)
         del sorted_times
-        self._tile_keys = self.key(self.base, self._tile_start) if self._distinct is None else None
 
     def key(self, base: Int64Array, time_ms: Int64Array) -> Int64Array:
         """The key of ``time_ms`` in the runs of ``base``, clipped to the run."""
