@@ -130,7 +130,7 @@ def _measure_factorize(count: int, distinct: int) -> None:
         ("`factorize`, numpy str array (`<U`)", lambda: factorize(text)),
         ("`factorize`, list of str", lambda: factorize(strings)),
         ("`np.unique(..., return_inverse=True)`, numpy str array", lambda: np.unique(text, return_inverse=True)),
-        ("dict `setdefault`, list of str (as `offline_features` does)", lambda: _dict_codes(strings)),
+        ("dict `setdefault`, list of str", lambda: _dict_codes(strings)),
     ]
     arrow, strings = pa.array(text), text.tolist()
     print(f"\nfactorize: {count:,} ids, {distinct:,} distinct")

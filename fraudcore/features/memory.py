@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fraudcore.features.buckets import bucket_of
+from fraudcore.features.codes import factorize
 from fraudcore.features.definition import (
     DAY_MS,
     DEFAULT_SPEC,
@@ -331,14 +332,8 @@ def offline_features(
     return offline_feature_matrix(
         times,
         np.fromiter((facts.amount_cents for facts in transactions), dtype=np.int64, count=n),
-        _codes([facts.customer_id for facts in transactions]),
-        _codes([facts.terminal_id for facts in transactions]),
+        factorize([facts.customer_id for facts in transactions]),
+        factorize([facts.terminal_id for facts in transactions]),
         frauds,
         spec,
     )
-
-
-def _codes(ids: list[str]) -> npt.NDArray[np.int64]:
-    """An integer code per id, equal for equal ids."""
-    codes: dict[str, int] = {}
-    return np.fromiter((codes.setdefault(i, len(codes)) for i in ids), dtype=np.int64, count=len(ids))
