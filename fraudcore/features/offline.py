@@ -15,7 +15,9 @@ transactions at the same time), computed with numpy sorts, binary searches and p
   label replaces it) intersected with ``[(u + P*D) * tile_ms, (u + P*(D+w)) * tile_ms)`` (``P`` tiles a
   day): each interval adds 1 to a range of positions of the terminal's run, summed by a prefix sum.
 
-Memory: the output plus a few 8-byte columns per row while it is built.
+Memory: the output plus about nine 8-byte columns per row while it is built (sorted order and its
+inverse, keys, prefix sums, one pair of output columns in sorted order); the windows are computed in
+chunks of rows so that other temporaries stay small and in the cache.
 """
 
 from __future__ import annotations
