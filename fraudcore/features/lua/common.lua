@@ -1,18 +1,15 @@
 -- Shared by the feature scripts (prepended to each). See fraudcore/features/redis_store.py for the
--- key layout. Every key a script touches is one of its KEYS, and all of them share one hash tag.
+-- key layout. Every key a script touches shares one hash tag; entity keys and day indexes are KEYS,
+-- the day hashes of an index are named after it ('<index>:<day>').
 
 local format = string.format
-local record = ARGV[1] == '1' -- '0': peek, write nothing
+local record = ARGV[1] == '1' -- '0': peek, write nothing (changes live in this call's caches only)
+local DAY = 86400000
 
 -- an integral number as a decimal string (exact below 2^53)
 local function num(x) return format('%d', x) end
-
--- the highest score of a sorted set (nil when empty)
-local function top(key)
-  local r = redis.call('ZREVRANGE', key, 0, 0, 'WITHSCORES')
-  if r[2] then return tonumber(r[2]) end
-  return nil
-end
+local function floordiv(a, b) return math.floor(a / b) end
+local function day_of(t) return floordiv(t, DAY) end
 
 -- the stream's event-time clock given by the caller (ARGV ``clock``; nil when '': none known)
 local function clock_arg(value) return tonumber(value) end
@@ -24,19 +21,118 @@ local function prune_base(t, clock)
   return t
 end
 
--- Whether a transaction marked "claimed before" still has to be added at ``t``: not in the set
--- (``held``) and newer than the set's prune floor (the highest score, or the clock when earlier,
--- minus the horizon: no prune went higher while the clock did not move back); below the floor it
--- was added and pruned already, or is too late to matter.
-local function missing(held, key, t, horizon, pending_top, clock)
-  if held then return false end
-  local highest = top(key)
-  if pending_top and (not highest or pending_top > highest) then highest = pending_top end
-  return not highest or t > prune_base(highest, clock) - horizon
-end
-
 -- keys written by this call: each gets its EXPIRE once, when the call ends (``expire_touched``)
 local touched = {}
 local function expire_touched(ttl)
   for key in pairs(touched) do redis.call('EXPIRE', key, ttl) end
+end
+
+-- Day records: per bucket an index (sorted set: each day held, member and score its number, and
+-- member 'floor' scored with the first day kept) and one hash per day '<index>:<day>', field an id.
+local floors, live, overlay = {}, {}, {}
+
+local function days(idx)
+  local set = live[idx]
+  if not set then
+    set = {}
+    local flat = redis.call('ZRANGE', idx, 0, -1, 'WITHSCORES')
+    for i = 1, #flat, 2 do
+      if flat[i] == 'floor' then floors[idx] = tonumber(flat[i + 1]) else set[tonumber(flat[i + 1])] = true end
+    end
+    if floors[idx] == nil then floors[idx] = false end
+    live[idx] = set
+  end
+  return set
+end
+
+local function below_floor(idx, day)
+  days(idx)
+  local f = floors[idx]
+  return f and day < f
+end
+
+-- drop the days before ``keep_from``, unless the floor is there already
+local function advance(idx, keep_from)
+  local set = days(idx)
+  local f = floors[idx]
+  if f and f >= keep_from then return end
+  for day in pairs(set) do
+    if day < keep_from then
+      set[day] = nil
+      overlay[idx .. ':' .. num(day)] = nil
+      if record then redis.call('DEL', idx .. ':' .. num(day)) end
+    end
+  end
+  if record then
+    redis.call('ZREMRANGEBYSCORE', idx, '-inf', '(' .. num(keep_from))
+    redis.call('ZADD', idx, keep_from, 'floor')
+    touched[idx] = true
+  end
+  floors[idx] = keep_from
+end
+
+local function rec_get(idx, day, id)
+  if not days(idx)[day] then return nil end
+  local key = idx .. ':' .. num(day)
+  local o = overlay[key]
+  if o and o[id] then return o[id] end
+  return redis.call('HGET', key, id) or nil
+end
+
+-- the record of ``id`` in any day held
+local function rec_find(idx, id)
+  for day in pairs(days(idx)) do
+    local value = rec_get(idx, day, id)
+    if value then return value end
+  end
+  return nil
+end
+
+local function rec_put(idx, day, id, value)
+  local set = days(idx)
+  local key = idx .. ':' .. num(day)
+  if not set[day] then
+    set[day] = true
+    if record then redis.call('ZADD', idx, day, num(day)); touched[idx] = true end
+  end
+  if record then
+    redis.call('HSET', key, id, value)
+    touched[key] = true
+  else
+    overlay[key] = overlay[key] or {}
+    overlay[key][id] = value
+  end
+end
+
+-- Entity hashes (customer tiles, terminal tiles, terminal frauds): read once per call into a table
+-- of field -> value, kept in step with what the call writes.
+local entities = {}
+local function entity(key)
+  local e = entities[key]
+  if not e then
+    e = {}
+    local flat = redis.call('HGETALL', key)
+    for i = 1, #flat, 2 do e[flat[i]] = flat[i + 1] end
+    entities[key] = e
+  end
+  return e
+end
+
+local function ent_set(key, field, value)
+  entity(key)[field] = value
+  if record then redis.call('HSET', key, field, value); touched[key] = true end
+end
+
+local function ent_del(key, field)
+  entity(key)[field] = nil
+  if record then redis.call('HDEL', key, field) end
+end
+
+-- drop the fields whose tile (the number before any ':') is <= cut
+local function ent_prune(key, cut)
+  local stale = {}
+  for field in pairs(entity(key)) do
+    if tonumber(string.match(field, '^%-?%d+')) <= cut then stale[#stale + 1] = field end
+  end
+  for _, field in ipairs(stale) do ent_del(key, field) end
 end

@@ -1,0 +1,44 @@
+-- Shared by the scripts that apply labels in a terminal bucket (record_terminals, apply_labels).
+-- A label value is '<1 (fraud) or 0>|<labeled_at>'.
+
+local function parse_label(label)
+  local fraud, at = string.match(label, '^([01])|(%-?%d+)$')
+  return tonumber(at), tonumber(fraud)
+end
+
+-- whether label a replaces label b
+local function wins(a, b)
+  local at_a, fraud_a = parse_label(a)
+  local at_b, fraud_b = parse_label(b)
+  return at_a > at_b or (at_a == at_b and fraud_a > fraud_b)
+end
+
+-- Make a transaction's label record (index ``lidx``) and its terminal's fraud counts (``fk``) follow
+-- ``label`` if it wins; returns 'n' (new), 'c' (corrected) or 'u' (unchanged).
+local function apply_label(fk, lidx, id, t, label, base, horizon, tile_ms)
+  advance(lidx, day_of(base - horizon))
+  local day = day_of(t)
+  local old = rec_get(lidx, day, id)
+  if old and not wins(label, old) then return 'u' end
+  local at, fraud = parse_label(label)
+  if not old and fraud == 0 then return 'n' end
+  local tile = num(floordiv(t, tile_ms))
+  if old then
+    local old_at, old_fraud = parse_label(old)
+    local field = tile .. ':' .. num(old_at)
+    local count = tonumber(entity(fk)[field] or '0')
+    if old_fraud == 1 and count > 1 then
+      ent_set(fk, field, num(count - 1))
+    elseif old_fraud == 1 and count == 1 then
+      ent_del(fk, field)
+    end
+  end
+  if fraud == 1 then
+    local field = tile .. ':' .. num(at)
+    ent_set(fk, field, num(tonumber(entity(fk)[field] or '0') + 1))
+    ent_prune(fk, floordiv(base - horizon, tile_ms))
+  end
+  rec_put(lidx, day, id, label)
+  if old then return 'c' end
+  return 'n'
+end
