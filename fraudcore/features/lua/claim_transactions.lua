@@ -16,16 +16,37 @@ local out = {}
 
 -- the held label of a transaction claimed now at t ('' when none or dated before t); record mode
 -- takes it out of the held ones ('d' when dropped: dated before t)
+local held
 local function take_held(hk, id, t)
-  local held = redis.call('HGET', hk, id)
-  if not held then return '' end
-  local usable = tonumber(string.match(held, '^[01]|(%-?%d+)$')) >= t
+  local label = held[hk][id]
+  if not label then return '' end
+  local usable = tonumber(string.match(label, '^[01]|(%-?%d+)$')) >= t
+  held[hk][id] = false
   if record then
     redis.call('HDEL', hk, id)
     if not usable then return 'd' end
   end
-  if usable then return held end
+  if usable then return label end
   return ''
+end
+
+local ids = {}
+held = {}
+for i = 1, (#ARGV - 4) / 3 do
+  local k = tonumber(ARGV[2 + 3 * i])
+  ids[k] = ids[k] or {}
+  table.insert(ids[k], ARGV[3 + 3 * i])
+end
+for k, list in pairs(ids) do
+  prefetch(KEYS[k], list)
+  local values = {}
+  for from = 1, #list, 1000 do
+    local part = {}
+    for i = from, math.min(from + 999, #list) do part[#part + 1] = list[i] end
+    local got = redis.call('HMGET', KEYS[k + 1], unpack(part))
+    for i = 1, #part do values[part[i]] = got[i] or false end
+  end
+  held[KEYS[k + 1]] = values
 end
 
 for i = 1, (#ARGV - 4) / 3 do

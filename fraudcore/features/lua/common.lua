@@ -29,7 +29,9 @@ end
 
 -- Day records: per bucket an index (sorted set: each day held, member and score its number, and
 -- member 'floor' scored with the first day kept) and one hash per day '<index>:<day>', field an id.
-local floors, live, overlay = {}, {}, {}
+-- Reads are remembered per call (``memo``: value, or false when absent), and so are writes, so a
+-- peek sees its own writes without making them.
+local floors, live, memo = {}, {}, {}
 
 local function days(idx)
   local set = live[idx]
@@ -59,7 +61,7 @@ local function advance(idx, keep_from)
   for day in pairs(set) do
     if day < keep_from then
       set[day] = nil
-      overlay[idx .. ':' .. num(day)] = nil
+      memo[idx .. ':' .. num(day)] = nil
       if record then redis.call('DEL', idx .. ':' .. num(day)) end
     end
   end
@@ -71,12 +73,37 @@ local function advance(idx, keep_from)
   floors[idx] = keep_from
 end
 
+local function day_memo(key)
+  local m = memo[key]
+  if not m then m = {}; memo[key] = m end
+  return m
+end
+
+-- read the records of ``ids`` (a list) in every day held, in one HMGET per day
+local function prefetch(idx, ids)
+  for day in pairs(days(idx)) do
+    local m = day_memo(idx .. ':' .. num(day))
+    for from = 1, #ids, 1000 do
+      local part = {}
+      for i = from, math.min(from + 999, #ids) do part[#part + 1] = ids[i] end
+      local values = redis.call('HMGET', idx .. ':' .. num(day), unpack(part))
+      for i = 1, #part do
+        if m[part[i]] == nil then m[part[i]] = values[i] or false end
+      end
+    end
+  end
+end
+
 local function rec_get(idx, day, id)
   if not days(idx)[day] then return nil end
   local key = idx .. ':' .. num(day)
-  local o = overlay[key]
-  if o and o[id] then return o[id] end
-  return redis.call('HGET', key, id) or nil
+  local m = day_memo(key)
+  local v = m[id]
+  if v == nil then
+    v = redis.call('HGET', key, id) or false
+    m[id] = v
+  end
+  return v or nil
 end
 
 -- the record of ``id`` in any day held
@@ -95,44 +122,71 @@ local function rec_put(idx, day, id, value)
     set[day] = true
     if record then redis.call('ZADD', idx, day, num(day)); touched[idx] = true end
   end
+  day_memo(key)[id] = value
   if record then
     redis.call('HSET', key, id, value)
     touched[key] = true
-  else
-    overlay[key] = overlay[key] or {}
-    overlay[key][id] = value
   end
 end
 
--- Entity hashes (customer tiles, terminal tiles, terminal frauds): read once per call into a table
--- of field -> value, kept in step with what the call writes.
-local entities = {}
-local function entity(key)
+-- Entity hashes (customer tiles, terminal tiles, terminal frauds): read once per call (HGETALL) into
+-- a table field -> parsed value ``{tile, ...}`` (``parse(field, value)``), kept in step with the
+-- call's writes; ``lows`` holds each one's lowest tile (nil: none), so pruning scans only when due.
+local entities, lows = {}, {}
+
+local function entity(key, parse)
   local e = entities[key]
   if not e then
     e = {}
+    local low
     local flat = redis.call('HGETALL', key)
-    for i = 1, #flat, 2 do e[flat[i]] = flat[i + 1] end
+    for i = 1, #flat, 2 do
+      local v = parse(flat[i], flat[i + 1])
+      e[flat[i]] = v
+      if not low or v[1] < low then low = v[1] end
+    end
     entities[key] = e
+    lows[key] = low
   end
   return e
 end
 
-local function ent_set(key, field, value)
-  entity(key)[field] = value
-  if record then redis.call('HSET', key, field, value); touched[key] = true end
+-- set a field: its parsed value ``v`` (tile first) and the string stored
+local function ent_set(key, field, v, stored)
+  entities[key][field] = v
+  if not lows[key] or v[1] < lows[key] then lows[key] = v[1] end
+  if record then redis.call('HSET', key, field, stored); touched[key] = true end
 end
 
 local function ent_del(key, field)
-  entity(key)[field] = nil
+  entities[key][field] = nil
   if record then redis.call('HDEL', key, field) end
 end
 
--- drop the fields whose tile (the number before any ':') is <= cut
+-- drop the fields whose tile is <= cut
 local function ent_prune(key, cut)
-  local stale = {}
-  for field in pairs(entity(key)) do
-    if tonumber(string.match(field, '^%-?%d+')) <= cut then stale[#stale + 1] = field end
+  local low = lows[key]
+  if not low or low > cut then return end
+  local e, stale, rest = entities[key], {}, nil
+  for field, v in pairs(e) do
+    if v[1] <= cut then
+      stale[#stale + 1] = field
+    elseif not rest or v[1] < rest then
+      rest = v[1]
+    end
   end
   for _, field in ipairs(stale) do ent_del(key, field) end
+  lows[key] = rest
+end
+
+local function parse_customer(field, value)
+  local count, cents = string.match(value, '^(%d+):(%d+)$')
+  return {tonumber(field), tonumber(count), tonumber(cents)}
+end
+
+local function parse_terminal(field, value) return {tonumber(field), tonumber(value)} end
+
+local function parse_fraud(field, value)
+  local tile, at = string.match(field, '^(%-?%d+):(%-?%d+)$')
+  return {tonumber(tile), tonumber(value), tonumber(at)}
 end

@@ -22,20 +22,22 @@ local function apply_label(fk, lidx, id, t, label, base, horizon, tile_ms)
   if old and not wins(label, old) then return 'u' end
   local at, fraud = parse_label(label)
   if not old and fraud == 0 then return 'n' end
-  local tile = num(floordiv(t, tile_ms))
+  local tile = floordiv(t, tile_ms)
+  local frauds = entity(fk, parse_fraud)
   if old then
     local old_at, old_fraud = parse_label(old)
-    local field = tile .. ':' .. num(old_at)
-    local count = tonumber(entity(fk)[field] or '0')
-    if old_fraud == 1 and count > 1 then
-      ent_set(fk, field, num(count - 1))
-    elseif old_fraud == 1 and count == 1 then
+    local field = num(tile) .. ':' .. num(old_at)
+    local held = frauds[field]
+    if old_fraud == 1 and held and held[2] > 1 then
+      ent_set(fk, field, {tile, held[2] - 1, old_at}, num(held[2] - 1))
+    elseif old_fraud == 1 and held then
       ent_del(fk, field)
     end
   end
   if fraud == 1 then
-    local field = tile .. ':' .. num(at)
-    ent_set(fk, field, num(tonumber(entity(fk)[field] or '0') + 1))
+    local field = num(tile) .. ':' .. num(at)
+    local count = ((frauds[field] or {})[2] or 0) + 1
+    ent_set(fk, field, {tile, count, at}, num(count))
     ent_prune(fk, floordiv(base - horizon, tile_ms))
   end
   rec_put(lidx, day, id, label)

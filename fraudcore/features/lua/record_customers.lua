@@ -26,30 +26,26 @@ while pos <= #batch do
   local base, day = prune_base(t, clock), day_of(t)
   advance(mk, day_of(base - claim_horizon))
   local now = floordiv(t, tile_ms)
+  local tiles = entity(ck, parse_customer)
   if new == '1' or (new == '0' and not rec_get(mk, day, id) and not below_floor(mk, day)) then
     local field = num(now)
-    local count, sum = 0, 0
-    local held = entity(ck)[field]
-    if held then
-      local c, s = string.match(held, '^(%d+):(%d+)$')
-      count, sum = tonumber(c), tonumber(s)
-    end
-    ent_set(ck, field, num(count + 1) .. ':' .. num(sum + tonumber(cents)))
+    local held = tiles[field]
+    local count, sum = 1, tonumber(cents)
+    if held then count, sum = held[2] + 1, held[3] + sum end
+    ent_set(ck, field, {now, count, sum}, num(count) .. ':' .. num(sum))
     ent_prune(ck, floordiv(base - horizon, tile_ms))
     rec_put(mk, day, id, '1')
   end
 
   -- windows: the tiles (now - w, now]
   local o = #out
-  for j = 1, nc do out[o + j] = 0; out[o + nc + j] = 0 end
+  for j = 1, 2 * nc do out[o + j] = 0 end
   local oldest = now - cw[nc]
-  for field, value in pairs(entity(ck)) do
-    local tile = tonumber(field)
+  for _, v in pairs(tiles) do
+    local tile = v[1]
     if tile > oldest and tile <= now then
-      local c, s = string.match(value, '^(%d+):(%d+)$')
-      c, s = tonumber(c), tonumber(s)
       for j = 1, nc do
-        if tile > now - cw[j] then out[o + j] = out[o + j] + c; out[o + nc + j] = out[o + nc + j] + s end
+        if tile > now - cw[j] then out[o + j] = out[o + j] + v[2]; out[o + nc + j] = out[o + nc + j] + v[3] end
       end
     end
   end

@@ -28,9 +28,11 @@ while pos <= #batch do
   local base, day = prune_base(t, clock), day_of(t)
   advance(mk, day_of(base - claim_horizon))
   local now = floordiv(t, tile_ms)
+  local tiles = entity(tk, parse_terminal)
   if new == '1' or (new == '0' and not rec_get(mk, day, id) and not below_floor(mk, day)) then
     local field = num(now)
-    ent_set(tk, field, num(tonumber(entity(tk)[field] or '0') + 1))
+    local count = ((tiles[field] or {})[2] or 0) + 1
+    ent_set(tk, field, {now, count}, num(count))
     ent_prune(tk, floordiv(base - horizon, tile_ms))
     rec_put(mk, day, id, '1')
   end
@@ -40,23 +42,20 @@ while pos <= #batch do
   local e = now - delay
   local oldest = e - tw[nt]
   local o = #out
-  for j = 1, nt do out[o + j] = 0; out[o + nt + j] = 0 end
-  for field, value in pairs(entity(tk)) do
-    local tile = tonumber(field)
+  for j = 1, 2 * nt do out[o + j] = 0 end
+  for _, v in pairs(tiles) do
+    local tile = v[1]
     if tile > oldest and tile <= e then
-      local c = tonumber(value)
       for j = 1, nt do
-        if tile > e - tw[j] then out[o + j] = out[o + j] + c end
+        if tile > e - tw[j] then out[o + j] = out[o + j] + v[2] end
       end
     end
   end
-  for field, value in pairs(entity(fk)) do
-    local tile, at = string.match(field, '^(%-?%d+):(%-?%d+)$')
-    tile, at = tonumber(tile), tonumber(at)
-    if tile > oldest and tile <= e and at <= t then
-      local c = tonumber(value)
+  for _, v in pairs(entity(fk, parse_fraud)) do
+    local tile = v[1]
+    if tile > oldest and tile <= e and v[3] <= t then
       for j = 1, nt do
-        if tile > e - tw[j] then out[o + nt + j] = out[o + nt + j] + c end
+        if tile > e - tw[j] then out[o + nt + j] = out[o + nt + j] + v[2] end
       end
     end
   end
