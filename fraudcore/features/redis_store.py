@@ -125,7 +125,6 @@ Window widths (in tiles), delay, horizons and TTL are arguments taken from the
 scripts in a mode that writes nothing and keeps the batch's own changes in the script's tables.
 """
 
-
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
