@@ -7,8 +7,8 @@ delay with its terminal and time, 2% of genuine ones labelled too) straight thro
 :class:`~fraudcore.features.redis_store.RedisFeatureStore`, as fast as Redis takes it, passing the
 stream's clock (the batch's newest event time) as the scorer does. Runs its own ``redis-server`` so
 ``INFO memory`` counts this store only, and prints at each checkpoint (simulated days) the
-``used_memory`` above the empty server, the keys, and the bytes per transaction of the longest window
-(the transactions of the last 30 simulated days).
+``used_memory`` above the empty server, the keys, the bytes per transaction of the longest window
+(the transactions of the last 30 simulated days) and the Redis server's CPU per transaction so far.
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ class Checkpoint:
     in_window: int
     used_bytes: int
     keys: int
+    redis_cpu_s: float
+    """CPU seconds the Redis server used so far (``INFO cpu``, user + system)."""
 
     @property
     def bytes_per_window_tx(self) -> float:
@@ -62,6 +64,11 @@ async def _used_memory(client: aioredis.Redis) -> int:
     return int((await client.info("memory"))["used_memory"])
 
 
+async def _cpu_seconds(client: aioredis.Redis) -> float:
+    cpu = await client.info("cpu")
+    return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+
+
 async def measure(customers: int, checkpoints: Sequence[int], batch_size: int, url: str) -> list[Checkpoint]:
     """Stream ``max(checkpoints)`` simulated days into a fresh store at ``url``; the size at each checkpoint."""
     spec, window_ms = DEFAULT_SPEC, max(DEFAULT_SPEC.customer_windows_days) * DAY_MS
@@ -73,7 +80,7 @@ async def measure(customers: int, checkpoints: Sequence[int], batch_size: int, u
     pending: deque[LabelFacts] = deque()
     times: deque[int] = deque()
     results: list[Checkpoint] = []
-    empty = await _used_memory(client)
+    empty, cpu = await _used_memory(client), await _cpu_seconds(client)
     recorded = 0
     try:
         for day in Simulator(params).days():
@@ -105,7 +112,8 @@ async def measure(customers: int, checkpoints: Sequence[int], batch_size: int, u
             if day.day + 1 in checkpoints:
                 used = await _used_memory(client) - empty
                 keys = int(await client.dbsize())
-                results.append(Checkpoint(day.day + 1, recorded, len(times), used, keys))
+                spent = await _cpu_seconds(client) - cpu
+                results.append(Checkpoint(day.day + 1, recorded, len(times), used, keys, spent))
     finally:
         await store.close()
         await client.aclose()
@@ -136,12 +144,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         finally:
             server.stop()
     print(f"{args.customers} cards, {2 * args.customers} terminals; {elapsed:.0f} s")
-    print("| simulated days | transactions | in the last 30 days | Redis used_memory | keys | bytes / tx in window |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| simulated days | transactions | in the last 30 days | Redis used_memory | keys | bytes / tx in window"
+        " | Redis CPU / tx so far |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|")
     for c in checkpoints:
         print(
             f"| {c.days} | {c.transactions:,} | {c.in_window:,} | {c.used_bytes / 2**20:,.1f} MiB | {c.keys:,}"
-            f" | {c.bytes_per_window_tx:,.0f} |"
+            f" | {c.bytes_per_window_tx:,.0f} | {1e6 * c.redis_cpu_s / c.transactions:,.0f} µs |"
         )
     if len(checkpoints) >= 2:
         first, last = checkpoints[0], checkpoints[-1]

@@ -11,10 +11,10 @@ windows: nothing is kept per transaction beyond the claim horizon, except fraud 
 =====================================  ======  =========================================================
 Key                                    Type    Content
 =====================================  ======  =========================================================
-``<ns>:cust:<tag>:<customer id>``      hash    The customer's tiles: field the tile, value
-                                               ``<count>:<cents>`` of its transactions recorded in it.
-                                               Tag of the customer id.
-``<ns>:term:<tag>:<terminal id>``      hash    The terminal's tiles: field the tile, value the count.
+``<ns>:cust:<tag>:<customer id>``      string  The customer's tiles: a MessagePack array, flat, of
+                                               ``tile, count, cents`` per tile holding transactions
+                                               (in no set order). Tag of the customer id.
+``<ns>:term:<tag>:<terminal id>``      string  The terminal's tiles: the same, ``tile, count`` per tile.
                                                Tag of the terminal id.
 ``<ns>:fraud:<tag>:<terminal id>``     hash    The terminal's frauds: field ``<tile>:<labeled_at>``,
                                                value how many of its transactions of that tile have
@@ -48,15 +48,17 @@ Key                                    Type    Content
 Day records (claims, marks, label records) are dropped a whole day at a time: a script that writes
 for a transaction at ``t`` first drops the days of the bucket before ``day(b - horizon)``, ``b =
 min(t, clock)`` (the claim horizon for claims and marks, the terminal horizon for label records),
-raises the index's ``floor`` to it, and deletes the day hashes. A tile field is dropped when its
-hash is written: customer tiles ``<= tile(b - customer horizon)``, terminal tiles and fraud fields
+raises the index's ``floor`` to it, and deletes the day hashes. A tile is dropped when its key is
+written: customer tiles ``<= tile(b - customer horizon)``, terminal tiles and fraud fields
 ``<= tile(b - terminal horizon)``. Memory is thus flat in event time: a fast replay of months of
 history keeps what 30-odd days of traffic need, whatever the wall clock.
 
 Phases. Every script call touches the keys of one bucket only (on standalone Redis the calls of a
 phase are merged into one, which changes nothing but the cost). Entity hashes and day indexes are
-declared in ``KEYS``; day hashes are named after their index (same tag). A script reads each entity
-hash once (``HGETALL``) and keeps it in step with its writes. Recording (or peeking) a batch runs
+declared in ``KEYS``; day hashes are named after their index (same tag). A script reads each tile
+string once per call and writes it back once at its end (a hash of tile fields cost about four
+times the Redis CPU: every field became a Lua string to parse on each read); it reads a fraud hash
+once (``HGETALL``) and keeps it in step with its writes. Recording (or peeking) a batch runs
 
 A. per tx bucket, ``claim_transactions.lua``: look the id up in the bucket's claim days; unclaimed,
    claim it in the day of its event time, taking the label held for it into the claim (the caller

@@ -53,9 +53,9 @@ def _batch(start: int, count: int) -> list[TxFacts]:
 
 
 async def _customer_count(admin: aioredis.Redis, key: bytes) -> int:
-    """How many transactions a customer's tiles hold."""
-    tiles = await admin.hgetall(key)
-    return sum(int(value.split(b":")[0]) for value in tiles.values() if isinstance(value, bytes))
+    """How many transactions a customer's tiles hold (``[tile, count, cents, ...]``, MessagePack)."""
+    flat = await admin.eval("return cmsgpack.unpack(redis.call('GET', KEYS[1]) or '\\144')", 1, key)  # type: ignore[misc]
+    return sum(flat[1::3])
 
 
 async def _claimed(admin: aioredis.Redis, layout: KeyLayout, tx: TxFacts) -> bool:

@@ -129,10 +129,72 @@ local function rec_put(idx, day, id, value)
   end
 end
 
--- Entity hashes (customer tiles, terminal tiles, terminal frauds): read once per call (HGETALL) into
--- a table field -> parsed value ``{tile, ...}`` (``parse(field, value)``), kept in step with the
--- call's writes; ``lows`` holds each one's lowest tile (nil: none), so pruning scans only when due.
-local entities, lows = {}, {}
+-- Tile strings (customer and terminal tiles): a MessagePack array, flat, ``width`` numbers per tile
+-- (the tile first); read once per call (``tiles``), changed in this table, and written back once
+-- when the call ends (``write_tiles``). ``lows`` holds each one's lowest tile, so pruning scans only
+-- when due.
+local packed, lows, changed = {}, {}, {}
+
+local function tiles(key, width)
+  local a = packed[key]
+  if not a then
+    local raw = redis.call('GET', key)
+    a = (raw and cmsgpack.unpack(raw)) or {}
+    local low
+    for i = 1, #a, width do
+      if not low or a[i] < low then low = a[i] end
+    end
+    packed[key], lows[key] = a, low
+  end
+  return a
+end
+
+-- add ``x`` (and ``y``, for width 3) to a tile's numbers
+local function tile_add(key, width, tile, x, y)
+  local a = packed[key]
+  changed[key] = true
+  for i = #a - width + 1, 1, -width do -- the newest tiles are at the end
+    if a[i] == tile then
+      a[i + 1] = a[i + 1] + x
+      if width == 3 then a[i + 2] = a[i + 2] + y end
+      return
+    end
+  end
+  a[#a + 1] = tile
+  a[#a + 1] = x
+  if width == 3 then a[#a + 1] = y end
+  if not lows[key] or tile < lows[key] then lows[key] = tile end
+end
+
+-- drop the tiles <= cut
+local function tile_prune(key, width, cut)
+  local low = lows[key]
+  if not low or low > cut then return end
+  local a, kept, rest = packed[key], {}, nil
+  for i = 1, #a, width do
+    if a[i] > cut then
+      for j = 0, width - 1 do kept[#kept + 1] = a[i + j] end
+      if not rest or a[i] < rest then rest = a[i] end
+    end
+  end
+  packed[key], lows[key], changed[key] = kept, rest, true
+end
+
+local function write_tiles()
+  if not record then return end
+  for key in pairs(changed) do
+    if #packed[key] == 0 then
+      redis.call('DEL', key)
+    else
+      redis.call('SET', key, cmsgpack.pack(packed[key]))
+      touched[key] = true
+    end
+  end
+end
+
+-- Fraud hashes: read once per call (HGETALL) into a table field -> parsed value ``{tile, count,
+-- labeled_at}``, kept in step with the call's writes.
+local entities, flows = {}, {}
 
 local function entity(key, parse)
   local e = entities[key]
@@ -146,7 +208,7 @@ local function entity(key, parse)
       if not low or v[1] < low then low = v[1] end
     end
     entities[key] = e
-    lows[key] = low
+    flows[key] = low
   end
   return e
 end
@@ -154,7 +216,7 @@ end
 -- set a field: its parsed value ``v`` (tile first) and the string stored
 local function ent_set(key, field, v, stored)
   entities[key][field] = v
-  if not lows[key] or v[1] < lows[key] then lows[key] = v[1] end
+  if not flows[key] or v[1] < flows[key] then flows[key] = v[1] end
   if record then redis.call('HSET', key, field, stored); touched[key] = true end
 end
 
@@ -165,7 +227,7 @@ end
 
 -- drop the fields whose tile is <= cut
 local function ent_prune(key, cut)
-  local low = lows[key]
+  local low = flows[key]
   if not low or low > cut then return end
   local e, stale, rest = entities[key], {}, nil
   for field, v in pairs(e) do
@@ -176,15 +238,8 @@ local function ent_prune(key, cut)
     end
   end
   for _, field in ipairs(stale) do ent_del(key, field) end
-  lows[key] = rest
+  flows[key] = rest
 end
-
-local function parse_customer(field, value)
-  local count, cents = string.match(value, '^(%d+):(%d+)$')
-  return {tonumber(field), tonumber(count), tonumber(cents)}
-end
-
-local function parse_terminal(field, value) return {tonumber(field), tonumber(value)} end
 
 local function parse_fraud(field, value)
   local tile, at = string.match(field, '^(%-?%d+):(%-?%d+)$')

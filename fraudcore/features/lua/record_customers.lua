@@ -26,14 +26,11 @@ while pos <= #batch do
   local base, day = prune_base(t, clock), day_of(t)
   advance(mk, day_of(base - claim_horizon))
   local now = floordiv(t, tile_ms)
-  local tiles = entity(ck, parse_customer)
+  local a = tiles(ck, 3)
   if new == '1' or (new == '0' and not rec_get(mk, day, id) and not below_floor(mk, day)) then
-    local field = num(now)
-    local held = tiles[field]
-    local count, sum = 1, tonumber(cents)
-    if held then count, sum = held[2] + 1, held[3] + sum end
-    ent_set(ck, field, {now, count, sum}, num(count) .. ':' .. num(sum))
-    ent_prune(ck, floordiv(base - horizon, tile_ms))
+    tile_add(ck, 3, now, 1, tonumber(cents))
+    tile_prune(ck, 3, floordiv(base - horizon, tile_ms))
+    a = packed[ck]
     rec_put(mk, day, id, '1')
   end
 
@@ -41,15 +38,16 @@ while pos <= #batch do
   local o = #out
   for j = 1, 2 * nc do out[o + j] = 0 end
   local oldest = now - cw[nc]
-  for _, v in pairs(tiles) do
-    local tile = v[1]
+  for i = 1, #a, 3 do
+    local tile = a[i]
     if tile > oldest and tile <= now then
       for j = 1, nc do
-        if tile > now - cw[j] then out[o + j] = out[o + j] + v[2]; out[o + nc + j] = out[o + nc + j] + v[3] end
+        if tile > now - cw[j] then out[o + j] = out[o + j] + a[i + 1]; out[o + nc + j] = out[o + nc + j] + a[i + 2] end
       end
     end
   end
   for j = 1, 2 * nc do out[o + j] = num(out[o + j]) end
 end
+write_tiles()
 expire_touched(ttl)
 return table.concat(out, ',')

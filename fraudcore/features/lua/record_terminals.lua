@@ -28,12 +28,11 @@ while pos <= #batch do
   local base, day = prune_base(t, clock), day_of(t)
   advance(mk, day_of(base - claim_horizon))
   local now = floordiv(t, tile_ms)
-  local tiles = entity(tk, parse_terminal)
+  local a = tiles(tk, 2)
   if new == '1' or (new == '0' and not rec_get(mk, day, id) and not below_floor(mk, day)) then
-    local field = num(now)
-    local count = ((tiles[field] or {})[2] or 0) + 1
-    ent_set(tk, field, {now, count}, num(count))
-    ent_prune(tk, floordiv(base - horizon, tile_ms))
+    tile_add(tk, 2, now, 1)
+    tile_prune(tk, 2, floordiv(base - horizon, tile_ms))
+    a = packed[tk]
     rec_put(mk, day, id, '1')
   end
   if label ~= '' then apply_label(fk, lidx, id, t, label, base, horizon, tile_ms) end
@@ -43,11 +42,11 @@ while pos <= #batch do
   local oldest = e - tw[nt]
   local o = #out
   for j = 1, 2 * nt do out[o + j] = 0 end
-  for _, v in pairs(tiles) do
-    local tile = v[1]
+  for i = 1, #a, 2 do
+    local tile = a[i]
     if tile > oldest and tile <= e then
       for j = 1, nt do
-        if tile > e - tw[j] then out[o + j] = out[o + j] + v[2] end
+        if tile > e - tw[j] then out[o + j] = out[o + j] + a[i + 1] end
       end
     end
   end
@@ -61,5 +60,6 @@ while pos <= #batch do
   end
   for j = 1, 2 * nt do out[o + j] = num(out[o + j]) end
 end
+write_tiles()
 expire_touched(ttl)
 return table.concat(out, ',')
