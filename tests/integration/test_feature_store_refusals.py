@@ -54,7 +54,7 @@ def _batch(start: int, count: int) -> list[TxFacts]:
 
 async def _customer_count(admin: aioredis.Redis, key: bytes) -> int:
     """How many transactions a customer's tiles hold (``[tile, count, cents, ...]``, MessagePack)."""
-    flat = await admin.eval("return cmsgpack.unpack(redis.call('GET', KEYS[1]) or '\\144')", 1, key)  # type: ignore[misc]
+    flat = await admin.eval("return cmsgpack.unpack(redis.call('GET', KEYS[1]) or '\\144')", 1, key)
     return sum(flat[1::3])
 
 
