@@ -106,11 +106,11 @@ class KeyLayout:
         object.__setattr__(self, "_prefix", self.namespace.encode() + b":")
 
     def key(self, kind: bytes, entity_id: bytes) -> bytes:
-        """The key of ``kind`` (``cust``, ``term``, ``fraud``) for an id."""
+        """The key of ``kind`` (``ctiles``, ``ttiles``, ``frauds``) for an id."""
         return b"%s%s:%s:%s" % (self._prefix, kind, bucket_tag(bucket_of(entity_id)), entity_id)
 
     def bucket_key(self, kind: bytes, entity_id: bytes) -> bytes:
-        """The key of ``kind`` (``held``, or the day indexes ``claim``, ``cmark``, ``tmark``, ``label``)
+        """The key of ``kind`` (``hold``, or the day indexes ``claim``, ``cmark``, ``tmark``, ``lrec``)
         of the bucket of an id."""
         return b"%s%s:%s" % (self._prefix, kind, bucket_tag(bucket_of(entity_id)))
 
@@ -172,7 +172,7 @@ def claim_calls(
         args: list[Arg] = [*head]
         for row in rows:
             tx_id = ids[row]
-            k = keys.index(layout.bucket_key(b"claim", tx_id), layout.bucket_key(b"held", tx_id))
+            k = keys.index(layout.bucket_key(b"claim", tx_id), layout.bucket_key(b"hold", tx_id))
             args += [k, tx_id, tx_value(batch[row])]
         calls.append(ScriptCall(CLAIM_TRANSACTIONS, tuple(keys.keys), tuple(args), rows))
     return calls
@@ -243,7 +243,7 @@ def customer_calls(
         parts = []
         for row in rows:
             c = claims[row]
-            k = keys.index(layout.key(b"cust", c.customer_id))
+            k = keys.index(layout.key(b"ctiles", c.customer_id))
             m = keys.index(layout.bucket_key(b"cmark", c.customer_id))
             tx_id = c.transaction_id
             parts.append(b"%d,%d,%s,%d,%d,%d,%s" % (k, m, c.flag, c.event_time_ms, c.amount_cents, len(tx_id), tx_id))
@@ -278,8 +278,8 @@ def terminal_calls(
         parts = []
         for row in rows:
             c = claims[row]
-            k = keys.index(layout.key(b"term", c.terminal_id), layout.key(b"fraud", c.terminal_id))
-            m = keys.index(layout.bucket_key(b"tmark", c.terminal_id), layout.bucket_key(b"label", c.terminal_id))
+            k = keys.index(layout.key(b"ttiles", c.terminal_id), layout.key(b"frauds", c.terminal_id))
+            m = keys.index(layout.bucket_key(b"tmark", c.terminal_id), layout.bucket_key(b"lrec", c.terminal_id))
             tx_id = c.transaction_id
             parts.append(b"%d,%d,%s,%d,%s,%d,%s" % (k, m, c.flag, c.event_time_ms, c.label, len(tx_id), tx_id))
         calls.append(ScriptCall(RECORD_TERMINALS, tuple(keys.keys), (*head, b"".join(parts)), rows))
@@ -315,7 +315,7 @@ def label_claim_calls(
         args: list[Arg] = [b"1", spec.key_ttl_s, spec.held_labels_per_bucket]
         for row in rows:
             label, tx_id = labels[row], ids[row]
-            k = keys.index(layout.bucket_key(b"claim", tx_id), layout.bucket_key(b"held", tx_id))
+            k = keys.index(layout.bucket_key(b"claim", tx_id), layout.bucket_key(b"hold", tx_id))
             own = (
                 b"%d" % label.event_time_ms
                 if label.terminal_id is not None and label.event_time_ms is not None
@@ -372,8 +372,8 @@ def apply_calls(
         parts = []
         for row in rows:
             a = joins[row]
-            k = keys.index(layout.key(b"fraud", a.terminal_id))
-            m = keys.index(layout.bucket_key(b"label", a.terminal_id))
+            k = keys.index(layout.key(b"frauds", a.terminal_id))
+            m = keys.index(layout.bucket_key(b"lrec", a.terminal_id))
             tx_id = a.transaction_id
             parts.append(b"%d,%d,%d,%s,%d,%s" % (k, m, a.event_time_ms, a.value, len(tx_id), tx_id))
         args = (b"1", spec.key_ttl_s, spec.terminal_horizon_ms, _clock(clock_ms), spec.tile_ms, b"".join(parts))

@@ -6,17 +6,19 @@ ends with exactly one id after a fixed prefix), ``<tag>`` the hash tag of a slot
 :mod:`fraudcore.features.buckets`: ``{<n>}``, the same for every key of one bucket, so all of them
 hash to one cluster slot). Times are epoch milliseconds, amounts cents, tiles ``t // tile_ms`` and
 days ``t // 86_400_000``, written as decimal integers. State is bounded by the entities and the
-windows: nothing is kept per transaction beyond the claim horizon, except fraud label records.
+windows: nothing is kept per transaction beyond the claim horizon, except fraud label records. (The
+kinds differ from those of the earlier layout, whose ``cust``, ``term``, ``fraud``, ``tx``, ``label``
+and ``held`` keys the store neither reads nor writes: delete them, or let them expire.)
 
 =====================================  ======  =========================================================
 Key                                    Type    Content
 =====================================  ======  =========================================================
-``<ns>:cust:<tag>:<customer id>``      string  The customer's tiles: a MessagePack array, flat, of
+``<ns>:ctiles:<tag>:<customer id>``    string  The customer's tiles: a MessagePack array, flat, of
                                                ``tile, count, cents`` per tile holding transactions
                                                (in no set order). Tag of the customer id.
-``<ns>:term:<tag>:<terminal id>``      string  The terminal's tiles: the same, ``tile, count`` per tile.
+``<ns>:ttiles:<tag>:<terminal id>``    string  The terminal's tiles: the same, ``tile, count`` per tile.
                                                Tag of the terminal id.
-``<ns>:fraud:<tag>:<terminal id>``     hash    The terminal's frauds: field ``<tile>:<labeled_at>``,
+``<ns>:frauds:<tag>:<terminal id>``    hash      The terminal's frauds: field ``<tile>:<labeled_at>``,
                                                value how many of its transactions of that tile have
                                                that fraud label as their winning label. Tag of the
                                                terminal id.
@@ -32,12 +34,12 @@ Key                                    Type    Content
                                                event-time day, indexed as the claims.
 ``<ns>:tmark:<tag>``, ``…:<day>``      zset,   The same per terminal bucket, for the terminal tiles.
                                        hash
-``<ns>:label:<tag>``, ``…:<day>``      zset,   Per terminal bucket, the label records: field the tx
+``<ns>:lrec:<tag>``, ``…:<day>``       zset,   Per terminal bucket, the label records: field the tx
                                        hash    id, value ``<1 or 0>|<labeled_at>``, the transaction's
                                                winning label when it is fraud, or genuine and replaced
                                                a recorded fraud one; by day of the transaction's event
                                                time, indexed as the claims.
-``<ns>:held:<tag>``                    hash    Labels of transactions not recorded yet: field the tx
+``<ns>:hold:<tag>``                    hash    Labels of transactions not recorded yet: field the tx
                                                id, value ``<1 or 0>|<labeled_at>``. At most
                                                ``held_labels_per_bucket`` fields (a label beyond is
                                                refused); a field moves into the claim when the

@@ -488,7 +488,7 @@ async def test_label_rules_on_redis_equal_the_memory_store(store_client: RedisCl
     for labels, outcomes, expected in steps:
         assert await store.record_labels(labels) == await twin.record_labels(labels) == outcomes
         assert await risk() == expected
-    fraud_key = store._layout.key(b"fraud", b"m")
+    fraud_key = store._layout.key(b"frauds", b"m")
     assert await store_client.hgetall(fraud_key) == {b"%d:%d" % (spec.tile_of(t + HOUR), t + 3 * DAY_MS): b"1"}
 
     # held, then dropped when its transaction arrives with a later event time (a peek drops nothing)
@@ -505,7 +505,7 @@ async def test_label_rules_on_redis_equal_the_memory_store(store_client: RedisCl
     outcomes = await store.record_labels(forged)
     assert outcomes == await twin.record_labels(forged)
     assert {LabelOutcome.HELD, LabelOutcome.UNKNOWN_TRANSACTION} == set(outcomes)
-    held_keys = {store._layout.bucket_key(b"held", label.transaction_id.encode()) for label in forged}
+    held_keys = {store._layout.bucket_key(b"hold", label.transaction_id.encode()) for label in forged}
     assert max([await store_client.hlen(key) for key in held_keys]) == 2
 
     # a correction whose first delivery stopped after phase 1: its redelivery does the job

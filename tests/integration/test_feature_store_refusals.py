@@ -86,7 +86,7 @@ async def test_a_refusal_between_phases_then_the_retry_counts_each_transaction_o
     filling = _FullAfterClaiming(aioredis.Redis.from_url(own_redis), namespace="oom")
     twin = MemoryFeatureStore(DEFAULT_SPEC)
     layout = KeyLayout("oom")
-    customer = layout.key(b"cust", b"card-0")
+    customer = layout.key(b"ctiles", b"card-0")
     try:
         warm = _batch(0, 50)
         assert await store.record_transactions(warm) == await twin.record_transactions(warm)

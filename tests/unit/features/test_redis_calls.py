@@ -84,9 +84,9 @@ def test_buckets_are_spread_evenly_over_the_slots() -> None:
 
 
 def test_keys_carry_the_tag_of_their_id_first() -> None:
-    key = LAYOUT.key(b"cust", b"a{b}c")
-    assert key == b"ns:cust:" + bucket_tag(bucket_of(b"a{b}c")) + b":a{b}c"
-    assert key_slot(key) == key_slot(LAYOUT.key(b"term", b"a{b}c")) == key_slot(bucket_tag(bucket_of(b"a{b}c")))
+    key = LAYOUT.key(b"ctiles", b"a{b}c")
+    assert key == b"ns:ctiles:" + bucket_tag(bucket_of(b"a{b}c")) + b":a{b}c"
+    assert key_slot(key) == key_slot(LAYOUT.key(b"ttiles", b"a{b}c")) == key_slot(bucket_tag(bucket_of(b"a{b}c")))
     with pytest.raises(ValueError, match="free of"):
         KeyLayout("a{b")
 
@@ -115,7 +115,7 @@ def test_a_redelivery_takes_the_label_and_other_facts_are_a_conflict() -> None:
     claim_key = LAYOUT.bucket_key(b"claim", b"a")
     k = call.args[4]
     assert isinstance(k, int)
-    assert call.keys[k - 1 : k + 1] == (claim_key, LAYOUT.bucket_key(b"held", b"a"))
+    assert call.keys[k - 1 : k + 1] == (claim_key, LAYOUT.bucket_key(b"hold", b"a"))
     stored = b"%d|9|4|a|b:x|y" % (T - 5)
     replies = [[stored, b"1|77", b"", b"0|5", b"%d|4|1|cm" % T, b"1|78"]]
     first, second, third = read_claims(batch, [call], replies)
@@ -135,14 +135,14 @@ def test_out_of_range_amounts_are_refused() -> None:
 def test_customer_and_terminal_rows_index_their_keys() -> None:
     claims = [Claim(True, b"t1", b"c", b"m", T, 10), Claim(False, b"t,2", b"c", b"m", T + 1, 20, b"1|99")]
     [customers] = customer_calls(LAYOUT, claims, DEFAULT_SPEC, record=True, per_bucket=False)
-    assert customers.keys == (LAYOUT.key(b"cust", b"c"), LAYOUT.bucket_key(b"cmark", b"c"))
+    assert customers.keys == (LAYOUT.key(b"ctiles", b"c"), LAYOUT.bucket_key(b"cmark", b"c"))
     assert customers.args[-1] == b"1,2,1,%d,10,2,t11,2,0,%d,20,3,t,2" % (T, T + 1)
     [terminals] = terminal_calls(LAYOUT, claims, DEFAULT_SPEC, record=False, per_bucket=False)
     assert terminals.keys == (
-        LAYOUT.key(b"term", b"m"),
-        LAYOUT.key(b"fraud", b"m"),
+        LAYOUT.key(b"ttiles", b"m"),
+        LAYOUT.key(b"frauds", b"m"),
         LAYOUT.bucket_key(b"tmark", b"m"),
-        LAYOUT.bucket_key(b"label", b"m"),
+        LAYOUT.bucket_key(b"lrec", b"m"),
     )
     assert terminals.args[0] == b"0"
     assert terminals.args[-1] == b"1,3,1,%d,,2,t11,3,0,%d,1|99,3,t,2" % (T, T + 1)
