@@ -180,14 +180,13 @@ local function tile_prune(key, width, cut)
   packed[key], lows[key], changed[key] = kept, rest, true
 end
 
-local function write_tiles()
+local function write_tiles(ttl)
   if not record then return end
   for key in pairs(changed) do
     if #packed[key] == 0 then
       redis.call('DEL', key)
     else
-      redis.call('SET', key, cmsgpack.pack(packed[key]))
-      touched[key] = true
+      redis.call('SET', key, cmsgpack.pack(packed[key]), 'EX', ttl)
     end
   end
 end

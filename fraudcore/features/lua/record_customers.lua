@@ -48,6 +48,6 @@ while pos <= #batch do
   end
   for j = 1, 2 * nc do out[o + j] = num(out[o + j]) end
 end
-write_tiles()
+write_tiles(ttl)
 expire_touched(ttl)
 return table.concat(out, ',')
