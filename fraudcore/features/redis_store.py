@@ -14,8 +14,8 @@ and ``held`` keys the store neither reads nor writes: delete them, or let them e
 Key                                    Type    Content
 =====================================  ======  =========================================================
 ``<ns>:ctiles:<tag>:<customer id>``    string  The customer's tiles: a MessagePack array, flat, of
-                                               ``tile, count, cents`` per tile holding transactions
-                                               (in no set order). Tag of the customer id.
+                                               ``tile, count, cents`` per tile holding transactions,
+                                               in tile order. Tag of the customer id.
 ``<ns>:ttiles:<tag>:<terminal id>``    string  The terminal's tiles: the same, ``tile, count`` per tile.
                                                Tag of the terminal id.
 ``<ns>:frauds:<tag>:<terminal id>``    hash      The terminal's frauds: field ``<tile>:<labeled_at>``,

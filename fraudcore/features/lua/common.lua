@@ -130,54 +130,49 @@ local function rec_put(idx, day, id, value)
 end
 
 -- Tile strings (customer and terminal tiles): a MessagePack array, flat, ``width`` numbers per tile
--- (the tile first); read once per call (``tiles``), changed in this table, and written back once
--- when the call ends (``write_tiles``). ``lows`` holds each one's lowest tile, so pruning scans only
--- when due.
-local packed, lows, changed = {}, {}, {}
+-- (the tile first), in tile order; read once per call (``tiles``), changed in this table, and
+-- written back once when the call ends (``write_tiles``).
+local packed, changed = {}, {}
 
-local function tiles(key, width)
+local function tiles(key)
   local a = packed[key]
   if not a then
     local raw = redis.call('GET', key)
     a = (raw and cmsgpack.unpack(raw)) or {}
-    local low
-    for i = 1, #a, width do
-      if not low or a[i] < low then low = a[i] end
-    end
-    packed[key], lows[key] = a, low
+    packed[key] = a
   end
   return a
 end
 
--- add ``x`` (and ``y``, for width 3) to a tile's numbers
+-- add ``x`` (and ``y``, for width 3) to a tile's numbers, keeping the tiles in order
 local function tile_add(key, width, tile, x, y)
   local a = packed[key]
   changed[key] = true
-  for i = #a - width + 1, 1, -width do -- the newest tiles are at the end
-    if a[i] == tile then
-      a[i + 1] = a[i + 1] + x
-      if width == 3 then a[i + 2] = a[i + 2] + y end
+  local at = #a + 1 -- where the tile goes: after the last tile below it
+  while at > 1 and a[at - width] >= tile do
+    if a[at - width] == tile then
+      a[at - width + 1] = a[at - width + 1] + x
+      if width == 3 then a[at - width + 2] = a[at - width + 2] + y end
       return
     end
+    at = at - width
   end
-  a[#a + 1] = tile
-  a[#a + 1] = x
-  if width == 3 then a[#a + 1] = y end
-  if not lows[key] or tile < lows[key] then lows[key] = tile end
+  if width == 3 then
+    table.insert(a, at, y)
+  end
+  table.insert(a, at, x)
+  table.insert(a, at, tile)
 end
 
--- drop the tiles <= cut
+-- drop the tiles <= cut (the first ones)
 local function tile_prune(key, width, cut)
-  local low = lows[key]
-  if not low or low > cut then return end
-  local a, kept, rest = packed[key], {}, nil
-  for i = 1, #a, width do
-    if a[i] > cut then
-      for j = 0, width - 1 do kept[#kept + 1] = a[i + j] end
-      if not rest or a[i] < rest then rest = a[i] end
-    end
-  end
-  packed[key], lows[key], changed[key] = kept, rest, true
+  local a = packed[key]
+  if not a[1] or a[1] > cut then return end
+  local first = 1
+  while a[first] and a[first] <= cut do first = first + width end
+  local kept = {}
+  for i = first, #a do kept[#kept + 1] = a[i] end
+  packed[key], changed[key] = kept, true
 end
 
 local function write_tiles(ttl)

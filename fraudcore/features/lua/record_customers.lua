@@ -26,7 +26,7 @@ while pos <= #batch do
   local base, day = prune_base(t, clock), day_of(t)
   advance(mk, day_of(base - claim_horizon))
   local now = floordiv(t, tile_ms)
-  local a = tiles(ck, 3)
+  local a = tiles(ck)
   if new == '1' or (new == '0' and not rec_get(mk, day, id) and not below_floor(mk, day)) then
     tile_add(ck, 3, now, 1, tonumber(cents))
     tile_prune(ck, 3, floordiv(base - horizon, tile_ms))
@@ -34,19 +34,19 @@ while pos <= #batch do
     rec_put(mk, day, id, '1')
   end
 
-  -- windows: the tiles (now - w, now]
+  -- windows: the tiles (now - w, now], newest first; each window extends the previous one
   local o = #out
-  for j = 1, 2 * nc do out[o + j] = 0 end
-  local oldest = now - cw[nc]
-  for i = 1, #a, 3 do
-    local tile = a[i]
-    if tile > oldest and tile <= now then
-      for j = 1, nc do
-        if tile > now - cw[j] then out[o + j] = out[o + j] + a[i + 1]; out[o + nc + j] = out[o + nc + j] + a[i + 2] end
-      end
+  local count, sum, j, i = 0, 0, 1, #a - 2
+  while i >= 1 and a[i] > now do i = i - 3 end
+  while j <= nc do
+    local from = now - cw[j]
+    while i >= 1 and a[i] > from do
+      count, sum = count + a[i + 1], sum + a[i + 2]
+      i = i - 3
     end
+    out[o + j], out[o + nc + j] = num(count), num(sum)
+    j = j + 1
   end
-  for j = 1, 2 * nc do out[o + j] = num(out[o + j]) end
 end
 write_tiles(ttl)
 expire_touched(ttl)

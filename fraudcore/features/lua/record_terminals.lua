@@ -28,7 +28,7 @@ while pos <= #batch do
   local base, day = prune_base(t, clock), day_of(t)
   advance(mk, day_of(base - claim_horizon))
   local now = floordiv(t, tile_ms)
-  local a = tiles(tk, 2)
+  local a = tiles(tk)
   if new == '1' or (new == '0' and not rec_get(mk, day, id) and not below_floor(mk, day)) then
     tile_add(tk, 2, now, 1)
     tile_prune(tk, 2, floordiv(base - horizon, tile_ms))
@@ -42,13 +42,15 @@ while pos <= #batch do
   local oldest = e - tw[nt]
   local o = #out
   for j = 1, 2 * nt do out[o + j] = 0 end
-  for i = 1, #a, 2 do
-    local tile = a[i]
-    if tile > oldest and tile <= e then
-      for j = 1, nt do
-        if tile > e - tw[j] then out[o + j] = out[o + j] + a[i + 1] end
-      end
+  local count, i = 0, #a - 1
+  while i >= 1 and a[i] > e do i = i - 2 end
+  for j = 1, nt do
+    local from = e - tw[j]
+    while i >= 1 and a[i] > from do
+      count = count + a[i + 1]
+      i = i - 2
     end
+    out[o + j] = count
   end
   for _, v in pairs(entity(fk, parse_fraud)) do
     local tile = v[1]
