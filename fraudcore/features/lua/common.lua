@@ -73,6 +73,16 @@ local function advance(idx, keep_from)
   floors[idx] = keep_from
 end
 
+-- the name of a day hash (remembered: rows look the same days up again and again)
+local day_names = {}
+local function day_key(idx, day)
+  local names = day_names[idx]
+  if not names then names = {}; day_names[idx] = names end
+  local name = names[day]
+  if not name then name = idx .. ':' .. num(day); names[day] = name end
+  return name
+end
+
 local function day_memo(key)
   local m = memo[key]
   if not m then m = {}; memo[key] = m end
@@ -82,11 +92,12 @@ end
 -- read the records of ``ids`` (a list) in every day held, in one HMGET per day
 local function prefetch(idx, ids)
   for day in pairs(days(idx)) do
-    local m = day_memo(idx .. ':' .. num(day))
+    local key = day_key(idx, day)
+    local m = day_memo(key)
     for from = 1, #ids, 1000 do
       local part = {}
       for i = from, math.min(from + 999, #ids) do part[#part + 1] = ids[i] end
-      local values = redis.call('HMGET', idx .. ':' .. num(day), unpack(part))
+      local values = redis.call('HMGET', key, unpack(part))
       for i = 1, #part do
         if m[part[i]] == nil then m[part[i]] = values[i] or false end
       end
@@ -96,7 +107,7 @@ end
 
 local function rec_get(idx, day, id)
   if not days(idx)[day] then return nil end
-  local key = idx .. ':' .. num(day)
+  local key = day_key(idx, day)
   local m = day_memo(key)
   local v = m[id]
   if v == nil then
@@ -117,7 +128,7 @@ end
 
 local function rec_put(idx, day, id, value)
   local set = days(idx)
-  local key = idx .. ':' .. num(day)
+  local key = day_key(idx, day)
   if not set[day] then
     set[day] = true
     if record then redis.call('ZADD', idx, day, num(day)); touched[idx] = true end
