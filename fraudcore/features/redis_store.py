@@ -18,7 +18,7 @@ Key                                    Type    Content
                                                in tile order. Tag of the customer id.
 ``<ns>:ttiles:<tag>:<terminal id>``    string  The terminal's tiles: the same, ``tile, count`` per tile.
                                                Tag of the terminal id.
-``<ns>:frauds:<tag>:<terminal id>``    hash      The terminal's frauds: field ``<tile>:<labeled_at>``,
+``<ns>:frauds:<tag>:<terminal id>``    hash    The terminal's frauds: field ``<tile>:<labeled_at>``,
                                                value how many of its transactions of that tile have
                                                that fraud label as their winning label. Tag of the
                                                terminal id.
