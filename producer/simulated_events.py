@@ -101,4 +101,6 @@ class SimulatedStream:
             labeled_at=transaction.event_time + self.labels.delay,
             source=LabelSource.SIMULATED,
             customer_id=transaction.customer_id,
+            terminal_id=transaction.terminal_id,
+            transaction_time=transaction.event_time,
         )

@@ -79,11 +79,15 @@ class ReasonCode(StrEnum):
     IMPLAUSIBLE_TIME = "implausible_time"
     """A timestamp before the floor (2000-01-01) or too far after the injected "now"."""
     STALE_EVENT_TIME = "stale_event_time"
-    """A transaction older than the features can use (longest retention horizon) behind the stream's
-    event-time clock."""
+    """A transaction too far behind the stream's event-time clock: beyond the claim horizon (the
+    allowed lateness), where the feature store no longer holds its idempotency claim, so a
+    redelivery could not be recognised and would count twice."""
     CONFLICTING_DUPLICATE = "conflicting_duplicate"
     """A transaction id recorded before with other facts (event time, amount, customer, terminal)."""
     LABEL_BEFORE_TRANSACTION = "label_before_transaction"
     """A label whose ``labeled_at`` is before its transaction's event time."""
     UNKNOWN_TRANSACTION = "unknown_transaction"
     """A label of a transaction not recorded (yet), when the held labels are at their bound."""
+    UNJOINABLE_LABEL = "unjoinable_label"
+    """A label whose transaction is past the claim horizon and which does not carry the
+    transaction's ``terminal_id`` and ``transaction_time`` to join on."""

@@ -136,6 +136,11 @@ class Label(Event):
     """Where the label came from."""
     customer_id: Identifier | None = None
     """The card id, when the labeller knows it (it is the Kafka key)."""
+    terminal_id: Identifier | None = None
+    """The labelled transaction's terminal, when the labeller knows it. With ``transaction_time``, it
+    lets the label count in its terminal's risk after the transaction's idempotency claim expired."""
+    transaction_time: Timestamp | None = None
+    """The labelled transaction's event time, when the labeller knows it (see ``terminal_id``)."""
 
 
 class Verdict(Event):

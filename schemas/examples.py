@@ -54,6 +54,8 @@ def example_label() -> Label:
         labeled_at=_T0 + timedelta(hours=6),
         source=LabelSource.CHARGEBACK,
         customer_id="596",
+        terminal_id="3156",
+        transaction_time=_T0,
     )
 
 

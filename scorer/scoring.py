@@ -204,8 +204,10 @@ class BatchScorer:
         return triage
 
     def stale(self, transactions: Sequence[Transaction], *, observe: bool) -> list[Rejected | None]:
-        """Per transaction, its rejection when its event time is older than the features can use
-        behind the event-time clock. ``observe``: judged by the clock with their event times taken in
+        """Per transaction, its rejection when its event time is further behind the event-time clock
+        than the claim horizon (:attr:`~fraudcore.features.definition.FeatureSpec.claim_horizon_ms`):
+        the feature store keeps idempotency claims that long, so an older redelivery would count
+        twice. ``observe``: judged by the clock with their event times taken in
         (so a worker's first batch is judged too), and the clock keeps them all, the rejected ones
         included: it follows the majority of recent traffic, so honest traffic that a forged majority
         had made look stale brings it back once it is the majority again (a clock that ignored what it
@@ -214,7 +216,7 @@ class BatchScorer:
         clock = self.event_clock.after(times) if observe else self.event_clock.now_ms
         if clock is None:
             return [None] * len(transactions)
-        oldest = clock - self.spec.usable_age_ms
+        oldest = clock - self.spec.claim_horizon_ms
         if observe:
             self.event_clock.observe(times)
         return [
@@ -223,8 +225,9 @@ class BatchScorer:
             else Rejected(
                 ReasonCode.STALE_EVENT_TIME,
                 "event_time",
-                f"event_time: {transaction.event_time.isoformat()} is more than {self.spec.usable_age_ms // DAY_MS}"
-                f" days behind the stream's event-time clock ({_iso(clock)}): too old for any feature window",
+                f"event_time: {transaction.event_time.isoformat()} is more than {self.spec.claim_horizon_ms // DAY_MS}"
+                f" days behind the stream's event-time clock ({_iso(clock)}): past the claim horizon, where a"
+                " redelivery could no longer be recognised",
             )
             for transaction, t in zip(transactions, times, strict=True)
         ]
@@ -422,6 +425,14 @@ def label_rejection(label: LabelFacts, outcome: LabelOutcome, spec: FeatureSpec)
             "labeled_at",
             f"labeled_at: {_iso(label.labeled_at_ms)} is before the event time of transaction"
             f" {label.transaction_id!r}; a label cannot precede its transaction",
+        )
+    if outcome is LabelOutcome.UNJOINABLE:
+        return Rejected(
+            ReasonCode.UNJOINABLE_LABEL,
+            "transaction_id",
+            f"transaction_id: {label.transaction_id!r} is past the claim horizon ({spec.claim_horizon_ms // DAY_MS}"
+            " days behind the stream) and the label carries no terminal_id and transaction_time to join on"
+            " (send them to count the label in its terminal's risk)",
         )
     return Rejected(
         ReasonCode.UNKNOWN_TRANSACTION,

@@ -55,7 +55,10 @@ def synthetic_stream(n: int, *, customers: int = 5_000, terminals: int = 10_000,
     delay = DEFAULT_SPEC.label_delay_days * DAY_MS
     columns = zip(customer.tolist(), terminal.tolist(), times.tolist(), cents.tolist(), strict=True)
     transactions = [TxFacts(f"tx{i}", f"c{c}", f"t{m}", t, a) for i, (c, m, t, a) in enumerate(columns)]
-    labels = [LabelFacts(f"tx{i}", True, int(times[i]) + delay) for i in np.flatnonzero(fraud).tolist()]
+    labels = [
+        LabelFacts(f"tx{i}", True, int(times[i]) + delay, f"t{terminal[i]}", int(times[i]))
+        for i in np.flatnonzero(fraud).tolist()
+    ]
     return Stream(transactions, labels)
 
 

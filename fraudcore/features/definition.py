@@ -5,47 +5,59 @@ online) keeps the history and returns :class:`WindowCounts`; :func:`feature_matr
 the model's input. Both stores implement the semantics below, so online and offline features are equal.
 
 Times are integer epoch milliseconds (UTC), amounts integer cents, so both stores agree exactly.
-For a transaction at event time ``t`` and a window of ``w`` days:
+Windows are made of whole event-time **tiles** of ``tile_minutes`` (60 by default): the tile of a
+time ``t`` is ``t // tile_ms``. For a transaction at event time ``t`` in tile ``T``, a window of
+``w`` days (``w * P`` tiles, ``P`` tiles a day) and label delay ``D`` days:
 
-* **Customer window** ``w``: the customer's transactions with event time in ``(t - w, t]``, the
-  current one included; ``customer_nb_tx_<w>d`` is their number, ``customer_avg_amount_<w>d`` their
-  mean amount (0 when there are none).
-* **Terminal window** ``w`` with label delay ``D``: the terminal's transactions with event time in
-  ``(t - D - w, t - D]``; ``terminal_nb_tx_<w>d`` is their number, ``terminal_risk_<w>d`` the share
-  of them labelled fraud by a label with ``labeled_at <= t`` (0 when there are none). Only labels
-  known at scoring time count; with labels arriving ``D`` days late this equals the
-  Fraud-Detection-Handbook's delayed terminal features.
+* **Customer window** ``w``: the customer's transactions recorded so far (this one included) whose
+  tile is in ``(T - P*w, T]``; ``customer_nb_tx_<w>d`` is their number,
+  ``customer_avg_amount_<w>d`` their mean amount (0 when there are none).
+* **Terminal window** ``w``: the terminal's transactions recorded so far whose tile is in
+  ``(T - P*(D + w), T - P*D]``; ``terminal_nb_tx_<w>d`` is their number, ``terminal_risk_<w>d`` the
+  share of them whose winning label is fraud with ``labeled_at <= t`` (exact milliseconds; 0 when
+  there are none). Only labels known at scoring time count; with labels arriving ``D`` days late
+  this is the Fraud-Detection-Handbook's delayed terminal features, with tile-wide edges.
 * ``amount`` in the major unit; ``is_weekend`` (UTC weekday Saturday or Sunday) and ``is_night``
   (UTC hour ``<= night_last_hour``, 6 as the handbook's) as 0/1.
 
-"Transactions" are those recorded in the store so far: recording returns the counts at that moment,
-batch order included (a later transaction of the same customer in one batch sees the earlier one,
-one with the same event time recorded later does not count for the earlier one).
+"Recorded so far" follows arrival: recording returns the counts at that moment, batch order
+included (a later transaction of the same customer in one batch sees the earlier one; one recorded
+later does not count for the earlier one, even in the same tile, but does when that one is asked
+again: the order inside a tile is not kept). Offline, history is replayed in event-time order, ties
+by input order, labels at their ``labeled_at`` before transactions at the same time.
 
-* **Idempotent per transaction id, one content per id.** Recording an id again with the same facts
-  (event time, cents, customer, terminal) writes nothing and returns the counts of the first content,
-  equal to the first answer as long as no other transaction or label entered its windows in between.
-  The same id with *other* facts is a :class:`Conflict`: nothing is written or counted for it, and
-  the answer names the facts stored first (the first content wins; the caller refuses the second).
+* **Idempotent per transaction id, one content per id, within the claim horizon.** A store keeps
+  each transaction's claim (its facts) for ``claim_horizon_ms`` (the allowed lateness) of event
+  time behind the stream. Recording an id again with the same facts writes nothing and returns the
+  counts of what is recorded then. The same id with *other* facts is a :class:`Conflict`: nothing
+  is written or counted for it, and the answer names the facts stored first (the first content
+  wins; the caller refuses the second). A transaction past the claim horizon (its claim day
+  dropped) is not recorded at all, as it may be a redelivery no longer recognisable: it gets the
+  counts of what is recorded. The scorer refuses such transactions before (``stale_event_time``).
 * **The label with the latest ``labeled_at`` wins** (at equal ``labeled_at``, fraud wins over
-  genuine), whatever order labels arrive in: a chargeback after an earlier "genuine" label corrects
-  it, an older label arriving late changes nothing, an exact redelivery is a no-op
-  (:class:`LabelOutcome`). A correction moves the transaction into or out of its terminal's fraud set.
-  A label dated before its transaction's event time is refused. A label whose transaction is not
-  recorded yet is held by id (at most ``held_labels_per_bucket`` per slot bucket; beyond that it is
-  refused) and applied when the transaction arrives — dropped then if dated before it — so either
-  order gives the same result.
-* **Retention.** A store may drop history that no exact answer needs any more: on recording a
-  transaction at ``t``, with ``b = min(t, clock)`` (``clock`` the stream's event-time clock the
-  caller passes, ``b = t`` without one), its customer's entries with event time ``<= b - (max
-  customer window + allowed lateness)`` and its terminal's ``<= b - (max terminal window + D +
-  allowed lateness)`` (the terminal's fraud entries when a fraud is added to them). So one
+  genuine), whatever order labels arrive in: a chargeback after an earlier "genuine" label counts,
+  an older label arriving late changes nothing, an exact redelivery is a no-op
+  (:class:`LabelOutcome`). A store keeps a **label record** only for a fraud label, and for a
+  genuine label that replaces a recorded fraud one (it takes the transaction out of its terminal's
+  frauds): a genuine label over no fraud record stores nothing, so an older fraud label arriving
+  after it counts. A label joins its transaction's claim while it exists (the claim's terminal and
+  event time win); past the claim horizon it joins on the ``terminal_id`` and ``transaction_time``
+  it carries (:class:`LabelFacts`), and without them it is refused (``UNJOINABLE``). A label dated
+  before its transaction's event time is refused. A label whose transaction is not recorded yet
+  (and not past the horizon) is held by id (at most ``held_labels_per_bucket`` per slot bucket;
+  beyond that it is refused) and applied when the transaction arrives — dropped then if dated
+  before it — so either order gives the same result.
+* **Retention.** A store drops history that no exact answer needs any more: on recording at ``t``,
+  with ``b = min(t, clock)`` (``clock`` the stream's event-time clock the caller passes, ``b = t``
+  without one), its customer's tiles ``<= tile(b - (max customer window + allowed lateness))``,
+  its terminal's tiles (and fraud counts, when a fraud is added) ``<= tile(b - (max terminal window
+  + D + allowed lateness))``; claims and recording marks of days before ``day(b - claim horizon)``
+  and label records of days before ``day(b - terminal horizon)``, per slot bucket. So one
   transaction dated far ahead of the stream (event times come from outside the trust boundary)
-  prunes no more than the honest clock allows, instead of a card's and a terminal's whole history.
-  Data arriving at most ``allowed_lateness_days`` out of event-time order therefore gets exact
-  features; later data may miss pruned history (both stores prune identically, so they still
-  agree). Redis keys also expire after ``key_ttl_s`` of wall-clock inactivity (the in-memory store
-  has no wall clock).
+  prunes no more than the honest clock allows. Data arriving at most ``allowed_lateness_days`` out
+  of event-time order therefore gets exact features; later data may miss pruned history (both
+  stores prune identically, so they still agree). Redis keys also expire after ``key_ttl_s`` of
+  wall-clock inactivity (the in-memory store has no wall clock).
 """
 
 from __future__ import annotations
@@ -262,7 +274,13 @@ class LabelFacts:
     @classmethod
     def of(cls, label: Label) -> LabelFacts:
         """The facts of a label event."""
-        return cls(label.transaction_id, label.is_fraud, epoch_ms(label.labeled_at))
+        return cls(
+            label.transaction_id,
+            label.is_fraud,
+            epoch_ms(label.labeled_at),
+            label.terminal_id,
+            None if label.transaction_time is None else epoch_ms(label.transaction_time),
+        )
 
 
 class LabelOutcome(StrEnum):
@@ -280,11 +298,14 @@ class LabelOutcome(StrEnum):
     """Refused: its ``labeled_at`` is before its transaction's event time."""
     UNKNOWN_TRANSACTION = "unknown_transaction"
     """Refused: its transaction is not recorded and the held labels of its bucket are at their bound."""
+    UNJOINABLE = "unjoinable"
+    """Refused: its transaction is past the claim horizon (no longer claimed) and the label does not
+    carry the transaction's terminal and event time to join on."""
 
     @property
     def refused(self) -> bool:
         """Whether the label was refused (the caller dead-letters it)."""
-        return self in (LabelOutcome.BEFORE_TRANSACTION, LabelOutcome.UNKNOWN_TRANSACTION)
+        return self in (LabelOutcome.BEFORE_TRANSACTION, LabelOutcome.UNKNOWN_TRANSACTION, LabelOutcome.UNJOINABLE)
 
 
 def label_wins(label: LabelFacts, held: LabelFacts) -> bool:

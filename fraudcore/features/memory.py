@@ -1,20 +1,20 @@
-"""The in-memory feature store, and the offline features of fact objects.
+"""The in-memory feature store, twin of the Redis store, and the offline features of fact objects.
 
-Pure Python and deterministic: :func:`offline_features` gives the trainer's and the backtest's
-features of :class:`TxFacts` and :class:`LabelFacts` (an adapter over the vectorized
-:mod:`fraudcore.features.offline`), and unit tests use :class:`MemoryFeatureStore` as the twin of the
-Redis store. It mirrors the Redis layout (per-customer, per-terminal and per-terminal fraud histories
-sorted by event time, transactions and labels by id, labels of unrecorded transactions held per slot
-bucket under the same bound) and prunes exactly like it, so both give the same counts and label
-outcomes for the same sequence of calls. There is no wall clock, hence no key expiry.
+Pure Python and deterministic: unit tests use :class:`MemoryFeatureStore` as the twin of the Redis
+store, and :func:`offline_features` gives the trainer's and the backtest's features of
+:class:`TxFacts` and :class:`LabelFacts` (an adapter over the vectorized
+:mod:`fraudcore.features.offline`). The store mirrors the Redis layout (per-customer and
+per-terminal tiles, per-terminal fraud counts, claims, recording marks and label records in
+per-bucket event-time days, labels of unrecorded transactions held per slot bucket under the same
+bound) and prunes exactly like it, so both give the same counts and label outcomes for the same
+sequence of calls. There is no wall clock, hence no key expiry.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
 from collections import ChainMap, Counter
 from collections.abc import AsyncGenerator, Callable, MutableMapping, Sequence
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -38,67 +38,76 @@ __all__ = ["MemoryFeatureStore", "offline_features"]
 
 _K = TypeVar("_K")
 _T = TypeVar("_T")
+_V = TypeVar("_V")
+
+Claim = tuple[TxFacts, LabelFacts | None]
+"""A claimed transaction's facts, and the label that was held for it when it was claimed."""
 
 
-class _Series:
-    """Event times in ascending order, with one integer value each."""
+class _Days(Generic[_V]):
+    """Records of one slot bucket by id, in event-time days dropped whole (Redis: one hash per day and
+    an index of the days with the first day kept, its ``floor``)."""
 
-    __slots__ = ("times", "values")
+    __slots__ = ("days", "floor")
 
-    def __init__(self, times: list[int] | None = None, values: list[int] | None = None) -> None:
-        self.times: list[int] = times if times is not None else []
-        self.values: list[int] = values if values is not None else []
+    def __init__(self, floor: int | None = None, days: dict[int, dict[str, _V]] | None = None) -> None:
+        self.floor = floor
+        self.days: dict[int, dict[str, _V]] = days if days is not None else {}
 
-    def copy(self) -> _Series:
-        return _Series(self.times.copy(), self.values.copy())
+    def copy(self) -> _Days[_V]:
+        return _Days(self.floor, {day: records.copy() for day, records in self.days.items()})
 
-    def add(self, time: int, value: int) -> None:
-        times = self.times
-        if not times or times[-1] <= time:  # in order: append
-            times.append(time)
-            self.values.append(value)
-        else:
-            at = bisect_right(times, time)
-            times.insert(at, time)
-            self.values.insert(at, value)
+    def advance(self, keep_from: int) -> None:
+        """Drop the days before ``keep_from``, unless the floor is there already."""
+        if self.floor is not None and self.floor >= keep_from:
+            return
+        for day in [day for day in self.days if day < keep_from]:
+            del self.days[day]
+        self.floor = keep_from
 
-    def remove(self, time: int, value: int) -> None:
-        """Drop one entry ``(time, value)``, if held."""
-        times, values = self.times, self.values
-        for at in range(bisect_left(times, time), bisect_right(times, time)):
-            if values[at] == value:
-                del times[at], values[at]
-                return
+    def below_floor(self, day: int) -> bool:
+        """Whether ``day`` was dropped (or would have been)."""
+        return self.floor is not None and day < self.floor
 
-    def prune(self, threshold: int) -> None:
-        """Drop the entries with time ``<= threshold``."""
-        if self.times and self.times[0] <= threshold:
-            cut = bisect_right(self.times, threshold)
-            del self.times[:cut]
-            del self.values[:cut]
+    def get(self, day: int, key: str) -> _V | None:
+        records = self.days.get(day)
+        return None if records is None else records.get(key)
+
+    def find(self, key: str) -> _V | None:
+        """The record of ``key`` in any day held."""
+        for records in self.days.values():
+            value = records.get(key)
+            if value is not None:
+                return value
+        return None
+
+    def put(self, day: int, key: str, value: _V) -> None:
+        self.days.setdefault(day, {})[key] = value
 
 
 class _Tables:
     """The store's state; a fork reads through to its base and copies what it changes."""
 
     def __init__(self, base: _Tables | None = None) -> None:
-        self.txs: MutableMapping[str, TxFacts]
-        self.labels: MutableMapping[str, LabelFacts]
-        self.customers: MutableMapping[str, _Series]
-        """Per customer: event time → amount in cents."""
-        self.terminals: MutableMapping[str, list[int]]
-        """Per terminal: event times."""
-        self.frauds: MutableMapping[str, _Series]
-        """Per terminal, its transactions labelled fraud: event time → ``labeled_at``."""
+        self.claims: MutableMapping[int, _Days[Claim]]
+        """Per transaction bucket, the claimed transactions (day of their event time)."""
+        self.customer_marks: MutableMapping[int, _Days[bool]]
+        """Per customer bucket, the transactions added to their customer's tiles (claim horizon)."""
+        self.terminal_marks: MutableMapping[int, _Days[bool]]
+        """Per terminal bucket, the transactions added to their terminal's tiles (claim horizon)."""
+        self.label_records: MutableMapping[int, _Days[LabelFacts]]
+        """Per terminal bucket, the winning fraud labels (or genuine ones that replaced a fraud label)."""
+        self.customers: MutableMapping[str, dict[int, tuple[int, int]]]
+        """Per customer: tile → (count, cents)."""
+        self.terminals: MutableMapping[str, dict[int, int]]
+        """Per terminal: tile → count."""
+        self.frauds: MutableMapping[str, dict[tuple[int, int], int]]
+        """Per terminal: (tile, labeled_at) → count of its transactions whose winning label is that fraud label."""
         self.held: MutableMapping[int, dict[str, LabelFacts]]
         """Per slot bucket, the labels of transactions not recorded yet, by transaction id."""
-        if base is None:
-            self.txs, self.labels, self.customers, self.terminals, self.frauds = {}, {}, {}, {}, {}
-            self.held = {}
-        else:
-            self.txs, self.labels = ChainMap({}, base.txs), ChainMap({}, base.labels)
-            self.customers, self.terminals = ChainMap({}, base.customers), ChainMap({}, base.terminals)
-            self.frauds, self.held = ChainMap({}, base.frauds), ChainMap({}, base.held)
+        names = ("claims", "customer_marks", "terminal_marks", "label_records", "customers", "terminals", "frauds")
+        for name in (*names, "held"):
+            setattr(self, name, {} if base is None else ChainMap({}, getattr(base, name)))
 
 
 def _writable(table: MutableMapping[_K, _T], key: _K, new: Callable[[], _T], copy: Callable[[_T], _T]) -> _T:
@@ -116,33 +125,21 @@ def _writable(table: MutableMapping[_K, _T], key: _K, new: Callable[[], _T], cop
     return item
 
 
-def _new_series() -> _Series:
-    return _Series()
+def _days(table: MutableMapping[int, _Days[_V]], bucket: int) -> _Days[_V]:
+    return _writable(table, bucket, _Days, _Days.copy)
 
 
-def _copy_series(series: _Series) -> _Series:
-    return series.copy()
-
-
-def _new_held() -> dict[str, LabelFacts]:
-    return {}
-
-
-def _copy_held(held: dict[str, LabelFacts]) -> dict[str, LabelFacts]:
-    return held.copy()
-
-
-def _new_times() -> list[int]:
-    return []
-
-
-def _copy_times(times: list[int]) -> list[int]:
-    return times.copy()
+def _tiles(table: MutableMapping[str, dict[_K, _T]], key: str) -> dict[_K, _T]:
+    return _writable(table, key, dict, dict.copy)
 
 
 def _prune_base(t: int, clock_ms: int | None) -> int:
     """What pruning at a transaction's ``t`` is relative to: ``t``, or the stream's clock when earlier."""
     return t if clock_ms is None else min(t, clock_ms)
+
+
+def _day(time_ms: int) -> int:
+    return time_ms // DAY_MS
 
 
 class MemoryFeatureStore:
@@ -151,9 +148,10 @@ class MemoryFeatureStore:
     def __init__(self, spec: FeatureSpec = DEFAULT_SPEC) -> None:
         self.spec = spec
         self._tables = _Tables()
-        self._customer_windows = [w * DAY_MS for w in spec.customer_windows_days]
-        self._terminal_windows = [w * DAY_MS for w in spec.terminal_windows_days]
-        self._delay = spec.label_delay_days * DAY_MS
+        p = spec.tiles_per_day
+        self._customer_tiles = [w * p for w in spec.customer_windows_days]
+        self._terminal_tiles = [w * p for w in spec.terminal_windows_days]
+        self._delay_tiles = spec.label_delay_days * p
         self.held_labels_dropped = 0
 
     async def record_transactions(
@@ -201,111 +199,156 @@ class MemoryFeatureStore:
 
     def _label(self, label: LabelFacts, clock_ms: int | None = None) -> LabelOutcome:
         tables, tx_id = self._tables, label.transaction_id
-        tx = tables.txs.get(tx_id)
-        if tx is None:
-            bucket = bucket_of(tx_id.encode())
-            held = tables.held.get(bucket, {})
-            old = held.get(tx_id)
-            if old is not None and not label_wins(label, old):
-                return LabelOutcome.UNCHANGED
-            if old is None and len(held) >= self.spec.held_labels_per_bucket:
-                return LabelOutcome.UNKNOWN_TRANSACTION
-            _writable(tables.held, bucket, _new_held, _copy_held)[tx_id] = label
-            return LabelOutcome.HELD
-        if label.labeled_at_ms < tx.event_time_ms:
+        bucket = bucket_of(tx_id.encode())
+        claims = tables.claims.get(bucket)
+        claim = None if claims is None else claims.find(tx_id)
+        if claim is not None:
+            terminal, t = claim[0].terminal_id, claim[0].event_time_ms
+        elif claims is not None and label.terminal_id is not None and label.event_time_ms is not None:
+            if not claims.below_floor(_day(label.event_time_ms)):
+                return self._hold(bucket, label)
+            terminal, t = label.terminal_id, label.event_time_ms
+        elif claims is not None and claims.below_floor(_day(label.labeled_at_ms)):
+            return LabelOutcome.UNJOINABLE
+        else:
+            return self._hold(bucket, label)
+        if label.labeled_at_ms < t:
             return LabelOutcome.BEFORE_TRANSACTION
-        old = tables.labels.get(tx_id)
+        return self._apply(tables, terminal, tx_id, t, label, _prune_base(t, clock_ms))
+
+    def _hold(self, bucket: int, label: LabelFacts) -> LabelOutcome:
+        """Hold the label of a transaction not recorded yet (if it wins over one held, within the bound)."""
+        held = self._tables.held.get(bucket, {})
+        old = held.get(label.transaction_id)
         if old is not None and not label_wins(label, old):
             return LabelOutcome.UNCHANGED
-        tables.labels[tx_id] = label
+        if old is None and len(held) >= self.spec.held_labels_per_bucket:
+            return LabelOutcome.UNKNOWN_TRANSACTION
+        _writable(self._tables.held, bucket, dict, dict.copy)[label.transaction_id] = label
+        return LabelOutcome.HELD
+
+    def _apply(self, tables: _Tables, terminal: str, tx_id: str, t: int, label: LabelFacts, base: int) -> LabelOutcome:
+        """Make a transaction's label record and its terminal's fraud counts follow ``label`` if it wins."""
+        spec = self.spec
+        records = _days(tables.label_records, bucket_of(terminal.encode()))
+        records.advance(_day(base - spec.terminal_horizon_ms))
+        old = records.get(_day(t), tx_id)
+        if old is not None and not label_wins(label, old):
+            return LabelOutcome.UNCHANGED
+        if old is None and not label.is_fraud:
+            return LabelOutcome.NEW  # a genuine label over no fraud one: nothing to record
+        frauds = _tiles(tables.frauds, terminal)
+        tile = spec.tile_of(t)
         if old is not None and old.is_fraud:
-            fraud = tables.frauds.get(tx.terminal_id)
-            if fraud is not None:
-                _writable(tables.frauds, tx.terminal_id, _new_series, _copy_series).remove(
-                    tx.event_time_ms, old.labeled_at_ms
-                )
+            count = frauds.get((tile, old.labeled_at_ms), 0)
+            if count > 1:
+                frauds[(tile, old.labeled_at_ms)] = count - 1
+            elif count == 1:
+                del frauds[(tile, old.labeled_at_ms)]
         if label.is_fraud:
-            self._add_fraud(tables, tx, label, clock_ms)
+            key = (tile, label.labeled_at_ms)
+            frauds[key] = frauds.get(key, 0) + 1
+            cut = spec.tile_of(base - spec.terminal_horizon_ms)
+            for stale in [key for key in frauds if key[0] <= cut]:
+                del frauds[stale]
+        records.put(_day(t), tx_id, LabelFacts(tx_id, label.is_fraud, label.labeled_at_ms))
         return LabelOutcome.NEW if old is None else LabelOutcome.CORRECTED
 
-    def _add_fraud(self, tables: _Tables, tx: TxFacts, label: LabelFacts, clock_ms: int | None) -> None:
-        """Add ``tx`` to its terminal's fraud history, pruned relative to its event time (or the clock)."""
-        fraud = _writable(tables.frauds, tx.terminal_id, _new_series, _copy_series)
-        fraud.add(tx.event_time_ms, label.labeled_at_ms)
-        fraud.prune(_prune_base(tx.event_time_ms, clock_ms) - self.spec.terminal_horizon_ms)
-
     def _record(self, tables: _Tables, facts: TxFacts, clock_ms: int | None = None) -> WindowCounts | Conflict:
-        stored = tables.txs.get(facts.transaction_id)
-        if stored is not None and stored != facts:
-            return Conflict(stored)
-        if stored is not None:  # a redelivery
-            customer, terminal = stored.customer_id, stored.terminal_id
-            return self._counts(
-                stored, tables.customers.get(customer), tables.terminals.get(terminal), tables.frauds.get(terminal)
-            )
-        spec, t = self.spec, facts.event_time_ms
+        spec, t, tx_id = self.spec, facts.event_time_ms, facts.transaction_id
         base = _prune_base(t, clock_ms)
-        tables.txs[facts.transaction_id] = facts
-        customer_history = _writable(tables.customers, facts.customer_id, _new_series, _copy_series)
-        customer_history.add(t, facts.amount_cents)
-        customer_history.prune(base - spec.customer_horizon_ms)
-        times = _writable(tables.terminals, facts.terminal_id, _new_times, _copy_times)
-        if times and times[-1] > t:
-            times.insert(bisect_right(times, t), t)
-        else:
-            times.append(t)
-        threshold = base - spec.terminal_horizon_ms
-        if times[0] <= threshold:
-            del times[: bisect_right(times, threshold)]
-        label = tables.labels.get(facts.transaction_id) or self._take_held(tables, facts)
-        if label is not None and label.is_fraud:
-            self._add_fraud(tables, facts, label, clock_ms)
-        return self._counts(facts, customer_history, times, tables.frauds.get(facts.terminal_id))
+        keep_claims_from, day = _day(base - spec.claim_horizon_ms), _day(t)
+        claims = _days(tables.claims, bucket_of(tx_id.encode()))
+        claims.advance(keep_claims_from)
+        claim = claims.find(tx_id)
+        if claim is not None and claim[0] != facts:
+            return Conflict(claim[0])
+        new = claim is None
+        if claim is None and claims.below_floor(day):  # past the claim horizon: maybe a redelivery
+            return self._counts(
+                t,
+                tables.customers.get(facts.customer_id, {}),
+                tables.terminals.get(facts.terminal_id, {}),
+                tables.frauds.get(facts.terminal_id),
+            )
+        if claim is None:
+            claim = (facts, self._take_held(tables, facts))
+            claims.put(day, tx_id, claim)
+
+        customer = _tiles(tables.customers, facts.customer_id)
+        marks = _days(tables.customer_marks, bucket_of(facts.customer_id.encode()))
+        marks.advance(keep_claims_from)
+        if new or (marks.get(day, tx_id) is None and not marks.below_floor(day)):
+            tile = spec.tile_of(t)
+            count, cents = customer.get(tile, (0, 0))
+            customer[tile] = (count + 1, cents + facts.amount_cents)
+            _prune(customer, spec.tile_of(base - spec.customer_horizon_ms))
+            marks.put(day, tx_id, True)
+
+        terminal = _tiles(tables.terminals, facts.terminal_id)
+        marks = _days(tables.terminal_marks, bucket_of(facts.terminal_id.encode()))
+        marks.advance(keep_claims_from)
+        if new or (marks.get(day, tx_id) is None and not marks.below_floor(day)):
+            tile = spec.tile_of(t)
+            terminal[tile] = terminal.get(tile, 0) + 1
+            _prune(terminal, spec.tile_of(base - spec.terminal_horizon_ms))
+            marks.put(day, tx_id, True)
+        if claim[1] is not None:
+            self._apply(tables, facts.terminal_id, tx_id, t, claim[1], base)
+        return self._counts(t, customer, terminal, tables.frauds.get(facts.terminal_id))
 
     def _take_held(self, tables: _Tables, facts: TxFacts) -> LabelFacts | None:
-        """The label held for a transaction recorded now, moved to the labels; dropped when dated before it."""
+        """The label held for a transaction claimed now, taken out of the held ones; dropped (``None``)
+        when dated before it."""
         bucket = bucket_of(facts.transaction_id.encode())
         if facts.transaction_id not in tables.held.get(bucket, {}):
             return None
-        label = _writable(tables.held, bucket, _new_held, _copy_held).pop(facts.transaction_id)
+        label = _writable(tables.held, bucket, dict, dict.copy).pop(facts.transaction_id)
         if label.labeled_at_ms < facts.event_time_ms:
             if tables is self._tables:  # not a peek's fork
                 self.held_labels_dropped += 1
             return None
-        tables.labels[facts.transaction_id] = label
         return label
 
     def _counts(
-        self, facts: TxFacts, customer: _Series | None, terminal: list[int] | None, fraud: _Series | None
+        self,
+        t: int,
+        customer: dict[int, tuple[int, int]],
+        terminal: dict[int, int],
+        frauds: dict[tuple[int, int], int] | None,
     ) -> WindowCounts:
-        """The counts of ``facts`` from its customer's, terminal's and terminal's fraud histories."""
-        t = facts.event_time_ms
-        customer_count, customer_cents = [], []
-        times, cents = (customer.times, customer.values) if customer is not None else ([], [])
-        hi = len(times) if not times or times[-1] <= t else bisect_right(times, t)
-        lo, total = hi, 0
-        for window in self._customer_windows:  # increasing: each window extends the previous one
-            start = bisect_right(times, t - window, 0, lo)
-            total += sum(cents[start:lo])
-            lo = start
-            customer_count.append(hi - lo)
-            customer_cents.append(total)
-
-        end = t - self._delay
-        times = terminal or []
-        hi = bisect_right(times, end)
-        terminal_count = [hi - bisect_right(times, end - window, 0, hi) for window in self._terminal_windows]
-
-        terminal_fraud = [0] * len(self._terminal_windows)
-        if fraud is not None:
-            times, labeled_at = fraud.times, fraud.values
-            hi = bisect_right(times, end)
-            for i in range(bisect_right(times, end - self._terminal_windows[-1], 0, hi), hi):
-                if labeled_at[i] <= t:
-                    for j, window in enumerate(self._terminal_windows):
-                        if times[i] > end - window:
-                            terminal_fraud[j] += 1
+        """The window counts at ``t`` from its customer's and terminal's tiles and terminal's frauds."""
+        now = self.spec.tile_of(t)
+        customer_count, customer_cents = [0] * len(self._customer_tiles), [0] * len(self._customer_tiles)
+        oldest = now - self._customer_tiles[-1]
+        for tile, (count, cents) in customer.items():
+            if oldest < tile <= now:
+                for j, width in enumerate(self._customer_tiles):
+                    if tile > now - width:
+                        customer_count[j] += count
+                        customer_cents[j] += cents
+        end = now - self._delay_tiles
+        oldest = end - self._terminal_tiles[-1]
+        terminal_count = [0] * len(self._terminal_tiles)
+        for tile, count in terminal.items():
+            if oldest < tile <= end:
+                for j, width in enumerate(self._terminal_tiles):
+                    if tile > end - width:
+                        terminal_count[j] += count
+        terminal_fraud = [0] * len(self._terminal_tiles)
+        for (tile, labeled_at), count in (frauds or {}).items():
+            if oldest < tile <= end and labeled_at <= t:
+                for j, width in enumerate(self._terminal_tiles):
+                    if tile > end - width:
+                        terminal_fraud[j] += count
         return WindowCounts(tuple(customer_count), tuple(customer_cents), tuple(terminal_count), tuple(terminal_fraud))
+
+
+def _prune(tiles: dict[int, _T], cut: int) -> None:
+    """Drop the tiles ``<= cut``."""
+    if any(tile <= cut for tile in tiles):
+        for tile in [tile for tile in tiles if tile <= cut]:
+            del tiles[tile]
 
 
 def offline_features(

@@ -12,27 +12,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from fraudcore.features.buckets import bucket_of, bucket_tag
-from fraudcore.features.definition import DAY_MS, Conflict, FeatureSpec, LabelFacts, LabelOutcome, TxFacts
+from fraudcore.features.definition import Conflict, FeatureSpec, LabelFacts, LabelOutcome, TxFacts
 from fraudcore.features.scripts import (
+    APPLY_LABELS,
     CLAIM_LABELS,
     CLAIM_TRANSACTIONS,
     RECORD_CUSTOMERS,
     RECORD_TERMINALS,
-    SYNC_FRAUDS,
     LuaScript,
 )
 
 __all__ = [
     "MAX_CENTS",
     "Claim",
-    "FraudSync",
     "KeyLayout",
+    "LabelJoin",
     "ScriptCall",
+    "apply_calls",
     "claim_calls",
     "customer_calls",
-    "fraud_calls",
     "group_rows",
     "label_claim_calls",
+    "read_applied",
     "read_claims",
     "read_counts",
     "read_label_claims",
@@ -40,7 +41,7 @@ __all__ = [
 ]
 
 MAX_CENTS = 9_999_999_999
-"""Largest amount the 10-digit field of a customer member holds (the events' limit is 10**8 cents)."""
+"""Largest amount a transaction may carry (the events' limit is 10**8 cents)."""
 
 Arg = bytes | int
 
@@ -57,36 +58,44 @@ class ScriptCall:
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """A transaction after phase A: its facts as first recorded, and its fraud label, if any."""
+    """A transaction after phase A: its facts as first recorded, and the label its claim carries."""
 
     new: bool
-    """Claimed by this call (peek: not recorded yet), so its sets surely lack it."""
+    """Claimed by this call (peek: not recorded yet), so its tiles surely lack it."""
     transaction_id: bytes
     customer_id: bytes
     terminal_id: bytes
     event_time_ms: int
     amount_cents: int
-    fraud_labeled_at_ms: int | None
+    label: bytes = b""
+    """The label held for it when it was claimed (``<1 or 0>|<labeled_at>``), or empty."""
     dropped_label: bool = False
     """Claimed now, its held label was dropped: dated before the transaction."""
+    stale: bool = False
+    """Not claimed: past the claim horizon, it may be a redelivery no longer recognised; never added."""
+
+    @property
+    def flag(self) -> bytes:
+        """How the tile scripts treat it: ``1`` claimed now, ``0`` claimed before, ``s`` stale."""
+        return b"s" if self.stale else b"1" if self.new else b"0"
 
 
 @dataclass(frozen=True, slots=True)
-class FraudSync:
-    """The final label of a recorded transaction, for its terminal's fraud set to follow."""
+class LabelJoin:
+    """A label joined to its transaction's terminal and event time, for its terminal bucket to apply."""
 
-    changed: bool
-    """The label was set (new or corrected) by this call."""
+    row: int
+    """The label's row in its batch."""
     transaction_id: bytes
     terminal_id: bytes
     event_time_ms: int
-    fraud_labeled_at_ms: int | None
-    """``labeled_at`` of the final label when it says fraud, else ``None`` (genuine)."""
+    value: bytes
+    """``<1 or 0>|<labeled_at>``."""
 
 
 @dataclass(frozen=True)
 class KeyLayout:
-    """Key names under a namespace: ``<namespace>:<kind>:<bucket tag>:<id>``."""
+    """Key names under a namespace: ``<namespace>:<kind>:<bucket tag>[:<id>]``."""
 
     namespace: str
     _prefix: bytes = field(init=False, repr=False)
@@ -97,12 +106,13 @@ class KeyLayout:
         object.__setattr__(self, "_prefix", self.namespace.encode() + b":")
 
     def key(self, kind: bytes, entity_id: bytes) -> bytes:
-        """The key of ``kind`` (``tx``, ``label``, ``cust``, ``term``, ``fraud``) for an id."""
+        """The key of ``kind`` (``ctiles``, ``ttiles``, ``frauds``) for an id."""
         return b"%s%s:%s:%s" % (self._prefix, kind, bucket_tag(bucket_of(entity_id)), entity_id)
 
-    def held_key(self, entity_id: bytes) -> bytes:
-        """The held-labels hash of the bucket of a transaction id."""
-        return b"%sheld:%s" % (self._prefix, bucket_tag(bucket_of(entity_id)))
+    def bucket_key(self, kind: bytes, entity_id: bytes) -> bytes:
+        """The key of ``kind`` (``hold``, or the day indexes ``claim``, ``cmark``, ``tmark``, ``lrec``)
+        of the bucket of an id."""
+        return b"%s%s:%s" % (self._prefix, kind, bucket_tag(bucket_of(entity_id)))
 
 
 def group_rows(ids: Sequence[bytes], per_bucket: bool) -> list[tuple[int, ...]]:
@@ -115,34 +125,57 @@ def group_rows(ids: Sequence[bytes], per_bucket: bool) -> list[tuple[int, ...]]:
     return [tuple(rows) for rows in groups.values()]
 
 
+class _Keys:
+    """The ``KEYS`` of one call: each key once, referred to by its 1-based index."""
+
+    def __init__(self) -> None:
+        self.keys: list[bytes] = []
+        self._index: dict[bytes, int] = {}
+
+    def index(self, *keys: bytes) -> int:
+        """The index of the first of ``keys``, added (all, in order) if new."""
+        at = self._index.get(keys[0])
+        if at is None:
+            at = self._index[keys[0]] = len(self.keys) + 1
+            self.keys += keys
+        return at
+
+
 def tx_value(tx: TxFacts) -> bytes:
     customer = tx.customer_id.encode()
     return b"%d|%d|%d|%s%s" % (tx.event_time_ms, tx.amount_cents, len(customer), customer, tx.terminal_id.encode())
 
 
+def _clock(clock_ms: int | None) -> bytes:
+    """The clock argument of the scripts: pruning is relative to ``min(t, clock)``; empty: none."""
+    return b"" if clock_ms is None else b"%d" % clock_ms
+
+
 def claim_calls(
-    layout: KeyLayout, batch: Sequence[TxFacts], spec: FeatureSpec, *, record: bool, per_bucket: bool
+    layout: KeyLayout,
+    batch: Sequence[TxFacts],
+    spec: FeatureSpec,
+    *,
+    record: bool,
+    per_bucket: bool,
+    clock_ms: int | None = None,
 ) -> list[ScriptCall]:
-    """Phase A: claim each transaction by its ``tx`` key and read its label (``label`` key or held)."""
+    """Phase A: claim each transaction in its bucket's claim days and take the label held for it."""
     ids = [tx.transaction_id.encode() for tx in batch]
     for tx in batch:
         if not 0 <= tx.amount_cents <= MAX_CENTS:
             raise ValueError(f"transaction {tx.transaction_id!r}: amount_cents must be within [0, {MAX_CENTS}]")
     calls = []
-    mode = b"1" if record else b"0"
+    head = (b"1" if record else b"0", spec.key_ttl_s, spec.claim_horizon_ms, _clock(clock_ms))
     for rows in group_rows(ids, per_bucket):
-        keys = [
-            key
-            for row in rows
-            for key in (layout.key(b"tx", ids[row]), layout.key(b"label", ids[row]), layout.held_key(ids[row]))
-        ]
-        values = [tx_value(batch[row]) for row in rows]
-        calls.append(ScriptCall(CLAIM_TRANSACTIONS, tuple(keys), (mode, spec.key_ttl_s, *values), rows))
+        keys = _Keys()
+        args: list[Arg] = [*head]
+        for row in rows:
+            tx_id = ids[row]
+            k = keys.index(layout.bucket_key(b"claim", tx_id), layout.bucket_key(b"hold", tx_id))
+            args += [k, tx_id, tx_value(batch[row])]
+        calls.append(ScriptCall(CLAIM_TRANSACTIONS, tuple(keys.keys), tuple(args), rows))
     return calls
-
-
-def _fraud_at(label: bytes) -> int | None:
-    return int(label[2:]) if label.startswith(b"1|") else None
 
 
 def _stored_facts(tx_id: str, stored: bytes) -> TxFacts:
@@ -165,27 +198,23 @@ def read_claims(
             if stored and stored != tx_value(tx):
                 claims[row] = Conflict(_stored_facts(tx.transaction_id, stored))
                 continue
-            customer, terminal = tx.customer_id.encode(), tx.terminal_id.encode()
+            dropped, stale = label == b"d", label == b"s"
             claims[row] = Claim(
                 not stored,
                 tx.transaction_id.encode(),
-                customer,
-                terminal,
+                tx.customer_id.encode(),
+                tx.terminal_id.encode(),
                 tx.event_time_ms,
                 tx.amount_cents,
-                _fraud_at(label),
-                label == b"d",
+                b"" if dropped or stale else label,
+                dropped,
+                stale,
             )
     return [claim for claim in claims if claim is not None]
 
 
-def _windows(windows_days: tuple[int, ...]) -> tuple[int, ...]:
-    return (len(windows_days), *(w * DAY_MS for w in windows_days))
-
-
-def _clock(clock_ms: int | None) -> bytes:
-    """The clock argument of the set scripts: pruning is relative to ``min(t, clock)``; empty: none."""
-    return b"" if clock_ms is None else b"%d" % clock_ms
+def _windows(windows_days: tuple[int, ...], spec: FeatureSpec) -> tuple[int, ...]:
+    return (len(windows_days), *(w * spec.tiles_per_day for w in windows_days))
 
 
 def customer_calls(
@@ -197,29 +226,28 @@ def customer_calls(
     per_bucket: bool,
     clock_ms: int | None = None,
 ) -> list[ScriptCall]:
-    """Phase B: add each transaction to its customer set and count its customer windows (pruning
+    """Phase B: add each transaction to its customer's tiles and count its customer windows (pruning
     relative to ``min(t, clock_ms)``)."""
     head = (
         b"1" if record else b"0",
         spec.key_ttl_s,
         spec.customer_horizon_ms,
+        spec.claim_horizon_ms,
         _clock(clock_ms),
-        *_windows(spec.customer_windows_days),
+        spec.tile_ms,
+        *_windows(spec.customer_windows_days, spec),
     )
     calls = []
     for rows in group_rows([claim.customer_id for claim in claims], per_bucket):
-        index: dict[bytes, int] = {}
-        keys: list[bytes] = []
+        keys = _Keys()
         parts = []
         for row in rows:
             c = claims[row]
-            k = index.get(c.customer_id)
-            if k is None:
-                keys.append(layout.key(b"cust", c.customer_id))
-                k = index[c.customer_id] = len(keys)
+            k = keys.index(layout.key(b"ctiles", c.customer_id))
+            m = keys.index(layout.bucket_key(b"cmark", c.customer_id))
             tx_id = c.transaction_id
-            parts.append(b"%d,%d,%d,%d,%d,%s" % (k, c.new, c.event_time_ms, c.amount_cents, len(tx_id), tx_id))
-        calls.append(ScriptCall(RECORD_CUSTOMERS, tuple(keys), (*head, b"".join(parts)), rows))
+            parts.append(b"%d,%d,%s,%d,%d,%d,%s" % (k, m, c.flag, c.event_time_ms, c.amount_cents, len(tx_id), tx_id))
+        calls.append(ScriptCall(RECORD_CUSTOMERS, tuple(keys.keys), (*head, b"".join(parts)), rows))
     return calls
 
 
@@ -232,33 +260,29 @@ def terminal_calls(
     per_bucket: bool,
     clock_ms: int | None = None,
 ) -> list[ScriptCall]:
-    """Phase C: add each transaction to its terminal set (and fraud set) and count its terminal windows
-    (pruning relative to ``min(t, clock_ms)``)."""
-    mode = b"1" if record else b"0"
-    delay = spec.label_delay_days * DAY_MS
+    """Phase C: add each transaction to its terminal's tiles, apply the label its claim carries, and
+    count its terminal windows (pruning relative to ``min(t, clock_ms)``)."""
     head: tuple[Arg, ...] = (
-        mode,
+        b"1" if record else b"0",
         spec.key_ttl_s,
         spec.terminal_horizon_ms,
+        spec.claim_horizon_ms,
         _clock(clock_ms),
-        delay,
-        *_windows(spec.terminal_windows_days),
+        spec.tile_ms,
+        spec.label_delay_days * spec.tiles_per_day,
+        *_windows(spec.terminal_windows_days, spec),
     )
     calls = []
     for rows in group_rows([claim.terminal_id for claim in claims], per_bucket):
-        index: dict[bytes, int] = {}
-        keys: list[bytes] = []
+        keys = _Keys()
         parts = []
         for row in rows:
             c = claims[row]
-            k = index.get(c.terminal_id)
-            if k is None:
-                k = index[c.terminal_id] = len(keys) + 1
-                keys += [layout.key(b"term", c.terminal_id), layout.key(b"fraud", c.terminal_id)]
-            fraud_at = b"" if c.fraud_labeled_at_ms is None else b"%d" % c.fraud_labeled_at_ms
+            k = keys.index(layout.key(b"ttiles", c.terminal_id), layout.key(b"frauds", c.terminal_id))
+            m = keys.index(layout.bucket_key(b"tmark", c.terminal_id), layout.bucket_key(b"lrec", c.terminal_id))
             tx_id = c.transaction_id
-            parts.append(b"%d,%d,%d,%s,%d,%s" % (k, c.new, c.event_time_ms, fraud_at, len(tx_id), tx_id))
-        calls.append(ScriptCall(RECORD_TERMINALS, tuple(keys), (*head, b"".join(parts)), rows))
+            parts.append(b"%d,%d,%s,%d,%s,%d,%s" % (k, m, c.flag, c.event_time_ms, c.label, len(tx_id), tx_id))
+        calls.append(ScriptCall(RECORD_TERMINALS, tuple(keys.keys), (*head, b"".join(parts)), rows))
     return calls
 
 
@@ -266,9 +290,7 @@ def read_counts(rows: int, width: int, calls: Sequence[ScriptCall], replies: Seq
     """Per row the ``width`` integers the calls of :func:`customer_calls` or :func:`terminal_calls` return."""
     out: list[list[int]] = [[] for _ in range(rows)]
     for call, reply in zip(calls, replies, strict=True):
-        if not isinstance(reply, bytes | str):
-            raise RuntimeError(f"feature script returned {type(reply).__name__}, not a string")
-        text = reply.encode() if isinstance(reply, str) else reply
+        text = _string(reply)
         flat = list(map(int, text.split(b",")))
         if len(flat) != width * len(call.rows):
             raise RuntimeError(f"feature script returned {len(flat)} integers for {len(call.rows)} transactions")
@@ -277,21 +299,30 @@ def read_counts(rows: int, width: int, calls: Sequence[ScriptCall], replies: Seq
     return out
 
 
+def label_value(label: LabelFacts) -> bytes:
+    return b"%d|%d" % (label.is_fraud, label.labeled_at_ms)
+
+
 def label_claim_calls(
     layout: KeyLayout, labels: Sequence[LabelFacts], spec: FeatureSpec, *, per_bucket: bool
 ) -> list[ScriptCall]:
-    """Phase 1 of labels: keep each transaction's winning label (or hold it) and read its ``tx`` key."""
+    """Phase 1 of labels: find what each label joins on (its claim, or its own terminal and time past
+    the claim horizon), or hold it."""
     ids = [label.transaction_id.encode() for label in labels]
     calls = []
     for rows in group_rows(ids, per_bucket):
-        keys = [
-            key
-            for row in rows
-            for key in (layout.key(b"label", ids[row]), layout.key(b"tx", ids[row]), layout.held_key(ids[row]))
-        ]
-        values = [b"%d|%d" % (labels[row].is_fraud, labels[row].labeled_at_ms) for row in rows]
-        args: tuple[Arg, ...] = (b"1", spec.key_ttl_s, spec.held_labels_per_bucket, *values)
-        calls.append(ScriptCall(CLAIM_LABELS, tuple(keys), args, rows))
+        keys = _Keys()
+        args: list[Arg] = [b"1", spec.key_ttl_s, spec.held_labels_per_bucket]
+        for row in rows:
+            label, tx_id = labels[row], ids[row]
+            k = keys.index(layout.bucket_key(b"claim", tx_id), layout.bucket_key(b"hold", tx_id))
+            own = (
+                b"%d" % label.event_time_ms
+                if label.terminal_id is not None and label.event_time_ms is not None
+                else b""
+            )
+            args += [k, tx_id, label_value(label), own]
+        calls.append(ScriptCall(CLAIM_LABELS, tuple(keys.keys), tuple(args), rows))
     return calls
 
 
@@ -302,51 +333,77 @@ _OUTCOMES: dict[bytes, LabelOutcome] = {
     b"h": LabelOutcome.HELD,
     b"b": LabelOutcome.BEFORE_TRANSACTION,
     b"x": LabelOutcome.UNKNOWN_TRANSACTION,
+    b"r": LabelOutcome.UNJOINABLE,
 }
 
 
 def read_label_claims(
     labels: Sequence[LabelFacts], calls: Sequence[ScriptCall], replies: Sequence[object]
-) -> tuple[list[LabelOutcome], list[FraudSync]]:
-    """Each label's outcome, and the final labels of recorded transactions whose terminal fraud set may
-    have to follow (new frauds, corrections, and unchanged ones, in case a first delivery stopped
-    between the phases), in batch order."""
+) -> tuple[list[LabelOutcome | None], list[LabelJoin]]:
+    """Each label's outcome when phase 1 decided it (held, refused), else ``None``; and the joined
+    labels for phase 2, in batch order."""
     outcomes: list[LabelOutcome | None] = [None] * len(labels)
-    syncs: list[tuple[int, FraudSync]] = []
+    joins: list[LabelJoin] = []
     for call, reply in zip(calls, replies, strict=True):
         values = _strings(reply, 2 * len(call.rows))
         for at, row in enumerate(call.rows):
-            label, stored = values[2 * at], values[2 * at + 1]
-            outcome = outcomes[row] = _OUTCOMES[label[:1]]
-            fraud_at = _fraud_at(label[1:])
-            if not stored or outcome.refused or (outcome is LabelOutcome.NEW and fraud_at is None):
-                continue
-            t, _, length, rest = stored.split(b"|", 3)
-            tx_id = labels[row].transaction_id.encode()
-            changed = outcome in (LabelOutcome.NEW, LabelOutcome.CORRECTED)
-            syncs.append((row, FraudSync(changed, tx_id, rest[int(length) :], int(t), fraud_at)))
-    syncs.sort(key=lambda pair: pair[0])
-    return [outcome for outcome in outcomes if outcome is not None], [sync for _, sync in syncs]
+            letter, claimed = values[2 * at], values[2 * at + 1]
+            label = labels[row]
+            tx_id = label.transaction_id.encode()
+            if letter == b"j":
+                t, _, length, rest = claimed.split(b"|", 3)
+                joins.append(LabelJoin(row, tx_id, rest[int(length) :], int(t), label_value(label)))
+            elif letter == b"o" and label.terminal_id is not None and label.event_time_ms is not None:
+                joins.append(LabelJoin(row, tx_id, label.terminal_id.encode(), label.event_time_ms, label_value(label)))
+            else:
+                outcomes[row] = _OUTCOMES[letter]
+    joins.sort(key=lambda join: join.row)
+    return outcomes, joins
 
 
-def fraud_calls(
-    layout: KeyLayout, syncs: Sequence[FraudSync], spec: FeatureSpec, *, per_bucket: bool, clock_ms: int | None = None
+def apply_calls(
+    layout: KeyLayout, joins: Sequence[LabelJoin], spec: FeatureSpec, *, per_bucket: bool, clock_ms: int | None = None
 ) -> list[ScriptCall]:
-    """Phase 2 of labels: make each terminal's fraud set follow the final labels (pruning relative to
-    ``min(t, clock_ms)``)."""
+    """Phase 2 of labels: make each joined label's record and its terminal's fraud counts follow it
+    (pruning relative to ``min(t, clock_ms)``). A call's rows index ``joins``."""
     calls = []
-    for rows in group_rows([sync.terminal_id for sync in syncs], per_bucket):
-        index: dict[bytes, int] = {}
+    for rows in group_rows([join.terminal_id for join in joins], per_bucket):
+        keys = _Keys()
         parts = []
         for row in rows:
-            a = syncs[row]
-            k = index.setdefault(layout.key(b"fraud", a.terminal_id), len(index) + 1)
-            fraud_at = b"" if a.fraud_labeled_at_ms is None else b"%d" % a.fraud_labeled_at_ms
+            a = joins[row]
+            k = keys.index(layout.key(b"frauds", a.terminal_id))
+            m = keys.index(layout.bucket_key(b"lrec", a.terminal_id))
             tx_id = a.transaction_id
-            parts.append(b"%d,%d,%d,%s,%d,%s" % (k, a.changed, a.event_time_ms, fraud_at, len(tx_id), tx_id))
-        args = (b"1", spec.key_ttl_s, spec.terminal_horizon_ms, _clock(clock_ms), b"".join(parts))
-        calls.append(ScriptCall(SYNC_FRAUDS, tuple(index), args, rows))
+            parts.append(b"%d,%d,%d,%s,%d,%s" % (k, m, a.event_time_ms, a.value, len(tx_id), tx_id))
+        args = (b"1", spec.key_ttl_s, spec.terminal_horizon_ms, _clock(clock_ms), spec.tile_ms, b"".join(parts))
+        calls.append(ScriptCall(APPLY_LABELS, tuple(keys.keys), args, rows))
     return calls
+
+
+def read_applied(
+    outcomes: list[LabelOutcome | None],
+    joins: Sequence[LabelJoin],
+    calls: Sequence[ScriptCall],
+    replies: Sequence[object],
+) -> list[LabelOutcome]:
+    """``outcomes`` completed with those of the joined labels from the replies of :func:`apply_calls`."""
+    for call, reply in zip(calls, replies, strict=True):
+        letters = _string(reply)
+        if len(letters) != len(call.rows):
+            raise RuntimeError(f"label script returned {len(letters)} outcomes for {len(call.rows)} labels")
+        for at, row in enumerate(call.rows):
+            outcomes[joins[row].row] = _OUTCOMES[letters[at : at + 1]]
+    done = [outcome for outcome in outcomes if outcome is not None]
+    if len(done) != len(outcomes):
+        raise RuntimeError("a label got no outcome")
+    return done
+
+
+def _string(reply: object) -> bytes:
+    if not isinstance(reply, bytes | str):
+        raise RuntimeError(f"feature script returned {type(reply).__name__}, not a string")
+    return reply.encode() if isinstance(reply, str) else reply
 
 
 def _strings(reply: object, count: int) -> list[bytes]:

@@ -2,83 +2,102 @@
 
 Semantics are those of :mod:`fraudcore.features.definition`; this docstring specifies the key layout.
 ``<ns>`` is the store's namespace (no ``{`` or ``}``), ``<…>`` an id as given (any characters: a key
-ends with exactly one id after a fixed prefix), ``<tag>`` the hash tag of the id's slot bucket (see
+ends with exactly one id after a fixed prefix), ``<tag>`` the hash tag of a slot bucket (see
 :mod:`fraudcore.features.buckets`: ``{<n>}``, the same for every key of one bucket, so all of them
-hash to one cluster slot). Times are epoch milliseconds and amounts cents, written as decimal integers.
+hash to one cluster slot). Times are epoch milliseconds, amounts cents, tiles ``t // tile_ms`` and
+days ``t // 86_400_000``, written as decimal integers. State is bounded by the entities and the
+windows: nothing is kept per transaction beyond the claim horizon, except fraud label records. (The
+kinds differ from those of the earlier layout, whose ``cust``, ``term``, ``fraud``, ``tx``, ``label``
+and ``held`` keys the store neither reads nor writes: delete them, or let them expire.)
 
-==================================  ======  ============================================================
-Key                                 Type    Content
-==================================  ======  ============================================================
-``<ns>:tx:<tag>:<tx id>``           string  ``<t>|<cents>|<n>|<customer id><terminal id>``, ``n`` the
-                                            byte length of the customer id. Set once (``SET NX``): it
-                                            claims the transaction. The same value again is a
-                                            redelivery, answered from the sets; another value is a
-                                            conflict (nothing written or counted, the caller
-                                            dead-letters it). Tag of the tx id.
-``<ns>:label:<tag>:<tx id>``        string  ``<1 (fraud) or 0>|<labeled_at>``: the winning label of a
-                                            recorded transaction (the latest ``labeled_at``; fraud over
-                                            genuine at equal ``labeled_at``), never one dated before
-                                            the transaction. Tag of the tx id.
-``<ns>:held:<tag>``                 hash    Labels of transactions not recorded yet: field the label
-                                            key's name, value as that key's. At most
-                                            ``held_labels_per_bucket`` fields (a label beyond is
-                                            refused); a field moves to its label key when the
-                                            transaction is claimed (dropped if dated before it).
-                                            Tag of the bucket, shared with its ``tx`` keys.
-``<ns>:cust:<tag>:<customer id>``   zset    The customer's transactions, score the event time. Member:
-                                            running count (10 digits), running cents (16 digits), own
-                                            cents (10 digits), then the tx id. Running totals follow
-                                            the set's order (score, then recording order, which the
-                                            zero-padded running count gives among equal scores), so a
-                                            window's count and cents are two differences of the last
-                                            member at or below each bound. An out-of-order insert
-                                            rewrites the later members. Totals start at 0 in an empty
-                                            set (exact below 2**53 cents). Tag of the customer id.
-``<ns>:term:<tag>:<terminal id>``   zset    The terminal's transactions: member the tx id, score the
-                                            event time. Tag of the terminal id.
-``<ns>:fraud:<tag>:<terminal id>``  zset    The terminal's transactions labelled fraud: member
-                                            ``<labeled_at>:<tx id>``, score the event time. Tag of the
-                                            terminal id.
-==================================  ======  ============================================================
+=====================================  ======  =========================================================
+Key                                    Type    Content
+=====================================  ======  =========================================================
+``<ns>:ctiles:<tag>:<customer id>``    string  The customer's tiles: a MessagePack array, flat, of
+                                               ``tile, count, cents`` per tile holding transactions,
+                                               in tile order. Tag of the customer id.
+``<ns>:ttiles:<tag>:<terminal id>``    string  The terminal's tiles: the same, ``tile, count`` per tile.
+                                               Tag of the terminal id.
+``<ns>:frauds:<tag>:<terminal id>``    hash    The terminal's frauds: field ``<tile>:<labeled_at>``,
+                                               value how many of its transactions of that tile have
+                                               that fraud label as their winning label. Tag of the
+                                               terminal id.
+``<ns>:claim:<tag>``, ``…:<day>``      zset,   Claims of the bucket's transactions (tag of the tx id):
+                                       hash    per event-time day a hash, field the tx id, value
+                                               ``<label>;<t>|<cents>|<n>|<customer id><terminal id>``
+                                               (``n`` the byte length of the customer id; ``label``
+                                               the one held for it when it was claimed, or empty).
+                                               The index (zset) lists the days held (member and score
+                                               the day) and ``floor``, scored with the first day kept.
+``<ns>:cmark:<tag>``, ``…:<day>``      zset,   Per customer bucket, the transactions added to their
+                                       hash    customer's tiles (field the tx id, value ``1``), by
+                                               event-time day, indexed as the claims.
+``<ns>:tmark:<tag>``, ``…:<day>``      zset,   The same per terminal bucket, for the terminal tiles.
+                                       hash
+``<ns>:lrec:<tag>``, ``…:<day>``       zset,   Per terminal bucket, the label records: field the tx
+                                       hash    id, value ``<1 or 0>|<labeled_at>``, the transaction's
+                                               winning label when it is fraud, or genuine and replaced
+                                               a recorded fraud one; by day of the transaction's event
+                                               time, indexed as the claims.
+``<ns>:hold:<tag>``                    hash    Labels of transactions not recorded yet: field the tx
+                                               id, value ``<1 or 0>|<labeled_at>``. At most
+                                               ``held_labels_per_bucket`` fields (a label beyond is
+                                               refused); a field moves into the claim when the
+                                               transaction is claimed (dropped if dated before it).
+                                               Tag of the tx id's bucket.
+=====================================  ======  =========================================================
 
-Phases. Every script call touches the keys of one bucket only, all declared in ``KEYS`` (on
-standalone Redis the calls of a phase are merged into one, which changes nothing but the cost).
-Recording (or peeking) a batch runs
+Day records (claims, marks, label records) are dropped a whole day at a time: a script that writes
+for a transaction at ``t`` first drops the days of the bucket before ``day(b - horizon)``, ``b =
+min(t, clock)`` (the claim horizon for claims and marks, the terminal horizon for label records),
+raises the index's ``floor`` to it, and deletes the day hashes. A tile is dropped when its key is
+written: customer tiles ``<= tile(b - customer horizon)``, terminal tiles and fraud fields
+``<= tile(b - terminal horizon)``. Memory is thus flat in event time: a fast replay of months of
+history keeps what 30-odd days of traffic need, whatever the wall clock.
 
-A. per tx bucket, ``claim_transactions.lua``: ``SET NX`` each ``tx`` key (peek: ``GET``) and read the
-   ``label`` key (or, for a transaction claimed now, its held label, moved to the ``label`` key) in
-   the same call, so a label racing its transaction is seen by one of them; the caller compares an
-   earlier ``tx`` value with its own and turns a different one into a conflict, left out of B and C;
-B. per customer bucket, ``record_customers.lua``: add each transaction to its ``cust`` set in batch
-   order (a later one sees the earlier ones) and count its customer windows;
-C. per terminal bucket, ``record_terminals.lua``: add it to its ``term`` set and, labelled fraud, to
-   its ``fraud`` set, and count its terminal windows.
+Phases. Every script call touches the keys of one bucket only (on standalone Redis the calls of a
+phase are merged into one, which changes nothing but the cost). Entity hashes and day indexes are
+declared in ``KEYS``; day hashes are named after their index (same tag). A script reads each tile
+string once per call and writes it back once at its end (a hash of tile fields cost about four
+times the Redis CPU: every field became a Lua string to parse on each read); it reads a fraud hash
+once (``HGETALL``) and keeps it in step with its writes. Recording (or peeking) a batch runs
+
+A. per tx bucket, ``claim_transactions.lua``: look the id up in the bucket's claim days; unclaimed,
+   claim it in the day of its event time, taking the label held for it into the claim (the caller
+   compares an earlier claim's value with its own and turns a different one into a conflict, left
+   out of B and C). An unclaimed transaction whose day is below the claim floor is past the claim
+   horizon: it may be a redelivery whose claim was dropped, so it is not claimed nor added (it gets
+   the counts of what is recorded);
+B. per customer bucket, ``record_customers.lua``: add each transaction to its customer's tile (in
+   batch order, a later one sees the earlier ones) and mark it, then count its customer windows;
+C. per terminal bucket, ``record_terminals.lua``: the same for its terminal's tile; then apply the
+   label its claim carries (as labels phase 2 does), then count its terminal windows.
 
 B and C depend on A only and go out together: two round trips per batch. Recording labels runs
-1. per tx bucket, ``claim_labels.lua``: read the ``tx`` key; unrecorded, hold the label (if it wins
-over one held, and within the bound); recorded, refuse a label dated before the transaction, else
-write the ``label`` key when the label wins over the one there (an exact redelivery or an older label
-changes nothing); 2. per terminal bucket, ``sync_frauds.lua``, for the recorded transactions whose
-label is new and fraud, corrected, or unchanged (a redelivery): make the ``fraud`` set follow the
-final label, removing the transaction's other members and adding the final fraud one. A correction
-thus moves the transaction into or out of its terminal's fraud set (a fraud relabelled fraud later
-moves to the later ``labeled_at``). Label rules, and why a label may be held: labels arrive days
-after their transaction in practice, but a backfill can feed the labels topic ahead of the
-transactions; the bound keeps a flood of forged labels for made-up ids to ``48 *
-held_labels_per_bucket`` small hash fields, and a label refused at the bound goes to the dead-letter
-topic, from which it can be replayed. A held label found dated before its transaction when that
-arrives is dropped (the transaction is scored as unlabelled); phase A says so (``d`` for its label),
-and the store counts it in ``held_labels_dropped``.
+1. per tx bucket, ``claim_labels.lua``: find what each label joins on: the claim while it exists (its
+facts win), else, when the label's transaction is past the claim horizon (the day of the
+``transaction_time`` it carries below the claim floor), the terminal and event time it carries; a
+label without them past the horizon (its ``labeled_at`` day below the floor) is refused
+(``unjoinable``); otherwise its transaction is not recorded yet and the label is held (if it wins
+over one held, within the bound). A label dated before its transaction is refused. 2. per terminal
+bucket, ``apply_labels.lua``: when the joined label wins over the transaction's label record (the
+latest ``labeled_at``; fraud over genuine at equal ``labeled_at``), update the record and move the
+transaction's fraud count from the old record's field to the new one's. A genuine label over no
+record stores nothing, so an older fraud label arriving after it counts. Label rules, and why a
+label may be held: labels arrive days after their transaction in practice, but a backfill can feed
+the labels topic ahead of the transactions; the bound keeps a flood of forged labels for made-up ids
+to ``48 * held_labels_per_bucket`` small hash fields, and a label refused at the bound goes to the
+dead-letter topic, from which it can be replayed. A held label found dated before its transaction
+when that arrives is dropped (the transaction is scored as unlabelled); phase A says so (``d`` for
+its label), and the store counts it in ``held_labels_dropped``.
 
 Crashes between phases. Each phase is idempotent on its own, so a worker that dies between them and
 the redelivered batch lose nothing. B and C add a transaction claimed now; one claimed before (a
-redelivery) only when its set lacks it (``cust``: a member at its score ending with its id; ``term``:
-the id) and its event time is above the set's prune floor (highest score, or the clock when
-earlier, minus the horizon); below it, the transaction was added and pruned already (or is too
-late to count, like pruned history). Step 2 adds a new or corrected fraud label; an unchanged one
-(redelivered) under the same two conditions, and it removes members the final label no longer has
-(a correction whose step 2 was lost). A redelivery thus writes nothing after a completed first
-delivery and gets the counts of the first content.
+redelivery) only when not marked in its day and that day is not below the mark floor (below it, it
+was added and its mark dropped). Applying a label is idempotent (the record says what is counted),
+so phase 2 and C may run again. A redelivery thus writes nothing after a completed first delivery;
+it gets the counts of what is recorded then, which includes the transactions recorded after it in
+its own tile (their order inside a tile is not kept).
 
 Refusals. Redis may refuse a call for a while (``OOM`` at ``maxmemory`` under ``noeviction``,
 ``BUSY``, ``LOADING``, ``READONLY`` after a failover...: :mod:`fraudcore.features.redis_refusals`);
@@ -88,22 +107,13 @@ script call in half: Redis refuses a call before it runs, or at its first write 
 and lets a call that has written run to its end (even ``SCRIPT KILL`` cannot stop it then). So a
 refused phase wrote nothing, the phases before it are complete, and the retry adds what is missing.
 
-Pruning (``ZREMRANGEBYSCORE``), relative to ``b = min(t, clock)``, ``t`` the event time of the
-transaction being added and ``clock`` the stream's event-time clock the caller passes with the batch
-(an argument of the set scripts; ``b = t`` without one): the ``cust`` set drops members with score
-``<= b - (max customer window + allowed lateness)`` on every insert; the ``term`` set on every insert
-and the ``fraud`` set on every fraud added drop those ``<= b - (max terminal window + label delay +
-allowed lateness)``. A transaction forged far ahead of the stream thus prunes no more than an honest
-one at the clock would; it stays the set's highest member, so the prune floor of a redelivery (see
-Crashes between phases) is also taken relative to ``min(highest score, clock)``: no prune went
-higher while the clock did not move back.
+The clock. ``b = min(t, clock)``, ``clock`` the stream's event-time clock the caller passes with the
+batch (``b = t`` without one): a transaction forged far ahead of the stream prunes and drops no more
+than an honest one at the clock would. The scorer refuses transactions more than the claim horizon
+behind its clock, so the ones it records always find their claim day held.
 
-Expiry. A key gets ``EXPIRE key_ttl_s`` whenever it is written (``tx``, ``label`` and ``held`` keys when set,
-``cust``, ``term`` and ``fraud`` once at the end of each script call that added to them; a script
-runs atomically, so that equals an ``EXPIRE`` per insert), so idle keys vanish after
-``key_ttl_s`` of wall-clock inactivity. A transaction redelivered after its ``tx`` key expired is
-recorded again; ``key_ttl_s`` is at least the longest retention horizon, so only a redelivery that
-late is affected.
+Expiry. A key gets ``EXPIRE key_ttl_s`` at the end of each script call that wrote it, a safety net
+for idle keys (a card that stops paying); retention itself follows event time, as above.
 
 Redis Cluster. The same store and scripts serve standalone Redis, Sentinel and a cluster: only the
 client differs (:func:`~fraudcore.features.open_store.open_feature_store`, ``FRAUD_REDIS_CLUSTER``).
@@ -111,12 +121,12 @@ No call crosses slots, so no script needs ``allow-cross-slot-keys``. The buckets
 evenly over the masters; a batch of ``n`` rows costs up to ``min(n, BUCKETS)`` calls per phase there.
 
 Calls. A phase's calls go out in one pipeline of ``EVALSHA`` (scripts loaded on ``NOSCRIPT``); on a
-cluster redis-py sends each node its share concurrently. The set scripts take their rows as one
+cluster redis-py sends each node its share concurrently. The tile scripts take their rows as one
 length-prefixed string argument (ids, and indexes into ``KEYS``) and return their counts as one string
-of integers; the claim scripts take one value per row and return two strings per row.
-Window bounds, delay, horizons and TTL are arguments taken from the
+of integers; the claim scripts take a few values per row and return two strings per row.
+Window widths (in tiles), delay, horizons and TTL are arguments taken from the
 :class:`~fraudcore.features.definition.FeatureSpec`, defined once, in Python. Peeking runs the same
-scripts in a mode that writes nothing and keeps the batch's own additions and prunes in Lua tables.
+scripts in a mode that writes nothing and keeps the batch's own changes in the script's tables.
 """
 
 from __future__ import annotations
@@ -141,10 +151,11 @@ from fraudcore.features.redis_calls import (
     Claim,
     KeyLayout,
     ScriptCall,
+    apply_calls,
     claim_calls,
     customer_calls,
-    fraud_calls,
     label_claim_calls,
+    read_applied,
     read_claims,
     read_counts,
     read_label_claims,
@@ -213,10 +224,9 @@ class RedisFeatureStore:
         if not labels:
             return []
         calls = label_claim_calls(self._layout, labels, self.spec, per_bucket=self._per_bucket)
-        outcomes, syncs = read_label_claims(labels, calls, await self._run(calls))
-        if syncs:
-            await self._run(fraud_calls(self._layout, syncs, self.spec, per_bucket=self._per_bucket, clock_ms=clock_ms))
-        return outcomes
+        decided, joins = read_label_claims(labels, calls, await self._run(calls))
+        applied = apply_calls(self._layout, joins, self.spec, per_bucket=self._per_bucket, clock_ms=clock_ms)
+        return read_applied(decided, joins, applied, await self._run(applied) if applied else [])
 
     @property
     def counts_ahead(self) -> bool:
@@ -272,7 +282,7 @@ class RedisFeatureStore:
         async with script_line(self._client) as line:
             ahead: tuple[list[Claim | Conflict], tuple[list[ScriptCall], list[ScriptCall]]] | None = None
             for chunk in chunks:
-                claim = claim_calls(self._layout, chunk, self.spec, record=True, per_bucket=False)
+                claim = claim_calls(self._layout, chunk, self.spec, record=True, per_bucket=False, clock_ms=clock_ms)
                 await line.send(claim)
                 previous = None if ahead is None else self._answers(*ahead, _checked(await line.receive()))
                 claims = self._count_dropped(read_claims(chunk, claim, _checked(await line.receive())))
@@ -292,13 +302,15 @@ class RedisFeatureStore:
     ) -> list[WindowCounts | Conflict]:
         if not batch:
             return []
-        claims = await self._claim(batch, record=record)
+        claims = await self._claim(batch, record=record, clock_ms=clock_ms)
         calls = self._count_calls(_claimed(claims), record=record, clock_ms=clock_ms)
         return self._answers(claims, calls, await self._run([*calls[0], *calls[1]]))
 
-    async def _claim(self, batch: Sequence[TxFacts], *, record: bool) -> list[Claim | Conflict]:
+    async def _claim(self, batch: Sequence[TxFacts], *, record: bool, clock_ms: int | None) -> list[Claim | Conflict]:
         """Phase A."""
-        calls = claim_calls(self._layout, batch, self.spec, record=record, per_bucket=self._per_bucket)
+        calls = claim_calls(
+            self._layout, batch, self.spec, record=record, per_bucket=self._per_bucket, clock_ms=clock_ms
+        )
         return self._count_dropped(read_claims(batch, calls, await self._run(calls)))
 
     def _count_dropped(self, claims: list[Claim | Conflict]) -> list[Claim | Conflict]:

@@ -7,7 +7,14 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 from typing import Final
 
-__all__ = ["CLAIM_LABELS", "CLAIM_TRANSACTIONS", "RECORD_CUSTOMERS", "RECORD_TERMINALS", "SYNC_FRAUDS", "LuaScript"]
+__all__ = [
+    "APPLY_LABELS",
+    "CLAIM_LABELS",
+    "CLAIM_TRANSACTIONS",
+    "RECORD_CUSTOMERS",
+    "RECORD_TERMINALS",
+    "LuaScript",
+]
 
 
 @dataclass(frozen=True)
@@ -28,7 +35,7 @@ class LuaScript:
 
 
 CLAIM_TRANSACTIONS: Final = LuaScript("claim_transactions.lua")
-RECORD_CUSTOMERS: Final = LuaScript("record_customers.lua", ("peek.lua",))
-RECORD_TERMINALS: Final = LuaScript("record_terminals.lua", ("peek.lua",))
-CLAIM_LABELS: Final = LuaScript("claim_labels.lua")
-SYNC_FRAUDS: Final = LuaScript("sync_frauds.lua")
+RECORD_CUSTOMERS: Final = LuaScript("record_customers.lua")
+RECORD_TERMINALS: Final = LuaScript("record_terminals.lua", ("labels.lua",))
+CLAIM_LABELS: Final = LuaScript("claim_labels.lua", ("labels.lua",))
+APPLY_LABELS: Final = LuaScript("apply_labels.lua", ("labels.lua",))

@@ -11,6 +11,8 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 
 from fraudcore.features.bench import synthetic_stream
+from fraudcore.features.buckets import bucket_of
+from fraudcore.features.definition import DAY_MS
 from fraudcore.features.memory import MemoryFeatureStore
 from fraudcore.features.open_store import open_feature_store
 from fraudcore.features.redis_store import RedisFeatureStore
@@ -47,17 +49,26 @@ async def test_one_batch_lands_on_every_master(
             await node.aclose()
     txs, fraud_ids = stream.transactions, {label.transaction_id for label in stream.labels}
     assert fraud_ids
+
+    def day_keys(pairs: list[tuple[str, int]]) -> int:
+        """Day records: per bucket present its index, and a hash per day of it."""
+        tagged = {(bucket_of(entity.encode()), t // DAY_MS) for entity, t in pairs}
+        return len({bucket for bucket, _ in tagged}) + len(tagged)
+
     expected = {
-        b"tx": len(txs),
-        b"label": len(stream.labels),
-        b"cust": len({tx.customer_id for tx in txs}),
-        b"term": len({tx.terminal_id for tx in txs}),
-        b"fraud": len({tx.terminal_id for tx in txs if tx.transaction_id in fraud_ids}),
+        b"claim": day_keys([(tx.transaction_id, tx.event_time_ms) for tx in txs]),
+        b"cmark": day_keys([(tx.customer_id, tx.event_time_ms) for tx in txs]),
+        b"tmark": day_keys([(tx.terminal_id, tx.event_time_ms) for tx in txs]),
+        b"lrec": day_keys([(tx.terminal_id, tx.event_time_ms) for tx in txs if tx.transaction_id in fraud_ids]),
+        b"hold": 0,  # every held label was taken by its transaction
+        b"ctiles": len({tx.customer_id for tx in txs}),
+        b"ttiles": len({tx.terminal_id for tx in txs}),
+        b"frauds": len({tx.terminal_id for tx in txs if tx.transaction_id in fraud_ids}),
     }
     assert {kind: sum(kinds.get(kind, 0) for kinds in per_master.values()) for kind in expected} == expected
     totals = {port: sum(kinds.values()) for port, kinds in per_master.items()}
     assert all(total > sum(totals.values()) / 5 for total in totals.values()), totals
-    assert all({b"tx", b"cust", b"term"} <= kinds.keys() for kinds in per_master.values()), per_master
+    assert all({b"claim", b"ctiles", b"ttiles"} <= kinds.keys() for kinds in per_master.values()), per_master
     await cluster_client.delete(*[key async for key in cluster_client.scan_iter(match=f"{namespace}:*")])
 
 

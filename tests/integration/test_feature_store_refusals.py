@@ -11,7 +11,7 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 
-from fraudcore.features.definition import DEFAULT_SPEC, Conflict, TxFacts, WindowCounts
+from fraudcore.features.definition import DAY_MS, DEFAULT_SPEC, Conflict, TxFacts, WindowCounts
 from fraudcore.features.memory import MemoryFeatureStore
 from fraudcore.features.redis_calls import Claim, KeyLayout
 from fraudcore.features.redis_store import RedisFeatureStore
@@ -44,10 +44,23 @@ async def admin(own_redis: str) -> AsyncIterator[aioredis.Redis]:
 
 
 def _batch(start: int, count: int) -> list[TxFacts]:
+    """One transaction a minute; a card's next one 97 minutes later, in another tile (so a chunk
+    recorded again after a refusal gets the counts of its first recording)."""
     return [
-        TxFacts(f"tx-{i:05d}", f"card-{i % 7}", f"term-{i % 5}", T0 + i * 60_000, 100 + i)
+        TxFacts(f"tx-{i:05d}", f"card-{i % 97}", f"term-{i % 5}", T0 + i * 60_000, 100 + i)
         for i in range(start, start + count)
     ]
+
+
+async def _customer_count(admin: aioredis.Redis, key: bytes) -> int:
+    """How many transactions a customer's tiles hold (``[tile, count, cents, ...]``, MessagePack)."""
+    flat = await admin.eval("return cmsgpack.unpack(redis.call('GET', KEYS[1]) or '\\144')", 1, key)
+    return sum(flat[1::3])
+
+
+async def _claimed(admin: aioredis.Redis, layout: KeyLayout, tx: TxFacts) -> bool:
+    day_key = layout.bucket_key(b"claim", tx.transaction_id.encode()) + b":%d" % (tx.event_time_ms // DAY_MS)
+    return bool(await admin.hexists(day_key, tx.transaction_id))
 
 
 async def _collect(
@@ -60,8 +73,8 @@ async def _collect(
 class _FullAfterClaiming(RedisFeatureStore):
     """A store whose Redis reaches its memory limit right after phase A (the claims) of a batch."""
 
-    async def _claim(self, batch: Sequence[TxFacts], *, record: bool) -> list[Claim | Conflict]:
-        claims = await super()._claim(batch, record=record)
+    async def _claim(self, batch: Sequence[TxFacts], *, record: bool, clock_ms: int | None) -> list[Claim | Conflict]:
+        claims = await super()._claim(batch, record=record, clock_ms=clock_ms)
         await self._client.config_set("maxmemory", 1)
         return claims
 
@@ -73,7 +86,7 @@ async def test_a_refusal_between_phases_then_the_retry_counts_each_transaction_o
     filling = _FullAfterClaiming(aioredis.Redis.from_url(own_redis), namespace="oom")
     twin = MemoryFeatureStore(DEFAULT_SPEC)
     layout = KeyLayout("oom")
-    customer = layout.key(b"cust", b"card-0")
+    customer = layout.key(b"ctiles", b"card-0")
     try:
         warm = _batch(0, 50)
         assert await store.record_transactions(warm) == await twin.record_transactions(warm)
@@ -81,16 +94,18 @@ async def test_a_refusal_between_phases_then_the_retry_counts_each_transaction_o
         with pytest.raises(FeatureStoreUnavailable, match="out_of_memory") as refused:
             await filling.record_transactions(batch)
         assert refused.value.kind == "out_of_memory"
-        claimed = [await admin.exists(layout.key(b"tx", tx.transaction_id.encode())) for tx in batch]
+        claimed = [await _claimed(admin, layout, tx) for tx in batch]
         assert sum(claimed) == len(batch)  # phase A ran whole...
-        assert await admin.zcard(customer) == sum(tx.customer_id == "card-0" for tx in warm)  # ...phase B not at all
+        warm_count = sum(tx.customer_id == "card-0" for tx in warm)
+        assert await _customer_count(admin, customer) == warm_count  # ...phase B not at all
         with pytest.raises(FeatureStoreUnavailable, match="out_of_memory"):
             await store.record_transactions(batch)  # still full: refused again, nothing written
-        assert await admin.zcard(customer) == sum(tx.customer_id == "card-0" for tx in warm)
+        assert await _customer_count(admin, customer) == warm_count
         await admin.config_set("maxmemory", 0)
         assert await store.record_transactions(batch) == await twin.record_transactions(batch)
         assert await store.record_transactions(batch) == await twin.record_transactions(batch)  # a redelivery
-        assert await admin.zcard(customer) == sum(tx.customer_id == "card-0" for tx in [*warm, *batch])
+        all_count = sum(tx.customer_id == "card-0" for tx in [*warm, *batch])
+        assert await _customer_count(admin, customer) == all_count
     finally:
         await store.close()
         await filling.close()

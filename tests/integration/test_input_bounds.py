@@ -73,7 +73,7 @@ def _verdict(records: list[Any], tx_id: str) -> list[dict[str, Any]]:
     return [v for v in payloads(records) if v["transaction_id"] == tx_id]
 
 
-def test_bad_inputs_are_dead_lettered_and_a_label_correction_reaches_the_terminal_risk(
+def test_bad_inputs_are_dead_lettered_and_a_chargeback_reaches_the_terminal_risk(
     services: Settings, unique: str, tmp_path: Path
 ) -> None:
     setup = scorer_setup(services, unique, tmp_path, partitions=1)
@@ -84,7 +84,7 @@ def test_bad_inputs_are_dead_lettered_and_a_label_correction_reaches_the_termina
     victim = _tx("victim", T0 + timedelta(hours=1), customer="v", terminal="m9")
     squatter = _tx("real", T0 + timedelta(hours=2), customer="mallory", terminal="m1", amount=1.0)
     real = _tx("real", T0 + timedelta(hours=2), customer="alice", terminal="m2", amount=950.0)
-    back_dated = _tx("old", T0 - timedelta(milliseconds=DEFAULT_SPEC.usable_age_ms) - timedelta(days=1))
+    back_dated = _tx("old", T0 - timedelta(milliseconds=DEFAULT_SPEC.claim_horizon_ms) - timedelta(days=1))
     future = _tx("future", datetime.now(UTC) + timedelta(days=3))
     almost_future = [_tx(f"f{i}", datetime.now(UTC) + timedelta(hours=20)) for i in range(5)]
     early_label = _label("h3", True, T0)  # h3 is at T0 + 45 min
@@ -128,13 +128,14 @@ def test_bad_inputs_are_dead_lettered_and_a_label_correction_reaches_the_termina
         assert status == 400, body
         assert json.loads(body)["problems"][0]["reason_code"] == "stale_event_time"
 
-        # labels: one dated before its transaction; "genuine", then the chargeback that corrects it
+        # labels: one dated before its transaction; "genuine" (over no fraud label: nothing kept), then
+        # the chargeback
         produce(settings, [early_label, genuine, held_early])
         _wait_metric(worker, "fraudstream_scorer_labels_total{", 3)
         before = json.loads(http(worker.url("/score"), encode(probe))[1])["features"]
         assert (before["terminal_nb_tx_1d"], before["terminal_risk_1d"]) == (1.0, 0.0)
         produce(settings, [chargeback])
-        _wait_metric(worker, "fraudstream_scorer_label_corrections_total", 1)
+        _wait_metric(worker, 'fraudstream_scorer_labels_total{outcome="recorded"}', 2)
         # a forged "genuine" dated today: accepted by the decoder, years ahead of the replayed stream,
         # it would beat every real label under "the latest wins"
         produce(settings, [forged])
@@ -180,5 +181,5 @@ def test_bad_inputs_are_dead_lettered_and_a_label_correction_reaches_the_termina
     for reason in ("conflicting_duplicate", "stale_event_time", "label_before_transaction"):
         assert f'fraudstream_scorer_dead_letters_total{{reason="{reason}"}} 1.0' in metrics
     assert 'fraudstream_scorer_dead_letters_total{reason="implausible_time"} 2.0' in metrics
-    assert "fraudstream_scorer_label_corrections_total 1.0" in metrics
-    assert 'fraudstream_scorer_labels_total{outcome="corrected"} 1.0' in metrics
+    assert "fraudstream_scorer_label_corrections_total 0.0" in metrics
+    assert 'fraudstream_scorer_labels_total{outcome="recorded"} 2.0' in metrics

@@ -1,55 +1,50 @@
--- Phase 1 of recording labels, in their transaction bucket: keep the winning label of each
--- transaction (the latest labeled_at; fraud over genuine at equal labeled_at) and read what the
--- fraud set of its terminal needs. A label of an unrecorded transaction is held in the bucket's
--- held-labels hash (field: its label key), up to a bound.
--- KEYS: per label its label key, its tx key, then its bucket's held-labels hash. ARGV: mode (always
--- '1'), ttl, bound of held labels per hash, per label the value of its label key
--- ('<1 or 0>|<labeled_at>'). Returns per label two strings: its outcome letter followed by the
--- transaction's final label (n new, c corrected, u unchanged, h held, b refused: before its
--- transaction, x refused: unknown transaction and the hash is full), and the tx key's value ('' when
--- unrecorded).
+-- Phase 1 of recording labels, in their transaction bucket: find what each label joins on. A
+-- claimed transaction: its claim (its facts win over the label's). Else, past the claim horizon
+-- (its day below the claim floor): the terminal and event time the label carries. Else the
+-- transaction is not recorded yet: the label is held in the bucket's held-labels hash (field: the
+-- transaction id), if it wins over one held, up to a bound.
+-- KEYS: per bucket its claim index, then its held-labels hash. ARGV: mode (always '1'), ttl, bound
+-- of held labels per hash, then per label four values: the index in KEYS of its claim index, its
+-- transaction id, its value ('<1 or 0>|<labeled_at>'), the event time it carries ('' when it does
+-- not carry a terminal and an event time).
+-- Returns per label two strings: its outcome letter (j: join on the claim, o: join on its own
+-- terminal and time, h held, u unchanged (held already), b refused: before its transaction, x
+-- refused: not recorded and the held labels are at their bound, r refused: past the claim horizon
+-- and nothing to join on), and the claimed value for 'j' ('' otherwise).
 local ttl, bound, out = ARGV[2], tonumber(ARGV[3]), {}
 
-local function parse(label)
-  local fraud, at = string.match(label, '^([01])|(%-?%d+)$')
-  return tonumber(at), tonumber(fraud)
+local function hold(hk, id, value)
+  local held = redis.call('HGET', hk, id)
+  if held and not wins(value, held) then return 'u' end
+  if not held and redis.call('HLEN', hk) >= bound then return 'x' end
+  redis.call('HSET', hk, id, value)
+  redis.call('EXPIRE', hk, ttl)
+  return 'h'
 end
 
--- whether label a replaces label b
-local function wins(a, b)
-  local at_a, fraud_a = parse(a)
-  local at_b, fraud_b = parse(b)
-  return at_a > at_b or (at_a == at_b and fraud_a > fraud_b)
-end
-
-for i = 1, #KEYS / 3 do
-  local lk, txk, hk, value = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i], ARGV[3 + i]
-  local tx = redis.call('GET', txk)
-  local outcome, final = '', value
-  if not tx then
-    local held = redis.call('HGET', hk, lk)
-    if held and not wins(value, held) then
-      outcome, final = 'u', held
-    elseif not held and redis.call('HLEN', hk) >= bound then
-      outcome = 'x'
+for i = 1, (#ARGV - 3) / 4 do
+  local k, id, value, own = tonumber(ARGV[4 * i]), ARGV[4 * i + 1], ARGV[4 * i + 2], tonumber(ARGV[4 * i + 3])
+  local idx, hk = KEYS[k], KEYS[k + 1]
+  local at = parse_label(value)
+  local stored = rec_find(idx, id)
+  local outcome, claimed = '', ''
+  if stored then
+    claimed = string.sub(stored, string.find(stored, ';', 1, true) + 1)
+    if at < tonumber(string.match(claimed, '^(%-?%d+)|')) then outcome = 'b' else outcome = 'j' end
+  elseif own then
+    if not below_floor(idx, day_of(own)) then
+      outcome = hold(hk, id, value)
+    elseif at < own then
+      outcome = 'b'
     else
-      redis.call('HSET', hk, lk, value)
-      redis.call('EXPIRE', hk, ttl)
-      outcome = 'h'
+      outcome = 'o'
     end
-    tx = ''
-  elseif parse(value) < tonumber(string.match(tx, '^(%-?%d+)|')) then
-    outcome = 'b'
+  elseif below_floor(idx, day_of(at)) then
+    outcome = 'r'
   else
-    local old = redis.call('GET', lk)
-    if old and not wins(value, old) then
-      outcome, final = 'u', old
-    else
-      redis.call('SET', lk, value, 'EX', ttl)
-      outcome = (old and 'c') or 'n'
-    end
+    outcome = hold(hk, id, value)
   end
-  out[2 * i - 1] = outcome .. final
-  out[2 * i] = tx
+  out[2 * i - 1] = outcome
+  out[2 * i] = claimed
 end
 return out

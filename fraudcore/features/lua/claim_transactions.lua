@@ -1,42 +1,75 @@
 -- Phase A of recording (or peeking) transactions, in their transaction bucket: claim each
--- transaction by its tx key and read its label (a label held for it moves to its label key).
--- KEYS: per transaction its tx key, its label key, then its bucket's held-labels hash. ARGV: mode,
--- ttl, per transaction the value of its tx key. Returns per transaction two strings: the tx key's
--- earlier value ('' when claimed now; in peek mode, when new; the caller compares it with its own
--- value: another one is a conflict) and the label's value ('' when none; a held label dated before
--- the transaction is dropped, not returned: 'd' says so in record mode).
-local ttl, out, seen, peeked = ARGV[2], {}, {}, {}
+-- transaction in its bucket's claim days (dropping the days behind the claim horizon first) and
+-- take the label held for it (moved into the claim).
+-- KEYS: per bucket its claim index, then its held-labels hash. ARGV: mode, ttl, claim horizon, the
+-- stream's event-time clock ('' when unknown; see ``prune_base``), then per transaction three
+-- values: the index in KEYS of its claim index, its id, the value it claims ('<t>|<cents>|<n>|
+-- <customer id><terminal id>'). A claim is stored as '<label>;<value>', the label ('<1 or 0>|
+-- <labeled_at>', or empty) the one held for the transaction when it was claimed.
+-- Returns per transaction two strings: the claim found ('' when claimed now; the caller compares its
+-- value with its own: another one is a conflict) and the label of the claim ('' when none; a held
+-- label dated before the transaction is dropped, not returned: 'd' says so in record mode). A
+-- transaction not claimed whose day is below the claim floor (past the claim horizon: it may be a
+-- redelivery no longer recognisable) is not claimed: its own value and 's' (nothing is added for it).
+local ttl, horizon, clock = ARGV[2], tonumber(ARGV[3]), clock_arg(ARGV[4])
+local out = {}
 
--- the held label of a transaction at t ('' when none or dated before t); record mode moves it, or
--- drops it ('d') when dated before t
-local function held_label(lk, hk, t)
-  local held = redis.call('HGET', hk, lk)
-  if not held then return '' end
-  local usable = tonumber(string.match(held, '^[01]|(%-?%d+)$')) >= t
+-- the held label of a transaction claimed now at t ('' when none or dated before t); record mode
+-- takes it out of the held ones ('d' when dropped: dated before t)
+local held
+local function take_held(hk, id, t)
+  local label = held[hk][id]
+  if not label then return '' end
+  local usable = tonumber(string.match(label, '^[01]|(%-?%d+)$')) >= t
+  held[hk][id] = false
   if record then
-    redis.call('HDEL', hk, lk)
+    redis.call('HDEL', hk, id)
     if not usable then return 'd' end
-    redis.call('SET', lk, held, 'EX', ttl)
   end
-  if usable then return held end
+  if usable then return label end
   return ''
 end
 
-for i = 1, #KEYS / 3 do
-  local txk, lk, hk, value = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i], ARGV[2 + i]
-  local stored
-  if record then
-    if not redis.call('SET', txk, value, 'NX', 'EX', ttl) then stored = redis.call('GET', txk) end
-  else
-    stored = seen[txk] or redis.call('GET', txk)
-    if not stored then seen[txk] = value end
-  end
-  out[2 * i - 1] = stored or ''
-  local label = redis.call('GET', lk) or peeked[lk]
-  if not label and not stored then
-    label = held_label(lk, hk, tonumber(string.match(value, '^(%-?%d+)|')))
-    if not record then peeked[lk] = label end
-  end
-  out[2 * i] = label or ''
+local ids = {}
+held = {}
+for i = 1, (#ARGV - 4) / 3 do
+  local k = tonumber(ARGV[2 + 3 * i])
+  ids[k] = ids[k] or {}
+  table.insert(ids[k], ARGV[3 + 3 * i])
 end
+for k, list in pairs(ids) do
+  prefetch(KEYS[k], list)
+  local values = {}
+  for from = 1, #list, 1000 do
+    local part = {}
+    for i = from, math.min(from + 999, #list) do part[#part + 1] = list[i] end
+    local got = redis.call('HMGET', KEYS[k + 1], unpack(part))
+    for i = 1, #part do values[part[i]] = got[i] or false end
+  end
+  held[KEYS[k + 1]] = values
+end
+
+for i = 1, (#ARGV - 4) / 3 do
+  local k, id, value = tonumber(ARGV[2 + 3 * i]), ARGV[3 + 3 * i], ARGV[4 + 3 * i]
+  local idx, hk = KEYS[k], KEYS[k + 1]
+  local t = tonumber(string.match(value, '^(%-?%d+)|'))
+  advance(idx, day_of(prune_base(t, clock) - horizon))
+  local stored = rec_find(idx, id)
+  if not stored and below_floor(idx, day_of(t)) then -- past the claim horizon: maybe a redelivery
+    out[2 * i - 1] = value
+    out[2 * i] = 's'
+  elseif stored then
+    local sep = string.find(stored, ';', 1, true)
+    out[2 * i - 1] = string.sub(stored, sep + 1)
+    out[2 * i] = string.sub(stored, 1, sep - 1)
+  else
+    local label = take_held(hk, id, t)
+    local kept = label
+    if label == 'd' then kept = '' end
+    rec_put(idx, day_of(t), id, kept .. ';' .. value)
+    out[2 * i - 1] = ''
+    out[2 * i] = label
+  end
+end
+expire_touched(ttl)
 return out

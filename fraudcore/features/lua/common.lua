@@ -1,18 +1,15 @@
 -- Shared by the feature scripts (prepended to each). See fraudcore/features/redis_store.py for the
--- key layout. Every key a script touches is one of its KEYS, and all of them share one hash tag.
+-- key layout. Every key a script touches shares one hash tag; entity keys and day indexes are KEYS,
+-- the day hashes of an index are named after it ('<index>:<day>').
 
 local format = string.format
-local record = ARGV[1] == '1' -- '0': peek, write nothing
+local record = ARGV[1] == '1' -- '0': peek, write nothing (changes live in this call's caches only)
+local DAY = 86400000
 
 -- an integral number as a decimal string (exact below 2^53)
 local function num(x) return format('%d', x) end
-
--- the highest score of a sorted set (nil when empty)
-local function top(key)
-  local r = redis.call('ZREVRANGE', key, 0, 0, 'WITHSCORES')
-  if r[2] then return tonumber(r[2]) end
-  return nil
-end
+local function floordiv(a, b) return math.floor(a / b) end
+local function day_of(t) return floordiv(t, DAY) end
 
 -- the stream's event-time clock given by the caller (ARGV ``clock``; nil when '': none known)
 local function clock_arg(value) return tonumber(value) end
@@ -24,19 +21,232 @@ local function prune_base(t, clock)
   return t
 end
 
--- Whether a transaction marked "claimed before" still has to be added at ``t``: not in the set
--- (``held``) and newer than the set's prune floor (the highest score, or the clock when earlier,
--- minus the horizon: no prune went higher while the clock did not move back); below the floor it
--- was added and pruned already, or is too late to matter.
-local function missing(held, key, t, horizon, pending_top, clock)
-  if held then return false end
-  local highest = top(key)
-  if pending_top and (not highest or pending_top > highest) then highest = pending_top end
-  return not highest or t > prune_base(highest, clock) - horizon
-end
-
 -- keys written by this call: each gets its EXPIRE once, when the call ends (``expire_touched``)
 local touched = {}
 local function expire_touched(ttl)
   for key in pairs(touched) do redis.call('EXPIRE', key, ttl) end
+end
+
+-- Day records: per bucket an index (sorted set: each day held, member and score its number, and
+-- member 'floor' scored with the first day kept) and one hash per day '<index>:<day>', field an id.
+-- Reads are remembered per call (``memo``: value, or false when absent), and so are writes, so a
+-- peek sees its own writes without making them.
+local floors, live, memo = {}, {}, {}
+
+local function days(idx)
+  local set = live[idx]
+  if not set then
+    set = {}
+    local flat = redis.call('ZRANGE', idx, 0, -1, 'WITHSCORES')
+    for i = 1, #flat, 2 do
+      if flat[i] == 'floor' then floors[idx] = tonumber(flat[i + 1]) else set[tonumber(flat[i + 1])] = true end
+    end
+    if floors[idx] == nil then floors[idx] = false end
+    live[idx] = set
+  end
+  return set
+end
+
+local function below_floor(idx, day)
+  days(idx)
+  local f = floors[idx]
+  return f and day < f
+end
+
+-- drop the days before ``keep_from``, unless the floor is there already
+local function advance(idx, keep_from)
+  local set = days(idx)
+  local f = floors[idx]
+  if f and f >= keep_from then return end
+  for day in pairs(set) do
+    if day < keep_from then
+      set[day] = nil
+      memo[idx .. ':' .. num(day)] = nil
+      if record then redis.call('DEL', idx .. ':' .. num(day)) end
+    end
+  end
+  if record then
+    redis.call('ZREMRANGEBYSCORE', idx, '-inf', '(' .. num(keep_from))
+    redis.call('ZADD', idx, keep_from, 'floor')
+    touched[idx] = true
+  end
+  floors[idx] = keep_from
+end
+
+-- the name of a day hash (remembered: rows look the same days up again and again)
+local day_names = {}
+local function day_key(idx, day)
+  local names = day_names[idx]
+  if not names then names = {}; day_names[idx] = names end
+  local name = names[day]
+  if not name then name = idx .. ':' .. num(day); names[day] = name end
+  return name
+end
+
+local function day_memo(key)
+  local m = memo[key]
+  if not m then m = {}; memo[key] = m end
+  return m
+end
+
+-- read the records of ``ids`` (a list) in every day held, in one HMGET per day
+local function prefetch(idx, ids)
+  for day in pairs(days(idx)) do
+    local key = day_key(idx, day)
+    local m = day_memo(key)
+    for from = 1, #ids, 1000 do
+      local part = {}
+      for i = from, math.min(from + 999, #ids) do part[#part + 1] = ids[i] end
+      local values = redis.call('HMGET', key, unpack(part))
+      for i = 1, #part do
+        if m[part[i]] == nil then m[part[i]] = values[i] or false end
+      end
+    end
+  end
+end
+
+local function rec_get(idx, day, id)
+  if not days(idx)[day] then return nil end
+  local key = day_key(idx, day)
+  local m = day_memo(key)
+  local v = m[id]
+  if v == nil then
+    v = redis.call('HGET', key, id) or false
+    m[id] = v
+  end
+  return v or nil
+end
+
+-- the record of ``id`` in any day held
+local function rec_find(idx, id)
+  for day in pairs(days(idx)) do
+    local value = rec_get(idx, day, id)
+    if value then return value end
+  end
+  return nil
+end
+
+local function rec_put(idx, day, id, value)
+  local set = days(idx)
+  local key = day_key(idx, day)
+  if not set[day] then
+    set[day] = true
+    if record then redis.call('ZADD', idx, day, num(day)); touched[idx] = true end
+  end
+  day_memo(key)[id] = value
+  if record then
+    redis.call('HSET', key, id, value)
+    touched[key] = true
+  end
+end
+
+-- Tile strings (customer and terminal tiles): a MessagePack array, flat, ``width`` numbers per tile
+-- (the tile first), in tile order; read once per call (``tiles``), changed in this table, and
+-- written back once when the call ends (``write_tiles``).
+local packed, changed = {}, {}
+
+local function tiles(key)
+  local a = packed[key]
+  if not a then
+    local raw = redis.call('GET', key)
+    a = (raw and cmsgpack.unpack(raw)) or {}
+    packed[key] = a
+  end
+  return a
+end
+
+-- add ``x`` (and ``y``, for width 3) to a tile's numbers, keeping the tiles in order
+local function tile_add(key, width, tile, x, y)
+  local a = packed[key]
+  changed[key] = true
+  local at = #a + 1 -- where the tile goes: after the last tile below it
+  while at > 1 and a[at - width] >= tile do
+    if a[at - width] == tile then
+      a[at - width + 1] = a[at - width + 1] + x
+      if width == 3 then a[at - width + 2] = a[at - width + 2] + y end
+      return
+    end
+    at = at - width
+  end
+  if width == 3 then
+    table.insert(a, at, y)
+  end
+  table.insert(a, at, x)
+  table.insert(a, at, tile)
+end
+
+-- drop the tiles <= cut (the first ones)
+local function tile_prune(key, width, cut)
+  local a = packed[key]
+  if not a[1] or a[1] > cut then return end
+  local first = 1
+  while a[first] and a[first] <= cut do first = first + width end
+  local kept = {}
+  for i = first, #a do kept[#kept + 1] = a[i] end
+  packed[key], changed[key] = kept, true
+end
+
+local function write_tiles(ttl)
+  if not record then return end
+  for key in pairs(changed) do
+    if #packed[key] == 0 then
+      redis.call('DEL', key)
+    else
+      redis.call('SET', key, cmsgpack.pack(packed[key]), 'EX', ttl)
+    end
+  end
+end
+
+-- Fraud hashes: read once per call (HGETALL) into a table field -> parsed value ``{tile, count,
+-- labeled_at}``, kept in step with the call's writes.
+local entities, flows = {}, {}
+
+local function entity(key, parse)
+  local e = entities[key]
+  if not e then
+    e = {}
+    local low
+    local flat = redis.call('HGETALL', key)
+    for i = 1, #flat, 2 do
+      local v = parse(flat[i], flat[i + 1])
+      e[flat[i]] = v
+      if not low or v[1] < low then low = v[1] end
+    end
+    entities[key] = e
+    flows[key] = low
+  end
+  return e
+end
+
+-- set a field: its parsed value ``v`` (tile first) and the string stored
+local function ent_set(key, field, v, stored)
+  entities[key][field] = v
+  if not flows[key] or v[1] < flows[key] then flows[key] = v[1] end
+  if record then redis.call('HSET', key, field, stored); touched[key] = true end
+end
+
+local function ent_del(key, field)
+  entities[key][field] = nil
+  if record then redis.call('HDEL', key, field) end
+end
+
+-- drop the fields whose tile is <= cut
+local function ent_prune(key, cut)
+  local low = flows[key]
+  if not low or low > cut then return end
+  local e, stale, rest = entities[key], {}, nil
+  for field, v in pairs(e) do
+    if v[1] <= cut then
+      stale[#stale + 1] = field
+    elseif not rest or v[1] < rest then
+      rest = v[1]
+    end
+  end
+  for _, field in ipairs(stale) do ent_del(key, field) end
+  flows[key] = rest
+end
+
+local function parse_fraud(field, value)
+  local tile, at = string.match(field, '^(%-?%d+):(%-?%d+)$')
+  return {tonumber(tile), tonumber(value), tonumber(at)}
 end

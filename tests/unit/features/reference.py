@@ -1,8 +1,11 @@
-"""A brute-force reading of the feature semantics, to check the stores against: no pruning, no index."""
+"""A brute-force reading of the feature semantics, to check the stores against: no pruning, no index.
+
+Windows are whole event-time tiles; labels are recorded only when fraud, or genuine over a fraud one
+(a genuine label over nothing stores nothing, so an older fraud label arriving after it counts)."""
 
 from __future__ import annotations
 
-from fraudcore.features.definition import DAY_MS, Conflict, FeatureSpec, LabelFacts, LabelOutcome, TxFacts, WindowCounts
+from fraudcore.features.definition import Conflict, FeatureSpec, LabelFacts, LabelOutcome, TxFacts, WindowCounts
 
 
 class Reference:
@@ -24,6 +27,8 @@ class Reference:
         old = table.get(tx_id)
         if old is not None and (label.labeled_at_ms, label.is_fraud) <= (old.labeled_at_ms, old.is_fraud):
             return LabelOutcome.UNCHANGED
+        if tx is not None and old is None and not label.is_fraud:
+            return LabelOutcome.NEW
         table[tx_id] = label
         if tx is None:
             return LabelOutcome.HELD
@@ -36,12 +41,13 @@ class Reference:
         if stored is None:
             self.txs[tx.transaction_id] = tx
             held = self.held.pop(tx.transaction_id, None)
-            if held is not None and held.labeled_at_ms >= tx.event_time_ms:
+            if held is not None and held.labeled_at_ms >= tx.event_time_ms and held.is_fraud:
                 self.labels[tx.transaction_id] = held
         t, spec = tx.event_time_ms, self.spec
+        p, now = spec.tiles_per_day, spec.tile_of(tx.event_time_ms)
         customer = [other for other in self.txs.values() if other.customer_id == tx.customer_id]
         terminal = [other for other in self.txs.values() if other.terminal_id == tx.terminal_id]
-        end = t - spec.label_delay_days * DAY_MS
+        end = now - spec.label_delay_days * p
 
         def fraud_known(other: TxFacts) -> bool:
             label = self.labels.get(other.transaction_id)
@@ -49,11 +55,11 @@ class Reference:
 
         customer_count, customer_cents, terminal_count, terminal_fraud = [], [], [], []
         for w in spec.customer_windows_days:
-            inside = [other for other in customer if t - w * DAY_MS < other.event_time_ms <= t]
+            inside = [other for other in customer if now - w * p < spec.tile_of(other.event_time_ms) <= now]
             customer_count.append(len(inside))
             customer_cents.append(sum(other.amount_cents for other in inside))
         for w in spec.terminal_windows_days:
-            inside = [other for other in terminal if end - w * DAY_MS < other.event_time_ms <= end]
+            inside = [other for other in terminal if end - w * p < spec.tile_of(other.event_time_ms) <= end]
             terminal_count.append(len(inside))
             terminal_fraud.append(sum(fraud_known(other) for other in inside))
         return WindowCounts(tuple(customer_count), tuple(customer_cents), tuple(terminal_count), tuple(terminal_fraud))

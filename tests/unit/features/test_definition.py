@@ -110,7 +110,11 @@ def test_facts_of_events() -> None:
     assert facts.event_time_ms == 1_522_540_831_000  # 2018-04-01T00:00:31Z
     assert TxFacts.of(tx.model_copy(update={"amount": 0.29})).amount_cents == 29  # 0.29 * 100 = 28.999…
     label = example_label()
-    assert LabelFacts.of(label) == LabelFacts("tx-000001", True, 1_522_540_831_000 + 6 * 3_600_000)
+    assert LabelFacts.of(label) == LabelFacts(
+        "tx-000001", True, 1_522_540_831_000 + 6 * 3_600_000, "3156", facts.event_time_ms
+    )
+    bare = label.model_copy(update={"terminal_id": None, "transaction_time": None})
+    assert LabelFacts.of(bare) == LabelFacts("tx-000001", True, 1_522_540_831_000 + 6 * 3_600_000)
 
 
 def test_epoch_ms_is_exact() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -48,9 +49,9 @@ async def test_customer_window_edges() -> None:
     store = MemoryFeatureStore()
     await store.record_transactions(
         [
-            tx("exactly-1d", T - DAY_MS, cents=1),  # t - 1d: outside (t - 1d, t]
-            tx("just-inside-1d", T - DAY_MS + 1, cents=10),
-            tx("exactly-30d", T - 30 * DAY_MS, cents=1000),
+            tx("last-tile-out-1d", T - DAY_MS + HOUR - 1, cents=1),  # tile T - 24: outside (T - 24, T]
+            tx("first-tile-in-1d", T - DAY_MS + HOUR, cents=10),
+            tx("exactly-30d", T - 30 * DAY_MS + HOUR - 1, cents=1000),
             tx("other-customer", T, customer="d", cents=5000),
         ]
     )
@@ -64,11 +65,11 @@ async def test_terminal_windows_are_shifted_by_the_label_delay() -> None:
     end = T - D
     await store.record_transactions(
         [
-            tx("at-end", end, customer="x"),  # t - D: inside (t - D - w, t - D]
-            tx("after-end", end + 1, customer="x"),  # not yet in any terminal window
-            tx("1d-edge", end - DAY_MS, customer="x"),  # outside the 1-day window, inside 7
-            tx("inside-1d", end - DAY_MS + 1, customer="x"),
-            tx("7d-edge", end - 7 * DAY_MS, customer="x"),
+            tx("at-end", end + HOUR - 1, customer="x"),  # tile T - D: inside the tiles (T - D - w, T - D]
+            tx("after-end", end + HOUR, customer="x"),  # not yet in any terminal window
+            tx("1d-edge", end - DAY_MS + HOUR - 1, customer="x"),  # outside the 1-day window, inside 7
+            tx("inside-1d", end - DAY_MS + HOUR, customer="x"),
+            tx("7d-edge", end - 7 * DAY_MS + HOUR - 1, customer="x"),
             tx("other-terminal", end, terminal="n", customer="x"),
         ]
     )
@@ -117,10 +118,11 @@ async def test_the_label_with_the_latest_labeled_at_wins() -> None:
     store = MemoryFeatureStore()
     await store.record_transactions([tx("old", T - D - HOUR, customer="x")])
     genuine, chargeback = LabelFacts("old", False, T - 3 * DAY_MS), fraud("old", T - DAY_MS)
-    assert await store.record_labels([genuine, genuine]) == [LabelOutcome.NEW, LabelOutcome.UNCHANGED]
+    # a genuine label over no fraud one stores nothing: its redelivery is new again
+    assert await store.record_labels([genuine, genuine]) == [LabelOutcome.NEW, LabelOutcome.NEW]
     assert _risk((await store.peek_transactions([tx("now", T)]))[0]) == (0, 0, 0)
-    # the chargeback corrects the "genuine" label: the terminal's risk follows, from its labeled_at
-    assert await store.record_labels([chargeback]) == [LabelOutcome.CORRECTED]
+    # the chargeback: the terminal's risk follows, from its labeled_at
+    assert await store.record_labels([chargeback]) == [LabelOutcome.NEW]
     assert _risk((await store.peek_transactions([tx("now", T)]))[0]) == (1, 1, 1)
     assert _risk((await store.peek_transactions([tx("now", T - DAY_MS - 1)]))[0]) == (0, 0, 0)
     # an older label arriving late, a redelivery, a genuine one at the same labeled_at: no change
@@ -236,11 +238,17 @@ def _stream(rng: random.Random, n: int, jitter_ms: int) -> tuple[list[TxFacts], 
         if rng.random() < 0.1:
             delivered.insert(i + rng.randrange(1, 8), delivered[i])
     labels = [
-        LabelFacts(t.transaction_id, rng.random() < 0.3, t.event_time_ms + rng.randrange(-DAY_MS, 10 * DAY_MS))
+        LabelFacts(
+            t.transaction_id,
+            rng.random() < 0.3,
+            t.event_time_ms + rng.randrange(-DAY_MS, 10 * DAY_MS),
+            t.terminal_id,
+            t.event_time_ms,
+        )
         for t in txs
         if rng.random() < 0.6
     ]
-    labels += [LabelFacts(label.transaction_id, not label.is_fraud, label.labeled_at_ms) for label in labels[::7]]
+    labels += [replace(label, is_fraud=not label.is_fraud) for label in labels[::7]]
     rng.shuffle(labels)
     return delivered, labels
 
@@ -253,12 +261,17 @@ async def test_exact_within_the_allowed_lateness(seed: int) -> None:
     rng = random.Random(seed)
     delivered, labels = _stream(rng, 600, spec.allowed_lateness_days * DAY_MS // 2)
     store, reference = MemoryFeatureStore(spec), Reference(spec)
-    label_at = 0
+    label_at, newest = 0, 0
     for start in range(0, len(delivered), 25):
         batch = delivered[start : start + 25]
         chunk = labels[label_at : label_at + rng.randrange(20)]
         label_at += len(chunk)
-        assert await store.record_labels(chunk) == [reference.label(label) for label in chunk]
+        outcomes = zip(await store.record_labels(chunk), [reference.label(label) for label in chunk], strict=True)
+        # a label record past the terminal horizon (a day of them) may be gone: no window uses it any more
+        horizon = newest - spec.terminal_horizon_ms - DAY_MS
+        for label, (outcome, expected) in zip(chunk, outcomes, strict=True):
+            assert outcome == expected or (label.event_time_ms or 0) < horizon
+        newest = max(newest, *(t.event_time_ms for t in batch))
         peeked = await store.peek_transactions(batch)
         recorded = await store.record_transactions(batch)
         assert recorded == peeked
@@ -267,13 +280,20 @@ async def test_exact_within_the_allowed_lateness(seed: int) -> None:
 
 async def test_history_beyond_the_horizon_is_pruned() -> None:
     spec = FeatureSpec(
-        customer_windows_days=(1,), terminal_windows_days=(1,), label_delay_days=0, allowed_lateness_days=0
+        customer_windows_days=(1,), terminal_windows_days=(1,), label_delay_days=0, allowed_lateness_days=1
     )
     store = MemoryFeatureStore(spec)
-    await store.record_transactions([tx("old", T), tx("new", T + DAY_MS)])  # "new" prunes entries <= T
-    [late] = counts_only(await store.record_transactions([tx("late", T + HOUR)]))  # a day late: beyond the lateness
-    assert late.customer_count == (1,)  # "old" would be in (T + 1h - 1d, T + 1h] but is gone
+    # "new" prunes the tiles up to that of T + 2h (2 days before it), and the claims before day T + 1d
+    await store.record_transactions([tx("old", T + 2 * HOUR), tx("new", T + 2 * DAY_MS + 3 * HOUR)])
+    [late] = counts_only(await store.record_transactions([tx("late", T + DAY_MS + HOUR)]))  # beyond the lateness
+    assert late.customer_count == (1,)  # "old" would be in its window but is gone
     assert late.terminal_count == (1,)
+    # past the claim horizon of its bucket (claims are dropped per bucket): not recorded at all (it
+    # could be a redelivery), its counts answered
+    stale_id = next(f"stale{i}" for i in range(1_000) if bucket_of(f"stale{i}".encode()) == bucket_of(b"new"))
+    [stale] = counts_only(await store.record_transactions([tx(stale_id, T + 20 * HOUR)]))
+    assert stale.customer_count == (0,)  # not even itself ("late" is after it, "old" pruned)
+    assert counts_only(await store.peek_transactions([tx("probe", T + DAY_MS + HOUR)]))[0].customer_count == (2,)
 
 
 async def test_offline_features_replays_in_event_time_order() -> None:

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
 from fraudcore.features.buckets import BUCKETS, bucket_of, bucket_tag
-from fraudcore.features.definition import DEFAULT_SPEC, Conflict, LabelFacts, LabelOutcome, TxFacts
+from fraudcore.features.definition import DAY_MS, DEFAULT_SPEC, Conflict, LabelFacts, LabelOutcome, TxFacts
 from fraudcore.features.redis_calls import (
     Claim,
-    FraudSync,
     KeyLayout,
+    LabelJoin,
     ScriptCall,
+    apply_calls,
     claim_calls,
     customer_calls,
-    fraud_calls,
     group_rows,
     label_claim_calls,
+    read_applied,
     read_claims,
     read_counts,
     read_label_claims,
@@ -34,19 +36,19 @@ LABELS = [LabelFacts(f"tx{i}|{{x}}", i % 3 == 0, T + i) for i in range(0, 400, 2
 
 def _claims(new: bool) -> list[Claim]:
     return [
-        Claim(new, tx.transaction_id.encode(), tx.customer_id.encode(), tx.terminal_id.encode(), tx.event_time_ms, 1, 5)
+        Claim(new, tx.transaction_id.encode(), tx.customer_id.encode(), tx.terminal_id.encode(), tx.event_time_ms, 1)
         for tx in BATCH
     ]
 
 
 def _all_calls(per_bucket: bool) -> list[ScriptCall]:
-    adds = [FraudSync(True, b"id%d" % i, b"term %d" % i, T, T) for i in range(200)]
+    joins = [LabelJoin(i, b"id%d" % i, b"term %d" % i, T, b"1|%d" % T) for i in range(200)]
     return [
         *claim_calls(LAYOUT, BATCH, DEFAULT_SPEC, record=True, per_bucket=per_bucket),
         *customer_calls(LAYOUT, _claims(True), DEFAULT_SPEC, record=True, per_bucket=per_bucket),
         *terminal_calls(LAYOUT, _claims(False), DEFAULT_SPEC, record=False, per_bucket=per_bucket),
         *label_claim_calls(LAYOUT, LABELS, DEFAULT_SPEC, per_bucket=per_bucket),
-        *fraud_calls(LAYOUT, adds, DEFAULT_SPEC, per_bucket=per_bucket),
+        *apply_calls(LAYOUT, joins, DEFAULT_SPEC, per_bucket=per_bucket),
     ]
 
 
@@ -65,7 +67,7 @@ def test_merged_calls_span_many_slots_one_call_per_phase() -> None:
         "record_customers.lua",
         "record_terminals.lua",
         "claim_labels.lua",
-        "sync_frauds.lua",
+        "apply_labels.lua",
     ]
     assert len({key_slot(key) for key in calls[0].keys}) > BUCKETS // 2
 
@@ -82,9 +84,9 @@ def test_buckets_are_spread_evenly_over_the_slots() -> None:
 
 
 def test_keys_carry_the_tag_of_their_id_first() -> None:
-    key = LAYOUT.key(b"cust", b"a{b}c")
-    assert key == b"ns:cust:" + bucket_tag(bucket_of(b"a{b}c")) + b":a{b}c"
-    assert key_slot(key) == key_slot(LAYOUT.key(b"term", b"a{b}c")) == key_slot(bucket_tag(bucket_of(b"a{b}c")))
+    key = LAYOUT.key(b"ctiles", b"a{b}c")
+    assert key == b"ns:ctiles:" + bucket_tag(bucket_of(b"a{b}c")) + b":a{b}c"
+    assert key_slot(key) == key_slot(LAYOUT.key(b"ttiles", b"a{b}c")) == key_slot(bucket_tag(bucket_of(b"a{b}c")))
     with pytest.raises(ValueError, match="free of"):
         KeyLayout("a{b")
 
@@ -106,15 +108,23 @@ def test_a_redelivery_takes_the_label_and_other_facts_are_a_conflict() -> None:
         TxFacts("b", "c", "m", T, 4),
         TxFacts("c", "c", "m", T, 4),
     ]
-    [call] = claim_calls(LAYOUT, batch, DEFAULT_SPEC, record=True, per_bucket=False)
-    assert call.args[2:] == (b"%d|3|12|new customernew terminal" % T, b"%d|4|1|cm" % T, b"%d|4|1|cm" % T)
-    assert call.keys[:3] == (LAYOUT.key(b"tx", b"a"), LAYOUT.key(b"label", b"a"), LAYOUT.held_key(b"a"))
+    [call] = claim_calls(LAYOUT, batch, DEFAULT_SPEC, record=True, per_bucket=False, clock_ms=T)
+    assert call.args[:4] == (b"1", DEFAULT_SPEC.key_ttl_s, DEFAULT_SPEC.claim_horizon_ms, b"%d" % T)
+    assert call.args[5:7] == (b"a", b"%d|3|12|new customernew terminal" % T)
+    assert call.args[8:10] == (b"b", b"%d|4|1|cm" % T)
+    claim_key = LAYOUT.bucket_key(b"claim", b"a")
+    k = call.args[4]
+    assert isinstance(k, int)
+    assert call.keys[k - 1 : k + 1] == (claim_key, LAYOUT.bucket_key(b"hold", b"a"))
     stored = b"%d|9|4|a|b:x|y" % (T - 5)
     replies = [[stored, b"1|77", b"", b"0|5", b"%d|4|1|cm" % T, b"1|78"]]
     first, second, third = read_claims(batch, [call], replies)
     assert first == Conflict(TxFacts("a", "a|b:", "x|y", T - 5, 9))
-    assert second == Claim(True, b"b", b"c", b"m", T, 4, None)
-    assert third == Claim(False, b"c", b"c", b"m", T, 4, 78)
+    assert second == Claim(True, b"b", b"c", b"m", T, 4, b"0|5")
+    assert third == Claim(False, b"c", b"c", b"m", T, 4, b"1|78")
+    [stale] = read_claims(batch[2:], [replace(call, rows=(0,))], [[b"%d|4|1|cm" % T, b"s"]])
+    assert stale == Claim(False, b"c", b"c", b"m", T, 4, stale=True)
+    assert stale.flag == b"s"
 
 
 def test_out_of_range_amounts_are_refused() -> None:
@@ -123,14 +133,19 @@ def test_out_of_range_amounts_are_refused() -> None:
 
 
 def test_customer_and_terminal_rows_index_their_keys() -> None:
-    claims = [Claim(True, b"t1", b"c", b"m", T, 10, None), Claim(False, b"t,2", b"c", b"m", T + 1, 20, 99)]
+    claims = [Claim(True, b"t1", b"c", b"m", T, 10), Claim(False, b"t,2", b"c", b"m", T + 1, 20, b"1|99")]
     [customers] = customer_calls(LAYOUT, claims, DEFAULT_SPEC, record=True, per_bucket=False)
-    assert customers.keys == (LAYOUT.key(b"cust", b"c"),)
-    assert customers.args[-1] == b"1,1,%d,10,2,t11,0,%d,20,3,t,2" % (T, T + 1)
+    assert customers.keys == (LAYOUT.key(b"ctiles", b"c"), LAYOUT.bucket_key(b"cmark", b"c"))
+    assert customers.args[-1] == b"1,2,1,%d,10,2,t11,2,0,%d,20,3,t,2" % (T, T + 1)
     [terminals] = terminal_calls(LAYOUT, claims, DEFAULT_SPEC, record=False, per_bucket=False)
-    assert terminals.keys == (LAYOUT.key(b"term", b"m"), LAYOUT.key(b"fraud", b"m"))
+    assert terminals.keys == (
+        LAYOUT.key(b"ttiles", b"m"),
+        LAYOUT.key(b"frauds", b"m"),
+        LAYOUT.bucket_key(b"tmark", b"m"),
+        LAYOUT.bucket_key(b"lrec", b"m"),
+    )
     assert terminals.args[0] == b"0"
-    assert terminals.args[-1] == b"1,1,%d,,2,t11,0,%d,99,3,t,2" % (T, T + 1)
+    assert terminals.args[-1] == b"1,3,1,%d,,2,t11,3,0,%d,1|99,3,t,2" % (T, T + 1)
 
 
 def test_counts_are_read_back_per_row() -> None:
@@ -140,42 +155,32 @@ def test_counts_are_read_back_per_row() -> None:
         read_counts(3, 2, calls[1:], [b"1,2,3"])
 
 
-def test_label_claims_name_the_fraud_sets_to_follow() -> None:
+def test_labels_join_on_their_claim_or_their_own_facts() -> None:
     labels = [
         LabelFacts("x", True, T + 5),
-        LabelFacts("y", False, T + 6),
+        LabelFacts("y", False, T + 6, "own:1", T - 9 * DAY_MS),
         LabelFacts("z", True, T + 7),
-        LabelFacts("g", False, T + 8),
         LabelFacts("b", True, T - 1),
-        LabelFacts("u", True, T + 9),
-        LabelFacts("o", False, T + 1),
+        LabelFacts("r", True, T + 9),
     ]
     calls = label_claim_calls(LAYOUT, labels, DEFAULT_SPEC, per_bucket=False)
     assert calls[0].args[:3] == (b"1", DEFAULT_SPEC.key_ttl_s, DEFAULT_SPEC.held_labels_per_bucket)
-    tx = b"%d|1|1|cm:1" % T
-    replies = [
-        [
-            *(b"n1|%d" % (T + 5), tx),  # a new fraud: follows
-            *(b"c0|%d" % (T + 6), tx),  # corrected to genuine: follows (out of the fraud set)
-            *(b"h1|%d" % (T + 7), b""),  # held: nothing to follow yet
-            *(b"n0|%d" % (T + 8), tx),  # a new genuine label: nothing to do
-            *(b"b1|%d" % (T - 1), tx),  # refused
-            *(b"x1|%d" % (T + 9), b""),  # refused
-            *(b"u1|%d" % (T + 3), tx),  # older than the held fraud label: the set follows the held one
-        ]
+    assert calls[0].args[3 + 4 : 3 + 8][1:] == (b"y", b"0|%d" % (T + 6), b"%d" % (T - 9 * DAY_MS))
+    assert calls[0].args[3:7][1:] == (b"x", b"1|%d" % (T + 5), b"")
+    replies = [[b"j", b"%d|1|1|cm:1" % T, b"o", b"", b"h", b"", b"b", b"", b"r", b""]]
+    outcomes, joins = read_label_claims(labels, calls, replies)
+    assert outcomes == [None, None, LabelOutcome.HELD, LabelOutcome.BEFORE_TRANSACTION, LabelOutcome.UNJOINABLE]
+    assert joins == [
+        LabelJoin(0, b"x", b"m:1", T, b"1|%d" % (T + 5)),
+        LabelJoin(1, b"y", b"own:1", T - 9 * DAY_MS, b"0|%d" % (T + 6)),
     ]
-    outcomes, syncs = read_label_claims(labels, calls, replies)
-    assert outcomes == [
+    applied = apply_calls(LAYOUT, joins, DEFAULT_SPEC, per_bucket=True, clock_ms=T)
+    assert sum(len(call.rows) for call in applied) == 2
+    replies2 = [b"c" if joins[call.rows[0]].row == 1 else b"n" for call in applied]
+    assert read_applied(outcomes, joins, applied, replies2) == [
         LabelOutcome.NEW,
         LabelOutcome.CORRECTED,
         LabelOutcome.HELD,
-        LabelOutcome.NEW,
         LabelOutcome.BEFORE_TRANSACTION,
-        LabelOutcome.UNKNOWN_TRANSACTION,
-        LabelOutcome.UNCHANGED,
-    ]
-    assert syncs == [
-        FraudSync(True, b"x", b"m:1", T, T + 5),
-        FraudSync(True, b"y", b"m:1", T, None),
-        FraudSync(False, b"o", b"m:1", T, T + 3),
+        LabelOutcome.UNJOINABLE,
     ]

@@ -52,7 +52,7 @@ def test_encoding_is_compact_utf8_json_in_field_order() -> None:
     )
     expected = (
         '{"schema_version":1,"transaction_id":"tx-1","is_fraud":false,"labeled_at":"2018-04-01T06:00:31.500000Z",'
-        '"source":"investigation","customer_id":"Zoë"}'
+        '"source":"investigation","customer_id":"Zoë","terminal_id":null,"transaction_time":null}'
     )
     assert encode(label) == expected.encode()
 

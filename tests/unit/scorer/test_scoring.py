@@ -29,6 +29,8 @@ from scorer.model_holder import ModelHolder
 from scorer.scoring import BatchScorer, ConflictingTransactions, RawMessage, card_bucket, conflict_rejection
 from tests.unit.scorer.twins import MemorySource, loaded_model
 
+HOUR = timedelta(hours=1)
+
 
 def _transactions(count: int) -> list[Transaction]:
     base = example_transaction()
@@ -106,7 +108,10 @@ async def test_reading_without_recording_changes_nothing() -> None:
 
 async def test_a_redelivered_batch_gets_the_same_features() -> None:
     scorer, _ = await _scorer()
-    transactions = _transactions(3)
+    # an hour apart, each in its own tile (a redelivery counts the later transactions of its tile too)
+    transactions = [
+        t.model_copy(update={"event_time": t.event_time + i * HOUR}) for i, t in enumerate(_transactions(3))
+    ]
     first = await scorer.score(transactions)
     again = await scorer.score(transactions)
     assert [v.features for v in first] == [v.features for v in again]
@@ -177,7 +182,7 @@ async def test_stale_and_far_future_transactions_become_dead_letters_with_their_
     scorer, _ = await _scorer()
     honest = _transactions(50)
     base = honest[0]
-    age = timedelta(milliseconds=scorer.spec.usable_age_ms)
+    age = timedelta(milliseconds=scorer.spec.claim_horizon_ms)
     back_dated = base.model_copy(
         update={"transaction_id": "old", "event_time": base.event_time - age - timedelta(days=1)}
     )
