@@ -10,6 +10,8 @@
   is unreachable. The 409 names the fields that differ from the stored transaction only to a caller
   with a valid token: to anyone else it says no more than that the id was recorded with other
   content, so a read-only peek cannot read a stored transaction's customer, terminal or amount.
+  Without a valid token a request holds at most :data:`MAX_OPEN_SCORE_BATCH` transactions (with one,
+  :data:`MAX_SCORE_BATCH`).
 * ``POST /reload`` — check the registry now and swap to the current champion (needs the API token).
 * ``GET /model`` — the version in use, when it was loaded, its validation, the last refreshes.
 * ``GET /health`` (liveness: the process answers; 200 even when stalled, since a restart fixes
@@ -41,12 +43,19 @@ from scorer.model_holder import RefreshOutcome
 from scorer.runtime import ScorerRuntime
 from scorer.scoring import ConflictingTransactions, conflict_rejection, undisclosed_conflict, utc_now
 
-__all__ = ["MAX_SCORE_BATCH", "register_views"]
+__all__ = ["MAX_OPEN_SCORE_BATCH", "MAX_SCORE_BATCH", "register_views"]
 
 log = logging.getLogger(__name__)
 
 MAX_SCORE_BATCH = 10_000
+MAX_OPEN_SCORE_BATCH = 100
+"""Transactions per read-only ``POST /score`` without a valid token: each row costs the feature store
+work in proportion to its card's and terminal's history, so an anonymous caller gets small batches."""
 _MAX_BODY_BYTES = 16 * 1024 * 1024
+_LIMIT_HINT = {
+    MAX_SCORE_BATCH: "",
+    MAX_OPEN_SCORE_BATCH: f" without the bearer token of FRAUD_API_TOKEN (with it: {MAX_SCORE_BATCH})",
+}
 _METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST.split(";", 1)[0] + "; version=0.0.4"  # aiohttp adds the charset
 
 
@@ -72,8 +81,10 @@ def register_views(app: faust.App, runtime: ScorerRuntime) -> None:
                 return _error(self, 400, f"the body is not JSON: {exc}")
             single = isinstance(document, dict)
             items = [document] if single else document
-            if not isinstance(items, list) or not items or len(items) > MAX_SCORE_BATCH:
-                return _error(self, 400, f"expected a transaction object or an array of 1 to {MAX_SCORE_BATCH}")
+            limit = MAX_SCORE_BATCH if refusal is None else MAX_OPEN_SCORE_BATCH
+            if not isinstance(items, list) or not items or len(items) > limit:
+                expected = f"expected a transaction object or an array of 1 to {limit}"
+                return _error(self, 400, expected + _LIMIT_HINT[limit])
             transactions, problems = _decode_all(items)
             if not problems:
                 stale = runtime.scorer.stale(transactions, observe=record)

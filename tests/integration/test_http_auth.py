@@ -16,6 +16,7 @@ from fraudcore.settings import Settings
 from schemas.codec import encode
 from schemas.events import Transaction
 from schemas.examples import example_transaction
+from scorer.web import MAX_OPEN_SCORE_BATCH
 from tests.integration.scorer_harness import Worker, http, register, scorer_setup, train_bundle
 
 FAKES = 1_000  # the attack the security review measured: 1,000 recorded fakes took a card from 1 to 1,001
@@ -89,6 +90,15 @@ def test_http_writes_need_the_token_and_without_it_change_no_feature(
             assert (status, challenge) == (403, None), (url, answer)
             assert "not valid" in json.loads(answer)["error"]
         assert _card_count(worker) == 2.0, "a refused write must not record anything"
+
+        many = _body(_card_transactions(MAX_OPEN_SCORE_BATCH + 1, "many"))
+        status, answer, _ = _post(worker.url("/score"), many, None)
+        assert status == 400, answer
+        assert f"1 to {MAX_OPEN_SCORE_BATCH} without the bearer token" in json.loads(answer)["error"]
+        status, answer = http(worker.url("/score"), many, token=setup.api_token)
+        assert status == 200, answer
+        assert len(json.loads(answer)) == MAX_OPEN_SCORE_BATCH + 1
+        assert _card_count(worker) == 2.0, "a read-only score records nothing"
 
         for path in ("/health", "/ready", "/metrics", "/model"):
             assert http(worker.url(path))[0] == 200, path
