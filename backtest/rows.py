@@ -60,7 +60,9 @@ def evaluation_rows(
         labelled=np.array([label is not None for label in labels], dtype=np.bool_),
         is_fraud=np.array([label is not None and label.is_fraud for label in labels], dtype=np.bool_),
         day=times // DAY_MS,
-        customer=np.array([facts.customer_id for facts in transactions], dtype=np.str_),
+        customer=np.unique(np.array([facts.customer_id for facts in transactions], dtype=np.str_), return_inverse=True)[
+            1
+        ].astype(np.int64),
         scenario=history.scenarios,
         amount=cents / 100,
         labeled_at_ms=np.array([_NEVER if label is None else label.labeled_at_ms for label in labels], dtype=np.int64),

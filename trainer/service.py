@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from fraudcore.columnar.decoding import decode_labels, decode_transactions
 from fraudcore.features.definition import DAY_MS, FEATURE_NAMES
 from fraudcore.kafka_reading import groupless_consumer, topic_partitions
 from fraudcore.kafka_security import client_options
@@ -37,8 +38,6 @@ from fraudcore.models import (
     verification_keys,
 )
 from fraudcore.settings import Settings
-from schemas.codec import Decoded, decode
-from schemas.events import Label, Transaction
 from schemas.topics import Topics
 from trainer.drift_trigger import DriftTrigger
 from trainer.history import History, Snapshot
@@ -158,23 +157,18 @@ class Trainer:
         now = datetime.now(UTC)
         history = self.history
         corrections = history.label_corrections
+        values = [record.value for record in records]
         if topic == self.topics.transactions:
             kind = "transaction"
-            decoded = [decode(record.value, Transaction, now=now) for record in records]
-            valid = [result.event for result in decoded if isinstance(result, Decoded)]
-            history.add_transactions(valid)
-            accepted = len(valid)
+            transactions, rejected = decode_transactions(values, now=now)
+            history.add_transaction_columns(transactions)
         else:
             kind = "label"
-            accepted = 0
-            for record in records:
-                labelled = decode(record.value, Label, now=now)
-                if isinstance(labelled, Decoded):
-                    history.add_label(labelled.event)
-                    accepted += 1
+            labels, rejected = decode_labels(values, now=now)
+            history.add_label_columns(labels)
         self.metrics.label_corrections.inc(history.label_corrections - corrections)
-        self._events[kind, "accepted"].inc(accepted)
-        self._events[kind, "invalid"].inc(len(records) - accepted)
+        self._events[kind, "accepted"].inc(len(records) - len(rejected))
+        self._events[kind, "invalid"].inc(len(rejected))
         self._count_drops()
 
     def _count_drops(self) -> None:
@@ -344,7 +338,7 @@ class Trainer:
         registered = register_outcome(client, self.settings, outcome, champion_version)
         report = RetrainReport(
             at=datetime.fromtimestamp(snapshot.clock_ms / 1000, UTC),
-            transactions=len(snapshot.transactions),
+            transactions=len(snapshot),
             labelled=int(data.labelled.sum()),
             outcome=outcome,
             registered=registered,

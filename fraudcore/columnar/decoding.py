@@ -31,7 +31,14 @@ from schemas.events import Label, Transaction
 from schemas.fields import MAX_AMOUNT, SCHEMA_VERSION, TIME_FLOOR
 from schemas.rejection import Rejected
 
-__all__ = ["LabelColumns", "TransactionColumns", "decode_labels", "decode_transactions"]
+__all__ = [
+    "LabelColumns",
+    "TransactionColumns",
+    "decode_labels",
+    "decode_transactions",
+    "label_columns",
+    "transaction_columns",
+]
 
 _FAST_TIME: Final = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|[+-][0-9]{2}:[0-9]{2})$"
@@ -241,3 +248,26 @@ def decode_labels(
         labeled_at_ms=np.array(times, dtype=np.int64),
     )
     return columns, rejected
+
+
+def transaction_columns(events: Sequence[Transaction]) -> TransactionColumns:
+    """Columns of validated transaction events (the rows in their order)."""
+    return TransactionColumns(
+        index=np.arange(len(events), dtype=np.int64),
+        transaction_id=pa.array([event.transaction_id for event in events], type=pa.string()),
+        customer_id=pa.array([event.customer_id for event in events], type=pa.string()),
+        terminal_id=pa.array([event.terminal_id for event in events], type=pa.string()),
+        event_time_ms=np.array([epoch_ms(event.event_time) for event in events], dtype=np.int64),
+        amount_cents=np.rint(np.array([event.amount for event in events], dtype=np.float64) * 100).astype(np.int64),
+        scenario=np.array([-1 if e.fraud_scenario is None else e.fraud_scenario for e in events], dtype=np.int8),
+    )
+
+
+def label_columns(events: Sequence[Label]) -> LabelColumns:
+    """Columns of validated label events (the rows in their order)."""
+    return LabelColumns(
+        index=np.arange(len(events), dtype=np.int64),
+        transaction_id=pa.array([event.transaction_id for event in events], type=pa.string()),
+        is_fraud=np.array([event.is_fraud for event in events], dtype=np.bool_),
+        labeled_at_ms=np.array([epoch_ms(event.labeled_at) for event in events], dtype=np.int64),
+    )
