@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from fraudcore.columnar.features import offline_feature_matrix
 from fraudcore.evaluation import Evaluation, Fold, evaluate, prequential_folds
-from fraudcore.features.definition import DAY_MS, DEFAULT_SPEC, FeatureSpec, LabelFacts, TxFacts
-from fraudcore.features.memory import offline_features
+from fraudcore.features.definition import DAY_MS, DEFAULT_SPEC, FeatureSpec
 from fraudcore.model_kind import ModelKind
 from fraudcore.models import ModelBundle
 from fraudcore.settings import Settings
@@ -132,36 +132,6 @@ def build_dataset(snapshot: Snapshot, spec: FeatureSpec = DEFAULT_SPEC) -> Datas
         labeled_at_ms=np.where(labelled, snapshot.labeled_at_ms, _NEVER),
         clock_ms=snapshot.clock_ms,
     )
-
-
-def offline_feature_matrix(
-    event_time_ms: npt.NDArray[np.int64],
-    amount_cents: npt.NDArray[np.int64],
-    customer_code: npt.NDArray[np.int64],
-    terminal_code: npt.NDArray[np.int64],
-    fraud_labeled_at_ms: npt.NDArray[np.int64],
-    spec: FeatureSpec = DEFAULT_SPEC,
-) -> npt.NDArray[np.float64]:
-    """The feature matrix of columns (rows in input order), per row through the memory store's
-    replay: the columnar signature of ``fraudcore.features.offline.offline_feature_matrix``."""
-    transactions = [
-        TxFacts(f"r{row}", f"c{customer}", f"t{terminal}", t, cents)
-        for row, (t, cents, customer, terminal) in enumerate(
-            zip(
-                event_time_ms.tolist(),
-                amount_cents.tolist(),
-                customer_code.tolist(),
-                terminal_code.tolist(),
-                strict=True,
-            )
-        )
-    ]
-    fraud = np.flatnonzero(fraud_labeled_at_ms != _NEVER)
-    labels = [
-        LabelFacts(f"r{row}", True, at)
-        for row, at in zip(fraud.tolist(), fraud_labeled_at_ms[fraud].tolist(), strict=True)
-    ]
-    return offline_features(transactions, labels, spec)
 
 
 @dataclass(frozen=True)
