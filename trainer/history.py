@@ -81,6 +81,9 @@ NEVER: Final = np.iinfo(np.int64).max
 _NO_LABEL: Final = -1
 """A row's label key when it has none (keys are ``labeled_at_ms * 2 + is_fraud``, never negative)."""
 
+_MAX_CHUNKS: Final = 32
+"""Id chunks (one per batch) merged into one beyond this, so a lookup stays quick."""
+
 _Ints = npt.NDArray[np.int64]
 
 
@@ -284,6 +287,8 @@ class History:
         start = len(self)
         self._hash.extend(hashes[new])
         self._ids.append(ids.take(new))
+        if len(self._ids) > _MAX_CHUNKS:
+            self._ids = [pa.chunked_array(self._ids, type=pa.string()).combine_chunks()]
         self._customer.extend(customer[new])
         self._terminal.extend(terminal[new])
         self._time.extend(time[new])
