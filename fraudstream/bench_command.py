@@ -12,7 +12,7 @@ from typing import Any
 from bench.config import DEFAULT, QUICK
 from fraudcore.model_kind import ModelKind
 from fraudcore.settings import Settings
-from fraudstream import infra_commands
+from fraudstream import infra_commands, sizing_command
 from fraudstream.argument_types import bounded
 
 __all__ = ["add_parser", "bench"]
@@ -39,6 +39,9 @@ namespace and model all under a fresh bench-<id> prefix, removed at the end); ra
 the broker's append times of the first and last outputs, so start-up is not counted. Prints progress,
 then a table of the measurements, their ratios and the targets; --json FILE writes them all.
 Exit codes: 0 measured, 1 a measurement failed, 2 bad arguments, 3 the infrastructure could not start.
+
+`fraudstream bench sizing` (its own --help) measures instead what the online store, the scorer and
+the trainer cost per card, terminal and transaction on a long simulated history.
 """
 
 
@@ -87,6 +90,8 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write every measurement to FILE (JSON)")
     parser.add_argument("--stop-infra", action="store_true", help="stop Kafka, Redis and MLflow at the end")
     parser.set_defaults(handler=bench)
+    parts = parser.add_subparsers(dest="bench_part", metavar="PART", required=False)
+    sizing_command.add_parser(parts)
 
 
 def bench(args: argparse.Namespace, settings: Settings) -> int:

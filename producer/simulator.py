@@ -39,6 +39,8 @@ class SimulationParams:
     n_terminals: int = 10_000
     start: datetime = datetime(2018, 4, 1, tzinfo=UTC)
     days: int = 183
+    mean_tx_per_day: float = 2.0
+    """Mean payments per customer and day: each customer's rate is drawn uniformly in ``[0, 2 x mean]``."""
     radius: float = 5.0
     amount_threshold: float = 220.0
     compromised_terminals_per_day: int = 2
@@ -62,6 +64,8 @@ class SimulationParams:
             problems.append("customer_fraud_share must be within [0, 1]")
         if self.radius <= 0:
             problems.append("radius must be positive")
+        if not self.mean_tx_per_day > 0:
+            problems.append("mean_tx_per_day must be positive")
         if self.shift_amount_factor <= 0:
             problems.append("shift_amount_factor must be positive")
         if problems:
@@ -99,7 +103,7 @@ class Simulator:
         self.customer_xy = rng.uniform(0, 100, size=(p.n_customers, 2))
         self.mean_amount = rng.uniform(5, 100, size=p.n_customers)
         self.std_amount = self.mean_amount / 2
-        self.tx_per_day = rng.uniform(0, 4, size=p.n_customers)
+        self.tx_per_day = rng.uniform(0, 2 * p.mean_tx_per_day, size=p.n_customers)
         self.terminal_xy = rng.uniform(0, 100, size=(p.n_terminals, 2))
         self.reachable = self._reachable_terminals()
         self._terminal_compromised_until = np.full(p.n_terminals, -1, dtype=np.int64)

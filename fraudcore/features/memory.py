@@ -1,8 +1,9 @@
-"""The in-memory feature store and the offline replay built on it.
+"""The in-memory feature store, and the offline features of fact objects.
 
-Pure Python and deterministic: the trainer and the backtest compute features with
-:func:`offline_features`, and unit tests use :class:`MemoryFeatureStore` as the twin of the Redis
-store. It mirrors the Redis layout (per-customer, per-terminal and per-terminal fraud histories
+Pure Python and deterministic: :func:`offline_features` gives the trainer's and the backtest's
+features of :class:`TxFacts` and :class:`LabelFacts` (an adapter over the vectorized
+:mod:`fraudcore.features.offline`), and unit tests use :class:`MemoryFeatureStore` as the twin of the
+Redis store. It mirrors the Redis layout (per-customer, per-terminal and per-terminal fraud histories
 sorted by event time, transactions and labels by id, labels of unrecorded transactions held per slot
 bucket under the same bound) and prunes exactly like it, so both give the same counts and label
 outcomes for the same sequence of calls. There is no wall clock, hence no key expiry.
@@ -11,15 +12,15 @@ outcomes for the same sequence of calls. There is no wall clock, hence no key ex
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections import ChainMap
+from collections import ChainMap, Counter
 from collections.abc import AsyncGenerator, Callable, MutableMapping, Sequence
-from itertools import chain
 from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from fraudcore.features.buckets import bucket_of
+from fraudcore.features.codes import factorize
 from fraudcore.features.definition import (
     DAY_MS,
     DEFAULT_SPEC,
@@ -29,9 +30,9 @@ from fraudcore.features.definition import (
     LabelOutcome,
     TxFacts,
     WindowCounts,
-    feature_matrix,
     label_wins,
 )
+from fraudcore.features.offline import fraud_intervals, offline_feature_matrix
 
 __all__ = ["MemoryFeatureStore", "offline_features"]
 
@@ -312,28 +313,27 @@ def offline_features(
     labels: Sequence[LabelFacts],
     spec: FeatureSpec = DEFAULT_SPEC,
 ) -> npt.NDArray[np.float64]:
-    """The feature matrix of ``transactions`` (rows in their input order), computed by replaying
-    transactions at their event time and labels at their ``labeled_at`` through a
-    :class:`MemoryFeatureStore`; at equal times labels go first, otherwise input order is kept.
-    Transaction ids must be unique."""
-    n_labels, n_txs = len(labels), len(transactions)
-    times = np.fromiter(
-        chain((label.labeled_at_ms for label in labels), (tx.event_time_ms for tx in transactions)),
-        dtype=np.int64,
-        count=n_labels + n_txs,
+    """The feature matrix of ``transactions`` (rows in their input order), as if replaying transactions
+    at their event time and labels at their ``labeled_at`` (labels first at equal times, otherwise input
+    order), computed by :func:`~fraudcore.features.offline.offline_feature_matrix`. Transaction ids must
+    be unique (``ValueError``); a label of another transaction, or dated before its transaction, never counts."""
+    n = len(transactions)
+    row_of = {facts.transaction_id: row for row, facts in enumerate(transactions)}
+    if len(row_of) != n:
+        twice = next(i for i, count in Counter(t.transaction_id for t in transactions).items() if count > 1)
+        raise ValueError(f"transaction id {twice!r} appears twice")
+    times = np.fromiter((facts.event_time_ms for facts in transactions), dtype=np.int64, count=n)
+    frauds = fraud_intervals(
+        np.fromiter((row_of.get(label.transaction_id, -1) for label in labels), dtype=np.int64, count=len(labels)),
+        np.fromiter((label.is_fraud for label in labels), dtype=np.bool_, count=len(labels)),
+        np.fromiter((label.labeled_at_ms for label in labels), dtype=np.int64, count=len(labels)),
+        times,
     )
-    is_tx = np.repeat(np.array([0, 1], dtype=np.int8), [n_labels, n_txs])
-    order = np.lexsort((is_tx, times))  # stable: ties keep input order
-    store = MemoryFeatureStore(spec)
-    tables = store._tables
-    counts: list[WindowCounts] = [WindowCounts((), (), (), ())] * n_txs
-    for index in order.tolist():
-        if index < n_labels:
-            store._label(labels[index])
-        else:
-            tx = transactions[index - n_labels]
-            counted = store._record(tables, tx)
-            if isinstance(counted, Conflict):
-                raise ValueError(f"transaction id {tx.transaction_id!r} appears twice with different facts")
-            counts[index - n_labels] = counted
-    return feature_matrix(transactions, counts, spec)
+    return offline_feature_matrix(
+        times,
+        np.fromiter((facts.amount_cents for facts in transactions), dtype=np.int64, count=n),
+        factorize([facts.customer_id for facts in transactions]),
+        factorize([facts.terminal_id for facts in transactions]),
+        frauds,
+        spec,
+    )

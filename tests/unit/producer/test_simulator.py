@@ -91,6 +91,7 @@ def test_compromised_customers_lose_the_configured_share_at_inflated_amounts() -
         ({"start": datetime(2018, 4, 1)}, "start must be timezone-aware"),
         ({"customer_fraud_share": 1.5}, "customer_fraud_share"),
         ({"radius": 0.0}, "radius must be positive"),
+        ({"mean_tx_per_day": 0.0}, "mean_tx_per_day must be positive"),
     ],
 )
 def test_invalid_parameters_are_explained(changes: dict[str, object], message: str) -> None:
@@ -106,3 +107,10 @@ def test_an_injected_shift_scales_the_amounts_from_its_day_on() -> None:
     after_shifted = np.concatenate([day.amount for day in shifted[10:]])
     assert np.array_equal(before, np.concatenate([day.amount for day in plain[:10]]))
     assert 2.5 < after_shifted.mean() / after_plain.mean() < 3.5
+
+
+def test_the_mean_rate_sets_the_payments_per_customer_and_day() -> None:
+    slow = sum(len(day) for day in _all_days(SMALL))
+    fast = sum(len(day) for day in _all_days(SimulationParams(**{**SMALL.__dict__, "mean_tx_per_day": 6.0})))
+    assert 2.5 < fast / slow < 3.5
+    assert slow / (SMALL.n_customers * SMALL.days) < 2.0  # customers without a terminal in reach pay nothing
