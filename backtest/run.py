@@ -35,9 +35,9 @@ from backtest.stores import StoreKind, StoreRefused, check_namespace, default_na
 from backtest.timerange import TimeRange, iso
 from backtest.verdicts import write_verdicts
 from fraudcore.collector_tuning import fewer_collections
-from fraudcore.columnar.features import offline_feature_matrix
 from fraudcore.evaluation import JsonValue
 from fraudcore.features.definition import DAY_MS, DEFAULT_SPEC, FeatureSpec, TxFacts
+from fraudcore.features.offline import offline_feature_matrix
 from fraudcore.features.store import FeatureStoreUnavailable
 from fraudcore.local.errors import InfraError
 from fraudcore.models import ModelLoadError, ModelLoadFailure

@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from fraudcore.columnar.features import offline_feature_matrix
 from fraudcore.evaluation import Evaluation, Fold, evaluate, prequential_folds
 from fraudcore.features.definition import DAY_MS, DEFAULT_SPEC, FeatureSpec
+from fraudcore.features.offline import offline_feature_matrix
 from fraudcore.model_kind import ModelKind
 from fraudcore.models import ModelBundle
 from fraudcore.settings import Settings
