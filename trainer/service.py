@@ -55,8 +55,8 @@ __all__ = ["NotEnoughHistory", "RetrainReport", "Trainer"]
 
 log = logging.getLogger(__name__)
 
-_POLL_RECORDS = 50_000
-"""Records one poll returns at most: large enough for the columnar decoding's batches to pay."""
+_POLL_RECORDS = 20_000
+"""Records one poll returns at most: one batch of the history, whose clock observes each (:mod:`trainer.history`)."""
 
 
 class NotEnoughHistory(Exception):
