@@ -17,29 +17,39 @@ order the partitions were read in, which a minority of forged times cannot move)
 "genuine" label dated "today" would otherwise replace a real chargeback as the ground truth. The
 bound is the usable age rather than the trainer's one day because the read stops at the topics'
 end, where honest labels keep coming for a label delay after the last transactions.
+
+Read records are held as columns (Arrow strings for ids, int64 times and cents), decoded in bulk
+(:mod:`fraudcore.columnar.decoding`); the rules above are applied once, vectorized, when the
+:class:`History` is built.
 """
 
 from __future__ import annotations
 
-import heapq
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Final, Protocol
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from fraudcore.columnar.decoding import decode_labels, decode_transactions
 from fraudcore.event_clock import EventClock
-from fraudcore.features.definition import DEFAULT_SPEC, FeatureSpec, LabelFacts, TxFacts, label_wins
-from schemas.codec import Decoded, decode_batch
-from schemas.events import Label, Transaction
+from fraudcore.features.definition import DEFAULT_SPEC, FeatureSpec, LabelFacts, TxFacts
 
-__all__ = ["Collector", "History", "ReadStats", "Record"]
+__all__ = ["NEVER", "Collector", "History", "ReadStats", "Record"]
 
 _CLOCK_WINDOW: Final = 4096
 """Event times the stream clock is the median of (the scorer's default window)."""
+
+NEVER: Final = np.iinfo(np.int64).max
+"""The label time of a transaction without a label."""
+
+_Ints = npt.NDArray[np.int64]
 
 
 class Record(Protocol):
@@ -74,13 +84,52 @@ class ReadStats:
 
 @dataclass(frozen=True, eq=False)
 class History:
-    """The transactions of the replay window sorted by (event time, id), and their labels."""
+    """The transactions of the replay window as columns sorted by (event time, id), and their labels."""
 
-    transactions: list[TxFacts]
+    transaction_id: pa.Array
+    customer_id: pa.Array
+    terminal_id: pa.Array
+    customer: _Ints
+    """Customer codes (equal id, equal code)."""
+    terminal: _Ints
+    event_time_ms: _Ints
+    amount_cents: _Ints
     scenarios: npt.NDArray[np.int8]
     """Simulated fraud scenario per transaction (-1 when unknown)."""
-    labels: dict[str, LabelFacts]
-    """The label of each transaction that has one, by transaction id."""
+    labeled_at_ms: _Ints
+    """When the transaction's winning label was given (:data:`NEVER`: none)."""
+    is_fraud: npt.NDArray[np.bool_]
+    """Whether its winning label says fraud (False without a label)."""
+
+    def __len__(self) -> int:
+        return len(self.event_time_ms)
+
+    @cached_property
+    def transactions(self) -> list[TxFacts]:
+        """The rows as facts (for a feature store's replay and the verdicts)."""
+        return [
+            TxFacts(*row)
+            for row in zip(
+                self.transaction_id.to_pylist(),
+                self.customer_id.to_pylist(),
+                self.terminal_id.to_pylist(),
+                self.event_time_ms.tolist(),
+                self.amount_cents.tolist(),
+                strict=True,
+            )
+        ]
+
+    @cached_property
+    def labels(self) -> dict[str, LabelFacts]:
+        """The label of each transaction that has one, by transaction id."""
+        rows = np.flatnonzero(self.labeled_at_ms != NEVER)
+        ids = self.transaction_id.take(rows).to_pylist()
+        return {
+            tx_id: LabelFacts(tx_id, fraud, at)
+            for tx_id, fraud, at in zip(
+                ids, self.is_fraud[rows].tolist(), self.labeled_at_ms[rows].tolist(), strict=True
+            )
+        }
 
 
 class Collector:
@@ -94,101 +143,156 @@ class Collector:
         self.now = now
         self.spec = spec
         self.stats = ReadStats()
-        self._latest: list[int] = []
-        """A min-heap of the latest ``_CLOCK_WINDOW`` transaction event times read."""
-        self._transactions: dict[str, tuple[int, int, TxFacts, int]] = {}
-        self._labels: dict[str, set[LabelFacts]] = {}
-        """Every distinct label of each transaction id: the winner is chosen once the clock is known."""
+        self._latest = np.empty(0, dtype=np.int64)
+        """The latest ``_CLOCK_WINDOW`` transaction event times read."""
+        self._transactions: list[pa.RecordBatch] = []
+        self._labels: list[pa.RecordBatch] = []
 
     def add_transactions(self, partition: int, records: Iterable[Record]) -> None:
         """Collect records of one partition of the transactions topic."""
         batch = list(records)
-        results = decode_batch([record.value for record in batch], Transaction, now=self.now).results
+        columns, rejected = decode_transactions([record.value for record in batch], now=self.now)
         self.stats.records["transactions"] += len(batch)
-        invalid, kept = self.stats.invalid["transactions"], self._transactions
-        start, end = self.window_start_ms, self.window_end_ms
-        first = last = None
-        valid = [TxFacts.of(result.event) for result in results if isinstance(result, Decoded)]
-        self._keep_latest(facts.event_time_ms for facts in valid)
-        for record, result in zip(batch, results, strict=True):
-            if not isinstance(result, Decoded):
-                invalid[result.reason_code.value] += 1
-                continue
-            facts = TxFacts.of(result.event)
-            t = facts.event_time_ms
-            first = t if first is None or t < first else first
-            last = t if last is None or t > last else last
-            if not start <= t < end:
-                self.stats.outside_window += 1
-                continue
-            seen = kept.get(facts.transaction_id)
-            if seen is not None:
-                self.stats.duplicates["transactions"] += 1
-                if (seen[0], seen[1]) < (partition, record.offset):
-                    continue
-            scenario = result.event.fraud_scenario
-            kept[facts.transaction_id] = (partition, record.offset, facts, -1 if scenario is None else scenario)
-        self._seen(first, last)
+        self.stats.invalid["transactions"].update(rejection.reason_code.value for _, rejection in rejected)
+        times = columns.event_time_ms
+        if not len(times):
+            return
+        self._keep_latest(times)
+        self._seen(int(times.min()), int(times.max()))
+        inside = np.flatnonzero((times >= self.window_start_ms) & (times < self.window_end_ms))
+        self.stats.outside_window += len(times) - len(inside)
+        offsets = np.fromiter((record.offset for record in batch), dtype=np.int64, count=len(batch))
+        self._transactions.append(
+            pa.record_batch(
+                {
+                    "partition": np.full(len(inside), partition, dtype=np.int64),
+                    "offset": offsets[columns.index[inside]],
+                    "transaction_id": columns.transaction_id.take(inside),
+                    "customer_id": columns.customer_id.take(inside),
+                    "terminal_id": columns.terminal_id.take(inside),
+                    "event_time_ms": times[inside],
+                    "amount_cents": columns.amount_cents[inside],
+                    "scenario": columns.scenario[inside],
+                }
+            )
+        )
 
     def add_labels(self, partition: int, records: Iterable[Record]) -> None:
         """Collect records of one partition of the labels topic."""
         batch = list(records)
-        results = decode_batch([record.value for record in batch], Label, now=self.now).results
+        columns, rejected = decode_labels([record.value for record in batch], now=self.now)
         self.stats.records["labels"] += len(batch)
-        invalid, kept = self.stats.invalid["labels"], self._labels
-        for _record, result in zip(batch, results, strict=True):
-            if not isinstance(result, Decoded):
-                invalid[result.reason_code.value] += 1
-                continue
-            facts = LabelFacts.of(result.event)
-            seen = kept.setdefault(facts.transaction_id, set())
-            if seen:
-                self.stats.duplicates["labels"] += 1
-            seen.add(facts)
+        self.stats.invalid["labels"].update(rejection.reason_code.value for _, rejection in rejected)
+        self._labels.append(
+            pa.record_batch(
+                {
+                    "transaction_id": columns.transaction_id,
+                    "is_fraud": columns.is_fraud,
+                    "labeled_at_ms": columns.labeled_at_ms,
+                }
+            )
+        )
 
-    def _winning_labels(self, times: dict[str, int]) -> dict[str, LabelFacts]:
-        """Per transaction of ``times``, its latest label not dated too far ahead of the clock."""
-        clock = EventClock(_CLOCK_WINDOW)
-        clock.observe(sorted(self._latest))
-        now = clock.now_ms
-        limit = None if now is None else now + self.spec.usable_age_ms
-        winners: dict[str, LabelFacts] = {}
-        ahead = 0
-        for tx_id in times.keys() & self._labels.keys():
-            for label in self._labels[tx_id]:
-                if limit is not None and label.labeled_at_ms > limit:
-                    ahead += 1
-                elif (held := winners.get(tx_id)) is None or label_wins(label, held):
-                    winners[tx_id] = label
-        self.stats.labels_ahead = ahead
-        return winners
+    def _keep_latest(self, times: _Ints) -> None:
+        latest = np.concatenate((self._latest, times))
+        if len(latest) > _CLOCK_WINDOW:
+            latest = np.partition(latest, len(latest) - _CLOCK_WINDOW)[-_CLOCK_WINDOW:]
+        self._latest = latest
 
-    def _keep_latest(self, times: Iterable[int]) -> None:
-        latest = self._latest
-        for t in times:
-            if len(latest) < _CLOCK_WINDOW:
-                heapq.heappush(latest, t)
-            elif t > latest[0]:
-                heapq.heapreplace(latest, t)
-
-    def _seen(self, first: int | None, last: int | None) -> None:
+    def _seen(self, first: int, last: int) -> None:
         stats = self.stats
-        if first is not None and (stats.first_event_ms is None or first < stats.first_event_ms):
+        if stats.first_event_ms is None or first < stats.first_event_ms:
             stats.first_event_ms = first
-        if last is not None and (stats.last_event_ms is None or last > stats.last_event_ms):
+        if stats.last_event_ms is None or last > stats.last_event_ms:
             stats.last_event_ms = last
+
+    def _label_limit(self) -> int | None:
+        clock = EventClock(_CLOCK_WINDOW)
+        clock.observe(np.sort(self._latest).tolist())
+        now = clock.now_ms
+        return None if now is None else now + self.spec.usable_age_ms
 
     def history(self) -> History:
         """The collected history (transactions sorted by event time, then id)."""
-        rows = sorted(self._transactions.values(), key=lambda row: (row[2].event_time_ms, row[2].transaction_id))
-        times = {facts.transaction_id: facts.event_time_ms for _, _, facts, _ in rows}
-        labels = self._winning_labels(times)
-        before = [tx_id for tx_id, label in labels.items() if label.labeled_at_ms < times[tx_id]]
-        self.stats.labels_before_transaction = len(before)
-        for tx_id in before:
-            del labels[tx_id]
-        return History(
-            transactions=[facts for _, _, facts, _ in rows],
-            scenarios=np.array([scenario for _, _, _, scenario in rows], dtype=np.int8),
-            labels=labels,
+        transactions = _table(self._transactions, _TRANSACTION_SCHEMA)
+        # the copy with the lowest (partition, offset) of each id
+        transactions = transactions.take(
+            pc.sort_indices(
+                transactions,
+                sort_keys=[("transaction_id", "ascending"), ("partition", "ascending"), ("offset", "ascending")],
+            )
         )
+        ids = transactions["transaction_id"].combine_chunks()
+        first = np.ones(len(ids), dtype=np.bool_)
+        if len(ids):
+            first[1:] = ~np.asarray(pc.equal(ids[1:], ids[:-1]).to_numpy(zero_copy_only=False), dtype=np.bool_)
+        self.stats.duplicates["transactions"] = int(np.count_nonzero(~first))
+        transactions = transactions.filter(pa.array(first))
+        transactions = transactions.take(
+            pc.sort_indices(transactions, sort_keys=[("event_time_ms", "ascending"), ("transaction_id", "ascending")])
+        )
+        ids = transactions["transaction_id"].combine_chunks()
+        times = transactions["event_time_ms"].to_numpy()
+        labeled_at, is_fraud = self._winning_labels(ids, times)
+        return History(
+            transaction_id=ids,
+            customer_id=transactions["customer_id"].combine_chunks(),
+            terminal_id=transactions["terminal_id"].combine_chunks(),
+            customer=_codes(transactions["customer_id"]),
+            terminal=_codes(transactions["terminal_id"]),
+            event_time_ms=times,
+            amount_cents=transactions["amount_cents"].to_numpy(),
+            scenarios=transactions["scenario"].to_numpy(),
+            labeled_at_ms=labeled_at,
+            is_fraud=is_fraud,
+        )
+
+    def _winning_labels(self, ids: pa.Array, times: _Ints) -> tuple[_Ints, npt.NDArray[np.bool_]]:
+        """Per transaction, its latest label not dated too far ahead of the clock nor before it."""
+        labels = _table(self._labels, _LABEL_SCHEMA)
+        label_ids = labels["transaction_id"].combine_chunks()
+        self.stats.duplicates["labels"] = len(label_ids) - len(pc.unique(label_ids))
+        # the distinct labels of the transactions kept, each as (row, key = labeled_at * 2 + is_fraud)
+        row = np.asarray(pc.index_in(label_ids, value_set=ids).fill_null(-1).to_numpy(zero_copy_only=False))
+        at = labels["labeled_at_ms"].to_numpy()
+        key = at * 2 + labels["is_fraud"].to_numpy(zero_copy_only=False).astype(np.int64)
+        kept = row >= 0
+        pairs = np.unique(np.stack((row[kept].astype(np.int64), key[kept]), axis=1), axis=0).reshape(-1, 2)
+        rows, keys = pairs[:, 0], pairs[:, 1]
+        limit = self._label_limit()
+        ahead = np.zeros(len(keys), dtype=np.bool_) if limit is None else (keys >> 1) > limit
+        self.stats.labels_ahead = int(np.count_nonzero(ahead))
+        best = np.full(len(ids), -1, dtype=np.int64)
+        np.maximum.at(best, rows[~ahead], keys[~ahead])
+        has = best >= 0
+        before = has & ((best >> 1) < times)
+        self.stats.labels_before_transaction = int(np.count_nonzero(before))
+        has &= ~before
+        return np.where(has, best >> 1, NEVER), has & (best & 1 == 1)
+
+
+_TRANSACTION_SCHEMA: Final = pa.schema(
+    [
+        ("partition", pa.int64()),
+        ("offset", pa.int64()),
+        ("transaction_id", pa.string()),
+        ("customer_id", pa.string()),
+        ("terminal_id", pa.string()),
+        ("event_time_ms", pa.int64()),
+        ("amount_cents", pa.int64()),
+        ("scenario", pa.int8()),
+    ]
+)
+_LABEL_SCHEMA: Final = pa.schema(
+    [("transaction_id", pa.string()), ("is_fraud", pa.bool_()), ("labeled_at_ms", pa.int64())]
+)
+
+
+def _table(batches: list[pa.RecordBatch], schema: pa.Schema) -> pa.Table:
+    return pa.Table.from_batches(batches, schema=schema)
+
+
+def _codes(values: pa.ChunkedArray) -> _Ints:
+    """Codes of ``values`` (equal string, equal code)."""
+    encoded = pc.dictionary_encode(values.combine_chunks())
+    return np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)

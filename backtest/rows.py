@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from backtest.history import History
+from backtest.history import NEVER, History
 from backtest.timerange import TimeRange
 from fraudcore.features.definition import DAY_MS
 
@@ -23,8 +23,6 @@ from fraudcore.features.definition import DAY_MS
 from trainer.training import Dataset
 
 __all__ = ["EvaluationRows", "evaluation_rows"]
-
-_NEVER = np.iinfo(np.int64).max
 
 
 @dataclass(frozen=True)
@@ -51,19 +49,17 @@ def evaluation_rows(
     history: History, matrix: npt.NDArray[np.float64], time_range: TimeRange, *, keep_known_compromised: bool = False
 ) -> EvaluationRows:
     """The rows of ``history`` (whose features are ``matrix``) and their selections."""
-    transactions = history.transactions
-    labels = [history.labels.get(facts.transaction_id) for facts in transactions]
-    times = np.fromiter((facts.event_time_ms for facts in transactions), dtype=np.int64, count=len(transactions))
-    cents = np.fromiter((facts.amount_cents for facts in transactions), dtype=np.int64, count=len(transactions))
+    times, cents = history.event_time_ms, history.amount_cents
+    labelled = history.labeled_at_ms != NEVER
     data = Dataset(
         matrix=matrix,
-        labelled=np.array([label is not None for label in labels], dtype=np.bool_),
-        is_fraud=np.array([label is not None and label.is_fraud for label in labels], dtype=np.bool_),
+        labelled=labelled,
+        is_fraud=labelled & history.is_fraud,
         day=times // DAY_MS,
-        customer=np.array([facts.customer_id for facts in transactions], dtype=np.str_),
+        customer=history.customer,
         scenario=history.scenarios,
         amount=cents / 100,
-        labeled_at_ms=np.array([_NEVER if label is None else label.labeled_at_ms for label in labels], dtype=np.int64),
+        labeled_at_ms=history.labeled_at_ms,
         clock_ms=time_range.end_ms,
     )
     in_range = (times >= time_range.start_ms) & (times < time_range.end_ms)

@@ -22,7 +22,7 @@ from aiokafka.errors import KafkaError
 from redis.exceptions import RedisError
 
 from backtest.evaluation import ModelResult, evaluate_model
-from backtest.history import Collector, History, ReadStats
+from backtest.history import NEVER, Collector, History, ReadStats
 from backtest.html_report import RunInfo, render_html
 from backtest.kafka_source import MissingTopic, PartitionSpan, read_topics
 from backtest.models import BacktestModel, ModelRef, load_models
@@ -37,6 +37,7 @@ from backtest.verdicts import write_verdicts
 from fraudcore.collector_tuning import fewer_collections
 from fraudcore.evaluation import JsonValue
 from fraudcore.features.definition import DAY_MS, DEFAULT_SPEC, FeatureSpec, TxFacts
+from fraudcore.features.offline import offline_feature_matrix
 from fraudcore.features.store import FeatureStoreUnavailable
 from fraudcore.local.errors import InfraError
 from fraudcore.models import ModelLoadError, ModelLoadFailure
@@ -125,7 +126,7 @@ def _run_backtest(config: BacktestConfig, settings: Settings, progress: Progress
     seconds["read"] = time.monotonic() - started
     _require_transactions(history, stats, config.time_range, topics)
 
-    progress.start("replay", len(history.transactions))
+    progress.start("replay", len(history))
     matrix = _replay(config, settings, namespace, history, progress)
     seconds["replay"] = progress.finish()
     rows = evaluation_rows(history, matrix, config.time_range, keep_known_compromised=config.keep_known_compromised)
@@ -147,7 +148,7 @@ def _run_backtest(config: BacktestConfig, settings: Settings, progress: Progress
     verdicts = None
     if config.verdicts_topic is not None:
         progress.start("verdicts", len(models) * len(in_range))
-        facts = [tx for tx, inside in zip(history.transactions, rows.in_range.tolist(), strict=True) if inside]
+        facts = [history.transactions[row] for row in np.flatnonzero(rows.in_range).tolist()]
         sent = _write_verdicts(config.verdicts_topic, settings, models, facts, in_range, scores, thresholds, progress)
         seconds["verdicts"] = progress.finish()
         verdicts = (config.verdicts_topic, sent)
@@ -177,7 +178,7 @@ def _run_backtest(config: BacktestConfig, settings: Settings, progress: Progress
         generated_at=datetime.now(UTC),
         store=store,
         seconds=seconds,
-        transactions_replayed=len(history.transactions),
+        transactions_replayed=len(history),
         spans=spans,
         verdicts=verdicts,
         json_name=JSON_NAME,
@@ -261,6 +262,21 @@ def _read(
 def _replay(
     config: BacktestConfig, settings: Settings, namespace: str | None, history: History, progress: Progress
 ) -> npt.NDArray[np.float64]:
+    """The features of the history: computed on its columns in memory, or replayed through an
+    isolated Redis namespace (the online store's own code)."""
+    if config.store is StoreKind.MEMORY:
+        fraud_labeled_at = np.where(history.is_fraud, history.labeled_at_ms, NEVER)
+        matrix = offline_feature_matrix(
+            history.event_time_ms,
+            history.amount_cents,
+            history.customer,
+            history.terminal,
+            fraud_labeled_at,
+            config.spec,
+        )
+        progress.advance(len(history))
+        return matrix
+
     async def go() -> npt.NDArray[np.float64]:
         async with isolated_store(config.store, settings, config.spec, namespace) as store:
             return await replay(store, history, config.spec, on_progress=progress.advance)
@@ -274,8 +290,8 @@ def _replay(
 
 
 def _require_transactions(history: History, stats: ReadStats, window: TimeRange, topics: Topics) -> None:
-    inside = sum(1 for facts in history.transactions if window.contains(facts.event_time_ms))
-    if inside:
+    times = history.event_time_ms
+    if ((times >= window.start_ms) & (times < window.end_ms)).any():
         return
     if stats.first_event_ms is None:
         seen = "no valid transaction was read"

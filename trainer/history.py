@@ -1,4 +1,4 @@
-"""What the trainer remembers: the transactions and labels of its horizon, in event-time order.
+"""What the trainer remembers: the transactions and labels of its horizon, as columns.
 
 The rules are the feature store's (:mod:`fraudcore.features.definition`): a transaction id keeps
 its first content (a copy with other facts is counted in :attr:`History.conflicts` and ignored);
@@ -38,6 +38,14 @@ or in one large poll, whose latest times the clock takes) moves the clock, as fo
 honest data the clock sits about half a window behind the newest transaction: minutes of a busy
 stream, but days of one with a few hundred transactions a day, and the training windows end that
 much earlier.
+
+Storage: one row per transaction in numpy columns (event time and cents as int64, customer and
+terminal as int32 codes of a factorizing dictionary, the scenario as int8, the winning label as one
+int64), the ids in an Arrow string column and a keyed-hash index (:class:`~fraudcore.columnar.ids.IdIndex`):
+about 80 bytes a transaction, twice that just after a column grows. Batches are judged with numpy,
+not per transaction; only held and waiting labels (bounded) are Python objects. Two different ids
+sharing a keyed 64-bit hash (chance: about one pair in 10^12 among ten million) cannot both be held:
+the later one is dropped and counted in :attr:`History.id_collisions`.
 """
 
 from __future__ import annotations
@@ -46,32 +54,112 @@ import heapq
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from fraudcore.columnar.codes import Codes
+from fraudcore.columnar.decoding import LabelColumns, TransactionColumns, label_columns, transaction_columns
+from fraudcore.columnar.ids import NOT_FOUND, IdIndex
 from fraudcore.event_clock import EventClock
 from fraudcore.features.buckets import BUCKETS
 from fraudcore.features.definition import DEFAULT_SPEC, FeatureSpec, LabelFacts, TxFacts, label_wins
 from schemas.codec import DEFAULT_POLICY
 from schemas.events import Label, Transaction
 
-__all__ = ["FUTURE_TOLERANCE_MS", "History", "Snapshot"]
+__all__ = ["FUTURE_TOLERANCE_MS", "NEVER", "History", "Snapshot"]
 
 FUTURE_TOLERANCE_MS = int(DEFAULT_POLICY.future_tolerance.total_seconds() * 1000)
 """How far ahead of the stream clock a label is taken: the decoder's tolerance for clock skew."""
 
+NEVER: Final = np.iinfo(np.int64).max
+"""The label time of a row without a label."""
+
+_NO_LABEL: Final = -1
+"""A row's label key when it has none (keys are ``labeled_at_ms * 2 + is_fraud``, never negative)."""
+
+_MAX_CHUNKS: Final = 32
+"""Id chunks (one per batch) merged into one beyond this, so a lookup stays quick."""
+
+_Ints = npt.NDArray[np.int64]
+
 
 @dataclass(frozen=True)
 class Snapshot:
-    """A frozen copy of the history: transactions sorted by (event time, id), their labels (the
-    winning label of each, when dated at or after its transaction)."""
+    """A frozen copy of the history as columns, rows sorted by (event time, id)."""
 
-    transactions: list[TxFacts]
+    transaction_id: pa.Array
+    event_time_ms: _Ints
+    amount_cents: _Ints
+    customer: npt.NDArray[np.int32]
+    """Customer codes (equal id, equal code)."""
+    terminal: npt.NDArray[np.int32]
     scenarios: npt.NDArray[np.int8]
     """Simulated fraud scenario per transaction (-1 when unknown)."""
-    labels: list[LabelFacts]
+    labeled_at_ms: _Ints
+    """When the row's winning label was given (:data:`NEVER`: no label, or one dated before the
+    transaction, which is left out)."""
+    is_fraud: npt.NDArray[np.bool_]
+    """Whether the row's winning label says fraud (False without a label)."""
     clock_ms: int
+
+    def __len__(self) -> int:
+        return len(self.event_time_ms)
+
+    def transactions(self) -> list[TxFacts]:
+        """The rows as facts (customers and terminals named by their codes); for tests and adapters."""
+        return [
+            TxFacts(tx_id, f"c{customer}", f"t{terminal}", t, cents)
+            for tx_id, customer, terminal, t, cents in zip(
+                self.transaction_id.to_pylist(),
+                self.customer.tolist(),
+                self.terminal.tolist(),
+                self.event_time_ms.tolist(),
+                self.amount_cents.tolist(),
+                strict=True,
+            )
+        ]
+
+    def labels(self) -> list[LabelFacts]:
+        """The labels of the rows that have one, as facts; for tests and adapters."""
+        rows = np.flatnonzero(self.labeled_at_ms != NEVER)
+        return [
+            LabelFacts(tx_id, fraud, at)
+            for tx_id, fraud, at in zip(
+                self.transaction_id.take(rows).to_pylist(),
+                self.is_fraud[rows].tolist(),
+                self.labeled_at_ms[rows].tolist(),
+                strict=True,
+            )
+        ]
+
+
+class _Column:
+    """A numpy column that grows by doubling."""
+
+    def __init__(self, dtype: type[np.generic]) -> None:
+        self.data: npt.NDArray[Any] = np.empty(1024, dtype=dtype)
+        self.size = 0
+
+    def extend(self, values: npt.NDArray[Any]) -> None:
+        end = self.size + len(values)
+        if end > len(self.data):
+            grown = np.empty(max(end, 2 * len(self.data)), dtype=self.data.dtype)
+            grown[: self.size] = self.data[: self.size]
+            self.data = grown
+        self.data[self.size : end] = values
+        self.size = end
+
+    @property
+    def values(self) -> npt.NDArray[Any]:
+        return self.data[: self.size]
+
+    def keep(self, mask: npt.NDArray[np.bool_]) -> None:
+        self.data = self.data[: self.size][mask].copy()
+        self.size = len(self.data)
 
 
 class History:
@@ -83,10 +171,20 @@ class History:
         spec: FeatureSpec = DEFAULT_SPEC,
         clock: EventClock | None = None,
     ) -> None:
-        self._transactions: dict[str, tuple[TxFacts, int]] = {}
-        self._labels: dict[str, LabelFacts] = {}
-        self._held: set[str] = set()
-        """Ids of the labels whose transaction has not been seen."""
+        self._index = IdIndex()
+        self._hash = _Column(np.int64)
+        self._ids: list[pa.Array] = []
+        self._customer = _Column(np.int32)
+        self._terminal = _Column(np.int32)
+        self._time = _Column(np.int64)
+        self._cents = _Column(np.int64)
+        self._scenario = _Column(np.int8)
+        self._label = _Column(np.int64)
+        """Per row, the winning label's key ``labeled_at_ms * 2 + is_fraud`` (:data:`_NO_LABEL`: none)."""
+        self._customers = Codes()
+        self._terminals = Codes()
+        self._held: dict[str, LabelFacts] = {}
+        """Labels whose transaction has not been seen, by id."""
         self._waiting: list[tuple[int, int, LabelFacts]] = []
         """Labels dated too far ahead of the clock: a heap by ``labeled_at`` (then arrival)."""
         self._arrivals = itertools.count()
@@ -106,9 +204,11 @@ class History:
         self.label_corrections = 0
         self.conflicts = 0
         """Transactions whose id was seen before with other facts (ignored)."""
+        self.id_collisions = 0
+        """Transactions or labels dropped because their id's hash is another held id's (see the module doc)."""
 
     def __len__(self) -> int:
-        return len(self._transactions)
+        return self._time.size
 
     @property
     def clock_ms(self) -> int:
@@ -121,121 +221,266 @@ class History:
         """Labels dated ahead of the clock, waiting for it."""
         return len(self._waiting)
 
+    @property
+    def held_labels(self) -> int:
+        """Labels whose transaction has not been seen."""
+        return len(self._held)
+
+    # -- transactions ----------------------------------------------------------------------------
+
     def add_transaction(self, transaction: Transaction) -> bool:
         """:meth:`add_transactions` of one."""
         return self.add_transactions([transaction]) == 1
 
     def add_transactions(self, transactions: Sequence[Transaction]) -> int:
+        """:meth:`add_transaction_columns` of events."""
+        return self.add_transaction_columns(transaction_columns(transactions))
+
+    def add_transaction_columns(self, batch: TransactionColumns) -> int:
         """Move the clock with a batch's event times, then remember each transaction that is not
         too old for the features (the first copy of an id wins); how many were not too old."""
-        facts = [TxFacts.of(transaction) for transaction in transactions]
-        self._clock.observe(sorted(f.event_time_ms for f in facts))
-        oldest = self.clock_ms - self.spec.usable_age_ms
-        usable = 0
-        for transaction, f in zip(transactions, facts, strict=True):
-            if f.event_time_ms < oldest:
-                self.stale_transactions += 1
-                continue
-            usable += 1
-            seen = self._transactions.get(f.transaction_id)
-            if seen is not None:
-                self.conflicts += seen[0] != f
-                continue
-            scenario = -1 if transaction.fraud_scenario is None else transaction.fraud_scenario
-            self._transactions[f.transaction_id] = (f, scenario)
-            self._held.discard(f.transaction_id)
+        times = batch.event_time_ms
+        if not len(times):
+            return 0
+        self._clock.observe(np.sort(times).tolist())
+        usable = np.flatnonzero(times >= self.clock_ms - self.spec.usable_age_ms)
+        self.stale_transactions += len(times) - len(usable)
+        if len(usable):
+            self._append(batch, usable)
         self._take_due()
-        return usable
+        return len(usable)
+
+    def _append(self, batch: TransactionColumns, usable: _Ints) -> None:
+        ids = batch.transaction_id.take(usable)
+        hashes = self._index.hashes(ids)
+        customer = self._customers.encode(batch.customer_id.take(usable))
+        terminal = self._terminals.encode(batch.terminal_id.take(usable))
+        time, cents = batch.event_time_ms[usable], batch.amount_cents[usable]
+        unique, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
+        found = self._index.lookup(unique)
+        held_ids = self._id_at(found[found != NOT_FOUND])
+        collided = np.zeros(len(unique), dtype=np.bool_)
+        collided[found != NOT_FOUND] = ~_equal(held_ids, ids.take(first[found != NOT_FOUND]))
+        # the facts each id keeps: the held row's, else the batch's first copy
+        kept_customer, kept_terminal = customer[first], terminal[first]
+        kept_time, kept_cents = time[first], cents[first]
+        old = np.flatnonzero((found != NOT_FOUND) & ~collided)
+        rows = found[old]
+        kept_customer[old] = self._customer.values[rows]
+        kept_terminal[old] = self._terminal.values[rows]
+        kept_time[old] = self._time.values[rows]
+        kept_cents[old] = self._cents.values[rows]
+        copy_of = np.ones(len(hashes), dtype=np.bool_)
+        copy_of[first[found == NOT_FOUND]] = False  # the first copies of new ids are added, not compared
+        same_id = _equal(ids, ids.take(first[inverse]))
+        self.id_collisions += int(np.count_nonzero(~same_id)) + int(np.count_nonzero(collided[inverse] & same_id))
+        compare = copy_of & same_id & ~collided[inverse]
+        differs = (
+            (customer != kept_customer[inverse])
+            | (terminal != kept_terminal[inverse])
+            | (time != kept_time[inverse])
+            | (cents != kept_cents[inverse])
+        )
+        self.conflicts += int(np.count_nonzero(compare & differs))
+        new = first[found == NOT_FOUND]
+        new.sort()
+        start = len(self)
+        self._hash.extend(hashes[new])
+        self._ids.append(ids.take(new))
+        if len(self._ids) > _MAX_CHUNKS:
+            self._ids = [pa.chunked_array(self._ids, type=pa.string()).combine_chunks()]
+        self._customer.extend(customer[new])
+        self._terminal.extend(terminal[new])
+        self._time.extend(time[new])
+        self._cents.extend(cents[new])
+        self._scenario.extend(batch.scenario[usable][new])
+        labels = np.full(len(new), _NO_LABEL, dtype=np.int64)
+        if self._held:
+            new_ids = ids.take(new)
+            waiting = np.flatnonzero(pc.is_in(new_ids, value_set=pa.array(list(self._held))).to_numpy(False))
+            for at, tx_id in zip(waiting.tolist(), new_ids.take(waiting).to_pylist(), strict=True):
+                label = self._held.pop(tx_id)
+                labels[at] = _key(label.labeled_at_ms, label.is_fraud)
+        self._label.extend(labels)
+        self._index.add(hashes[new], np.arange(start, start + len(new), dtype=np.int64))
+
+    def _id_at(self, rows: _Ints) -> pa.Array:
+        if not len(rows):
+            return pa.array([], type=pa.string())
+        return pa.chunked_array(self._ids, type=pa.string()).take(rows)
+
+    # -- labels ----------------------------------------------------------------------------------
 
     def add_events(self, events: Iterable[Transaction | Label], batch_size: int = 1_000) -> None:
-        """Add transactions and labels in the order given, consecutive transactions in batches of
-        up to ``batch_size`` (as read from the topics)."""
+        """Add transactions and labels in the order given, consecutive events of a kind in batches
+        of up to ``batch_size`` (as read from the topics)."""
         for is_transaction, run in itertools.groupby(events, key=lambda event: isinstance(event, Transaction)):
-            if not is_transaction:
-                for label in run:
-                    assert isinstance(label, Label)
-                    self.add_label(label)
-                continue
-            pending: list[Transaction] = []
-            for transaction in run:
-                assert isinstance(transaction, Transaction)
-                pending.append(transaction)
-                if len(pending) == batch_size:
-                    self.add_transactions(pending)
-                    pending = []
-            self.add_transactions(pending)
+            while chunk := list(itertools.islice(run, batch_size)):
+                if is_transaction:
+                    self.add_transactions([event for event in chunk if isinstance(event, Transaction)])
+                else:
+                    self.add_labels([event for event in chunk if isinstance(event, Label)])
 
     def add_label(self, label: Label) -> bool:
         """Remember a label (per transaction the latest ``labeled_at`` wins); whether it changed the
         transaction's label (new, or a correction). A label too far ahead of the clock waits (see
         the module docstring) and changes nothing yet."""
-        facts = LabelFacts.of(label)
-        if self._clock.now_ms is None or facts.labeled_at_ms > self.clock_ms + FUTURE_TOLERANCE_MS:
-            if len(self._waiting) >= self.max_held_labels:
-                self.refused_labels += 1
-            else:
-                heapq.heappush(self._waiting, (facts.labeled_at_ms, next(self._arrivals), facts))
-            return False
-        return self._take(facts)
+        return self.add_labels([label]) == 1
+
+    def add_labels(self, labels: Sequence[Label]) -> int:
+        """:meth:`add_label_columns` of events."""
+        return self.add_label_columns(label_columns(labels))
+
+    def add_label_columns(self, batch: LabelColumns) -> int:
+        """:meth:`add_label` of each label of a batch, in order; how many changed a transaction's label."""
+        if not len(batch):
+            return 0
+        now = self._clock.now_ms
+        limit = None if now is None else now + FUTURE_TOLERANCE_MS
+        wait = np.ones(len(batch), dtype=np.bool_) if limit is None else batch.labeled_at_ms > limit
+        waiting = np.flatnonzero(wait)
+        room = max(0, self.max_held_labels - len(self._waiting))
+        self.refused_labels += max(0, len(waiting) - room)
+        for tx_id, fraud, at in zip(
+            batch.transaction_id.take(waiting[:room]).to_pylist(),
+            batch.is_fraud[waiting[:room]].tolist(),
+            batch.labeled_at_ms[waiting[:room]].tolist(),
+            strict=True,
+        ):
+            heapq.heappush(self._waiting, (at, next(self._arrivals), LabelFacts(tx_id, fraud, at)))
+        taken = np.flatnonzero(~wait)
+        return self._take(batch.transaction_id.take(taken), batch.is_fraud[taken], batch.labeled_at_ms[taken])
 
     def _take_due(self) -> None:
         """Take the waiting labels the clock has come close enough to."""
         limit = self.clock_ms + FUTURE_TOLERANCE_MS
+        due: list[LabelFacts] = []
         while self._waiting and self._waiting[0][0] <= limit:
-            self._take(heapq.heappop(self._waiting)[2])
+            due.append(heapq.heappop(self._waiting)[2])
+        if due:
+            self._take(
+                pa.array([label.transaction_id for label in due], type=pa.string()),
+                np.array([label.is_fraud for label in due], dtype=np.bool_),
+                np.array([label.labeled_at_ms for label in due], dtype=np.int64),
+            )
 
-    def _take(self, facts: LabelFacts) -> bool:
-        tx_id = facts.transaction_id
-        held = self._labels.get(tx_id)
+    def _take(self, ids: pa.Array, is_fraud: npt.NDArray[np.bool_], labeled_at: _Ints) -> int:
+        """Take labels in order (the latest wins); how many changed a transaction's label."""
+        if not len(ids):
+            return 0
+        rows = self._index.lookup(self._index.hashes(ids)) if len(self) else np.full(len(ids), NOT_FOUND)
+        hit = np.flatnonzero(rows != NOT_FOUND)
+        rows[hit[~_equal(self._id_at(rows[hit]), ids.take(hit))]] = NOT_FOUND  # a hash shared by chance
+        known = np.flatnonzero(rows != NOT_FOUND)
+        changed = self._take_known(rows[known], _key(labeled_at[known], is_fraud[known]))
+        unknown = np.flatnonzero(rows == NOT_FOUND)
+        for tx_id, fraud, at in zip(
+            ids.take(unknown).to_pylist(), is_fraud[unknown].tolist(), labeled_at[unknown].tolist(), strict=True
+        ):
+            changed += self._take_held(LabelFacts(tx_id, fraud, at))
+        return changed
+
+    def _take_known(self, rows: _Ints, keys: _Ints) -> int:
+        """Labels of held transactions, in order: each changes its row's label when its key is above
+        the row's and every earlier one's of the batch."""
+        if not len(rows):
+            return 0
+        n = len(rows)
+        order = np.lexsort((np.arange(n), rows))
+        rows, keys = rows[order], keys[order]
+        stored = self._label.values[rows]
+        starts = np.ones(n, dtype=np.bool_)
+        starts[1:] = rows[1:] != rows[:-1]
+        ranks = np.unique(np.concatenate((keys, stored)), return_inverse=True)[1] + 1
+        key_rank, stored_rank = ranks[:n], ranks[n:]
+        group = np.cumsum(starts) - 1
+        span = 2 * n + 2
+        running = np.maximum.accumulate(group * span + key_rank) - group * span
+        before = np.zeros(n, dtype=np.int64)
+        before[1:] = running[:-1]
+        before[starts] = 0
+        changed = key_rank > np.maximum(before, stored_rank)
+        self.labels_received += int(np.count_nonzero(changed))
+        self.label_corrections += int(np.count_nonzero(changed & ((stored != _NO_LABEL) | ~starts)))
+        np.maximum.at(self._label.data, rows, keys)
+        return int(np.count_nonzero(changed))
+
+    def _take_held(self, facts: LabelFacts) -> bool:
+        held = self._held.get(facts.transaction_id)
         if held is not None and not label_wins(facts, held):
             return False
-        if tx_id not in self._transactions and held is None:
-            if len(self._held) >= self.max_held_labels:
-                self.refused_labels += 1
-                return False
-            self._held.add(tx_id)
-        self._labels[tx_id] = facts
+        if held is None and len(self._held) >= self.max_held_labels:
+            self.refused_labels += 1
+            return False
+        self._held[facts.transaction_id] = facts
         self.labels_received += 1
         self.label_corrections += held is not None
         return True
+
+    # -- pruning and snapshots -------------------------------------------------------------------
 
     def prune(self, keep_from_ms: int) -> int:
         """Forget transactions (and their labels) older than ``keep_from_ms``; also what is dated
         more than the usable age ahead of the clock (see the module docstring). How many
         transactions went for their age."""
         now = self._clock.now_ms  # None: nothing read yet, no clock to judge "ahead" by
-        keep_until = np.iinfo(np.int64).max if now is None else now + self.spec.usable_age_ms
-        old = [tx_id for tx_id, (facts, _) in self._transactions.items() if facts.event_time_ms < keep_from_ms]
-        ahead = [tx_id for tx_id, (facts, _) in self._transactions.items() if facts.event_time_ms > keep_until]
-        for tx_id in old + ahead:
-            del self._transactions[tx_id]
-            self._labels.pop(tx_id, None)
-        self.pruned_ahead += len(ahead)
+        keep_until = NEVER if now is None else now + self.spec.usable_age_ms
+        times = self._time.values
+        old, ahead = times < keep_from_ms, times > keep_until
+        self.pruned_ahead += int(np.count_nonzero(ahead))
+        if old.any() or ahead.any():
+            self._keep(~(old | ahead))
         orphans = [
-            tx_id
-            for tx_id, label in self._labels.items()
-            if tx_id not in self._transactions and not keep_from_ms <= label.labeled_at_ms <= keep_until
+            tx_id for tx_id, label in self._held.items() if not keep_from_ms <= label.labeled_at_ms <= keep_until
         ]
         for tx_id in orphans:
-            del self._labels[tx_id]
-            self._held.discard(tx_id)
+            del self._held[tx_id]
         waiting = [entry for entry in self._waiting if entry[0] <= keep_until]
         self.pruned_labels += len(orphans) + len(self._waiting) - len(waiting)
         heapq.heapify(waiting)
         self._waiting = waiting
-        return len(old)
+        return int(np.count_nonzero(old))
+
+    def _keep(self, mask: npt.NDArray[np.bool_]) -> None:
+        ids = pa.chunked_array(self._ids, type=pa.string()).filter(pa.array(mask)).combine_chunks()
+        self._ids = [ids]
+        for column in (self._hash, self._time, self._cents, self._scenario, self._label):
+            column.keep(mask)
+        for column, codes in ((self._customer, self._customers), (self._terminal, self._terminals)):
+            column.keep(mask)
+            column.data = codes.keep(column.data)[column.data]
+        self._index.rebuild(self._hash.values)
 
     def snapshot(self) -> Snapshot:
         """The history as sorted columns, for one training run."""
-        rows = sorted(self._transactions.values(), key=lambda row: (row[0].event_time_ms, row[0].transaction_id))
-        known = self._transactions
+        ids = pa.chunked_array(self._ids, type=pa.string()).combine_chunks() if self._ids else pa.array([], pa.string())
+        times = self._time.values.astype(np.int64)
+        order = pc.sort_indices(
+            pa.table({"t": times, "id": ids}), sort_keys=[("t", "ascending"), ("id", "ascending")]
+        ).to_numpy()
+        keys = self._label.values[order].astype(np.int64)
+        times = times[order]
+        labeled_at = keys >> 1
+        kept = (keys != _NO_LABEL) & (labeled_at >= times)
         return Snapshot(
-            transactions=[facts for facts, _ in rows],
-            scenarios=np.array([scenario for _, scenario in rows], dtype=np.int8),
-            labels=[
-                label
-                for tx_id, label in self._labels.items()
-                if tx_id in known and label.labeled_at_ms >= known[tx_id][0].event_time_ms
-            ],
+            transaction_id=ids.take(order),
+            event_time_ms=times,
+            amount_cents=self._cents.values[order].astype(np.int64),
+            customer=self._customer.values[order].astype(np.int32),
+            terminal=self._terminal.values[order].astype(np.int32),
+            scenarios=self._scenario.values[order].astype(np.int8),
+            labeled_at_ms=np.where(kept, labeled_at, NEVER),
+            is_fraud=kept & (keys & 1 == 1),
             clock_ms=self.clock_ms,
         )
+
+
+def _key(labeled_at_ms: _Ints | int, is_fraud: npt.NDArray[np.bool_] | bool) -> _Ints:
+    """The order of labels of one transaction: the latest ``labeled_at`` wins, fraud over genuine at equal times."""
+    return np.asarray(labeled_at_ms, dtype=np.int64) * 2 + np.asarray(is_fraud, dtype=np.int64)
+
+
+def _equal(left: pa.Array, right: pa.Array) -> npt.NDArray[np.bool_]:
+    if not len(left):
+        return np.zeros(0, dtype=np.bool_)
+    return np.asarray(pc.equal(left, right).to_numpy(zero_copy_only=False), dtype=np.bool_)

@@ -22,8 +22,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import numpy.typing as npt
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from fraudcore.columnar.decoding import decode_labels, decode_transactions
 from fraudcore.features.definition import DAY_MS, FEATURE_NAMES
 from fraudcore.kafka_reading import groupless_consumer, topic_partitions
 from fraudcore.kafka_security import client_options
@@ -37,11 +40,9 @@ from fraudcore.models import (
     verification_keys,
 )
 from fraudcore.settings import Settings
-from schemas.codec import Decoded, decode
-from schemas.events import Label, Transaction
 from schemas.topics import Topics
 from trainer.drift_trigger import DriftTrigger
-from trainer.history import History, Snapshot
+from trainer.history import FUTURE_TOLERANCE_MS, History, Snapshot
 from trainer.metrics import DROPPED, Result, TrainerMetrics, Trigger
 from trainer.model_events import KafkaModelEvents, ModelEventSource
 from trainer.publishing import Registered, register_outcome, reload_event, send_model_event
@@ -53,6 +54,9 @@ if TYPE_CHECKING:
 __all__ = ["NotEnoughHistory", "RetrainReport", "Trainer"]
 
 log = logging.getLogger(__name__)
+
+_POLL_RECORDS = 20_000
+"""Records one poll returns at most: one batch of the history, whose clock observes each (:mod:`trainer.history`)."""
 
 
 class NotEnoughHistory(Exception):
@@ -127,6 +131,8 @@ class Trainer:
         self._labels_at_last_retrain = 0
         self._clock_at_last_retrain = 0
         self.caught_up = False
+        self._label_fronts: dict[TopicPartition, int] = {}
+        """The latest label time read from each labels partition (see :meth:`_pace_labels`)."""
         """Whether the history holds everything the topics held when following began."""
         self.reports: list[RetrainReport] = []
 
@@ -146,36 +152,56 @@ class Trainer:
     def _absorb_all(self, batches: Mapping[TopicPartition, Sequence[Any]]) -> int:
         """Add what one poll read: the transactions of every partition as one batch (the clock
         observes them together, see :mod:`trainer.history`), then the labels; how many records."""
-        for topic in (self.topics.transactions, self.topics.labels):
-            records = [record for tp, part in batches.items() if tp.topic == topic for record in part]
-            if records:
-                self._absorb(topic, records)
+        parts = [(tp, part) for tp, part in batches.items() if tp.topic == self.topics.transactions and part]
+        if parts:
+            self._absorb(self.topics.transactions, [record for _, part in parts for record in part])
+        parts = [(tp, part) for tp, part in batches.items() if tp.topic == self.topics.labels and part]
+        if parts:
+            fronts = self._absorb(self.topics.labels, [record for _, part in parts for record in part])
+            sizes = np.cumsum([len(part) for _, part in parts])
+            for number, (tp, _) in enumerate(parts):
+                start = 0 if number == 0 else int(sizes[number - 1])
+                front = fronts[start : int(sizes[number])]
+                if len(front):
+                    self._label_fronts[tp] = int(front.max())
         return sum(len(part) for part in batches.values())
 
-    def _absorb(self, topic: str, records: Sequence[Any]) -> None:
+    def _absorb(self, topic: str, records: Sequence[Any]) -> npt.NDArray[np.int64]:
         """Add a batch of one topic's records to the history; count the valid and invalid ones, and
-        what the history dropped."""
+        what the history dropped. Returns, per record, the label time of a valid label (else 0)."""
         now = datetime.now(UTC)
         history = self.history
         corrections = history.label_corrections
+        values = [record.value for record in records]
+        fronts = np.zeros(len(records), dtype=np.int64)
         if topic == self.topics.transactions:
             kind = "transaction"
-            decoded = [decode(record.value, Transaction, now=now) for record in records]
-            valid = [result.event for result in decoded if isinstance(result, Decoded)]
-            history.add_transactions(valid)
-            accepted = len(valid)
+            transactions, rejected = decode_transactions(values, now=now)
+            history.add_transaction_columns(transactions)
         else:
             kind = "label"
-            accepted = 0
-            for record in records:
-                labelled = decode(record.value, Label, now=now)
-                if isinstance(labelled, Decoded):
-                    history.add_label(labelled.event)
-                    accepted += 1
+            labels, rejected = decode_labels(values, now=now)
+            history.add_label_columns(labels)
+            fronts[labels.index] = labels.labeled_at_ms
         self.metrics.label_corrections.inc(history.label_corrections - corrections)
-        self._events[kind, "accepted"].inc(accepted)
-        self._events[kind, "invalid"].inc(len(records) - accepted)
+        self._events[kind, "accepted"].inc(len(records) - len(rejected))
+        self._events[kind, "invalid"].inc(len(rejected))
         self._count_drops()
+        return fronts
+
+    async def _pace_labels(self, consumer: AIOKafkaConsumer, ends: Mapping[TopicPartition, int]) -> None:
+        """While catching up, pause each labels partition whose latest label is dated beyond what the
+        history takes now (the clock plus the tolerance), until the transactions catch up with it:
+        read in equal measure, the labels topic runs days ahead of the transactions and its labels
+        would wait (or, beyond the bound, be refused). Once the transactions are read, all resume."""
+        transactions = [tp for tp in ends if tp.topic == self.topics.transactions]
+        done = all([await consumer.position(tp) >= ends[tp] for tp in transactions])
+        limit = self.history.clock_ms + FUTURE_TOLERANCE_MS
+        for tp, front in self._label_fronts.items():
+            if not done and front > limit:
+                consumer.pause(tp)
+            else:
+                consumer.resume(tp)
 
     def _count_drops(self) -> None:
         """Bring the dropped-events counters up to the history's tallies."""
@@ -199,7 +225,8 @@ class Trainer:
             ends = await consumer.end_offsets(partitions)
             read = 0
             while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-                read += self._absorb_all(await consumer.getmany(timeout_ms=500, max_records=20_000))
+                read += self._absorb_all(await consumer.getmany(timeout_ms=500, max_records=_POLL_RECORDS))
+                await self._pace_labels(consumer, ends)
             return read
         finally:
             await consumer.stop()
@@ -222,8 +249,9 @@ class Trainer:
             partitions = await self._assign_all(consumer)
             ends = await consumer.end_offsets(partitions)
             while not stop.is_set():
-                self._absorb_all(await consumer.getmany(timeout_ms=500, max_records=20_000))
+                self._absorb_all(await consumer.getmany(timeout_ms=500, max_records=_POLL_RECORDS))
                 if not self.caught_up:
+                    await self._pace_labels(consumer, ends)
                     self.caught_up = not [tp for tp in partitions if await consumer.position(tp) < ends[tp]]
                 if training is not None and training.done():
                     report = training.result()
@@ -344,7 +372,7 @@ class Trainer:
         registered = register_outcome(client, self.settings, outcome, champion_version)
         report = RetrainReport(
             at=datetime.fromtimestamp(snapshot.clock_ms / 1000, UTC),
-            transactions=len(snapshot.transactions),
+            transactions=len(snapshot),
             labelled=int(data.labelled.sum()),
             outcome=outcome,
             registered=registered,

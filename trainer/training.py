@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from fraudcore.evaluation import Evaluation, Fold, evaluate, prequential_folds
 from fraudcore.features.definition import DAY_MS, DEFAULT_SPEC, FeatureSpec
-from fraudcore.features.memory import offline_features
+from fraudcore.features.offline import offline_feature_matrix
 from fraudcore.model_kind import ModelKind
 from fraudcore.models import ModelBundle
 from fraudcore.settings import Settings
@@ -81,7 +81,8 @@ class Dataset:
     """Rows whose label was known at the snapshot's clock."""
     is_fraud: npt.NDArray[np.bool_]
     day: npt.NDArray[np.int64]
-    customer: npt.NDArray[np.str_]
+    customer: npt.NDArray[np.int64]
+    """Customer codes (equal card, equal code; small non-negative integers)."""
     scenario: npt.NDArray[np.int8]
     amount: npt.NDArray[np.float64]
     labeled_at_ms: npt.NDArray[np.int64]
@@ -95,11 +96,11 @@ class Dataset:
         fraud = self.labelled & self.is_fraud
         if since_day is not None:
             fraud &= self.day >= since_day
-        first_known: dict[str, int] = {}
-        for customer, labeled_at in zip(self.customer[fraud].tolist(), self.labeled_at_ms[fraud].tolist(), strict=True):
-            first_known[customer] = min(labeled_at, first_known.get(customer, _NEVER))
-        known_since = np.array([first_known.get(c, _NEVER) for c in self.customer.tolist()], dtype=np.int64)
-        return known_since < self.day * DAY_MS
+        if not len(self.customer):
+            return np.zeros(0, dtype=np.bool_)
+        first_known = np.full(int(self.customer.max()) + 1, _NEVER, dtype=np.int64)
+        np.minimum.at(first_known, self.customer[fraud], self.labeled_at_ms[fraud])
+        return first_known[self.customer] < self.day * DAY_MS
 
     def testable(self, fold: Fold) -> npt.NDArray[np.bool_]:
         """A fold's test rows: labelled, in its test window, cards not known to be compromised since
@@ -109,18 +110,26 @@ class Dataset:
 
 def build_dataset(snapshot: Snapshot, spec: FeatureSpec = DEFAULT_SPEC) -> Dataset:
     """Offline features (the scorer's definition, replayed in event-time order) and labels."""
-    transactions = snapshot.transactions
-    known = {label.transaction_id: label for label in snapshot.labels if label.labeled_at_ms <= snapshot.clock_ms}
-    labels = [known.get(t.transaction_id) for t in transactions]
+    fraud_labeled_at = np.where(snapshot.is_fraud, snapshot.labeled_at_ms, _NEVER)
+    customer = snapshot.customer.astype(np.int64)
+    matrix = offline_feature_matrix(
+        snapshot.event_time_ms,
+        snapshot.amount_cents,
+        customer,
+        snapshot.terminal.astype(np.int64),
+        fraud_labeled_at,
+        spec,
+    )
+    labelled = snapshot.labeled_at_ms <= snapshot.clock_ms
     return Dataset(
-        matrix=offline_features(transactions, snapshot.labels, spec),
-        labelled=np.array([label is not None for label in labels], dtype=np.bool_),
-        is_fraud=np.array([label is not None and label.is_fraud for label in labels], dtype=np.bool_),
-        day=np.array([t.event_time_ms // DAY_MS for t in transactions], dtype=np.int64),
-        customer=np.array([t.customer_id for t in transactions], dtype=np.str_),
+        matrix=matrix,
+        labelled=labelled,
+        is_fraud=labelled & snapshot.is_fraud,
+        day=snapshot.event_time_ms // DAY_MS,
+        customer=customer,
         scenario=snapshot.scenarios,
-        amount=np.array([t.amount_cents / 100 for t in transactions], dtype=np.float64),
-        labeled_at_ms=np.array([_NEVER if label is None else label.labeled_at_ms for label in labels], dtype=np.int64),
+        amount=snapshot.amount_cents / 100,
+        labeled_at_ms=np.where(labelled, snapshot.labeled_at_ms, _NEVER),
         clock_ms=snapshot.clock_ms,
     )
 

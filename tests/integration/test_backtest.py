@@ -69,7 +69,7 @@ def _independent_reviews(
         history.add_label(label)
     snapshot = dataclasses.replace(history.snapshot(), clock_ms=epoch_ms(datetime(2100, 1, 1, tzinfo=UTC)))
     data = build_dataset(snapshot)
-    times = np.array([facts.event_time_ms for facts in snapshot.transactions])
+    times = snapshot.event_time_ms
     in_range = (times >= epoch_ms(FROM)) & (times < epoch_ms(TO))
     evaluated = in_range & data.labelled & ~data.known_compromised()
     return [

@@ -44,8 +44,9 @@ def test_the_numbers_equal_the_trainers_evaluation_of_the_same_rows() -> None:
     data = build_dataset(snapshot)  # its features; the labels are joined here, all of them known
     in_range = (data.day * DAY_MS >= RANGE.start_ms) & (data.day * DAY_MS < RANGE.end_ms)
     known_labels = {label.transaction_id: label for label in map(LabelFacts.of, labels)}
-    fraud = np.array([known_labels[t.transaction_id].is_fraud for t in snapshot.transactions])
-    evaluated = in_range & ~_known_compromised(data.customer, fraud, snapshot.transactions, known_labels, data.day)
+    rows = snapshot.transactions()
+    fraud = np.array([known_labels[t.transaction_id].is_fraud for t in rows])
+    evaluated = in_range & ~_known_compromised(data.customer, fraud, rows, known_labels, data.day)
     document = _document(_numbers())
     assert document["rows"]["evaluated"] == int(evaluated.sum())
     for model, result in zip(models(), document["models"], strict=True):
@@ -77,11 +78,11 @@ def _known_compromised(
     customer: np.ndarray, fraud: np.ndarray, transactions: list[TxFacts], labels: dict[str, LabelFacts], day: np.ndarray
 ) -> np.ndarray:
     """Cards with a fraud labelled before the row's day (computed here, independently)."""
-    first: dict[str, int] = {}
-    for tx, is_fraud in zip(transactions, fraud.tolist(), strict=True):
+    first: dict[int, int] = {}
+    for tx, card, is_fraud in zip(transactions, customer.tolist(), fraud.tolist(), strict=True):
         if is_fraud:
             at = labels[tx.transaction_id].labeled_at_ms
-            first[tx.customer_id] = min(at, first.get(tx.customer_id, at))
+            first[card] = min(at, first.get(card, at))
     return np.array([first.get(c, 2**62) < d * DAY_MS for c, d in zip(customer.tolist(), day.tolist(), strict=True)])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
 from fraudcore.event_clock import EventClock
@@ -50,8 +51,8 @@ def test_redelivered_transactions_and_older_labels_change_nothing() -> None:
     assert not history.add_label(_label(1, is_fraud=False, days=6))  # older
     assert not history.add_label(_label(1, is_fraud=False))  # same labeled_at: fraud wins
     snapshot = history.snapshot()
-    assert _ids(snapshot.transactions) == ["tx1"]
-    (label,) = snapshot.labels
+    assert _ids(snapshot.transactions()) == ["tx1"]
+    (label,) = snapshot.labels()
     assert label.is_fraud
     assert history.labels_received == 1
 
@@ -61,9 +62,9 @@ def test_a_later_label_corrects_the_trainers_label() -> None:
     history.add_transaction(_tx(1))
     _bulk(history, days=9)
     assert history.add_label(_label(1, is_fraud=False, days=2))
-    assert [label.is_fraud for label in history.snapshot().labels] == [False]
+    assert [label.is_fraud for label in history.snapshot().labels()] == [False]
     assert history.add_label(_label(1, is_fraud=True, days=9))  # the chargeback
-    assert [label.is_fraud for label in history.snapshot().labels] == [True]
+    assert [label.is_fraud for label in history.snapshot().labels()] == [True]
     assert (history.labels_received, history.label_corrections) == (2, 1)
 
 
@@ -71,7 +72,7 @@ def test_labels_dated_before_their_transaction_are_left_out() -> None:
     history = History()
     history.add_transaction(_tx(1, days=10))
     history.add_label(_label(1, days=5))
-    assert history.snapshot().labels == []
+    assert history.snapshot().labels() == []
 
 
 def test_labels_of_unseen_transactions_are_bounded() -> None:
@@ -81,7 +82,7 @@ def test_labels_of_unseen_transactions_are_bounded() -> None:
     assert history.refused_labels == 2
     history.add_transaction(_tx(0))  # its label is no longer held: room for another
     assert history.add_label(_label(7))
-    assert _ids(history.snapshot().labels) == ["tx0"]
+    assert _ids(history.snapshot().labels()) == ["tx0"]
 
 
 def test_the_snapshot_is_in_event_time_order_and_keeps_only_labels_of_known_transactions() -> None:
@@ -92,8 +93,8 @@ def test_the_snapshot_is_in_event_time_order_and_keeps_only_labels_of_known_tran
     history.add_label(_label(1))
     history.add_label(_label(9))  # its transaction has not arrived
     snapshot = history.snapshot()
-    assert _ids(snapshot.transactions) == ["tx0", "tx1", "tx2"]
-    assert _ids(snapshot.labels) == ["tx1"]
+    assert _ids(snapshot.transactions()) == ["tx0", "tx1", "tx2"]
+    assert _ids(snapshot.labels()) == ["tx1"]
 
 
 def test_pruning_forgets_old_transactions_with_their_labels() -> None:
@@ -103,11 +104,11 @@ def test_pruning_forgets_old_transactions_with_their_labels() -> None:
     _bulk(history, days=17)
     history.add_label(_label(0))
     history.add_label(_label(1, days=17))
-    pruned = history.prune(history.snapshot().transactions[1].event_time_ms)
+    pruned = history.prune(history.snapshot().transactions()[1].event_time_ms)
     assert pruned == 1
     snapshot = history.snapshot()
-    assert _ids(snapshot.transactions) == ["tx1"]
-    assert _ids(snapshot.labels) == ["tx1"]
+    assert _ids(snapshot.transactions()) == ["tx1"]
+    assert _ids(snapshot.labels()) == ["tx1"]
 
 
 FORGED_FUTURE = datetime(2026, 12, 8, tzinfo=UTC)
@@ -134,11 +135,11 @@ def test_a_forged_future_genuine_label_does_not_beat_the_real_chargeback() -> No
     forged = _label(1, is_fraud=False).model_copy(update={"labeled_at": FORGED_FUTURE})
     assert not history.add_label(forged)  # it waits for a clock that never comes
     assert history.add_label(_label(1, is_fraud=True))  # the chargeback, read after it
-    assert [(label.transaction_id, label.is_fraud) for label in history.snapshot().labels] == [("tx1", True)]
+    assert [(label.transaction_id, label.is_fraud) for label in history.snapshot().labels()] == [("tx1", True)]
     assert history.waiting_labels == 1
     history.prune(history.clock_ms - 30 * DAY_MS)
     assert (history.waiting_labels, history.pruned_labels) == (0, 1)
-    assert [label.is_fraud for label in history.snapshot().labels] == [True]
+    assert [label.is_fraud for label in history.snapshot().labels()] == [True]
 
 
 def test_a_label_ahead_of_the_transactions_waits_for_the_clock_and_then_counts() -> None:
@@ -150,7 +151,7 @@ def test_a_label_ahead_of_the_transactions_waits_for_the_clock_and_then_counts()
     assert history.waiting_labels == 1
     _bulk(history, days=7)
     assert (history.labels_received, history.waiting_labels) == (1, 0)
-    assert _ids(history.snapshot().labels) == ["tx1"]
+    assert _ids(history.snapshot().labels()) == ["tx1"]
 
 
 def test_a_label_within_a_day_of_the_clock_is_taken_at_once() -> None:
@@ -167,7 +168,7 @@ def test_transactions_older_than_the_features_can_use_are_counted_not_added() ->
     usable_days = DEFAULT_SPEC.usable_age_ms / DAY_MS
     assert not history.add_transaction(_tx(1, days=60 - usable_days - 1))
     assert history.add_transaction(_tx(2, days=60 - usable_days + 1))
-    assert (history.stale_transactions, _ids(history.snapshot().transactions)) == (1, ["tx2"])
+    assert (history.stale_transactions, _ids(history.snapshot().transactions())) == (1, ["tx2"])
 
 
 def test_honest_traffic_after_a_quiet_weekend_is_kept() -> None:
@@ -178,7 +179,7 @@ def test_honest_traffic_after_a_quiet_weekend_is_kept() -> None:
     history.add_transactions([_tx(i, days=12.5) for i in range(3)])  # Monday morning, ahead of the clock
     assert history.clock_ms < clock + DAY_MS
     history.prune(history.clock_ms - 30 * DAY_MS)
-    assert _ids(history.snapshot().transactions) == ["tx0", "tx1", "tx2"]
+    assert _ids(history.snapshot().transactions()) == ["tx0", "tx1", "tx2"]
 
 
 def test_held_and_waiting_labels_of_unknown_ids_are_pruned_relative_to_the_clock() -> None:
@@ -197,3 +198,52 @@ def test_held_and_waiting_labels_of_unknown_ids_are_pruned_relative_to_the_clock
     for day in range(60, 65):
         _bulk(history, days=day)
     assert (history.labels_received, history.waiting_labels) == (3, 0)
+
+
+def _counters(history: History) -> tuple[int, ...]:
+    return (
+        len(history),
+        history.conflicts,
+        history.labels_received,
+        history.label_corrections,
+        history.refused_labels,
+        history.held_labels,
+        history.id_collisions,
+    )
+
+
+def test_batches_judge_each_event_as_one_at_a_time_does() -> None:
+    """Redeliveries, conflicts, corrections, held labels and their bound within one batch."""
+    rng = random.Random(7)
+    base_tx, base_label = example_transaction(), example_label()
+    events: list[Transaction | Label] = []
+    for _ in range(3_000):
+        index = rng.randrange(400)
+        if rng.random() < 0.5:
+            minutes = index if rng.random() < 0.9 else rng.randrange(600)  # mostly redeliveries, some conflicts
+            events.append(
+                base_tx.model_copy(
+                    update={
+                        "transaction_id": f"tx{index}",
+                        "event_time": base_tx.event_time + timedelta(minutes=minutes),
+                        "customer_id": str(index % 37),
+                    }
+                )
+            )
+        else:
+            events.append(
+                base_label.model_copy(
+                    update={
+                        "transaction_id": f"tx{index}",
+                        "is_fraud": rng.random() < 0.5,
+                        "labeled_at": base_label.labeled_at + timedelta(minutes=rng.randrange(5)),
+                    }
+                )
+            )
+    one_by_one, batched = History(max_held_labels=40), History(max_held_labels=40)
+    one_by_one.add_events(events, batch_size=1)
+    batched.add_events(events, batch_size=500)
+    assert _counters(batched) == _counters(one_by_one)
+    assert min(one_by_one.refused_labels, one_by_one.conflicts, one_by_one.label_corrections) > 0
+    assert batched.snapshot().transactions() == one_by_one.snapshot().transactions()
+    assert batched.snapshot().labels() == one_by_one.snapshot().labels()

@@ -1,0 +1,132 @@
+"""The columnar decoder equals the per-event decoder, on valid and hostile values."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from fraudcore.columnar.decoding import FAST_FIELDS, decode_labels, decode_transactions
+from fraudcore.features.definition import LabelFacts, TxFacts
+from schemas.codec import Decoded, decode
+from schemas.events import Label, Transaction
+from schemas.examples import EXAMPLE_NOW, example_label, example_transaction, transaction_payloads
+from tests.unit.schemas.test_schemas_invalid import CASES
+
+pytestmark = pytest.mark.unit
+
+
+def _variants(document: dict[str, object]) -> list[bytes | None]:
+    """Hostile and unusual spellings of one valid document, some valid, some not."""
+    raw = json.dumps(document).encode()
+    out: list[bytes | None] = [
+        raw,
+        raw.replace(b", ", b",\n  "),
+        raw + b" ",
+        b" " + raw,
+        raw + b"x",
+        raw[:-1],
+        b"[" + raw + b"]",
+    ]
+    for name, value in document.items():
+        other: object
+        for other in (None, True, 1, 1.0, -1, 1e400, "", " ", "x" * 129, "x" * 128, [], {}, "\u00e9", "2018-04-01"):
+            changed = dict(document)
+            changed[name] = other
+            out.append(json.dumps(changed).encode())
+        dropped = {key: item for key, item in document.items() if key != name}
+        out.append(json.dumps(dropped).encode())
+        out.append(raw[:-1] + f',"{name}":{json.dumps(value)}}}'.encode())  # duplicated key, same value
+        out.append(raw[:-1] + f',"{name}":null}}'.encode())  # duplicated key, last one wins
+    for stamp in (
+        "2018-04-01T00:00:31.1234567Z",
+        "2018-04-01T00:00:31.999999+02:00",
+        "2018-04-01T00:00:31-00:30",
+        "2018-04-01t00:00:31z",
+        "2018-02-30T00:00:00Z",
+        "2018-04-01T24:00:00Z",
+        "2018-04-01T23:59:60Z",
+        "1999-12-31T23:59:59.999Z",
+        "2000-01-01T00:00:00+01:00",
+        "2000-01-01T00:00:00-01:00",
+        (EXAMPLE_NOW + timedelta(days=1)).isoformat(),
+        (EXAMPLE_NOW + timedelta(days=1, microseconds=1)).isoformat(),
+        "2018-04-01T00:00:31+24:00",
+        "2018-04-01T00:00:31+23:59",
+    ):
+        for name in ("event_time", "labeled_at"):
+            if name in document:
+                out.append(json.dumps(document | {name: stamp}).encode())
+    out += [raw.replace(b'"schema_version": 1', b'"schema_version": 1.0'), raw.replace(b"596", b"5\\u00396")]
+    out += [raw[:-1] + b',"extra":{"a":[[[[[[1]]]]]]}}', raw[:-1] + b',"extra":"\xc3\xa9"}', None, b""]
+    return out
+
+
+def _per_event(raws: list[bytes | None], model: type[Transaction] | type[Label]) -> list[object]:
+    out: list[object] = []
+    for raw in raws:
+        result = decode(raw, model, now=EXAMPLE_NOW)
+        if not isinstance(result, Decoded):
+            out.append(result)
+        elif isinstance(result.event, Transaction):
+            scenario = result.event.fraud_scenario
+            out.append((TxFacts.of(result.event), -1 if scenario is None else scenario))
+        else:
+            assert isinstance(result.event, Label)
+            out.append(LabelFacts.of(result.event))
+    return out
+
+
+def _transactions(raws: list[bytes | None]) -> list[object]:
+    columns, rejected = decode_transactions(raws, now=EXAMPLE_NOW)
+    out: list[object] = [None] * len(raws)
+    for position, rejection in rejected:
+        out[position] = rejection
+    for row, position in enumerate(columns.index.tolist()):
+        facts = TxFacts(
+            columns.transaction_id[row].as_py(),
+            columns.customer_id[row].as_py(),
+            columns.terminal_id[row].as_py(),
+            int(columns.event_time_ms[row]),
+            int(columns.amount_cents[row]),
+        )
+        out[position] = (facts, int(columns.scenario[row]))
+    return out
+
+
+def _labels(raws: list[bytes | None]) -> list[object]:
+    columns, rejected = decode_labels(raws, now=EXAMPLE_NOW)
+    out: list[object] = [None] * len(raws)
+    for position, rejection in rejected:
+        out[position] = rejection
+    for row, position in enumerate(columns.index.tolist()):
+        label = columns.transaction_id[row].as_py()
+        out[position] = LabelFacts(label, bool(columns.is_fraud[row]), int(columns.labeled_at_ms[row]))
+    return out
+
+
+def test_the_fast_structs_check_every_field_of_the_models() -> None:
+    assert set(Transaction.model_fields) <= FAST_FIELDS[Transaction]
+    assert set(Label.model_fields) <= FAST_FIELDS[Label]
+
+
+def test_valid_transactions_decode_as_the_per_event_decoder_does() -> None:
+    raws: list[bytes | None] = list(transaction_payloads(500))
+    assert _transactions(raws) == _per_event(raws, Transaction)
+
+
+def test_hostile_transactions_are_judged_as_the_per_event_decoder_does() -> None:
+    document = json.loads(example_transaction().model_dump_json())
+    raws: list[bytes | None] = [*_variants(document), *(case.raw for case in CASES if case.model is Transaction)]
+    expected = _per_event(raws, Transaction)
+    assert _transactions(raws) == expected
+    assert sum(isinstance(item, tuple) for item in expected) > 10  # some valid ones among them
+
+
+def test_hostile_labels_are_judged_as_the_per_event_decoder_does() -> None:
+    document = json.loads(example_label().model_dump_json())
+    raws: list[bytes | None] = [*_variants(document), *(case.raw for case in CASES if case.model is Label)]
+    expected = _per_event(raws, Label)
+    assert _labels(raws) == expected
+    assert sum(isinstance(item, LabelFacts) for item in expected) > 10
