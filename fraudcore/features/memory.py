@@ -208,6 +208,9 @@ class MemoryFeatureStore:
             if not claims.below_floor(_day(label.event_time_ms)):
                 return self._hold(bucket, label)
             terminal, t = label.terminal_id, label.event_time_ms
+            if label.labeled_at_ms < t:
+                return LabelOutcome.BEFORE_TRANSACTION
+            return self._apply(tables, terminal, tx_id, t, label, _prune_base(t, clock_ms), own=True)
         elif claims is not None and claims.below_floor(_day(label.labeled_at_ms)):
             return LabelOutcome.UNJOINABLE
         else:
@@ -227,14 +230,20 @@ class MemoryFeatureStore:
         _writable(self._tables.held, bucket, dict, dict.copy)[label.transaction_id] = label
         return LabelOutcome.HELD
 
-    def _apply(self, tables: _Tables, terminal: str, tx_id: str, t: int, label: LabelFacts, base: int) -> LabelOutcome:
-        """Make a transaction's label record and its terminal's fraud counts follow ``label`` if it wins."""
+    def _apply(
+        self, tables: _Tables, terminal: str, tx_id: str, t: int, label: LabelFacts, base: int, *, own: bool = False
+    ) -> LabelOutcome:
+        """Make a transaction's label record and its terminal's fraud counts follow ``label`` if it wins.
+        ``own``: joined on the label's own terminal and time, so applied only where the terminal has a
+        recorded transaction of that tile not counted as fraud yet (unless it replaces a fraud record)."""
         spec = self.spec
         records = _days(tables.label_records, bucket_of(terminal.encode()))
         records.advance(_day(base - spec.terminal_horizon_ms))
         old = records.get(_day(t), tx_id)
         if old is not None and not label_wins(label, old):
             return LabelOutcome.UNCHANGED
+        if own and not (old is not None and old.is_fraud) and not self._uncounted(tables, terminal, t):
+            return LabelOutcome.NO_TRANSACTION
         if old is None and not label.is_fraud:
             return LabelOutcome.NEW  # a genuine label over no fraud one: nothing to record
         frauds = _tiles(tables.frauds, terminal)
@@ -253,6 +262,12 @@ class MemoryFeatureStore:
                 del frauds[stale]
         records.put(_day(t), tx_id, LabelFacts(tx_id, label.is_fraud, label.labeled_at_ms))
         return LabelOutcome.NEW if old is None else LabelOutcome.CORRECTED
+
+    def _uncounted(self, tables: _Tables, terminal: str, t: int) -> bool:
+        """Whether the terminal's tile of ``t`` holds more recorded transactions than fraud counts."""
+        tile = self.spec.tile_of(t)
+        frauds = sum(count for (at, _), count in tables.frauds.get(terminal, {}).items() if at == tile)
+        return frauds < tables.terminals.get(terminal, {}).get(tile, 0)
 
     def _record(self, tables: _Tables, facts: TxFacts, clock_ms: int | None = None) -> WindowCounts | Conflict:
         spec, t, tx_id = self.spec, facts.event_time_ms, facts.transaction_id

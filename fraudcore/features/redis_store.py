@@ -82,7 +82,9 @@ label without them past the horizon (its ``labeled_at`` day below the floor) is 
 over one held, within the bound). A label dated before its transaction is refused. 2. per terminal
 bucket, ``apply_labels.lua``: when the joined label wins over the transaction's label record (the
 latest ``labeled_at``; fraud over genuine at equal ``labeled_at``), update the record and move the
-transaction's fraud count from the old record's field to the new one's. A genuine label over no
+transaction's fraud count from the old record's field to the new one's. A label joined on its own
+terminal and time that does not replace a fraud record is refused (``no_transaction``) unless the
+terminal's tiles hold more transactions in that tile than its fraud fields of that tile count. A genuine label over no
 record stores nothing, so an older fraud label arriving after it counts. Label rules, and why a
 label may be held: labels arrive days after their transaction in practice, but a backfill can feed
 the labels topic ahead of the transactions; the bound keeps a flood of forged labels for made-up ids

@@ -39,7 +39,7 @@ from producer.simulator import SimulationParams, Simulator
 from schemas.enums import LabelSource
 from schemas.events import Label, Transaction
 from tests.integration.conftest import free_port
-from tests.unit.features.test_memory_store import forged_future_scenario
+from tests.unit.features.test_memory_store import OWN_FACTS_SPEC, forged_future_scenario, own_facts_scenario
 
 HOUR = 3_600_000
 Snapshot = dict[bytes, object]
@@ -515,3 +515,18 @@ async def test_label_rules_on_redis_equal_the_memory_store(store_client: RedisCl
     assert await store.record_labels(reversal) == await twin.record_labels(reversal) == [LabelOutcome.UNCHANGED]
     assert await risk() == 0
     assert await store_client.hlen(fraud_key) == 0
+
+
+async def test_labels_joined_on_their_own_facts_on_redis_equal_the_memory_store(
+    store_client: RedisClient, namespace: str
+) -> None:
+    """Forged labels carrying a terminal and time past the claim horizon count at most once per
+    recorded transaction of the tile, on Redis as in the memory store."""
+    store = RedisFeatureStore(store_client, OWN_FACTS_SPEC, namespace)
+    outcomes, counts = await own_facts_scenario(store)
+    assert (outcomes, counts) == await own_facts_scenario(MemoryFeatureStore(OWN_FACTS_SPEC))
+    assert outcomes.count(LabelOutcome.NO_TRANSACTION) == 10
+    assert isinstance(counts, WindowCounts)
+    assert counts.terminal_fraud == counts.terminal_count == (3, 3, 3)
+    fraud_fields = await store_client.hgetall(store._layout.key(b"frauds", b"V"))
+    assert sum(map(int, fraud_fields.values())) == 3

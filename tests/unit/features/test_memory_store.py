@@ -267,10 +267,13 @@ async def test_exact_within_the_allowed_lateness(seed: int) -> None:
         chunk = labels[label_at : label_at + rng.randrange(20)]
         label_at += len(chunk)
         outcomes = zip(await store.record_labels(chunk), [reference.label(label) for label in chunk], strict=True)
-        # a label record past the terminal horizon (a day of them) may be gone: no window uses it any more
+        # a label record past the terminal horizon (a day of them) may be gone: no window uses it any
+        # more; so may its terminal's tile (a label joined on its own facts there is refused)
         horizon = newest - spec.terminal_horizon_ms - DAY_MS
+        pruned = newest - spec.terminal_horizon_ms + spec.tile_ms
         for label, (outcome, expected) in zip(chunk, outcomes, strict=True):
-            assert outcome == expected or (label.event_time_ms or 0) < horizon
+            t = label.event_time_ms or 0
+            assert outcome == expected or t < horizon or (outcome is LabelOutcome.NO_TRANSACTION and t < pruned)
         newest = max(newest, *(t.event_time_ms for t in batch))
         peeked = await store.peek_transactions(batch)
         recorded = await store.record_transactions(batch)
@@ -353,3 +356,48 @@ async def test_a_transaction_forged_years_ahead_prunes_no_history_below_the_cloc
     # without the clock, pruning follows the forged time: the card and terminal lose their history
     lost = await forged_future_scenario(MemoryFeatureStore(), clock=False)
     assert lost[2:] == [WindowCounts((1, 1, 1), (100, 100, 100), (0, 0, 0), (0, 0, 0))] * 2
+
+
+OWN_FACTS_SPEC = FeatureSpec(allowed_lateness_days=1)
+
+
+async def own_facts_scenario(store: FeatureStore) -> tuple[list[LabelOutcome], WindowCounts | Conflict]:
+    """Three transactions at terminal "V" in one tile, then traffic moving every bucket's claim floor
+    past their day, then labels joined on their own terminal and time (forged ids among them): the
+    labels' outcomes, and a peek whose terminal windows hold that tile."""
+    old = [tx(f"v{i}", T + i * 60_000, customer=f"c{i}", terminal="V") for i in range(3)]
+    await store.record_transactions(old, clock_ms=T)
+    clock = T + 3 * DAY_MS
+    await store.record_transactions(
+        [tx(f"f{i}", clock, customer="f", terminal="F") for i in range(400)], clock_ms=clock
+    )
+
+    def own(tx_id: str, t: int, is_fraud: bool = True, labeled_at: int = clock) -> LabelFacts:
+        return LabelFacts(tx_id, is_fraud, labeled_at, "V", t)
+
+    batches = [
+        [own(f"forged{i}", T + i) for i in range(10)],
+        # outside the terminal's recorded tiles, or at another terminal
+        [own("x", T + 5 * HOUR), replace(own("y", T), terminal_id="W")],
+        # a counted one corrected (moved), another reversed (frees its place)
+        [own("forged0", T, labeled_at=clock + 1), own("forged1", T, False, clock + 1)],
+        [own("v1", T + 60_000)],
+        [own("v2", T + 60_000)],
+    ]
+    outcomes = [outcome for batch in batches for outcome in await store.record_labels(batch, clock_ms=clock)]
+    probe = tx("probe", T + OWN_FACTS_SPEC.label_delay_days * DAY_MS + HOUR, customer="p", terminal="V")
+    [counts] = await store.peek_transactions([probe], clock_ms=clock)
+    return outcomes, counts
+
+
+async def test_a_label_joined_on_its_own_facts_needs_an_uncounted_transaction_of_its_tile() -> None:
+    """Past the claim horizon a label joins on its own terminal and time: only as many fraud labels
+    count in a tile as the terminal has transactions there, so forged ones cannot push its risk
+    above 1; a correction of a counted one still moves it."""
+    outcomes, counts = await own_facts_scenario(MemoryFeatureStore(OWN_FACTS_SPEC))
+    refused = LabelOutcome.NO_TRANSACTION
+    assert outcomes == [LabelOutcome.NEW] * 3 + [refused] * 9 + [LabelOutcome.CORRECTED] * 2 + [
+        LabelOutcome.NEW,
+        refused,
+    ]
+    assert counts == WindowCounts((1, 1, 1), (100, 100, 100), (3, 3, 3), (3, 3, 3))

@@ -172,14 +172,21 @@ def test_labels_join_on_their_claim_or_their_own_facts() -> None:
     assert outcomes == [None, None, LabelOutcome.HELD, LabelOutcome.BEFORE_TRANSACTION, LabelOutcome.UNJOINABLE]
     assert joins == [
         LabelJoin(0, b"x", b"m:1", T, b"1|%d" % (T + 5)),
-        LabelJoin(1, b"y", b"own:1", T - 9 * DAY_MS, b"0|%d" % (T + 6)),
+        LabelJoin(1, b"y", b"own:1", T - 9 * DAY_MS, b"0|%d" % (T + 6), own=True),
     ]
     applied = apply_calls(LAYOUT, joins, DEFAULT_SPEC, per_bucket=True, clock_ms=T)
     assert sum(len(call.rows) for call in applied) == 2
-    replies2 = [b"c" if joins[call.rows[0]].row == 1 else b"n" for call in applied]
+    own_call = next(call for call in applied if joins[call.rows[0]].own)
+    assert own_call.keys == (
+        LAYOUT.key(b"frauds", b"own:1"),
+        LAYOUT.key(b"ttiles", b"own:1"),
+        LAYOUT.bucket_key(b"lrec", b"own:1"),
+    )
+    assert own_call.args[-1] == b"1,3,o,%d,0|%d,1,y" % (T - 9 * DAY_MS, T + 6)
+    replies2 = [b"m" if joins[call.rows[0]].row == 1 else b"n" for call in applied]
     assert read_applied(outcomes, joins, applied, replies2) == [
         LabelOutcome.NEW,
-        LabelOutcome.CORRECTED,
+        LabelOutcome.NO_TRANSACTION,
         LabelOutcome.HELD,
         LabelOutcome.BEFORE_TRANSACTION,
         LabelOutcome.UNJOINABLE,
