@@ -57,13 +57,14 @@ class _Days(Generic[_V]):
     def copy(self) -> _Days[_V]:
         return _Days(self.floor, {day: records.copy() for day, records in self.days.items()})
 
-    def advance(self, keep_from: int) -> None:
-        """Drop the days before ``keep_from``, unless the floor is there already."""
+    def advance(self, keep_from: int) -> bool:
+        """Drop the days before ``keep_from``, unless the floor is there already; whether it moved."""
         if self.floor is not None and self.floor >= keep_from:
-            return
+            return False
         for day in [day for day in self.days if day < keep_from]:
             del self.days[day]
         self.floor = keep_from
+        return True
 
     def below_floor(self, day: int) -> bool:
         """Whether ``day`` was dropped (or would have been)."""
@@ -211,7 +212,7 @@ class MemoryFeatureStore:
             if label.labeled_at_ms < t:
                 return LabelOutcome.BEFORE_TRANSACTION
             return self._apply(tables, terminal, tx_id, t, label, _prune_base(t, clock_ms), own=True)
-        elif claims is not None and claims.below_floor(_day(label.labeled_at_ms)):
+        elif claims is not None and claims.floor is not None:  # a running stream: no claim to wait for
             return LabelOutcome.UNJOINABLE
         else:
             return self._hold(bucket, label)
@@ -274,7 +275,8 @@ class MemoryFeatureStore:
         base = _prune_base(t, clock_ms)
         keep_claims_from, day = _day(base - spec.claim_horizon_ms), _day(t)
         claims = _days(tables.claims, bucket_of(tx_id.encode()))
-        claims.advance(keep_claims_from)
+        if claims.advance(keep_claims_from) and tables is self._tables:  # not a peek's fork
+            self._drop_expired(bucket_of(tx_id.encode()), claims)
         claim = claims.find(tx_id)
         if claim is not None and claim[0] != facts:
             return Conflict(claim[0])
@@ -287,7 +289,7 @@ class MemoryFeatureStore:
                 tables.frauds.get(facts.terminal_id),
             )
         if claim is None:
-            claim = (facts, self._take_held(tables, facts))
+            claim = (facts, self._take_held(tables, facts, claims))
             claims.put(day, tx_id, claim)
 
         customer = _tiles(tables.customers, facts.customer_id)
@@ -312,14 +314,22 @@ class MemoryFeatureStore:
             self._apply(tables, facts.terminal_id, tx_id, t, claim[1], base)
         return self._counts(t, customer, terminal, tables.frauds.get(facts.terminal_id))
 
-    def _take_held(self, tables: _Tables, facts: TxFacts) -> LabelFacts | None:
+    def _drop_expired(self, bucket: int, claims: _Days[Claim]) -> None:
+        """Drop the held labels of ``bucket`` whose transaction could no longer be claimed."""
+        held = self._tables.held.get(bucket)
+        expired = [tx_id for tx_id, label in (held or {}).items() if _expired(label, claims)]
+        for tx_id in expired:
+            del _writable(self._tables.held, bucket, dict, dict.copy)[tx_id]
+        self.held_labels_dropped += len(expired)
+
+    def _take_held(self, tables: _Tables, facts: TxFacts, claims: _Days[Claim]) -> LabelFacts | None:
         """The label held for a transaction claimed now, taken out of the held ones; dropped (``None``)
-        when dated before it."""
+        when dated before it, or expired."""
         bucket = bucket_of(facts.transaction_id.encode())
         if facts.transaction_id not in tables.held.get(bucket, {}):
             return None
         label = _writable(tables.held, bucket, dict, dict.copy).pop(facts.transaction_id)
-        if label.labeled_at_ms < facts.event_time_ms:
+        if label.labeled_at_ms < facts.event_time_ms or _expired(label, claims):
             if tables is self._tables:  # not a peek's fork
                 self.held_labels_dropped += 1
             return None
@@ -357,6 +367,13 @@ class MemoryFeatureStore:
                     if tile > end - width:
                         terminal_fraud[j] += count
         return WindowCounts(tuple(customer_count), tuple(customer_cents), tuple(terminal_count), tuple(terminal_fraud))
+
+
+def _expired(label: LabelFacts, claims: _Days[Claim]) -> bool:
+    """Whether a held label's transaction could no longer be claimed: the day of the transaction time
+    it carries (with its terminal), else of its ``labeled_at``, is below the claim floor."""
+    own = None if label.terminal_id is None else label.event_time_ms
+    return claims.below_floor(_day(label.labeled_at_ms if own is None else own))
 
 
 def _prune(tiles: dict[int, _T], cut: int) -> None:

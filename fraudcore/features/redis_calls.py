@@ -188,12 +188,15 @@ def _stored_facts(tx_id: str, stored: bytes) -> TxFacts:
 
 def read_claims(
     batch: Sequence[TxFacts], calls: Sequence[ScriptCall], replies: Sequence[object]
-) -> list[Claim | Conflict]:
-    """The claims of ``batch`` from the replies of :func:`claim_calls`; an id stored with other facts
-    is a :class:`Conflict`."""
+) -> tuple[list[Claim | Conflict], int]:
+    """The claims of ``batch`` from the replies of :func:`claim_calls` (an id stored with other facts
+    is a :class:`Conflict`), and how many held labels the calls dropped as expired (their transaction
+    behind the claim floor)."""
     claims: list[Claim | Conflict | None] = [None] * len(batch)
+    expired = 0
     for call, reply in zip(calls, replies, strict=True):
-        values = _strings(reply, 2 * len(call.rows))
+        values = _strings(reply, 2 * len(call.rows) + 1)
+        expired += int(values[-1])
         for at, row in enumerate(call.rows):
             stored, label = values[2 * at], values[2 * at + 1]
             tx = batch[row]
@@ -212,7 +215,7 @@ def read_claims(
                 dropped,
                 stale,
             )
-    return [claim for claim in claims if claim is not None]
+    return [claim for claim in claims if claim is not None], expired
 
 
 def _windows(windows_days: tuple[int, ...], spec: FeatureSpec) -> tuple[int, ...]:

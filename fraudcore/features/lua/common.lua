@@ -53,11 +53,17 @@ local function below_floor(idx, day)
   return f and day < f
 end
 
--- drop the days before ``keep_from``, unless the floor is there already
+-- whether the index has a floor (its bucket has recorded transactions: a running stream)
+local function has_floor(idx)
+  days(idx)
+  return floors[idx] ~= false
+end
+
+-- drop the days before ``keep_from``, unless the floor is there already; true when the floor moved
 local function advance(idx, keep_from)
   local set = days(idx)
   local f = floors[idx]
-  if f and f >= keep_from then return end
+  if f and f >= keep_from then return false end
   for day in pairs(set) do
     if day < keep_from then
       set[day] = nil
@@ -71,6 +77,7 @@ local function advance(idx, keep_from)
     touched[idx] = true
   end
   floors[idx] = keep_from
+  return true
 end
 
 -- the name of a day hash (remembered: rows look the same days up again and again)

@@ -156,13 +156,60 @@ async def test_held_labels_are_bounded_per_bucket() -> None:
     per_bucket = Counter(bucket_of(tx_id.encode()) for tx_id in ids)
     assert len(held) == sum(min(2, count) for count in per_bucket.values()) < len(ids)
     assert set(outcomes) == {LabelOutcome.HELD, LabelOutcome.UNKNOWN_TRANSACTION}
-    # a held one still updates; a recorded transaction frees its place
+    # a held one still updates; a recorded transaction frees its place (in a running stream, for a
+    # label carrying its transaction's terminal and time)
     assert await store.record_labels([fraud(held[0], T + 1)]) == [LabelOutcome.HELD]
     await store.record_transactions([tx(held[0], T - HOUR)])
     refused = next(
         tx_id for tx_id in ids if bucket_of(tx_id.encode()) == bucket_of(held[0].encode()) and tx_id not in held
     )
-    assert await store.record_labels([fraud(refused, T)]) == [LabelOutcome.HELD]
+    assert await store.record_labels([fraud(refused, T)]) == [LabelOutcome.UNJOINABLE]
+    assert await store.record_labels([LabelFacts(refused, True, T, "m", T - HOUR)]) == [LabelOutcome.HELD]
+
+
+HELD_SPEC = FeatureSpec(allowed_lateness_days=1)
+
+
+async def held_labels_scenario(store: FeatureStore) -> tuple[list[LabelOutcome], list[int]]:
+    """Labels of one bucket before and after its first transaction, then the claim floor moving two
+    days on: the labels' outcomes, and ``held_labels_dropped`` after each step."""
+    same = [f"s{i}" for i in range(2_000) if bucket_of(f"s{i}".encode()) == bucket_of(b"s0")][:7]
+    outcomes, dropped = [], []
+    early = [fraud(same[0], T), LabelFacts(same[1], True, T + DAY_MS + 2 * HOUR, "m", T + DAY_MS + HOUR)]
+    outcomes += await store.record_labels(early)
+    await store.record_transactions([tx(same[2], T)], clock_ms=T)
+    labels = [
+        fraud(same[3], T + HOUR),  # no claim, no time: refused
+        LabelFacts(same[4], True, T + HOUR, "m", T),  # held: its transaction may still come
+        LabelFacts(same[5], True, T + HOUR, "m", T - 2 * DAY_MS),  # past the claim horizon: joins on its facts
+    ]
+    outcomes += await store.record_labels(labels, clock_ms=T)
+    dropped.append(store.held_labels_dropped)
+    later = T + 2 * DAY_MS
+    await store.peek_transactions([tx(same[6], later)], clock_ms=later)
+    dropped.append(store.held_labels_dropped)
+    await store.record_transactions([tx(same[6], later)], clock_ms=later)
+    dropped.append(store.held_labels_dropped)
+    await store.record_transactions([tx(same[1], T + DAY_MS + HOUR)], clock_ms=later)
+    outcomes += await store.record_labels([early[1], fraud(same[0], later)], clock_ms=later)
+    return outcomes, dropped
+
+
+async def test_a_label_without_claim_nor_transaction_time_is_refused_in_a_running_stream() -> None:
+    """Before any transaction of its bucket a label is held; once the bucket has a claim floor, one
+    carrying no transaction time that finds no claim is refused at once (its transaction is unknown,
+    or past the claim horizon), while one carrying a time within the horizon is held; held labels
+    whose transaction could no longer be claimed are dropped as the floor moves on (not by a peek)."""
+    outcomes, dropped = await held_labels_scenario(MemoryFeatureStore(HELD_SPEC))
+    assert outcomes == [
+        *[LabelOutcome.HELD] * 2,
+        LabelOutcome.UNJOINABLE,
+        LabelOutcome.HELD,
+        LabelOutcome.NO_TRANSACTION,
+        LabelOutcome.UNCHANGED,  # the held one, applied when its transaction came
+        LabelOutcome.UNJOINABLE,
+    ]
+    assert dropped == [0, 0, 2]  # same[0] (labelled at T) and same[4] (its transaction at T)
 
 
 async def test_recording_a_transaction_again_changes_nothing() -> None:

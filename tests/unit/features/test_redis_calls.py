@@ -117,12 +117,13 @@ def test_a_redelivery_takes_the_label_and_other_facts_are_a_conflict() -> None:
     assert isinstance(k, int)
     assert call.keys[k - 1 : k + 1] == (claim_key, LAYOUT.bucket_key(b"hold", b"a"))
     stored = b"%d|9|4|a|b:x|y" % (T - 5)
-    replies = [[stored, b"1|77", b"", b"0|5", b"%d|4|1|cm" % T, b"1|78"]]
-    first, second, third = read_claims(batch, [call], replies)
+    replies = [[stored, b"1|77", b"", b"0|5", b"%d|4|1|cm" % T, b"1|78", b"3"]]
+    (first, second, third), expired = read_claims(batch, [call], replies)
+    assert expired == 3
     assert first == Conflict(TxFacts("a", "a|b:", "x|y", T - 5, 9))
     assert second == Claim(True, b"b", b"c", b"m", T, 4, b"0|5")
     assert third == Claim(False, b"c", b"c", b"m", T, 4, b"1|78")
-    [stale] = read_claims(batch[2:], [replace(call, rows=(0,))], [[b"%d|4|1|cm" % T, b"s"]])
+    [stale], _ = read_claims(batch[2:], [replace(call, rows=(0,))], [[b"%d|4|1|cm" % T, b"s", b"0"]])
     assert stale == Claim(False, b"c", b"c", b"m", T, 4, stale=True)
     assert stale.flag == b"s"
 
