@@ -122,7 +122,12 @@ for idle keys (a card that stops paying); retention itself follows event time, a
 
 Redis Cluster. The same store and scripts serve standalone Redis, Sentinel and a cluster: only the
 client differs (:func:`~fraudcore.features.open_store.open_feature_store`, ``FRAUD_REDIS_CLUSTER``).
-No call crosses slots, so no script needs ``allow-cross-slot-keys``. The buckets spread the keys
+No call crosses slots, so no script needs ``allow-cross-slot-keys``. While a bucket's slot
+migrates between masters, Redis refuses a call whose declared keys moved (``ASK``, ``TRYAGAIN``),
+and fails a script at the first day hash that moved ("non local key"); each recording script
+therefore touches every day hash it may read, write or drop before its first write, so that failure
+comes before any write. Both are the refusal kind ``cluster_resharding``: the caller retries the
+batch until the slot has moved. The buckets spread the keys
 evenly over the masters; a batch of ``n`` rows costs up to ``min(n, BUCKETS)`` calls per phase there.
 
 Calls. A phase's calls go out in one pipeline of ``EVALSHA`` (scripts loaded on ``NOSCRIPT``); on a

@@ -25,6 +25,7 @@ local function hold(hk, id, value, own)
   return 'h'
 end
 
+for i = 1, (#ARGV - 3) / 4 do preflight(KEYS[tonumber(ARGV[4 * i])], {}) end
 for i = 1, (#ARGV - 3) / 4 do
   local k, id, value, own = tonumber(ARGV[4 * i]), ARGV[4 * i + 1], ARGV[4 * i + 2], tonumber(ARGV[4 * i + 3])
   local idx, hk = KEYS[k], KEYS[k + 1]

@@ -90,6 +90,25 @@ local function day_key(idx, day)
   return name
 end
 
+-- Redis Cluster: day hashes are not in KEYS. While their bucket's slot migrates, a command on one
+-- that has moved (or does not exist yet) fails the call. So a recording call touches every day hash
+-- it may read, write or drop (the days held by an index, and ``extra`` days: those of its rows)
+-- before its first write: such a failure then comes before any write, and the retried call finds
+-- nothing half done. Peeks write nothing and skip this.
+local preflown = {}
+local function preflight(idx, extra)
+  if not record then return end
+  local function touch(day)
+    local key = day_key(idx, day)
+    if not preflown[key] then
+      preflown[key] = true
+      redis.call('EXISTS', key)
+    end
+  end
+  for day in pairs(days(idx)) do touch(day) end
+  for day in pairs(extra) do touch(day) end
+end
+
 local function day_memo(key)
   local m = memo[key]
   if not m then m = {}; memo[key] = m end

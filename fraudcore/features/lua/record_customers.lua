@@ -16,13 +16,21 @@ local cw = {}
 for j = 1, nc do cw[j] = tonumber(ARGV[7 + j]) end
 local batch = ARGV[8 + nc]
 
-local out, pos = {}, 1
+local rows, row_days, pos = {}, {}, 1
 while pos <= #batch do
   local _, stop, k, m, new, ts, cents, n = string.find(batch, '^(%d+),(%d+),([01s]),(%-?%d+),(%d+),(%d+),', pos)
   n = tonumber(n)
-  local id = string.sub(batch, stop + 1, stop + n)
+  local row = {KEYS[tonumber(k)], KEYS[tonumber(m)], new, tonumber(ts), cents, string.sub(batch, stop + 1, stop + n)}
   pos = stop + n + 1
-  local ck, mk, t = KEYS[tonumber(k)], KEYS[tonumber(m)], tonumber(ts)
+  rows[#rows + 1] = row
+  row_days[row[2]] = row_days[row[2]] or {}
+  row_days[row[2]][day_of(row[4])] = true
+end
+for mk, extra in pairs(row_days) do preflight(mk, extra) end
+
+local out = {}
+for _, row in ipairs(rows) do
+  local ck, mk, new, t, cents, id = unpack(row)
   local base, day = prune_base(t, clock), day_of(t)
   advance(mk, day_of(base - claim_horizon))
   local now = floordiv(t, tile_ms)

@@ -17,14 +17,25 @@ local tw = {}
 for j = 1, nt do tw[j] = tonumber(ARGV[8 + j]) end
 local batch = ARGV[9 + nt]
 
-local out, pos = {}, 1
+local rows, row_days, pos = {}, {}, 1
+local function add_day(idx, day)
+  row_days[idx] = row_days[idx] or {}
+  row_days[idx][day] = true
+end
 while pos <= #batch do
   local _, stop, k, m, new, ts, label, n = string.find(batch, '^(%d+),(%d+),([01s]),(%-?%d+),([^,]*),(%d+),', pos)
-  n = tonumber(n)
-  local id = string.sub(batch, stop + 1, stop + n)
+  n, k, m = tonumber(n), tonumber(k), tonumber(m)
+  local row = {KEYS[k], KEYS[k + 1], KEYS[m], KEYS[m + 1], new, tonumber(ts), label, string.sub(batch, stop + 1, stop + n)}
   pos = stop + n + 1
-  k, m = tonumber(k), tonumber(m)
-  local tk, fk, mk, lidx, t = KEYS[k], KEYS[k + 1], KEYS[m], KEYS[m + 1], tonumber(ts)
+  rows[#rows + 1] = row
+  add_day(row[3], day_of(row[6]))
+  if label ~= '' then add_day(row[4], day_of(row[6])) end
+end
+for idx, extra in pairs(row_days) do preflight(idx, extra) end
+
+local out = {}
+for _, row in ipairs(rows) do
+  local tk, fk, mk, lidx, new, t, label, id = unpack(row)
   local base, day = prune_base(t, clock), day_of(t)
   advance(mk, day_of(base - claim_horizon))
   local now = floordiv(t, tile_ms)
