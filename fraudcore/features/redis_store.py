@@ -61,7 +61,11 @@ phase are merged into one, which changes nothing but the cost). Entity hashes an
 declared in ``KEYS``; day hashes are named after their index (same tag). A script reads each tile
 string once per call and writes it back once at its end (a hash of tile fields cost about four
 times the Redis CPU: every field became a Lua string to parse on each read); it reads a fraud hash
-once (``HGETALL``) and keeps it in step with its writes. Recording (or peeking) a batch runs
+once (``HGETALL``) and keeps it in step with its writes. A row's window counts cost a few binary
+searches, not a walk over the tiles: running sums of each tile string (extended from the first tile
+a row changed) and, per fraud hash, its fields sorted by tile with running sums, less those labelled
+after the row's time (found in the fields sorted by labeled_at), rebuilt after the hash changes.
+Recording (or peeking) a batch runs
 
 A. per tx bucket, ``claim_transactions.lua``: look the id up in the bucket's claim days; unclaimed,
    claim it in the day of its event time, taking the label held for it into the claim (the caller

@@ -547,3 +547,31 @@ async def test_labels_without_claim_on_redis_equal_the_memory_store(store_client
     assert answers[1][-1] == 2
     [held_key] = {store._layout.bucket_key(b"hold", b"s0")}
     assert await store_client.hlen(held_key) == 0
+
+
+async def test_one_busy_card_and_terminal_in_a_large_batch(store_client: RedisClient, namespace: str) -> None:
+    """Many rows of one card and terminal in one call, out of order, some labels known only after some
+    rows' times (the scripts' running sums and fraud index, rebuilt as the batch changes them)."""
+    rng = random.Random(3)
+    t = 1_600_000_000_000
+    spec = FeatureSpec(label_delay_days=1)
+    history = [TxFacts(f"h{i}", "card", "term", t + i * 30 * 60_000, 100 + i) for i in range(600)]
+    labels = [
+        LabelFacts(tx.transaction_id, True, tx.event_time_ms + rng.randrange(4 * DAY_MS), "term", tx.event_time_ms)
+        for tx in history[::4]
+    ]
+    newest = history[-1].event_time_ms
+    batch = [
+        TxFacts(f"b{i}", "card", "term", newest - rng.randrange(3 * DAY_MS), rng.randrange(1, 1_000))
+        for i in range(400)
+    ]
+    store, twin = RedisFeatureStore(store_client, spec, namespace), MemoryFeatureStore(spec)
+    for target in (store, twin):
+        await target.record_transactions(history[:300])
+        await target.record_labels(labels)
+        await target.record_transactions(history[300:])
+    peeked = await store.peek_transactions(batch)
+    assert peeked == await twin.peek_transactions(batch)
+    assert await store.record_transactions(batch) == await twin.record_transactions(batch) == peeked
+    frauds = {counts.terminal_fraud for counts in counts_only(peeked)}
+    assert len(frauds) > 10  # labels known at some rows' times only

@@ -42,18 +42,13 @@ for _, row in ipairs(rows) do
     rec_put(mk, day, id, '1')
   end
 
-  -- windows: the tiles (now - w, now], newest first; each window extends the previous one
+  -- windows: the tiles (now - w, now]
   local o = #out
-  local count, sum, j, i = 0, 0, 1, #a - 2
-  while i >= 1 and a[i] > now do i = i - 3 end
-  while j <= nc do
-    local from = now - cw[j]
-    while i >= 1 and a[i] > from do
-      count, sum = count + a[i + 1], sum + a[i + 2]
-      i = i - 3
-    end
-    out[o + j], out[o + nc + j] = num(count), num(sum)
-    j = j + 1
+  local counts, cents = tile_sums(ck, 3)
+  local top = tiles_upto(a, 3, now)
+  for j = 1, nc do
+    local low = tiles_upto(a, 3, now - cw[j])
+    out[o + j], out[o + nc + j] = num(counts[top] - counts[low]), num(cents[top] - cents[low])
   end
 end
 write_tiles(ttl)
