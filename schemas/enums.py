@@ -89,5 +89,6 @@ class ReasonCode(StrEnum):
     UNKNOWN_TRANSACTION = "unknown_transaction"
     """A label of a transaction not recorded (yet), when the held labels are at their bound."""
     UNJOINABLE_LABEL = "unjoinable_label"
-    """A label whose transaction is past the claim horizon and which does not carry the
-    transaction's ``terminal_id`` and ``transaction_time`` to join on."""
+    """A label that finds no claim of its transaction (not recorded yet in a running stream, or past
+    the claim horizon) and does not carry the transaction's ``terminal_id`` and ``transaction_time``
+    to join on or be held by."""

@@ -430,9 +430,18 @@ def label_rejection(label: LabelFacts, outcome: LabelOutcome, spec: FeatureSpec)
         return Rejected(
             ReasonCode.UNJOINABLE_LABEL,
             "transaction_id",
-            f"transaction_id: {label.transaction_id!r} is past the claim horizon ({spec.claim_horizon_ms // DAY_MS}"
-            " days behind the stream) and the label carries no terminal_id and transaction_time to join on"
-            " (send them to count the label in its terminal's risk)",
+            f"transaction_id: {label.transaction_id!r} is not claimed (not scored yet, or past the claim horizon of"
+            f" {spec.claim_horizon_ms // DAY_MS} days behind the stream) and the label carries no terminal_id and"
+            " transaction_time to join on: send the label with its transaction's terminal_id and transaction_time,"
+            " or send the transaction before its label",
+        )
+    if outcome is LabelOutcome.NO_TRANSACTION:
+        return Rejected(
+            ReasonCode.UNKNOWN_TRANSACTION,
+            "transaction_id",
+            f"transaction_id: {label.transaction_id!r} is past the claim horizon and terminal_id {label.terminal_id!r}"
+            f" has no recorded transaction left uncounted as fraud in the {spec.tile_minutes}-minute tile of"
+            f" transaction_time {_iso(label.event_time_ms or 0)}; the label matches no transaction and is not counted",
         )
     return Rejected(
         ReasonCode.UNKNOWN_TRANSACTION,

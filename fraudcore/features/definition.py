@@ -42,11 +42,22 @@ by input order, labels at their ``labeled_at`` before transactions at the same t
   frauds): a genuine label over no fraud record stores nothing, so an older fraud label arriving
   after it counts. A label joins its transaction's claim while it exists (the claim's terminal and
   event time win); past the claim horizon it joins on the ``terminal_id`` and ``transaction_time``
-  it carries (:class:`LabelFacts`), and without them it is refused (``UNJOINABLE``). A label dated
-  before its transaction's event time is refused. A label whose transaction is not recorded yet
-  (and not past the horizon) is held by id (at most ``held_labels_per_bucket`` per slot bucket;
-  beyond that it is refused) and applied when the transaction arrives — dropped then if dated
-  before it — so either order gives the same result.
+  it carries (:class:`LabelFacts`). A label dated before its transaction's event time is refused. A
+  label that finds no claim and carries no transaction time is refused (``UNJOINABLE``) as soon as
+  its slot bucket has a claim floor (a running stream: its transaction is past the claim horizon, or
+  unknown, and waiting for it could last forever); one carrying a transaction time within the claim
+  horizon is **held** by id (at most ``held_labels_per_bucket`` per slot bucket; beyond that it is
+  refused) and applied when the transaction arrives — dropped then if dated before it — so either
+  order gives the same result. Before a bucket's first transaction (a backfill feeding labels
+  first) every label without a claim is held. A held label whose transaction could no longer be
+  recorded (the day of the transaction time it carries, else of its ``labeled_at``, below the
+  claim floor) is dropped when the floor moves, and counted with the dropped ones. A label joined
+  on its own facts is applied only where that terminal's tile of that time holds a recorded
+  transaction not counted as fraud yet (its fraud counts, over all ``labeled_at``, below its
+  transaction count), unless it replaces a recorded fraud label of its transaction (which it
+  moves); otherwise it is refused (``NO_TRANSACTION``), as are times outside the terminal's retained
+  tiles. So labels with made-up ids cannot push a terminal's risk above 1 nor grow its state beyond
+  its real transactions.
 * **Retention.** A store drops history that no exact answer needs any more: on recording at ``t``,
   with ``b = min(t, clock)`` (``clock`` the stream's event-time clock the caller passes, ``b = t``
   without one), its customer's tiles ``<= tile(b - (max customer window + allowed lateness))``,
@@ -298,14 +309,24 @@ class LabelOutcome(StrEnum):
     """Refused: its ``labeled_at`` is before its transaction's event time."""
     UNKNOWN_TRANSACTION = "unknown_transaction"
     """Refused: its transaction is not recorded and the held labels of its bucket are at their bound."""
+    NO_TRANSACTION = "no_transaction"
+    """Refused: joined on its own ``terminal_id`` and ``transaction_time`` (past the claim horizon), but
+    that terminal has no recorded transaction in that tile left uncounted as fraud (none retained
+    there, or every one counted already), so no transaction of its can be the labelled one."""
     UNJOINABLE = "unjoinable"
-    """Refused: its transaction is past the claim horizon (no longer claimed) and the label does not
-    carry the transaction's terminal and event time to join on."""
+    """Refused: its transaction is not claimed (not recorded yet while its bucket has a claim floor,
+    or past the claim horizon) and the label does not carry the transaction's terminal and event
+    time to join on or to be held by."""
 
     @property
     def refused(self) -> bool:
         """Whether the label was refused (the caller dead-letters it)."""
-        return self in (LabelOutcome.BEFORE_TRANSACTION, LabelOutcome.UNKNOWN_TRANSACTION, LabelOutcome.UNJOINABLE)
+        return self in (
+            LabelOutcome.BEFORE_TRANSACTION,
+            LabelOutcome.UNKNOWN_TRANSACTION,
+            LabelOutcome.NO_TRANSACTION,
+            LabelOutcome.UNJOINABLE,
+        )
 
 
 def label_wins(label: LabelFacts, held: LabelFacts) -> bool:

@@ -57,13 +57,14 @@ class _Days(Generic[_V]):
     def copy(self) -> _Days[_V]:
         return _Days(self.floor, {day: records.copy() for day, records in self.days.items()})
 
-    def advance(self, keep_from: int) -> None:
-        """Drop the days before ``keep_from``, unless the floor is there already."""
+    def advance(self, keep_from: int) -> bool:
+        """Drop the days before ``keep_from``, unless the floor is there already; whether it moved."""
         if self.floor is not None and self.floor >= keep_from:
-            return
+            return False
         for day in [day for day in self.days if day < keep_from]:
             del self.days[day]
         self.floor = keep_from
+        return True
 
     def below_floor(self, day: int) -> bool:
         """Whether ``day`` was dropped (or would have been)."""
@@ -208,7 +209,10 @@ class MemoryFeatureStore:
             if not claims.below_floor(_day(label.event_time_ms)):
                 return self._hold(bucket, label)
             terminal, t = label.terminal_id, label.event_time_ms
-        elif claims is not None and claims.below_floor(_day(label.labeled_at_ms)):
+            if label.labeled_at_ms < t:
+                return LabelOutcome.BEFORE_TRANSACTION
+            return self._apply(tables, terminal, tx_id, t, label, _prune_base(t, clock_ms), own=True)
+        elif claims is not None and claims.floor is not None:  # a running stream: no claim to wait for
             return LabelOutcome.UNJOINABLE
         else:
             return self._hold(bucket, label)
@@ -227,14 +231,20 @@ class MemoryFeatureStore:
         _writable(self._tables.held, bucket, dict, dict.copy)[label.transaction_id] = label
         return LabelOutcome.HELD
 
-    def _apply(self, tables: _Tables, terminal: str, tx_id: str, t: int, label: LabelFacts, base: int) -> LabelOutcome:
-        """Make a transaction's label record and its terminal's fraud counts follow ``label`` if it wins."""
+    def _apply(
+        self, tables: _Tables, terminal: str, tx_id: str, t: int, label: LabelFacts, base: int, *, own: bool = False
+    ) -> LabelOutcome:
+        """Make a transaction's label record and its terminal's fraud counts follow ``label`` if it wins.
+        ``own``: joined on the label's own terminal and time, so applied only where the terminal has a
+        recorded transaction of that tile not counted as fraud yet (unless it replaces a fraud record)."""
         spec = self.spec
         records = _days(tables.label_records, bucket_of(terminal.encode()))
         records.advance(_day(base - spec.terminal_horizon_ms))
         old = records.get(_day(t), tx_id)
         if old is not None and not label_wins(label, old):
             return LabelOutcome.UNCHANGED
+        if own and not (old is not None and old.is_fraud) and not self._uncounted(tables, terminal, t):
+            return LabelOutcome.NO_TRANSACTION
         if old is None and not label.is_fraud:
             return LabelOutcome.NEW  # a genuine label over no fraud one: nothing to record
         frauds = _tiles(tables.frauds, terminal)
@@ -254,12 +264,19 @@ class MemoryFeatureStore:
         records.put(_day(t), tx_id, LabelFacts(tx_id, label.is_fraud, label.labeled_at_ms))
         return LabelOutcome.NEW if old is None else LabelOutcome.CORRECTED
 
+    def _uncounted(self, tables: _Tables, terminal: str, t: int) -> bool:
+        """Whether the terminal's tile of ``t`` holds more recorded transactions than fraud counts."""
+        tile = self.spec.tile_of(t)
+        frauds = sum(count for (at, _), count in tables.frauds.get(terminal, {}).items() if at == tile)
+        return frauds < tables.terminals.get(terminal, {}).get(tile, 0)
+
     def _record(self, tables: _Tables, facts: TxFacts, clock_ms: int | None = None) -> WindowCounts | Conflict:
         spec, t, tx_id = self.spec, facts.event_time_ms, facts.transaction_id
         base = _prune_base(t, clock_ms)
         keep_claims_from, day = _day(base - spec.claim_horizon_ms), _day(t)
         claims = _days(tables.claims, bucket_of(tx_id.encode()))
-        claims.advance(keep_claims_from)
+        if claims.advance(keep_claims_from) and tables is self._tables:  # not a peek's fork
+            self._drop_expired(bucket_of(tx_id.encode()), claims)
         claim = claims.find(tx_id)
         if claim is not None and claim[0] != facts:
             return Conflict(claim[0])
@@ -272,7 +289,7 @@ class MemoryFeatureStore:
                 tables.frauds.get(facts.terminal_id),
             )
         if claim is None:
-            claim = (facts, self._take_held(tables, facts))
+            claim = (facts, self._take_held(tables, facts, claims))
             claims.put(day, tx_id, claim)
 
         customer = _tiles(tables.customers, facts.customer_id)
@@ -297,14 +314,22 @@ class MemoryFeatureStore:
             self._apply(tables, facts.terminal_id, tx_id, t, claim[1], base)
         return self._counts(t, customer, terminal, tables.frauds.get(facts.terminal_id))
 
-    def _take_held(self, tables: _Tables, facts: TxFacts) -> LabelFacts | None:
+    def _drop_expired(self, bucket: int, claims: _Days[Claim]) -> None:
+        """Drop the held labels of ``bucket`` whose transaction could no longer be claimed."""
+        held = self._tables.held.get(bucket)
+        expired = [tx_id for tx_id, label in (held or {}).items() if _expired(label, claims)]
+        for tx_id in expired:
+            del _writable(self._tables.held, bucket, dict, dict.copy)[tx_id]
+        self.held_labels_dropped += len(expired)
+
+    def _take_held(self, tables: _Tables, facts: TxFacts, claims: _Days[Claim]) -> LabelFacts | None:
         """The label held for a transaction claimed now, taken out of the held ones; dropped (``None``)
-        when dated before it."""
+        when dated before it, or expired."""
         bucket = bucket_of(facts.transaction_id.encode())
         if facts.transaction_id not in tables.held.get(bucket, {}):
             return None
         label = _writable(tables.held, bucket, dict, dict.copy).pop(facts.transaction_id)
-        if label.labeled_at_ms < facts.event_time_ms:
+        if label.labeled_at_ms < facts.event_time_ms or _expired(label, claims):
             if tables is self._tables:  # not a peek's fork
                 self.held_labels_dropped += 1
             return None
@@ -342,6 +367,13 @@ class MemoryFeatureStore:
                     if tile > end - width:
                         terminal_fraud[j] += count
         return WindowCounts(tuple(customer_count), tuple(customer_cents), tuple(terminal_count), tuple(terminal_fraud))
+
+
+def _expired(label: LabelFacts, claims: _Days[Claim]) -> bool:
+    """Whether a held label's transaction could no longer be claimed: the day of the transaction time
+    it carries (with its terminal), else of its ``labeled_at``, is below the claim floor."""
+    own = None if label.terminal_id is None else label.event_time_ms
+    return claims.below_floor(_day(label.labeled_at_ms if own is None else own))
 
 
 def _prune(tiles: dict[int, _T], cut: int) -> None:

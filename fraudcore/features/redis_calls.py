@@ -91,6 +91,8 @@ class LabelJoin:
     event_time_ms: int
     value: bytes
     """``<1 or 0>|<labeled_at>``."""
+    own: bool = False
+    """Joined on the label's own terminal and time (past the claim horizon), not on its claim."""
 
 
 @dataclass(frozen=True)
@@ -186,12 +188,15 @@ def _stored_facts(tx_id: str, stored: bytes) -> TxFacts:
 
 def read_claims(
     batch: Sequence[TxFacts], calls: Sequence[ScriptCall], replies: Sequence[object]
-) -> list[Claim | Conflict]:
-    """The claims of ``batch`` from the replies of :func:`claim_calls`; an id stored with other facts
-    is a :class:`Conflict`."""
+) -> tuple[list[Claim | Conflict], int]:
+    """The claims of ``batch`` from the replies of :func:`claim_calls` (an id stored with other facts
+    is a :class:`Conflict`), and how many held labels the calls dropped as expired (their transaction
+    behind the claim floor)."""
     claims: list[Claim | Conflict | None] = [None] * len(batch)
+    expired = 0
     for call, reply in zip(calls, replies, strict=True):
-        values = _strings(reply, 2 * len(call.rows))
+        values = _strings(reply, 2 * len(call.rows) + 1)
+        expired += int(values[-1])
         for at, row in enumerate(call.rows):
             stored, label = values[2 * at], values[2 * at + 1]
             tx = batch[row]
@@ -210,7 +215,7 @@ def read_claims(
                 dropped,
                 stale,
             )
-    return [claim for claim in claims if claim is not None]
+    return [claim for claim in claims if claim is not None], expired
 
 
 def _windows(windows_days: tuple[int, ...], spec: FeatureSpec) -> tuple[int, ...]:
@@ -333,6 +338,7 @@ _OUTCOMES: dict[bytes, LabelOutcome] = {
     b"h": LabelOutcome.HELD,
     b"b": LabelOutcome.BEFORE_TRANSACTION,
     b"x": LabelOutcome.UNKNOWN_TRANSACTION,
+    b"m": LabelOutcome.NO_TRANSACTION,
     b"r": LabelOutcome.UNJOINABLE,
 }
 
@@ -354,7 +360,8 @@ def read_label_claims(
                 t, _, length, rest = claimed.split(b"|", 3)
                 joins.append(LabelJoin(row, tx_id, rest[int(length) :], int(t), label_value(label)))
             elif letter == b"o" and label.terminal_id is not None and label.event_time_ms is not None:
-                joins.append(LabelJoin(row, tx_id, label.terminal_id.encode(), label.event_time_ms, label_value(label)))
+                terminal = label.terminal_id.encode()
+                joins.append(LabelJoin(row, tx_id, terminal, label.event_time_ms, label_value(label), own=True))
             else:
                 outcomes[row] = _OUTCOMES[letter]
     joins.sort(key=lambda join: join.row)
@@ -372,10 +379,10 @@ def apply_calls(
         parts = []
         for row in rows:
             a = joins[row]
-            k = keys.index(layout.key(b"frauds", a.terminal_id))
+            k = keys.index(layout.key(b"frauds", a.terminal_id), layout.key(b"ttiles", a.terminal_id))
             m = keys.index(layout.bucket_key(b"lrec", a.terminal_id))
-            tx_id = a.transaction_id
-            parts.append(b"%d,%d,%d,%s,%d,%s" % (k, m, a.event_time_ms, a.value, len(tx_id), tx_id))
+            tx_id, how = a.transaction_id, b"o" if a.own else b"j"
+            parts.append(b"%d,%d,%s,%d,%s,%d,%s" % (k, m, how, a.event_time_ms, a.value, len(tx_id), tx_id))
         args = (b"1", spec.key_ttl_s, spec.terminal_horizon_ms, _clock(clock_ms), spec.tile_ms, b"".join(parts))
         calls.append(ScriptCall(APPLY_LABELS, tuple(keys.keys), args, rows))
     return calls

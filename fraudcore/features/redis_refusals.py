@@ -4,7 +4,9 @@ A call fails for one of two reasons. Either Redis cannot be reached or refuses t
 unreachable, timed out, out of memory under ``noeviction`` (``OOM``), busy with a long script
 (``BUSY``), loading its dataset (``LOADING``), a replica after a failover (``READONLY``), a replica
 without its master (``MASTERDOWN``), too few replicas (``NOREPLICAS``), writes stopped after a failed
-snapshot (``MISCONF``), a cluster without a covered slot, credentials or permissions revoked — and
+snapshot (``MISCONF``), a cluster without a covered slot, a cluster moving a slot between masters
+(``ASK``, ``MOVED``, ``TRYAGAIN``, or a script's "attempted to access a non local key" while its
+bucket's slot migrates), credentials or permissions revoked — and
 the same call succeeds once an operator or Redis itself fixes that; or the call itself is wrong (a
 bug, a script error), which no retry fixes. The first kind is :func:`unavailability`'s answer.
 
@@ -22,8 +24,10 @@ import re
 from typing import Final
 
 from redis.exceptions import (
+    AskError,
     AuthenticationError,
     ClusterDownError,
+    MovedError,
     RedisClusterException,
     RedisError,
     SlotNotCoveredError,
@@ -43,7 +47,9 @@ _REFUSAL_KINDS: Final = {
     "NOREPLICAS": "no_replicas",
     "MISCONF": "misconfigured",
     "CLUSTERDOWN": "cluster_down",
-    "TRYAGAIN": "cluster_down",
+    "TRYAGAIN": "cluster_resharding",
+    "ASK": "cluster_resharding",
+    "MOVED": "cluster_resharding",
     "NOAUTH": "auth",
     "WRONGPASS": "auth",
     "NOPERM": "auth",
@@ -54,6 +60,7 @@ UNAVAILABILITY_KINDS: Final = ("unreachable", "timeout", *dict.fromkeys(_REFUSAL
 """Every kind :func:`unavailability` returns (a metric label: a bounded set)."""
 
 _WRAPPED_CODE = re.compile(r"Error running script.*?-([A-Z]+) ")
+_NON_LOCAL_KEY = "Script attempted to access a non local key"
 
 
 def unavailability(error: BaseException) -> str | None:
@@ -65,6 +72,8 @@ def unavailability(error: BaseException) -> str | None:
         return "unreachable" if _cluster_unreachable(error) else None
     if not isinstance(error, RedisError):
         return None
+    if isinstance(error, AskError | MovedError) or _NON_LOCAL_KEY in str(error):
+        return "cluster_resharding"
     code = _error_code(error)
     if code in _REFUSAL_KINDS:
         return _REFUSAL_KINDS[code]
@@ -74,7 +83,9 @@ def unavailability(error: BaseException) -> str | None:
         return "auth"
     if isinstance(error, RedisConnectionError):
         return "unreachable"
-    if isinstance(error, ClusterDownError | TryAgainError):
+    if isinstance(error, TryAgainError):
+        return "cluster_resharding"
+    if isinstance(error, ClusterDownError):
         return "cluster_down"
     return None
 

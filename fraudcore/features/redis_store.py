@@ -40,7 +40,8 @@ Key                                    Type    Content
                                                a recorded fraud one; by day of the transaction's event
                                                time, indexed as the claims.
 ``<ns>:hold:<tag>``                    hash    Labels of transactions not recorded yet: field the tx
-                                               id, value ``<1 or 0>|<labeled_at>``. At most
+                                               id, value ``<1 or 0>|<labeled_at>``, then
+                                               ``|<transaction time>`` when the label carries it. At most
                                                ``held_labels_per_bucket`` fields (a label beyond is
                                                refused); a field moves into the claim when the
                                                transaction is claimed (dropped if dated before it).
@@ -60,7 +61,11 @@ phase are merged into one, which changes nothing but the cost). Entity hashes an
 declared in ``KEYS``; day hashes are named after their index (same tag). A script reads each tile
 string once per call and writes it back once at its end (a hash of tile fields cost about four
 times the Redis CPU: every field became a Lua string to parse on each read); it reads a fraud hash
-once (``HGETALL``) and keeps it in step with its writes. Recording (or peeking) a batch runs
+once (``HGETALL``) and keeps it in step with its writes. A row's window counts cost a few binary
+searches, not a walk over the tiles: running sums of each tile string (extended from the first tile
+a row changed) and, per fraud hash, its fields sorted by tile with running sums, less those labelled
+after the row's time (found in the fields sorted by labeled_at), rebuilt after the hash changes.
+Recording (or peeking) a batch runs
 
 A. per tx bucket, ``claim_transactions.lua``: look the id up in the bucket's claim days; unclaimed,
    claim it in the day of its event time, taking the label held for it into the claim (the caller
@@ -77,19 +82,23 @@ B and C depend on A only and go out together: two round trips per batch. Recordi
 1. per tx bucket, ``claim_labels.lua``: find what each label joins on: the claim while it exists (its
 facts win), else, when the label's transaction is past the claim horizon (the day of the
 ``transaction_time`` it carries below the claim floor), the terminal and event time it carries; a
-label without them past the horizon (its ``labeled_at`` day below the floor) is refused
-(``unjoinable``); otherwise its transaction is not recorded yet and the label is held (if it wins
-over one held, within the bound). A label dated before its transaction is refused. 2. per terminal
-bucket, ``apply_labels.lua``: when the joined label wins over the transaction's label record (the
-latest ``labeled_at``; fraud over genuine at equal ``labeled_at``), update the record and move the
-transaction's fraud count from the old record's field to the new one's. A genuine label over no
-record stores nothing, so an older fraud label arriving after it counts. Label rules, and why a
-label may be held: labels arrive days after their transaction in practice, but a backfill can feed
-the labels topic ahead of the transactions; the bound keeps a flood of forged labels for made-up ids
-to ``48 * held_labels_per_bucket`` small hash fields, and a label refused at the bound goes to the
-dead-letter topic, from which it can be replayed. A held label found dated before its transaction
-when that arrives is dropped (the transaction is scored as unlabelled); phase A says so (``d`` for
-its label), and the store counts it in ``held_labels_dropped``.
+label that carries them within the horizon is held (if it wins over one held, within the bound); a
+label without them is refused (``unjoinable``) when the bucket has a claim floor, held before the
+bucket's first transaction. Phase A drops (and counts in ``held_labels_dropped``) the held labels
+whose transaction time (else ``labeled_at``) falls below the claim floor when it moves. A label
+dated before its transaction is refused. 2. per terminal bucket, ``apply_labels.lua``: when the
+joined label wins over the transaction's label record (the latest ``labeled_at``; fraud over genuine
+at equal ``labeled_at``), update the record and move the transaction's fraud count from the old
+record's field to the new one's. A label joined on its own terminal and time that does not replace a
+fraud record is refused (``no_transaction``) unless the terminal's tiles hold more transactions in
+that tile than its fraud fields of that tile count. A genuine label over no record stores nothing,
+so an older fraud label arriving after it counts. Label rules, and why a label may be held: labels
+arrive days after their transaction in practice, but a backfill can feed the labels topic ahead of
+the transactions; the bound keeps a flood of forged labels for made-up ids to ``48 *
+held_labels_per_bucket`` small hash fields, and a label refused at the bound goes to the dead-letter
+topic, from which it can be replayed. A held label found dated before its transaction when that
+arrives is dropped (the transaction is scored as unlabelled); phase A says so (``d`` for its label),
+and the store counts it in ``held_labels_dropped``.
 
 Crashes between phases. Each phase is idempotent on its own, so a worker that dies between them and
 the redelivered batch lose nothing. B and C add a transaction claimed now; one claimed before (a
@@ -117,7 +126,12 @@ for idle keys (a card that stops paying); retention itself follows event time, a
 
 Redis Cluster. The same store and scripts serve standalone Redis, Sentinel and a cluster: only the
 client differs (:func:`~fraudcore.features.open_store.open_feature_store`, ``FRAUD_REDIS_CLUSTER``).
-No call crosses slots, so no script needs ``allow-cross-slot-keys``. The buckets spread the keys
+No call crosses slots, so no script needs ``allow-cross-slot-keys``. While a bucket's slot
+migrates between masters, Redis refuses a call whose declared keys moved (``ASK``, ``TRYAGAIN``),
+and fails a script at the first day hash that moved ("non local key"); each recording script
+therefore touches every day hash it may read, write or drop before its first write, so that failure
+comes before any write. Both are the refusal kind ``cluster_resharding``: the caller retries the
+batch until the slot has moved. The buckets spread the keys
 evenly over the masters; a batch of ``n`` rows costs up to ``min(n, BUCKETS)`` calls per phase there.
 
 Calls. A phase's calls go out in one pipeline of ``EVALSHA`` (scripts loaded on ``NOSCRIPT``); on a
@@ -285,7 +299,7 @@ class RedisFeatureStore:
                 claim = claim_calls(self._layout, chunk, self.spec, record=True, per_bucket=False, clock_ms=clock_ms)
                 await line.send(claim)
                 previous = None if ahead is None else self._answers(*ahead, _checked(await line.receive()))
-                claims = self._count_dropped(read_claims(chunk, claim, _checked(await line.receive())))
+                claims = self._count_dropped(*read_claims(chunk, claim, _checked(await line.receive())))
                 count = self._count_calls(_claimed(claims), record=True, clock_ms=clock_ms)
                 await line.send([*count[0], *count[1]])
                 if previous is not None:
@@ -311,11 +325,14 @@ class RedisFeatureStore:
         calls = claim_calls(
             self._layout, batch, self.spec, record=record, per_bucket=self._per_bucket, clock_ms=clock_ms
         )
-        return self._count_dropped(read_claims(batch, calls, await self._run(calls)))
+        return self._count_dropped(*read_claims(batch, calls, await self._run(calls)))
 
-    def _count_dropped(self, claims: list[Claim | Conflict]) -> list[Claim | Conflict]:
-        """``claims``, after counting the held labels they dropped in :attr:`held_labels_dropped`."""
-        self.held_labels_dropped += sum(1 for claim in claims if isinstance(claim, Claim) and claim.dropped_label)
+    def _count_dropped(self, claims: list[Claim | Conflict], expired: int) -> list[Claim | Conflict]:
+        """``claims``, after counting the held labels they dropped (and the ``expired`` ones) in
+        :attr:`held_labels_dropped`."""
+        self.held_labels_dropped += expired + sum(
+            1 for claim in claims if isinstance(claim, Claim) and claim.dropped_label
+        )
         return claims
 
     def _answers(

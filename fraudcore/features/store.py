@@ -38,8 +38,9 @@ class FeatureStore(Protocol):
 
     @property
     def held_labels_dropped(self) -> int:
-        """How many held labels recording transactions has dropped so far, dated before their
-        transaction (see :mod:`~fraudcore.features.definition`); peeks drop none."""
+        """How many held labels recording transactions has dropped so far: dated before their
+        transaction, or expired (their transaction behind the claim floor; see
+        :mod:`~fraudcore.features.definition`); peeks drop none."""
         ...
 
     @property

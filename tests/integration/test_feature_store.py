@@ -39,7 +39,13 @@ from producer.simulator import SimulationParams, Simulator
 from schemas.enums import LabelSource
 from schemas.events import Label, Transaction
 from tests.integration.conftest import free_port
-from tests.unit.features.test_memory_store import forged_future_scenario
+from tests.unit.features.test_memory_store import (
+    HELD_SPEC,
+    OWN_FACTS_SPEC,
+    forged_future_scenario,
+    held_labels_scenario,
+    own_facts_scenario,
+)
 
 HOUR = 3_600_000
 Snapshot = dict[bytes, object]
@@ -492,7 +498,7 @@ async def test_label_rules_on_redis_equal_the_memory_store(store_client: RedisCl
     assert await store_client.hgetall(fraud_key) == {b"%d:%d" % (spec.tile_of(t + HOUR), t + 3 * DAY_MS): b"1"}
 
     # held, then dropped when its transaction arrives with a later event time (a peek drops nothing)
-    early, held_tx = [LabelFacts("x9", True, t)], [TxFacts("x9", "c9", "m", t + HOUR, 100)]
+    early, held_tx = [LabelFacts("x9", True, t, "m", t + HOUR)], [TxFacts("x9", "c9", "m", t + HOUR, 100)]
     assert await store.record_labels(early) == await twin.record_labels(early) == [LabelOutcome.HELD]
     assert await store.peek_transactions(held_tx) == await twin.peek_transactions(held_tx)
     assert (store.held_labels_dropped, twin.held_labels_dropped) == (0, 0)
@@ -501,7 +507,7 @@ async def test_label_rules_on_redis_equal_the_memory_store(store_client: RedisCl
     assert await store.record_transactions(held_tx) == await twin.record_transactions(held_tx)  # redelivered
     assert store.held_labels_dropped == 1
 
-    forged = [LabelFacts(f"forged{i}", True, t) for i in range(300)]
+    forged = [LabelFacts(f"forged{i}", True, t, "m", t) for i in range(300)]
     outcomes = await store.record_labels(forged)
     assert outcomes == await twin.record_labels(forged)
     assert {LabelOutcome.HELD, LabelOutcome.UNKNOWN_TRANSACTION} == set(outcomes)
@@ -515,3 +521,57 @@ async def test_label_rules_on_redis_equal_the_memory_store(store_client: RedisCl
     assert await store.record_labels(reversal) == await twin.record_labels(reversal) == [LabelOutcome.UNCHANGED]
     assert await risk() == 0
     assert await store_client.hlen(fraud_key) == 0
+
+
+async def test_labels_joined_on_their_own_facts_on_redis_equal_the_memory_store(
+    store_client: RedisClient, namespace: str
+) -> None:
+    """Forged labels carrying a terminal and time past the claim horizon count at most once per
+    recorded transaction of the tile, on Redis as in the memory store."""
+    store = RedisFeatureStore(store_client, OWN_FACTS_SPEC, namespace)
+    outcomes, counts = await own_facts_scenario(store)
+    assert (outcomes, counts) == await own_facts_scenario(MemoryFeatureStore(OWN_FACTS_SPEC))
+    assert outcomes.count(LabelOutcome.NO_TRANSACTION) == 10
+    assert isinstance(counts, WindowCounts)
+    assert counts.terminal_fraud == counts.terminal_count == (3, 3, 3)
+    fraud_fields = await store_client.hgetall(store._layout.key(b"frauds", b"V"))
+    assert sum(map(int, fraud_fields.values())) == 3
+
+
+async def test_labels_without_claim_on_redis_equal_the_memory_store(store_client: RedisClient, namespace: str) -> None:
+    """A label with no claim and no transaction time is refused in a running stream; expired held
+    labels are dropped and counted: on Redis as in the memory store."""
+    store = RedisFeatureStore(store_client, HELD_SPEC, namespace)
+    answers = await held_labels_scenario(store)
+    assert answers == await held_labels_scenario(MemoryFeatureStore(HELD_SPEC))
+    assert answers[1][-1] == 2
+    [held_key] = {store._layout.bucket_key(b"hold", b"s0")}
+    assert await store_client.hlen(held_key) == 0
+
+
+async def test_one_busy_card_and_terminal_in_a_large_batch(store_client: RedisClient, namespace: str) -> None:
+    """Many rows of one card and terminal in one call, out of order, some labels known only after some
+    rows' times (the scripts' running sums and fraud index, rebuilt as the batch changes them)."""
+    rng = random.Random(3)
+    t = 1_600_000_000_000
+    spec = FeatureSpec(label_delay_days=1)
+    history = [TxFacts(f"h{i}", "card", "term", t + i * 30 * 60_000, 100 + i) for i in range(600)]
+    labels = [
+        LabelFacts(tx.transaction_id, True, tx.event_time_ms + rng.randrange(4 * DAY_MS), "term", tx.event_time_ms)
+        for tx in history[::4]
+    ]
+    newest = history[-1].event_time_ms
+    batch = [
+        TxFacts(f"b{i}", "card", "term", newest - rng.randrange(3 * DAY_MS), rng.randrange(1, 1_000))
+        for i in range(400)
+    ]
+    store, twin = RedisFeatureStore(store_client, spec, namespace), MemoryFeatureStore(spec)
+    for target in (store, twin):
+        await target.record_transactions(history[:300])
+        await target.record_labels(labels)
+        await target.record_transactions(history[300:])
+    peeked = await store.peek_transactions(batch)
+    assert peeked == await twin.peek_transactions(batch)
+    assert await store.record_transactions(batch) == await twin.record_transactions(batch) == peeked
+    frauds = {counts.terminal_fraud for counts in counts_only(peeked)}
+    assert len(frauds) > 10  # labels known at some rows' times only

@@ -5,19 +5,23 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
+import redis
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
+from redis.crc import key_slot
 
 from fraudcore.features.bench import synthetic_stream
-from fraudcore.features.buckets import bucket_of
-from fraudcore.features.definition import DAY_MS
+from fraudcore.features.buckets import bucket_of, bucket_tag
+from fraudcore.features.definition import DAY_MS, TxFacts, counts_only
 from fraudcore.features.memory import MemoryFeatureStore
 from fraudcore.features.open_store import open_feature_store
 from fraudcore.features.redis_store import RedisFeatureStore
-from fraudcore.features.store import FeatureStore
-from fraudcore.local.redis_cluster import LocalRedisCluster
+from fraudcore.features.store import FeatureStore, FeatureStoreUnavailable
+from fraudcore.local.redis_cluster import LocalRedisCluster, free_cluster_ports
 from fraudcore.models import CHAMPION
 from fraudcore.settings import Settings
 from schemas.events import Transaction
@@ -116,3 +120,51 @@ async def test_the_scorer_feature_path_on_a_cluster(
     finally:
         await store.close()
         await cluster_client.delete(*[key async for key in cluster_client.scan_iter(match=f"{namespace}:*")])
+
+
+def _command(node: redis.Redis, *args: object) -> Any:
+    """A raw command to one cluster node (``CLUSTER SETSLOT``, ``MIGRATE``...)."""
+    return node.execute_command(*args)  # type: ignore[no-untyped-call]
+
+
+async def test_a_slot_migration_midway_loses_no_count(tmp_path: Path) -> None:
+    """A card's bucket slot migrating while a batch is recorded: a call touching a day hash that moved
+    fails before any write (store unavailable, ``cluster_resharding``); once the slot has moved, the
+    retried batch counts every transaction once (own cluster: the slot is moved for good)."""
+    ports = free_cluster_ports(3)
+    cluster = LocalRedisCluster(tmp_path / "cluster", ports)
+    cluster.start()
+    nodes = {port: redis.Redis(port=port) for port in ports}
+    try:
+        store = RedisFeatureStore(RedisCluster.from_url(cluster.url), namespace="k")
+        t = 1_700_000_000_000 // DAY_MS * DAY_MS
+        d0, d1 = t + 3 * DAY_MS, t + 4 * DAY_MS
+        await store.record_transactions(
+            [TxFacts("a0", "C", "T", d0, 100), TxFacts("a1", "C", "T", d1, 100)], clock_ms=d1
+        )
+        moved = f"k:cmark:{bucket_tag(bucket_of(b'C')).decode()}:{d0 // DAY_MS}".encode()
+        slot = key_slot(moved)
+        ids = {port: _command(node, "CLUSTER MYID").decode() for port, node in nodes.items()}
+        source = next(port for port, node in nodes.items() if _command(node, "CLUSTER COUNTKEYSINSLOT", slot))
+        target = next(port for port in ports if port != source)
+        _command(nodes[target], "CLUSTER SETSLOT", slot, "IMPORTING", ids[source])
+        _command(nodes[source], "CLUSTER SETSLOT", slot, "MIGRATING", ids[target])
+        _command(nodes[source], "MIGRATE", "127.0.0.1", target, moved, 0, 5000)
+        batch = [TxFacts("b1", "C", "T", d1 + 1000, 100), TxFacts("b0", "C", "T", d0 + 1000, 100)]
+        with pytest.raises(FeatureStoreUnavailable) as refused:
+            await store.record_transactions(batch, clock_ms=d1)
+        assert refused.value.kind == "cluster_resharding"
+        for key in _command(nodes[source], "CLUSTER GETKEYSINSLOT", slot, 100):
+            _command(nodes[source], "MIGRATE", "127.0.0.1", target, key, 0, 5000)
+        for node in nodes.values():
+            _command(node, "CLUSTER SETSLOT", slot, "NODE", ids[target])
+        await store.close()
+        store = RedisFeatureStore(RedisCluster.from_url(cluster.url), namespace="k")
+        await store.record_transactions(batch, clock_ms=d1)
+        [probe] = counts_only(await store.peek_transactions([TxFacts("p", "C", "T", d1 + 5000, 1)], clock_ms=d1))
+        assert probe.customer_count[1] == 5  # a0 a1 b0 b1 and the probe
+        await store.close()
+    finally:
+        for node in nodes.values():
+            node.close()
+        cluster.stop()

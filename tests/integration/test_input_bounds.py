@@ -46,8 +46,16 @@ def _tx(tx_id: str, at: datetime, customer: str = "c1", terminal: str = "m1", am
     )
 
 
-def _label(tx_id: str, is_fraud: bool, at: datetime) -> Label:
-    return Label(transaction_id=tx_id, is_fraud=is_fraud, labeled_at=at, source=LabelSource.CHARGEBACK)
+def _label(tx_id: str, is_fraud: bool, at: datetime, of: Transaction | None = None) -> Label:
+    """A chargeback label; ``of``: carrying that transaction's terminal and time."""
+    return Label(
+        transaction_id=tx_id,
+        is_fraud=is_fraud,
+        labeled_at=at,
+        source=LabelSource.CHARGEBACK,
+        terminal_id=None if of is None else of.terminal_id,
+        transaction_time=None if of is None else of.event_time,
+    )
 
 
 def _metric(worker: Worker, prefix: str) -> float:
@@ -88,8 +96,9 @@ def test_bad_inputs_are_dead_lettered_and_a_chargeback_reaches_the_terminal_risk
     future = _tx("future", datetime.now(UTC) + timedelta(days=3))
     almost_future = [_tx(f"f{i}", datetime.now(UTC) + timedelta(hours=20)) for i in range(5)]
     early_label = _label("h3", True, T0)  # h3 is at T0 + 45 min
-    # held for a transaction not seen yet, dropped when that arrives dated after it
-    held_early, held_tx = _label("held", True, T0), _tx("held", T0 + timedelta(hours=3), customer="y", terminal="m7")
+    # held for a transaction not seen yet (it carries its time), dropped when that arrives dated after it
+    held_tx = _tx("held", T0 + timedelta(hours=3), customer="y", terminal="m7")
+    held_early = _label("held", True, T0, held_tx)
     genuine, chargeback = (
         _label("victim", False, T0 + timedelta(days=1)),
         _label("victim", True, T0 + timedelta(hours=36)),  # within a day of the newest transactions

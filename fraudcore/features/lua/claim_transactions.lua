@@ -11,16 +11,34 @@
 -- label dated before the transaction is dropped, not returned: 'd' says so in record mode). A
 -- transaction not claimed whose day is below the claim floor (past the claim horizon: it may be a
 -- redelivery no longer recognisable) is not claimed: its own value and 's' (nothing is added for it).
+-- A held label whose transaction could no longer be claimed (the day of the transaction time it
+-- carries, else of its labeled_at, below the claim floor) is dropped: when the floor moves (record
+-- mode), and when its transaction is claimed. The reply ends with how many held labels the moves of
+-- the floor dropped.
 local ttl, horizon, clock = ARGV[2], tonumber(ARGV[3]), clock_arg(ARGV[4])
 local out = {}
+local expired_dropped = 0
 
--- the held label of a transaction claimed now at t ('' when none or dated before t); record mode
--- takes it out of the held ones ('d' when dropped: dated before t)
+-- a held value: its label ('<1 or 0>|<labeled_at>'), labeled_at, and the transaction time it carries (or nil)
+local function parse_held(value)
+  local label, at, own = string.match(value, '^([01]|(%-?%d+))|?(%-?%d*)$')
+  return label, tonumber(at), tonumber(own)
+end
+
+-- whether a held value's transaction could no longer be claimed in the bucket (index ``idx``)
+local function expired(idx, value)
+  local _, at, own = parse_held(value)
+  return below_floor(idx, day_of(own or at))
+end
+
+-- the held label of a transaction claimed now at t ('' when none, dated before t or expired); record
+-- mode takes it out of the held ones ('d' when dropped)
 local held
-local function take_held(hk, id, t)
-  local label = held[hk][id]
-  if not label then return '' end
-  local usable = tonumber(string.match(label, '^[01]|(%-?%d+)$')) >= t
+local function take_held(idx, hk, id, t)
+  local value = held[hk][id]
+  if not value then return '' end
+  local label, at = parse_held(value)
+  local usable = at >= t and not expired(idx, value)
   held[hk][id] = false
   if record then
     redis.call('HDEL', hk, id)
@@ -30,14 +48,30 @@ local function take_held(hk, id, t)
   return ''
 end
 
-local ids = {}
+-- drop the held labels that expired when the floor of ``idx`` moved (record mode)
+local function drop_expired(idx, hk)
+  if not record then return end
+  local flat = redis.call('HGETALL', hk)
+  for i = 1, #flat, 2 do
+    if expired(idx, flat[i + 1]) then
+      redis.call('HDEL', hk, flat[i])
+      held[hk][flat[i]] = false
+      expired_dropped = expired_dropped + 1
+    end
+  end
+end
+
+local ids, row_days = {}, {}
 held = {}
 for i = 1, (#ARGV - 4) / 3 do
   local k = tonumber(ARGV[2 + 3 * i])
   ids[k] = ids[k] or {}
+  row_days[k] = row_days[k] or {}
   table.insert(ids[k], ARGV[3 + 3 * i])
+  row_days[k][day_of(tonumber(string.match(ARGV[4 + 3 * i], '^(%-?%d+)|')))] = true
 end
 for k, list in pairs(ids) do
+  preflight(KEYS[k], row_days[k])
   prefetch(KEYS[k], list)
   local values = {}
   for from = 1, #list, 1000 do
@@ -53,7 +87,7 @@ for i = 1, (#ARGV - 4) / 3 do
   local k, id, value = tonumber(ARGV[2 + 3 * i]), ARGV[3 + 3 * i], ARGV[4 + 3 * i]
   local idx, hk = KEYS[k], KEYS[k + 1]
   local t = tonumber(string.match(value, '^(%-?%d+)|'))
-  advance(idx, day_of(prune_base(t, clock) - horizon))
+  if advance(idx, day_of(prune_base(t, clock) - horizon)) then drop_expired(idx, hk) end
   local stored = rec_find(idx, id)
   if not stored and below_floor(idx, day_of(t)) then -- past the claim horizon: maybe a redelivery
     out[2 * i - 1] = value
@@ -63,7 +97,7 @@ for i = 1, (#ARGV - 4) / 3 do
     out[2 * i - 1] = string.sub(stored, sep + 1)
     out[2 * i] = string.sub(stored, 1, sep - 1)
   else
-    local label = take_held(hk, id, t)
+    local label = take_held(idx, hk, id, t)
     local kept = label
     if label == 'd' then kept = '' end
     rec_put(idx, day_of(t), id, kept .. ';' .. value)
@@ -72,4 +106,5 @@ for i = 1, (#ARGV - 4) / 3 do
   end
 end
 expire_touched(ttl)
+out[#out + 1] = num(expired_dropped)
 return out

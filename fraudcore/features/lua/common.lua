@@ -53,11 +53,17 @@ local function below_floor(idx, day)
   return f and day < f
 end
 
--- drop the days before ``keep_from``, unless the floor is there already
+-- whether the index has a floor (its bucket has recorded transactions: a running stream)
+local function has_floor(idx)
+  days(idx)
+  return floors[idx] ~= false
+end
+
+-- drop the days before ``keep_from``, unless the floor is there already; true when the floor moved
 local function advance(idx, keep_from)
   local set = days(idx)
   local f = floors[idx]
-  if f and f >= keep_from then return end
+  if f and f >= keep_from then return false end
   for day in pairs(set) do
     if day < keep_from then
       set[day] = nil
@@ -71,6 +77,7 @@ local function advance(idx, keep_from)
     touched[idx] = true
   end
   floors[idx] = keep_from
+  return true
 end
 
 -- the name of a day hash (remembered: rows look the same days up again and again)
@@ -81,6 +88,25 @@ local function day_key(idx, day)
   local name = names[day]
   if not name then name = idx .. ':' .. num(day); names[day] = name end
   return name
+end
+
+-- Redis Cluster: day hashes are not in KEYS. While their bucket's slot migrates, a command on one
+-- that has moved (or does not exist yet) fails the call. So a recording call touches every day hash
+-- it may read, write or drop (the days held by an index, and ``extra`` days: those of its rows)
+-- before its first write: such a failure then comes before any write, and the retried call finds
+-- nothing half done. Peeks write nothing and skip this.
+local preflown = {}
+local function preflight(idx, extra)
+  if not record then return end
+  local function touch(day)
+    local key = day_key(idx, day)
+    if not preflown[key] then
+      preflown[key] = true
+      redis.call('EXISTS', key)
+    end
+  end
+  for day in pairs(days(idx)) do touch(day) end
+  for day in pairs(extra) do touch(day) end
 end
 
 local function day_memo(key)
@@ -145,6 +171,44 @@ end
 -- written back once when the call ends (``write_tiles``).
 local packed, changed = {}, {}
 
+-- Running sums of a tile string, per key: ``{valid, counts, cents}``, ``counts[i]`` the count of its
+-- first ``i`` tiles, right for ``i <= valid``; a change at a tile lowers ``valid`` below it, and
+-- ``tile_sums`` extends them again. A window's sums are then two binary searches away.
+local sums_of = {}
+
+local function tiles_changed(key, at, width)
+  local s = sums_of[key]
+  local before = (at - 1) / width -- tiles before position ``at`` keep their sums
+  if s and before < s.valid then s.valid = before end
+end
+
+local function tile_sums(key, width)
+  local a = packed[key]
+  local s = sums_of[key]
+  if not s then
+    s = {valid = 0, {[0] = 0}, {[0] = 0}}
+    sums_of[key] = s
+  end
+  local counts, cents = s[1], s[2]
+  for i = s.valid + 1, #a / width do
+    local p = (i - 1) * width + 1
+    counts[i] = counts[i - 1] + a[p + 1]
+    if width == 3 then cents[i] = cents[i - 1] + a[p + 2] end
+  end
+  s.valid = #a / width
+  return counts, cents
+end
+
+-- how many tiles of a tile string are <= x
+local function tiles_upto(a, width, x)
+  local lo, hi = 0, #a / width
+  while lo < hi do
+    local mid = math.floor((lo + hi + 1) / 2)
+    if a[(mid - 1) * width + 1] <= x then lo = mid else hi = mid - 1 end
+  end
+  return lo
+end
+
 local function tiles(key)
   local a = packed[key]
   if not a then
@@ -162,12 +226,14 @@ local function tile_add(key, width, tile, x, y)
   local at = #a + 1 -- where the tile goes: after the last tile below it
   while at > 1 and a[at - width] >= tile do
     if a[at - width] == tile then
+      tiles_changed(key, at - width, width)
       a[at - width + 1] = a[at - width + 1] + x
       if width == 3 then a[at - width + 2] = a[at - width + 2] + y end
       return
     end
     at = at - width
   end
+  tiles_changed(key, at, width)
   if width == 3 then
     table.insert(a, at, y)
   end
@@ -183,7 +249,7 @@ local function tile_prune(key, width, cut)
   while a[first] and a[first] <= cut do first = first + width end
   local kept = {}
   for i = first, #a do kept[#kept + 1] = a[i] end
-  packed[key], changed[key] = kept, true
+  packed[key], changed[key], sums_of[key] = kept, true, nil
 end
 
 local function write_tiles(ttl)
@@ -200,6 +266,7 @@ end
 -- Fraud hashes: read once per call (HGETALL) into a table field -> parsed value ``{tile, count,
 -- labeled_at}``, kept in step with the call's writes.
 local entities, flows = {}, {}
+local indexes = {} -- per fraud hash its window index (``fraud_index``), dropped when the hash changes
 
 local function entity(key, parse)
   local e = entities[key]
@@ -221,12 +288,14 @@ end
 -- set a field: its parsed value ``v`` (tile first) and the string stored
 local function ent_set(key, field, v, stored)
   entities[key][field] = v
+  indexes[key] = nil
   if not flows[key] or v[1] < flows[key] then flows[key] = v[1] end
   if record then redis.call('HSET', key, field, stored); touched[key] = true end
 end
 
 local function ent_del(key, field)
   entities[key][field] = nil
+  indexes[key] = nil
   if record then redis.call('HDEL', key, field) end
 end
 

@@ -13,14 +13,33 @@ local function wins(a, b)
   return at_a > at_b or (at_a == at_b and fraud_a > fraud_b)
 end
 
+-- whether the terminal (tiles ``tk``, frauds ``fk``) has more recorded transactions in ``tile`` than
+-- fraud counts there (over all labeled_at fields)
+local function uncounted(tk, fk, tile)
+  local count, a = 0, tiles(tk)
+  for i = 1, #a, 2 do
+    if a[i] == tile then count = a[i + 1] end
+  end
+  local frauds = 0
+  for _, v in pairs(entity(fk, parse_fraud)) do
+    if v[1] == tile then frauds = frauds + v[2] end
+  end
+  return frauds < count
+end
+
 -- Make a transaction's label record (index ``lidx``) and its terminal's fraud counts (``fk``) follow
--- ``label`` if it wins; returns 'n' (new), 'c' (corrected) or 'u' (unchanged).
-local function apply_label(fk, lidx, id, t, label, base, horizon, tile_ms)
+-- ``label`` if it wins; returns 'n' (new), 'c' (corrected) or 'u' (unchanged). ``tk`` (the terminal's
+-- tiles) is given for a label joined on its own terminal and time: unless it replaces a fraud record,
+-- it is refused ('m') when the terminal's tile holds no recorded transaction not counted as fraud.
+local function apply_label(fk, lidx, id, t, label, base, horizon, tile_ms, tk)
   advance(lidx, day_of(base - horizon))
   local day = day_of(t)
   local old = rec_get(lidx, day, id)
   if old and not wins(label, old) then return 'u' end
   local at, fraud = parse_label(label)
+  if tk and not (old and select(2, parse_label(old)) == 1) and not uncounted(tk, fk, floordiv(t, tile_ms)) then
+    return 'm'
+  end
   if not old and fraud == 0 then return 'n' end
   local tile = floordiv(t, tile_ms)
   local frauds = entity(fk, parse_fraud)

@@ -16,13 +16,21 @@ local cw = {}
 for j = 1, nc do cw[j] = tonumber(ARGV[7 + j]) end
 local batch = ARGV[8 + nc]
 
-local out, pos = {}, 1
+local rows, row_days, pos = {}, {}, 1
 while pos <= #batch do
   local _, stop, k, m, new, ts, cents, n = string.find(batch, '^(%d+),(%d+),([01s]),(%-?%d+),(%d+),(%d+),', pos)
   n = tonumber(n)
-  local id = string.sub(batch, stop + 1, stop + n)
+  local row = {KEYS[tonumber(k)], KEYS[tonumber(m)], new, tonumber(ts), cents, string.sub(batch, stop + 1, stop + n)}
   pos = stop + n + 1
-  local ck, mk, t = KEYS[tonumber(k)], KEYS[tonumber(m)], tonumber(ts)
+  rows[#rows + 1] = row
+  row_days[row[2]] = row_days[row[2]] or {}
+  row_days[row[2]][day_of(row[4])] = true
+end
+for mk, extra in pairs(row_days) do preflight(mk, extra) end
+
+local out = {}
+for _, row in ipairs(rows) do
+  local ck, mk, new, t, cents, id = unpack(row)
   local base, day = prune_base(t, clock), day_of(t)
   advance(mk, day_of(base - claim_horizon))
   local now = floordiv(t, tile_ms)
@@ -34,18 +42,13 @@ while pos <= #batch do
     rec_put(mk, day, id, '1')
   end
 
-  -- windows: the tiles (now - w, now], newest first; each window extends the previous one
+  -- windows: the tiles (now - w, now]
   local o = #out
-  local count, sum, j, i = 0, 0, 1, #a - 2
-  while i >= 1 and a[i] > now do i = i - 3 end
-  while j <= nc do
-    local from = now - cw[j]
-    while i >= 1 and a[i] > from do
-      count, sum = count + a[i + 1], sum + a[i + 2]
-      i = i - 3
-    end
-    out[o + j], out[o + nc + j] = num(count), num(sum)
-    j = j + 1
+  local counts, cents = tile_sums(ck, 3)
+  local top = tiles_upto(a, 3, now)
+  for j = 1, nc do
+    local low = tiles_upto(a, 3, now - cw[j])
+    out[o + j], out[o + nc + j] = num(counts[top] - counts[low]), num(cents[top] - cents[low])
   end
 end
 write_tiles(ttl)

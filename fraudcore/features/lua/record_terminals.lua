@@ -17,14 +17,59 @@ local tw = {}
 for j = 1, nt do tw[j] = tonumber(ARGV[8 + j]) end
 local batch = ARGV[9 + nt]
 
-local out, pos = {}, 1
+-- The fraud counts of a window: a fraud hash's fields sorted by tile with running sums (the count of
+-- tiles (lo, hi] by two binary searches), and sorted by labeled_at, latest first (the fields labelled
+-- after t, which do not count yet, are subtracted: few in a live stream). Built once per call and
+-- fraud hash, again after the hash changed.
+local function fraud_index(fk)
+  local index = indexes[fk]
+  if index then return index end
+  local by_tile, by_at = {}, {}
+  for _, v in pairs(entity(fk, parse_fraud)) do
+    by_tile[#by_tile + 1] = v
+    by_at[#by_at + 1] = v
+  end
+  table.sort(by_tile, function(a, b) return a[1] < b[1] end)
+  table.sort(by_at, function(a, b) return a[3] > b[3] end)
+  local tiles_sorted, sums = {}, {[0] = 0}
+  for i, v in ipairs(by_tile) do
+    tiles_sorted[i] = v[1]
+    sums[i] = sums[i - 1] + v[2]
+  end
+  index = {tiles_sorted, sums, by_at}
+  indexes[fk] = index
+  return index
+end
+
+-- how many of the sorted ``tiles`` are <= x
+local function count_upto(sorted, x)
+  local lo, hi = 0, #sorted
+  while lo < hi do
+    local mid = math.floor((lo + hi + 1) / 2)
+    if sorted[mid] <= x then lo = mid else hi = mid - 1 end
+  end
+  return lo
+end
+
+local rows, row_days, pos = {}, {}, 1
+local function add_day(idx, day)
+  row_days[idx] = row_days[idx] or {}
+  row_days[idx][day] = true
+end
 while pos <= #batch do
   local _, stop, k, m, new, ts, label, n = string.find(batch, '^(%d+),(%d+),([01s]),(%-?%d+),([^,]*),(%d+),', pos)
-  n = tonumber(n)
-  local id = string.sub(batch, stop + 1, stop + n)
+  n, k, m = tonumber(n), tonumber(k), tonumber(m)
+  local row = {KEYS[k], KEYS[k + 1], KEYS[m], KEYS[m + 1], new, tonumber(ts), label, string.sub(batch, stop + 1, stop + n)}
   pos = stop + n + 1
-  k, m = tonumber(k), tonumber(m)
-  local tk, fk, mk, lidx, t = KEYS[k], KEYS[k + 1], KEYS[m], KEYS[m + 1], tonumber(ts)
+  rows[#rows + 1] = row
+  add_day(row[3], day_of(row[6]))
+  if label ~= '' then add_day(row[4], day_of(row[6])) end
+end
+for idx, extra in pairs(row_days) do preflight(idx, extra) end
+
+local out = {}
+for _, row in ipairs(rows) do
+  local tk, fk, mk, lidx, new, t, label, id = unpack(row)
   local base, day = prune_base(t, clock), day_of(t)
   advance(mk, day_of(base - claim_horizon))
   local now = floordiv(t, tile_ms)
@@ -42,21 +87,19 @@ while pos <= #batch do
   local oldest = e - tw[nt]
   local o = #out
   for j = 1, 2 * nt do out[o + j] = 0 end
-  local count, i = 0, #a - 1
-  while i >= 1 and a[i] > e do i = i - 2 end
-  for j = 1, nt do
-    local from = e - tw[j]
-    while i >= 1 and a[i] > from do
-      count = count + a[i + 1]
-      i = i - 2
-    end
-    out[o + j] = count
-  end
-  for _, v in pairs(entity(fk, parse_fraud)) do
+  local counts = tile_sums(tk, 2)
+  local top = tiles_upto(a, 2, e)
+  for j = 1, nt do out[o + j] = counts[top] - counts[tiles_upto(a, 2, e - tw[j])] end
+  local index = fraud_index(fk)
+  local sorted, sums, by_at = index[1], index[2], index[3]
+  local upto_e = sums[count_upto(sorted, e)]
+  for j = 1, nt do out[o + nt + j] = upto_e - sums[count_upto(sorted, e - tw[j])] end
+  for _, v in ipairs(by_at) do
+    if v[3] <= t then break end
     local tile = v[1]
-    if tile > oldest and tile <= e and v[3] <= t then
+    if tile > oldest and tile <= e then
       for j = 1, nt do
-        if tile > e - tw[j] then out[o + nt + j] = out[o + nt + j] + v[2] end
+        if tile > e - tw[j] then out[o + nt + j] = out[o + nt + j] - v[2] end
       end
     end
   end

@@ -156,13 +156,60 @@ async def test_held_labels_are_bounded_per_bucket() -> None:
     per_bucket = Counter(bucket_of(tx_id.encode()) for tx_id in ids)
     assert len(held) == sum(min(2, count) for count in per_bucket.values()) < len(ids)
     assert set(outcomes) == {LabelOutcome.HELD, LabelOutcome.UNKNOWN_TRANSACTION}
-    # a held one still updates; a recorded transaction frees its place
+    # a held one still updates; a recorded transaction frees its place (in a running stream, for a
+    # label carrying its transaction's terminal and time)
     assert await store.record_labels([fraud(held[0], T + 1)]) == [LabelOutcome.HELD]
     await store.record_transactions([tx(held[0], T - HOUR)])
     refused = next(
         tx_id for tx_id in ids if bucket_of(tx_id.encode()) == bucket_of(held[0].encode()) and tx_id not in held
     )
-    assert await store.record_labels([fraud(refused, T)]) == [LabelOutcome.HELD]
+    assert await store.record_labels([fraud(refused, T)]) == [LabelOutcome.UNJOINABLE]
+    assert await store.record_labels([LabelFacts(refused, True, T, "m", T - HOUR)]) == [LabelOutcome.HELD]
+
+
+HELD_SPEC = FeatureSpec(allowed_lateness_days=1)
+
+
+async def held_labels_scenario(store: FeatureStore) -> tuple[list[LabelOutcome], list[int]]:
+    """Labels of one bucket before and after its first transaction, then the claim floor moving two
+    days on: the labels' outcomes, and ``held_labels_dropped`` after each step."""
+    same = [f"s{i}" for i in range(2_000) if bucket_of(f"s{i}".encode()) == bucket_of(b"s0")][:7]
+    outcomes, dropped = [], []
+    early = [fraud(same[0], T), LabelFacts(same[1], True, T + DAY_MS + 2 * HOUR, "m", T + DAY_MS + HOUR)]
+    outcomes += await store.record_labels(early)
+    await store.record_transactions([tx(same[2], T)], clock_ms=T)
+    labels = [
+        fraud(same[3], T + HOUR),  # no claim, no time: refused
+        LabelFacts(same[4], True, T + HOUR, "m", T),  # held: its transaction may still come
+        LabelFacts(same[5], True, T + HOUR, "m", T - 2 * DAY_MS),  # past the claim horizon: joins on its facts
+    ]
+    outcomes += await store.record_labels(labels, clock_ms=T)
+    dropped.append(store.held_labels_dropped)
+    later = T + 2 * DAY_MS
+    await store.peek_transactions([tx(same[6], later)], clock_ms=later)
+    dropped.append(store.held_labels_dropped)
+    await store.record_transactions([tx(same[6], later)], clock_ms=later)
+    dropped.append(store.held_labels_dropped)
+    await store.record_transactions([tx(same[1], T + DAY_MS + HOUR)], clock_ms=later)
+    outcomes += await store.record_labels([early[1], fraud(same[0], later)], clock_ms=later)
+    return outcomes, dropped
+
+
+async def test_a_label_without_claim_nor_transaction_time_is_refused_in_a_running_stream() -> None:
+    """Before any transaction of its bucket a label is held; once the bucket has a claim floor, one
+    carrying no transaction time that finds no claim is refused at once (its transaction is unknown,
+    or past the claim horizon), while one carrying a time within the horizon is held; held labels
+    whose transaction could no longer be claimed are dropped as the floor moves on (not by a peek)."""
+    outcomes, dropped = await held_labels_scenario(MemoryFeatureStore(HELD_SPEC))
+    assert outcomes == [
+        *[LabelOutcome.HELD] * 2,
+        LabelOutcome.UNJOINABLE,
+        LabelOutcome.HELD,
+        LabelOutcome.NO_TRANSACTION,
+        LabelOutcome.UNCHANGED,  # the held one, applied when its transaction came
+        LabelOutcome.UNJOINABLE,
+    ]
+    assert dropped == [0, 0, 2]  # same[0] (labelled at T) and same[4] (its transaction at T)
 
 
 async def test_recording_a_transaction_again_changes_nothing() -> None:
@@ -267,10 +314,13 @@ async def test_exact_within_the_allowed_lateness(seed: int) -> None:
         chunk = labels[label_at : label_at + rng.randrange(20)]
         label_at += len(chunk)
         outcomes = zip(await store.record_labels(chunk), [reference.label(label) for label in chunk], strict=True)
-        # a label record past the terminal horizon (a day of them) may be gone: no window uses it any more
+        # a label record past the terminal horizon (a day of them) may be gone: no window uses it any
+        # more; so may its terminal's tile (a label joined on its own facts there is refused)
         horizon = newest - spec.terminal_horizon_ms - DAY_MS
+        pruned = newest - spec.terminal_horizon_ms + spec.tile_ms
         for label, (outcome, expected) in zip(chunk, outcomes, strict=True):
-            assert outcome == expected or (label.event_time_ms or 0) < horizon
+            t = label.event_time_ms or 0
+            assert outcome == expected or t < horizon or (outcome is LabelOutcome.NO_TRANSACTION and t < pruned)
         newest = max(newest, *(t.event_time_ms for t in batch))
         peeked = await store.peek_transactions(batch)
         recorded = await store.record_transactions(batch)
@@ -353,3 +403,48 @@ async def test_a_transaction_forged_years_ahead_prunes_no_history_below_the_cloc
     # without the clock, pruning follows the forged time: the card and terminal lose their history
     lost = await forged_future_scenario(MemoryFeatureStore(), clock=False)
     assert lost[2:] == [WindowCounts((1, 1, 1), (100, 100, 100), (0, 0, 0), (0, 0, 0))] * 2
+
+
+OWN_FACTS_SPEC = FeatureSpec(allowed_lateness_days=1)
+
+
+async def own_facts_scenario(store: FeatureStore) -> tuple[list[LabelOutcome], WindowCounts | Conflict]:
+    """Three transactions at terminal "V" in one tile, then traffic moving every bucket's claim floor
+    past their day, then labels joined on their own terminal and time (forged ids among them): the
+    labels' outcomes, and a peek whose terminal windows hold that tile."""
+    old = [tx(f"v{i}", T + i * 60_000, customer=f"c{i}", terminal="V") for i in range(3)]
+    await store.record_transactions(old, clock_ms=T)
+    clock = T + 3 * DAY_MS
+    await store.record_transactions(
+        [tx(f"f{i}", clock, customer="f", terminal="F") for i in range(400)], clock_ms=clock
+    )
+
+    def own(tx_id: str, t: int, is_fraud: bool = True, labeled_at: int = clock) -> LabelFacts:
+        return LabelFacts(tx_id, is_fraud, labeled_at, "V", t)
+
+    batches = [
+        [own(f"forged{i}", T + i) for i in range(10)],
+        # outside the terminal's recorded tiles, or at another terminal
+        [own("x", T + 5 * HOUR), replace(own("y", T), terminal_id="W")],
+        # a counted one corrected (moved), another reversed (frees its place)
+        [own("forged0", T, labeled_at=clock + 1), own("forged1", T, False, clock + 1)],
+        [own("v1", T + 60_000)],
+        [own("v2", T + 60_000)],
+    ]
+    outcomes = [outcome for batch in batches for outcome in await store.record_labels(batch, clock_ms=clock)]
+    probe = tx("probe", T + OWN_FACTS_SPEC.label_delay_days * DAY_MS + HOUR, customer="p", terminal="V")
+    [counts] = await store.peek_transactions([probe], clock_ms=clock)
+    return outcomes, counts
+
+
+async def test_a_label_joined_on_its_own_facts_needs_an_uncounted_transaction_of_its_tile() -> None:
+    """Past the claim horizon a label joins on its own terminal and time: only as many fraud labels
+    count in a tile as the terminal has transactions there, so forged ones cannot push its risk
+    above 1; a correction of a counted one still moves it."""
+    outcomes, counts = await own_facts_scenario(MemoryFeatureStore(OWN_FACTS_SPEC))
+    refused = LabelOutcome.NO_TRANSACTION
+    assert outcomes == [LabelOutcome.NEW] * 3 + [refused] * 9 + [LabelOutcome.CORRECTED] * 2 + [
+        LabelOutcome.NEW,
+        refused,
+    ]
+    assert counts == WindowCounts((1, 1, 1), (100, 100, 100), (3, 3, 3), (3, 3, 3))

@@ -117,12 +117,13 @@ def test_a_redelivery_takes_the_label_and_other_facts_are_a_conflict() -> None:
     assert isinstance(k, int)
     assert call.keys[k - 1 : k + 1] == (claim_key, LAYOUT.bucket_key(b"hold", b"a"))
     stored = b"%d|9|4|a|b:x|y" % (T - 5)
-    replies = [[stored, b"1|77", b"", b"0|5", b"%d|4|1|cm" % T, b"1|78"]]
-    first, second, third = read_claims(batch, [call], replies)
+    replies = [[stored, b"1|77", b"", b"0|5", b"%d|4|1|cm" % T, b"1|78", b"3"]]
+    (first, second, third), expired = read_claims(batch, [call], replies)
+    assert expired == 3
     assert first == Conflict(TxFacts("a", "a|b:", "x|y", T - 5, 9))
     assert second == Claim(True, b"b", b"c", b"m", T, 4, b"0|5")
     assert third == Claim(False, b"c", b"c", b"m", T, 4, b"1|78")
-    [stale] = read_claims(batch[2:], [replace(call, rows=(0,))], [[b"%d|4|1|cm" % T, b"s"]])
+    [stale], _ = read_claims(batch[2:], [replace(call, rows=(0,))], [[b"%d|4|1|cm" % T, b"s", b"0"]])
     assert stale == Claim(False, b"c", b"c", b"m", T, 4, stale=True)
     assert stale.flag == b"s"
 
@@ -172,14 +173,21 @@ def test_labels_join_on_their_claim_or_their_own_facts() -> None:
     assert outcomes == [None, None, LabelOutcome.HELD, LabelOutcome.BEFORE_TRANSACTION, LabelOutcome.UNJOINABLE]
     assert joins == [
         LabelJoin(0, b"x", b"m:1", T, b"1|%d" % (T + 5)),
-        LabelJoin(1, b"y", b"own:1", T - 9 * DAY_MS, b"0|%d" % (T + 6)),
+        LabelJoin(1, b"y", b"own:1", T - 9 * DAY_MS, b"0|%d" % (T + 6), own=True),
     ]
     applied = apply_calls(LAYOUT, joins, DEFAULT_SPEC, per_bucket=True, clock_ms=T)
     assert sum(len(call.rows) for call in applied) == 2
-    replies2 = [b"c" if joins[call.rows[0]].row == 1 else b"n" for call in applied]
+    own_call = next(call for call in applied if joins[call.rows[0]].own)
+    assert own_call.keys == (
+        LAYOUT.key(b"frauds", b"own:1"),
+        LAYOUT.key(b"ttiles", b"own:1"),
+        LAYOUT.bucket_key(b"lrec", b"own:1"),
+    )
+    assert own_call.args[-1] == b"1,3,o,%d,0|%d,1,y" % (T - 9 * DAY_MS, T + 6)
+    replies2 = [b"m" if joins[call.rows[0]].row == 1 else b"n" for call in applied]
     assert read_applied(outcomes, joins, applied, replies2) == [
         LabelOutcome.NEW,
-        LabelOutcome.CORRECTED,
+        LabelOutcome.NO_TRANSACTION,
         LabelOutcome.HELD,
         LabelOutcome.BEFORE_TRANSACTION,
         LabelOutcome.UNJOINABLE,
