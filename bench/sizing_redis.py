@@ -1,10 +1,12 @@
 """What the sizing bench reads from Redis: memory and CPU counters, and a census of the store's keys.
 
-The census is layout-agnostic: it scans every key under the store's namespace, groups them in
-families by the first segment after the namespace (``<ns>:<family>:...``), samples up to a number of
-keys per family uniformly (reservoir sampling) and asks ``MEMORY USAGE <key> SAMPLES 0`` (exact) and
-the element count (fields, members; 1 for a string) of each. What a family is keyed by (card,
-terminal, transaction or nothing of those: a bucket, a tile) is read from its keys' last segment.
+The census is layout-agnostic: it scans every key under the store's namespace, one Redis type at a
+time, groups them in families by the first segment after the namespace (``<ns>:<family>:...``) and
+their type (so a per-bucket index and the day hashes it lists, ``<ns>:claim:<tag>`` a zset and
+``<ns>:claim:<tag>:<day>`` hashes, are two families), samples up to a number of keys per family
+uniformly (reservoir sampling) and asks ``MEMORY USAGE <key> SAMPLES 0`` (exact) and the element
+count (fields, members; 1 for a string) of each. What a family is keyed by (card, terminal,
+transaction or nothing of those: a bucket, a day, a tile) is read from its keys' last segment.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import redis.asyncio as aioredis
 __all__ = ["KeyFamily", "RedisCounters", "census", "counters"]
 
 _SCAN_COUNT = 10_000
-_COUNT_COMMANDS = {b"hash": "HLEN", b"zset": "ZCARD", b"set": "SCARD", b"list": "LLEN", b"stream": "XLEN"}
+_COUNT_COMMANDS = {"hash": "HLEN", "zset": "ZCARD", "set": "SCARD", "list": "LLEN", "stream": "XLEN"}
+_TYPES = ("string", *_COUNT_COMMANDS)
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ class KeyFamily:
     keyed_by: str
     """``card``, ``terminal``, ``transaction`` or ``shared`` (by the most common id kind of the sample)."""
     types: str
-    """The Redis types seen in the sample, comma-separated."""
+    """The Redis type of the family's keys."""
     keys: int
     sampled: int
     bytes_per_key: float
@@ -95,35 +98,37 @@ async def census(
     (``card``, ``terminal``, ``transaction``, anything else counts as ``shared``)."""
     prefix = namespace.encode() + b":"
     rng = np.random.default_rng(seed)
-    families: dict[bytes, _Reservoir] = {}
-    async for key in client.scan_iter(match=prefix + b"*", count=_SCAN_COUNT):
-        name = key[len(prefix) :].split(b":", 1)[0]
-        families.setdefault(name, _Reservoir(sample, rng)).offer(key)
-    result = [await _weigh(client, name.decode(), reservoir, id_kind) for name, reservoir in families.items()]
+    families: dict[tuple[bytes, str], _Reservoir] = {}
+    for kind in _TYPES:
+        async for key in client.scan_iter(match=prefix + b"*", count=_SCAN_COUNT, _type=kind):
+            name = key[len(prefix) :].split(b":", 1)[0]
+            families.setdefault((name, kind), _Reservoir(sample, rng)).offer(key)
+    result = [
+        await _weigh(client, name.decode(), kind, reservoir, id_kind) for (name, kind), reservoir in families.items()
+    ]
     return sorted(result, key=lambda family: family.bytes, reverse=True)
 
 
-async def _weigh(client: aioredis.Redis, name: str, reservoir: _Reservoir, id_kind: Callable[[str], str]) -> KeyFamily:
+async def _weigh(
+    client: aioredis.Redis, name: str, kind: str, reservoir: _Reservoir, id_kind: Callable[[str], str]
+) -> KeyFamily:
     keys = reservoir.keys
     pipe = client.pipeline(transaction=False)
     for key in keys:
         pipe.execute_command("MEMORY", "USAGE", key, "SAMPLES", 0)
-        pipe.type(key)
-    replies = await pipe.execute()
-    sizes = [int(reply or 0) for reply in replies[0::2]]
-    types = [reply if isinstance(reply, bytes) else str(reply).encode() for reply in replies[1::2]]
-    pipe = client.pipeline(transaction=False)
-    counted = [(key, _COUNT_COMMANDS[kind]) for key, kind in zip(keys, types, strict=True) if kind in _COUNT_COMMANDS]
-    for key, command in counted:
-        pipe.execute_command(command, key)
-    counts = [int(reply) for reply in await pipe.execute()] if counted else []
-    elements = sum(counts) + (len(keys) - len(counted))
+    sizes = [int(reply or 0) for reply in await pipe.execute()]
+    elements = len(keys)
+    if kind in _COUNT_COMMANDS:
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            pipe.execute_command(_COUNT_COMMANDS[kind], key)
+        elements = sum(int(reply) for reply in await pipe.execute())
     kinds = Counter(id_kind(key.rsplit(b":", 1)[-1].decode(errors="replace")) for key in keys)
     keyed_by = kinds.most_common(1)[0][0] if kinds else "shared"
     return KeyFamily(
         name=name,
         keyed_by=keyed_by if keyed_by in ("card", "terminal", "transaction") else "shared",
-        types=",".join(sorted({kind.decode() for kind in types})),
+        types=kind,
         keys=reservoir.seen,
         sampled=len(keys),
         bytes_per_key=sum(sizes) / len(keys) if keys else 0.0,

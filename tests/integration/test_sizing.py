@@ -80,6 +80,10 @@ def test_the_sizing_figures_agree_with_each_other_and_the_history(
         if family["keyed_by"] == "terminal":
             assert family["keys"] <= document["active_terminals"]
     assert {family["keyed_by"] for family in families} >= {"card", "terminal"}
+    # a family is one name and one Redis type: a bucket's day index and its day hashes apart
+    pairs = [(family["name"], family["types"]) for family in families]
+    assert len(set(pairs)) == len(pairs)
+    assert {("claim", "zset"), ("claim", "hash"), ("ctiles", "string"), ("ttiles", "string")} <= set(pairs)
     assert 0 < figures["census_bytes"] <= 1.2 * figures["store_bytes"]
     assert document["families_half"]
 
