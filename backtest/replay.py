@@ -7,12 +7,15 @@ trips few, transactions go in chunks (at most ``chunk_size`` of them, spanning a
 the same features: a label counts for a transaction only when ``labeled_at <= t``, whenever it was
 recorded; recording it up to one chunk span early changes only which old history its terminal prunes,
 and the features never read that history while the span is within the spec's allowed lateness.
+Labels are recorded with their transaction's terminal and event time, so those that come after the
+claim horizon (the label delay is often longer) still join.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
@@ -40,7 +43,16 @@ async def replay(
     span = min(max(chunk_span_ms, 0), spec.allowed_lateness_days * DAY_MS)
     transactions = history.transactions
     times = [facts.event_time_ms for facts in transactions]
-    labels = sorted(history.labels.values(), key=lambda label: (label.labeled_at_ms, label.transaction_id))
+    by_id = {facts.transaction_id: facts for facts in transactions}
+    labels = sorted(
+        (  # each label carries its transaction's terminal and time, as a label producer should send them
+            replace(label, terminal_id=tx.terminal_id, event_time_ms=tx.event_time_ms)
+            if (tx := by_id.get(label.transaction_id)) is not None
+            else label
+            for label in history.labels.values()
+        ),
+        key=lambda label: (label.labeled_at_ms, label.transaction_id),
+    )
     labeled_at = [label.labeled_at_ms for label in labels]
     counts: list[WindowCounts] = []
     start = recorded_labels = 0

@@ -74,7 +74,8 @@ def _per_event(raws: list[bytes | None], model: type[Transaction] | type[Label])
             out.append((TxFacts.of(result.event), -1 if scenario is None else scenario))
         else:
             assert isinstance(result.event, Label)
-            out.append(LabelFacts.of(result.event))
+            facts = LabelFacts.of(result.event)  # the columns keep what the trainer joins on: not terminal and time
+            out.append(LabelFacts(facts.transaction_id, facts.is_fraud, facts.labeled_at_ms))
     return out
 
 
