@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import ChainMap, Counter
 from collections.abc import AsyncGenerator, Callable, MutableMapping, Sequence
+from dataclasses import replace
 from typing import Generic, TypeVar
 
 import numpy as np
@@ -92,8 +93,9 @@ class _Tables:
     def __init__(self, base: _Tables | None = None) -> None:
         self.claims: MutableMapping[int, _Days[Claim]]
         """Per transaction bucket, the claimed transactions (day of their event time)."""
-        self.customer_marks: MutableMapping[int, _Days[bool]]
-        """Per customer bucket, the transactions added to their customer's tiles (claim horizon)."""
+        self.customer_marks: MutableMapping[int, _Days[tuple[int, int]]]
+        """Per customer bucket, the transactions added to their customer's tiles (claim horizon), each
+        with its tile's count and cents just after it was added."""
         self.terminal_marks: MutableMapping[int, _Days[bool]]
         """Per terminal bucket, the transactions added to their terminal's tiles (claim horizon)."""
         self.label_records: MutableMapping[int, _Days[LabelFacts]]
@@ -293,14 +295,16 @@ class MemoryFeatureStore:
             claims.put(day, tx_id, claim)
 
         customer = _tiles(tables.customers, facts.customer_id)
-        marks = _days(tables.customer_marks, bucket_of(facts.customer_id.encode()))
-        marks.advance(keep_claims_from)
-        if new or (marks.get(day, tx_id) is None and not marks.below_floor(day)):
-            tile = spec.tile_of(t)
+        customer_marks = _days(tables.customer_marks, bucket_of(facts.customer_id.encode()))
+        customer_marks.advance(keep_claims_from)
+        tile = spec.tile_of(t)
+        mark = None if new else customer_marks.get(day, tx_id)
+        if new or (mark is None and not customer_marks.below_floor(day)):
             count, cents = customer.get(tile, (0, 0))
             customer[tile] = (count + 1, cents + facts.amount_cents)
             _prune(customer, spec.tile_of(base - spec.customer_horizon_ms))
-            marks.put(day, tx_id, True)
+            customer_marks.put(day, tx_id, customer[tile])
+            mark = None
 
         terminal = _tiles(tables.terminals, facts.terminal_id)
         marks = _days(tables.terminal_marks, bucket_of(facts.terminal_id.encode()))
@@ -312,7 +316,18 @@ class MemoryFeatureStore:
             marks.put(day, tx_id, True)
         if claim[1] is not None:
             self._apply(tables, facts.terminal_id, tx_id, t, claim[1], base)
-        return self._counts(t, customer, terminal, tables.frauds.get(facts.terminal_id))
+        counts = self._counts(t, customer, terminal, tables.frauds.get(facts.terminal_id))
+        if mark is None:
+            return counts
+        # recorded before: its own tile as it was when it was added (its mark), so a redelivery gets
+        # the first answer's counts even after later transactions of the same tile
+        count, cents = customer.get(tile, (0, 0))
+        extra_count, extra_cents = mark[0] - count, mark[1] - cents
+        return replace(
+            counts,
+            customer_count=tuple(c + extra_count for c in counts.customer_count),
+            customer_amount_cents=tuple(c + extra_cents for c in counts.customer_amount_cents),
+        )
 
     def _drop_expired(self, bucket: int, claims: _Days[Claim]) -> None:
         """Drop the held labels of ``bucket`` whose transaction could no longer be claimed."""

@@ -7,7 +7,8 @@
 --   "<key index of its customer>,<key index of its mark index>,<1 (claimed now), 0 (claimed
 --   before) or s (past the claim horizon: never added)>,<t>,<cents>,<byte length of id>,<id>".
 -- A transaction is added when claimed now, or claimed before but not marked and newer than the mark
--- floor (a delivery that stopped before this phase); adding it marks it.
+-- floor (a delivery that stopped before this phase); adding it marks it with its tile's count and
+-- cents just after it was added, which a later delivery's answer uses for that tile.
 -- Returns one string of integers separated by ',', per transaction its counts, then its cents, one
 -- per window each.
 local ttl, horizon, claim_horizon = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -35,20 +36,32 @@ for _, row in ipairs(rows) do
   advance(mk, day_of(base - claim_horizon))
   local now = floordiv(t, tile_ms)
   local a = tiles(ck)
-  if new == '1' or (new == '0' and not rec_get(mk, day, id) and not below_floor(mk, day)) then
+  local mark = new == '0' and rec_get(mk, day, id) or nil
+  local added = false
+  if new == '1' or (new == '0' and not mark and not below_floor(mk, day)) then
     tile_add(ck, 3, now, 1, tonumber(cents))
     tile_prune(ck, 3, floordiv(base - horizon, tile_ms))
     a = packed[ck]
-    rec_put(mk, day, id, '1')
+    added = true
   end
 
-  -- windows: the tiles (now - w, now]
+  -- windows: the tiles (now - w, now]; a transaction recorded before sees its own tile as it was
+  -- when it was added (its mark), so a redelivery gets the first answer's counts
   local o = #out
   local counts, cents = tile_sums(ck, 3)
-  local top = tiles_upto(a, 3, now)
+  local top, below = tiles_upto(a, 3, now), tiles_upto(a, 3, now - 1)
+  local dn, dc = 0, 0
+  if added then
+    rec_put(mk, day, id, num(counts[top] - counts[below]) .. ':' .. num(cents[top] - cents[below]))
+  elseif mark then
+    local n0, c0 = string.match(mark, '^(%d+):(%d+)$')
+    if n0 then
+      dn, dc = tonumber(n0) - (counts[top] - counts[below]), tonumber(c0) - (cents[top] - cents[below])
+    end
+  end
   for j = 1, nc do
     local low = tiles_upto(a, 3, now - cw[j])
-    out[o + j], out[o + nc + j] = num(counts[top] - counts[low]), num(cents[top] - cents[low])
+    out[o + j], out[o + nc + j] = num(counts[top] - counts[low] + dn), num(cents[top] - cents[low] + dc)
   end
 end
 write_tiles(ttl)
