@@ -24,17 +24,19 @@ time ``t`` is ``t // tile_ms``. For a transaction at event time ``t`` in tile ``
 included (a later transaction of the same customer in one batch sees the earlier one; one recorded
 later does not count for the earlier one, even in the same tile). A transaction asked again sees
 its own customer tile as it was when it was first recorded (kept with its mark for the claim
-horizon), so a redelivery gets the first answer's customer counts unless earlier tiles changed. Offline, history is replayed in event-time order, ties
-by input order, labels at their ``labeled_at`` before transactions at the same time.
+horizon), so a redelivery gets the first answer's customer counts unless earlier tiles changed.
+Offline, history is replayed in event-time order, ties by input order, labels at their
+``labeled_at`` before transactions at the same time.
 
 * **Idempotent per transaction id, one content per id, within the claim horizon.** A store keeps
   each transaction's claim (its facts) for ``claim_horizon_ms`` (the allowed lateness) of event
   time behind the stream. Recording an id again with the same facts writes nothing and returns the
-  counts of what is recorded then, its own customer tile taken as at its first recording. The same id with *other* facts is a :class:`Conflict`: nothing
-  is written or counted for it, and the answer names the facts stored first (the first content
-  wins; the caller refuses the second). A transaction past the claim horizon (its claim day
-  dropped) is not recorded at all, as it may be a redelivery no longer recognisable: it gets the
-  counts of what is recorded. The scorer refuses such transactions before (``stale_event_time``).
+  counts of what is recorded then, its own customer tile taken as at its first recording. The same
+  id with *other* facts is a :class:`Conflict`: nothing is written or counted for it, and the
+  answer names the facts stored first (the first content wins; the caller refuses the second). A
+  transaction past the claim horizon (its claim day dropped) is not recorded at all, as it may be
+  a redelivery no longer recognisable: it gets the counts of what is recorded. The scorer refuses
+  such transactions before (``stale_event_time``).
 * **The label with the latest ``labeled_at`` wins** (at equal ``labeled_at``, fraud wins over
   genuine), whatever order labels arrive in: a chargeback after an earlier "genuine" label counts,
   an older label arriving late changes nothing, an exact redelivery is a no-op
