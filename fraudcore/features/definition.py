@@ -38,29 +38,30 @@ Offline, history is replayed in event-time order, ties by input order, labels at
   a redelivery no longer recognisable: it gets the counts of what is recorded. The scorer refuses
   such transactions before (``stale_event_time``).
 * **The label with the latest ``labeled_at`` wins** (at equal ``labeled_at``, fraud wins over
-  genuine), whatever order labels arrive in: a chargeback after an earlier "genuine" label counts,
-  an older label arriving late changes nothing, an exact redelivery is a no-op
-  (:class:`LabelOutcome`). A store keeps a **label record** only for a fraud label, and for a
-  genuine label that replaces a recorded fraud one (it takes the transaction out of its terminal's
-  frauds): a genuine label over no fraud record stores nothing, so an older fraud label arriving
-  after it counts. A label joins its transaction's claim while it exists (the claim's terminal and
-  event time win); past the claim horizon it joins on the ``terminal_id`` and ``transaction_time``
-  it carries (:class:`LabelFacts`). A label dated before its transaction's event time is refused. A
-  label that finds no claim and carries no transaction time is refused (``UNJOINABLE``) as soon as
-  its slot bucket has a claim floor (a running stream: its transaction is past the claim horizon, or
-  unknown, and waiting for it could last forever); one carrying a transaction time within the claim
-  horizon is **held** by id (at most ``held_labels_per_bucket`` per slot bucket; beyond that it is
-  refused) and applied when the transaction arrives — dropped then if dated before it — so either
-  order gives the same result. Before a bucket's first transaction (a backfill feeding labels
-  first) every label without a claim is held. A held label whose transaction could no longer be
-  recorded (the day of the transaction time it carries, else of its ``labeled_at``, below the
-  claim floor) is dropped when the floor moves, and counted with the dropped ones. A label joined
-  on its own facts is applied only where that terminal's tile of that time holds a recorded
-  transaction not counted as fraud yet (its fraud counts, over all ``labeled_at``, below its
-  transaction count), unless it replaces a recorded fraud label of its transaction (which it
-  moves); otherwise it is refused (``NO_TRANSACTION``), as are times outside the terminal's retained
-  tiles. So labels with made-up ids cannot push a terminal's risk above 1 nor grow its state beyond
-  its real transactions.
+  genuine) among the labels a store remembers: a chargeback after an earlier "genuine" label
+  counts, an older label arriving late after a recorded one changes nothing, an exact redelivery
+  is a no-op (:class:`LabelOutcome`). Arrival order matters in one case: a store keeps a **label
+  record** only for a fraud label, and for a genuine label that replaces a recorded fraud one (it
+  takes the transaction out of its terminal's frauds), so a genuine label over no fraud record
+  stores nothing and an older fraud label arriving after it counts (offline, where labels are
+  replayed by ``labeled_at``, the genuine one wins). A label joins its transaction's claim while
+  it exists (the claim's terminal and event time win); past the claim horizon it joins on the
+  ``terminal_id`` and ``transaction_time`` it carries (:class:`LabelFacts`). A label dated before
+  its transaction's event time is refused. A label that finds no claim and carries no transaction
+  time is refused (``UNJOINABLE``) as soon as its slot bucket has a claim floor (a running stream:
+  its transaction is past the claim horizon, or unknown, and waiting for it could last forever);
+  one carrying a transaction time within the claim horizon is **held** by id (at most
+  ``held_labels_per_bucket`` per slot bucket; beyond that it is refused) and applied when the
+  transaction arrives — dropped then if dated before it — so either order gives the same result.
+  Before a bucket's first transaction (a backfill feeding labels first) every label without a
+  claim is held. A held label whose transaction could no longer be recorded (the day of the
+  transaction time it carries, else of its ``labeled_at``, below the claim floor) is dropped when
+  the floor moves, and counted with the dropped ones. A label joined on its own facts is applied
+  only where that terminal's tile of that time holds a recorded transaction not counted as fraud
+  yet (its fraud counts, over all ``labeled_at``, below its transaction count), unless it replaces
+  a recorded fraud label of its transaction (which it moves); otherwise it is refused
+  (``NO_TRANSACTION``), as are times outside the terminal's retained tiles. So labels with made-up
+  ids cannot push a terminal's risk above 1 nor grow its state beyond its real transactions.
 * **Retention.** A store drops history that no exact answer needs any more: on recording at ``t``,
   with ``b = min(t, clock)`` (``clock`` the stream's event-time clock the caller passes, ``b = t``
   without one), its customer's tiles ``<= tile(b - (max customer window + allowed lateness))``,
