@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -12,14 +10,11 @@ from typing import Any
 from bench.config import DEFAULT, QUICK
 from fraudcore.model_kind import ModelKind
 from fraudcore.settings import Settings
-from fraudstream import infra_commands, sizing_command
+from fraudstream import sizing_command
 from fraudstream.argument_types import bounded
+from fraudstream.bench_running import run_reported
 
 __all__ = ["add_parser", "bench"]
-
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INFRA = 3
 
 _DESCRIPTION = """\
 Measure, in one run on this machine, against the real Kafka and Redis (started if they are not
@@ -107,30 +102,9 @@ def bench(args: argparse.Namespace, settings: Settings) -> int:
         seed=args.seed,
         model_kind=ModelKind(args.model_kind) if args.model_kind else settings.trainer_model_kind,
     )
-    problems = config.problems()
-    if args.json is not None and not args.json.parent.is_dir():
-        problems.append(f"--json {args.json}: the folder {args.json.parent} does not exist")
-    if problems:
-        print("fraudstream bench: " + "; ".join(problems), file=sys.stderr)
-        return EXIT_USAGE
-    from bench.errors import BenchError
     from bench.runner import run_bench
     from bench.table import render
 
-    if infra_commands.up(args, settings) != 0:
-        return EXIT_INFRA
-    try:
-        report = run_bench(config, settings, say=partial(print, flush=True))
-    except BenchError as error:
-        print(f"fraudstream bench: {error}", file=sys.stderr)
-        return EXIT_FAILED
-    finally:
-        if args.stop_infra:
-            infra_commands.down(argparse.Namespace(wipe=False), settings)
-    print()
-    print(render(report))
-    print(f"\ncommand: {report.command}")
-    if args.json is not None:
-        args.json.write_text(json.dumps(report.document(), indent=1) + "\n", encoding="utf-8")
-        print(f"written: {args.json}")
-    return 0
+    return run_reported(
+        "fraudstream bench", args, settings, config.problems(), partial(run_bench, config, settings), render
+    )

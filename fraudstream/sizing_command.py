@@ -4,8 +4,6 @@ terminal and transaction, measured on a long simulated history."""
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -14,14 +12,10 @@ from typing import Any
 from bench.sizing_config import SIZING_DEFAULT
 from fraudcore.model_kind import ModelKind
 from fraudcore.settings import Settings
-from fraudstream import infra_commands
 from fraudstream.argument_types import bounded
+from fraudstream.bench_running import run_reported
 
 __all__ = ["add_parser", "sizing"]
-
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INFRA = 3
 
 _DESCRIPTION = """\
 Stream a simulated history (the producer's simulator: --customers cards paying --tx-per-card-day
@@ -120,29 +114,15 @@ def sizing(args: argparse.Namespace, settings: Settings) -> int:
     }
     kind = ModelKind(args.model_kind) if args.model_kind else settings.trainer_model_kind
     config = replace(SIZING_DEFAULT, **given, model_kind=kind, trainer=not args.no_trainer)
-    problems = config.problems()
-    if args.json is not None and not args.json.parent.is_dir():
-        problems.append(f"--json {args.json}: the folder {args.json.parent} does not exist")
-    if problems:
-        print("fraudstream bench sizing: " + "; ".join(problems), file=sys.stderr)
-        return EXIT_USAGE
-    from bench.errors import BenchError
     from bench.sizing import run_sizing
+    from bench.sizing_report import SizingReport
 
-    if config.needs_services and infra_commands.up(args, settings) != 0:
-        return EXIT_INFRA
-    try:
-        report = run_sizing(config, settings, say=partial(print, flush=True))
-    except BenchError as error:
-        print(f"fraudstream bench sizing: {error}", file=sys.stderr)
-        return EXIT_FAILED
-    finally:
-        if args.stop_infra:
-            infra_commands.down(argparse.Namespace(wipe=False), settings)
-    print()
-    print(report.render())
-    print(f"\ncommand: {report.command}")
-    if args.json is not None:
-        args.json.write_text(json.dumps(report.document(), indent=1) + "\n", encoding="utf-8")
-        print(f"written: {args.json}")
-    return 0
+    return run_reported(
+        "fraudstream bench sizing",
+        args,
+        settings,
+        config.problems(),
+        partial(run_sizing, config, settings),
+        SizingReport.render,
+        needs_services=config.needs_services,
+    )
