@@ -39,7 +39,7 @@ class Machine:
 
 @dataclass(frozen=True)
 class Target:
-    """A ratio of two measurements of the same run, against the issue's target."""
+    """A ratio of two measurements of the same run, against its target."""
 
     name: str
     measured: float
@@ -90,7 +90,7 @@ class BenchReport:
         }
 
     def targets(self) -> list[Target]:
-        """The issue's targets, each against this run's ratio."""
+        """The targets, each against this run's ratio."""
         ratios = self.ratios()
         return [
             Target("framework efficiency (3) / raw passthrough (1)", ratios["framework_to_raw"], FRAMEWORK_TO_RAW),

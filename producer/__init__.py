@@ -1,1 +1,1 @@
-"""The transaction producer and simulator (its issue is next: schemas and producer)."""
+"""The transaction producer: the fraud simulator, files of events, and sending both to Kafka."""

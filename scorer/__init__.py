@@ -1,1 +1,1 @@
-"""The Faust scorer app (arrives with the scorer issue)."""
+"""The Faust scorer: transactions in, online features, the champion model, verdicts out; hot-swaps."""

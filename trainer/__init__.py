@@ -1,1 +1,1 @@
-"""The trainer and model lifecycle (arrives with the trainer issue)."""
+"""The trainer: follows transactions and labels, retrains on a sliding window, gates, registers and announces models."""
