@@ -7,8 +7,10 @@ down; nothing deeper reads the environment.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,8 +26,10 @@ __all__ = [
     "KafkaSaslMechanism",
     "KafkaSecurityProtocol",
     "Settings",
+    "UnknownVariables",
     "child_environment",
     "load_settings",
+    "unknown_variables",
 ]
 
 ENV_PREFIX = "FRAUD_"
@@ -476,6 +480,30 @@ def _env_value(value: object) -> str:
     return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
 
 
+class UnknownVariables(ValueError):
+    """The environment holds ``FRAUD_`` variables that are no setting (a typo would be ignored)."""
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """What is wrong with each ``FRAUD_`` variable of ``environ`` that names no setting, with the
+    closest setting's name when one is near (empty when all are known)."""
+    known = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields}
+    problems = []
+    for variable in sorted(name for name in environ if name.upper().startswith(ENV_PREFIX)):
+        if variable.upper() in known:
+            continue
+        near = difflib.get_close_matches(variable.upper(), known, n=1, cutoff=0.85)
+        hint = f": did you mean {near[0]}?" if near else ": no setting has this name (see README, Configuration)"
+        problems.append(f"{variable}{hint}")
+    return problems
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Read the settings from the environment; ``overrides`` win over it (used by the CLI)."""
+    """Read the settings from the environment; ``overrides`` win over it (used by the CLI).
+
+    A ``FRAUD_`` variable that names no setting raises :class:`UnknownVariables`: a misspelt one
+    would otherwise leave its setting at the default without a word."""
+    problems = unknown_variables(os.environ)
+    if problems:
+        raise UnknownVariables("\n".join(problems))
     return Settings(**overrides)  # type: ignore[arg-type]

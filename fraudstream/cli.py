@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from fraudcore.local.errors import InfraError
 from fraudcore.models.keys import ModelKeyError
-from fraudcore.settings import ENV_PREFIX, Settings, load_settings
+from fraudcore.settings import ENV_PREFIX, Settings, UnknownVariables, load_settings
 from fraudstream import (
     backtest_command,
     bench_command,
@@ -79,6 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
     except ValidationError as exc:
         print(_explain_settings_error(exc), file=sys.stderr)
+        return EXIT_USAGE
+    except UnknownVariables as exc:
+        problems = str(exc).replace("\n", "\n  ")
+        print(f"fraudstream: the environment names settings that do not exist:\n  {problems}", file=sys.stderr)
         return EXIT_USAGE
     handler: Handler = args.handler
     try:

@@ -44,6 +44,17 @@ def test_bad_configuration_names_the_variable(
     assert "not-a-port" in err
 
 
+def test_a_misspelt_variable_is_refused_with_the_setting_it_resembles(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FRAUD_REVIEW_TRESHOLD", "0.7")
+    monkeypatch.setenv("FRAUD_NO_SUCH_THING", "1")
+    assert main(["status"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "FRAUD_REVIEW_TRESHOLD: did you mean FRAUD_REVIEW_THRESHOLD?" in err
+    assert "FRAUD_NO_SUCH_THING: no setting has this name" in err
+
+
 def test_down_takes_wipe() -> None:
     assert build_parser().parse_args(["down", "--wipe"]).wipe is True
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from fraudcore.settings import Settings, child_environment
+from fraudcore.settings import Settings, UnknownVariables, child_environment, load_settings, unknown_variables
 
 
 def test_defaults_point_at_the_local_stack(tmp_path: Path) -> None:
@@ -181,3 +181,15 @@ def test_the_readme_documents_every_variable() -> None:
     for name, field in Settings.model_fields.items():
         aliases = getattr(field.validation_alias, "choices", None) or [f"FRAUD_{name.upper()}"]
         assert any(f"`{alias}`" in readme for alias in aliases), f"README lacks {aliases[0]}"
+
+
+def test_unknown_variables_are_named_and_known_ones_pass() -> None:
+    environ = {"FRAUD_REDIS_PORT": "1", "FRAUD_redis_port": "1", "FRAUD_KAFKA_PROT": "1", "PATH": "/bin", "FRAUDX": "1"}
+    assert unknown_variables(environ) == ["FRAUD_KAFKA_PROT: did you mean FRAUD_KAFKA_PORT?"]
+    assert unknown_variables({"MLFLOW_TRACKING_URI": "x", "FRAUD_MLFLOW_TRACKING_URI": "x"}) == []
+
+
+def test_loading_refuses_an_unknown_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FRAUD_TRAINER_TRAIN_DAYZ", "3")
+    with pytest.raises(UnknownVariables, match="FRAUD_TRAINER_TRAIN_DAYZ: did you mean FRAUD_TRAINER_TRAIN_DAYS"):
+        load_settings()
