@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 a check failed (a service is down), 2 bad arguments or 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import sys
 from collections.abc import Callable, Sequence
 
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=f"Configuration comes from environment variables prefixed {ENV_PREFIX} "
         "(and MLFLOW_TRACKING_URI); see the README.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     prepare = commands.add_parser("prepare", help="fetch what the local infrastructure needs (Kafka jars)")
@@ -69,6 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench_command.add_parser(commands)
     chaos_command.add_parser(commands)
     return parser
+
+
+def _version() -> str:
+    """The installed distribution's version (``unknown`` when run from a tree that is not installed)."""
+    try:
+        return importlib.metadata.version("fraudstream")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

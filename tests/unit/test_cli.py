@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,13 @@ def test_a_misspelt_variable_is_refused_with_the_setting_it_resembles(
     err = capsys.readouterr().err
     assert "FRAUD_REVIEW_TRESHOLD: did you mean FRAUD_REVIEW_THRESHOLD?" in err
     assert "FRAUD_NO_SUCH_THING: no setting has this name" in err
+
+
+def test_version_is_the_installed_distribution(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"fraudstream {importlib.metadata.version('fraudstream')}"
 
 
 def test_down_takes_wipe() -> None:
