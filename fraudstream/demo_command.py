@@ -30,6 +30,7 @@ from fraudcore.kafka_admin import delete_topics, ensure_project_topics, project_
 from fraudcore.settings import Settings, child_environment
 from fraudstream import infra_commands
 from fraudstream.demo_monitor import VerdictMonitor
+from fraudstream.help_text import plain
 from fraudstream.overrides import with_overrides
 from producer.kafka_sink import KafkaEventSink
 from producer.simulated_events import LabelPolicy, SimulatedStream
@@ -49,7 +50,7 @@ def add_parser(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
         "demo",
         help="run the whole pipeline locally: history, training, scoring, live stream, retrain and swap",
-        description=__doc__,
+        description=plain(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--duration", type=float, default=120.0, metavar="SECONDS", help="live phase (120)")

@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaProducer
 from fraudcore.kafka_admin import ensure_project_topics
 from fraudcore.kafka_security import client_options
 from fraudcore.settings import Settings
+from fraudstream.help_text import plain
 from schemas.enums import ModelEventKind
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ _SHOWN_METRICS = ("challenger_auc_roc", "challenger_average_precision", "challen
 def add_parser(commands: Any) -> None:
     """Register ``model`` and its subcommands."""
     parser: argparse.ArgumentParser = commands.add_parser(
-        "model", help="list the registered versions, promote one, roll back", description=__doc__
+        "model", help="list the registered versions, promote one, roll back", description=plain(__doc__)
     )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="versions with their aliases and metrics")
