@@ -31,6 +31,7 @@ from schemas.events import Label, Transaction
 from schemas.topics import Topics
 from tests.integration.scorer_harness import produce, simulated
 from tests.unit.trainer.test_history_cache import assert_same_snapshot
+from tests.unit.trainer.twins import MemoryModelEvents
 from trainer.history_cache import CURRENT, MANIFEST, TRANSACTIONS, cache_key
 from trainer.service import Trainer
 from trainer.training import TrainingConfig
@@ -110,6 +111,38 @@ def test_a_restart_reads_only_what_came_after_the_cache_and_holds_what_a_full_re
     assert table.num_rows == len(full)
     assert sorted(table.column("transaction_id").to_pylist()) == sorted(full.transaction_id.to_pylist())
     assert pc.sum(table.column("is_fraud")).as_py() == int(full.is_fraud.sum()) > 0
+
+
+def test_a_following_trainer_saves_the_cache_at_its_catch_up_retrain(
+    services: Settings, unique: str, tmp_path: Path
+) -> None:
+    settings, topics = _setup(services, unique, tmp_path / "cache")
+    first, _ = _events()
+    produce(settings, first)
+    trainer = _trainer(settings, topics)
+    asyncio.run(_follow_until_saved(trainer))
+    assert trainer.caught_up
+    restarted = _trainer(settings, topics)
+    assert asyncio.run(restarted.catch_up()) == 0
+    assert len(restarted.history) == len(trainer.history) > 0
+    assert restarted.history.labels_received == trainer.history.labels_received
+
+
+async def _follow_until_saved(trainer: Trainer) -> None:
+    """Follow the topics (the retrain itself fails here: no registry) until the cache is saved."""
+    stop = asyncio.Event()
+    events = MemoryModelEvents()
+    running = asyncio.create_task(trainer.run(stop, lambda report: None, events))
+    try:
+        for _ in range(600):
+            if _cache_results(trainer)["saved"] or running.done():
+                break
+            await asyncio.sleep(0.1)
+        assert _cache_results(trainer)["saved"] == 1
+    finally:
+        stop.set()
+        events.close()
+        await running
 
 
 def _edit_manifest(cache_dir: Path, edit: Callable[[dict[str, Any]], None], settings: Settings | None) -> None:
