@@ -2,13 +2,15 @@
 
 ``python -m bench.trainer_phases [--read-only]`` with the usual ``FRAUD_*`` settings: what
 ``fraudstream train --once`` does, without registering, with each phase's wall time and the peak
-resident memory after it.
+resident memory after it. With ``FRAUD_TRAINER_CACHE_DIR``, the read loads and saves the history
+cache (their times are logged).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import resource
 import time
 
@@ -31,13 +33,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--read-only", action="store_true", help="stop after the snapshot")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
     settings = Settings()
     config = TrainingConfig.from_settings(settings)
     trainer = Trainer(settings, Topics.with_prefix(settings.topic_prefix), _unused_registry, config)  # type: ignore[arg-type]
-    history = trainer.history
     started = time.perf_counter()
     read = asyncio.run(trainer.catch_up())
     elapsed = time.perf_counter() - started
+    history = trainer.history  # after the read: loading a history cache replaces it
     print(
         f"read: {read:,} records in {elapsed:.1f} s ({read / elapsed:,.0f}/s), {len(history):,} transactions held, "
         f"{history.labels_received:,} labels taken, {history.refused_labels:,} refused, "

@@ -40,11 +40,24 @@ class EventClock:
         return self._now
 
     @property
+    def window(self) -> int:
+        """How many of the latest event times the clock takes the median of."""
+        return len(self._ring)
+
+    @property
     def lead_ms(self) -> int:
         """How far the newest traffic is ahead of the clock: twice the distance from the median to the
         upper quartile of the window (exact for a steady rate; forged times move it only once they are
         a quarter of the window). 0 before the first observation."""
         return self._lead
+
+    def sample(self) -> list[int]:
+        """The event times the clock holds, oldest first: :meth:`observe` of them on a new clock of the
+        same window gives the same clock (how a saved state is restored)."""
+        ring = self._ring[: self._filled]
+        if self._filled == len(self._ring):
+            ring = np.concatenate((ring[self._next :], ring[: self._next]))
+        return [int(time) for time in ring.tolist()]
 
     def after(self, times_ms: Sequence[int]) -> int | None:
         """The clock as it would be after observing ``times_ms``; nothing is taken in."""

@@ -267,6 +267,12 @@ class Settings(BaseSettings):
     trainer_retrain_every_days: float = Field(default=7.0, gt=0)
     """... or after this much event time (days), whichever comes first."""
 
+    trainer_cache_dir: Path | None = None
+    """Folder of the trainer's on-disk history cache (Parquet and a manifest): at start the trainer
+    loads it and reads only the offsets after the cached positions; it writes it after catching up
+    and at each retrain. A cache that does not match (topics, feature definition, horizon, offsets)
+    or fails its integrity check is refused with a logged reason and ignored. Unset: no cache."""
+
     promotion_margin: float = Field(default=0.0, ge=0, le=1)
     """How much better (absolute) than the champion a challenger's AP and CP@100 must be."""
 
@@ -389,7 +395,7 @@ class Settings(BaseSettings):
             value = value.get_secret_value()
         return value.strip() or None if isinstance(value, str) else value
 
-    @field_validator("kafka_sasl_username", "redis_username", mode="before")
+    @field_validator("kafka_sasl_username", "redis_username", "trainer_cache_dir", mode="before")
     @classmethod
     def _blank_name_is_unset(cls, value: object) -> object:
         return value.strip() or None if isinstance(value, str) else value

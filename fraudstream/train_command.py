@@ -7,6 +7,7 @@ import asyncio
 import logging
 import signal
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fraudcore.kafka_admin import ensure_project_topics
@@ -38,7 +39,8 @@ def add_parser(commands: Any) -> None:
         "FRAUD_TRAINER_RETRAIN_EVERY_DAYS days of event time; it counts the scorers' drift alarms on the "
         "model-events topic and, with --retrain-on-drift, retrains on one (at most once per cool-down); it serves "
         "Prometheus metrics on http://FRAUD_METRICS_HOST:FRAUD_TRAINER_METRICS_PORT/metrics (127.0.0.1:6070). "
-        "With --once it serves no metrics and ignores drift alarms.",
+        "With --once it serves no metrics and ignores drift alarms. With --cache-dir it keeps what it read in a "
+        "Parquet cache there, and a restart reads only the offsets after it.",
     )
     parser.add_argument(
         "--once", action="store_true", help="train once on the history so far, then exit (no metrics server)"
@@ -64,6 +66,13 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--metrics-port", type=int, metavar="PORT", help="port of /metrics (FRAUD_TRAINER_METRICS_PORT, 6070)"
     )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        metavar="DIR",
+        help="keep what was read in a Parquet cache there; a restart reads only newer records "
+        "(FRAUD_TRAINER_CACHE_DIR)",
+    )
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     parser.set_defaults(handler=train)
 
@@ -80,6 +89,7 @@ def train(args: argparse.Namespace, settings: Settings) -> int:
         trainer_retrain_on_drift=args.retrain_on_drift,
         trainer_drift_cooldown_s=args.drift_cooldown,
         trainer_metrics_port=args.metrics_port,
+        trainer_cache_dir=args.cache_dir,
     )
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     forbid_pickle_loading()  # the champion is read with skops only; MLflow may not fall back to pickle either

@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -70,7 +70,7 @@ from fraudcore.features.definition import DEFAULT_SPEC, FeatureSpec, LabelFacts,
 from schemas.codec import DEFAULT_POLICY
 from schemas.events import Label, Transaction
 
-__all__ = ["FUTURE_TOLERANCE_MS", "NEVER", "History", "Snapshot"]
+__all__ = ["COUNTERS", "FUTURE_TOLERANCE_MS", "NEVER", "History", "HistoryState", "Snapshot"]
 
 FUTURE_TOLERANCE_MS = int(DEFAULT_POLICY.future_tolerance.total_seconds() * 1000)
 """How far ahead of the stream clock a label is taken: the decoder's tolerance for clock skew."""
@@ -80,6 +80,21 @@ NEVER: Final = np.iinfo(np.int64).max
 
 _NO_LABEL: Final = -1
 """A row's label key when it has none (keys are ``labeled_at_ms * 2 + is_fraud``, never negative)."""
+
+_MAX_LABEL_TIME: Final = 2**62
+"""Label times at or beyond this do not fit a label key."""
+
+COUNTERS: Final = (
+    "refused_labels",
+    "pruned_labels",
+    "stale_transactions",
+    "pruned_ahead",
+    "labels_received",
+    "label_corrections",
+    "conflicts",
+    "id_collisions",
+)
+"""The tallies of :class:`History` (attributes of that name) kept with its state."""
 
 _MAX_CHUNKS: Final = 32
 """Id chunks (one per batch) merged into one beyond this, so a lookup stays quick."""
@@ -135,6 +150,34 @@ class Snapshot:
                 strict=True,
             )
         ]
+
+
+@dataclass(frozen=True)
+class HistoryState:
+    """Everything a :class:`History` holds, as plain columns and values (see :meth:`History.export_state`)."""
+
+    transaction_id: pa.Array
+    customer_id: pa.Array
+    """Strings, or a dictionary array of them."""
+    terminal_id: pa.Array
+    event_time_ms: _Ints
+    amount_cents: _Ints
+    scenarios: npt.NDArray[np.int8]
+    labeled_at_ms: _Ints
+    """The winning label's time (:data:`NEVER`: none). Unlike a :class:`Snapshot`'s, it may be
+    before the transaction: such a label is held, and left out of snapshots."""
+    is_fraud: npt.NDArray[np.bool_]
+    held_labels: tuple[LabelFacts, ...]
+    """Labels of transactions not seen yet."""
+    waiting_labels: tuple[LabelFacts, ...]
+    """Labels waiting for the clock, in the order they are taken."""
+    clock_sample: tuple[int, ...]
+    """The stream clock's event times, oldest first (:meth:`EventClock.sample`)."""
+    counters: Mapping[str, int]
+    """The tallies (:data:`COUNTERS`)."""
+
+    def __len__(self) -> int:
+        return len(self.event_time_ms)
 
 
 class _Column:
@@ -209,6 +252,78 @@ class History:
 
     def __len__(self) -> int:
         return self._time.size
+
+    def export_state(self) -> HistoryState:
+        """A copy of everything the history holds, rows in the order held (see :meth:`from_state`)."""
+        keys = self._label.values
+        labelled = keys != _NO_LABEL
+        return HistoryState(
+            transaction_id=self._all_ids(),
+            customer_id=pa.DictionaryArray.from_arrays(self._customer.values.copy(), self._customers.names()),
+            terminal_id=pa.DictionaryArray.from_arrays(self._terminal.values.copy(), self._terminals.names()),
+            event_time_ms=self._time.values.copy(),
+            amount_cents=self._cents.values.copy(),
+            scenarios=self._scenario.values.copy(),
+            labeled_at_ms=np.where(labelled, keys >> 1, NEVER),
+            is_fraud=labelled & (keys & 1 == 1),
+            held_labels=tuple(self._held.values()),
+            waiting_labels=tuple(entry[2] for entry in sorted(self._waiting, key=lambda entry: entry[:2])),
+            clock_sample=tuple(self._clock.sample()),
+            counters={name: int(getattr(self, name)) for name in COUNTERS},
+        )
+
+    @classmethod
+    def from_state(
+        cls,
+        state: HistoryState,
+        max_held_labels: int = BUCKETS * DEFAULT_SPEC.held_labels_per_bucket,
+        spec: FeatureSpec = DEFAULT_SPEC,
+    ) -> History:
+        """A history holding ``state`` (of this process or another: it is checked). ``ValueError``
+        when it is not one a history can hold: columns of unequal length or with nulls, an id held
+        twice, a label time out of range, more held or waiting labels than the bound."""
+        n = len(state)
+        strings = [_plain_strings(column) for column in (state.transaction_id, state.customer_id, state.terminal_id)]
+        others = (state.amount_cents, state.scenarios, state.labeled_at_ms, state.is_fraud)
+        if any(len(column) != n for column in (*strings, *others)):
+            raise ValueError("the columns are of unequal length")
+        if any(column.null_count for column in strings):
+            raise ValueError("an id column holds nulls")
+        labelled = state.labeled_at_ms != NEVER
+        label_times = [label.labeled_at_ms for label in (*state.held_labels, *state.waiting_labels)]
+        if not all(0 <= at < _MAX_LABEL_TIME for at in (*state.labeled_at_ms[labelled].tolist(), *label_times)):
+            raise ValueError("a label time is out of range")
+        if max(len(state.held_labels), len(state.waiting_labels)) > max_held_labels:
+            raise ValueError(f"more than {max_held_labels:,} held or waiting labels")
+        counters = {name: int(state.counters.get(name, 0)) for name in COUNTERS}
+        if min(counters.values()) < 0:
+            raise ValueError("a negative tally")
+        clock = EventClock()
+        if len(state.clock_sample) > clock.window:
+            raise ValueError("the clock sample is longer than the clock's window")
+        clock.observe(list(state.clock_sample))
+        history = cls(max_held_labels, spec, clock)
+        ids = strings[0]
+        hashes = history._index.hashes(ids)
+        if len(np.unique(hashes)) != n:
+            raise ValueError("a transaction id is held twice")
+        history._hash.extend(hashes)
+        history._ids = [ids] if n else []
+        history._customer.extend(history._customers.encode(strings[1]))
+        history._terminal.extend(history._terminals.encode(strings[2]))
+        history._time.extend(np.asarray(state.event_time_ms, dtype=np.int64))
+        history._cents.extend(np.asarray(state.amount_cents, dtype=np.int64))
+        history._scenario.extend(np.asarray(state.scenarios, dtype=np.int8))
+        keys = np.full(n, _NO_LABEL, dtype=np.int64)
+        keys[labelled] = _key(state.labeled_at_ms[labelled], state.is_fraud[labelled])
+        history._label.extend(keys)
+        history._index.add(hashes, np.arange(n, dtype=np.int64))
+        history._held = {label.transaction_id: label for label in state.held_labels}
+        for label in state.waiting_labels:
+            heapq.heappush(history._waiting, (label.labeled_at_ms, next(history._arrivals), label))
+        for name, value in counters.items():
+            setattr(history, name, value)
+        return history
 
     @property
     def clock_ms(self) -> int:
@@ -308,6 +423,11 @@ class History:
         if not len(rows):
             return pa.array([], type=pa.string())
         return pa.chunked_array(self._ids, type=pa.string()).take(rows)
+
+    def _all_ids(self) -> pa.Array:
+        if not self._ids:
+            return pa.array([], type=pa.string())
+        return pa.chunked_array(self._ids, type=pa.string()).combine_chunks()
 
     # -- labels ----------------------------------------------------------------------------------
 
@@ -453,7 +573,7 @@ class History:
 
     def snapshot(self) -> Snapshot:
         """The history as sorted columns, for one training run."""
-        ids = pa.chunked_array(self._ids, type=pa.string()).combine_chunks() if self._ids else pa.array([], pa.string())
+        ids = self._all_ids()
         times = self._time.values.astype(np.int64)
         order = pc.sort_indices(
             pa.table({"t": times, "id": ids}), sort_keys=[("t", "ascending"), ("id", "ascending")]
@@ -484,3 +604,16 @@ def _equal(left: pa.Array, right: pa.Array) -> npt.NDArray[np.bool_]:
     if not len(left):
         return np.zeros(0, dtype=np.bool_)
     return np.asarray(pc.equal(left, right).to_numpy(zero_copy_only=False), dtype=np.bool_)
+
+
+def _plain_strings(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A column of strings (a dictionary array decoded), in one chunk; ``ValueError`` for other types."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    if column.type == pa.large_string():
+        column = column.cast(pa.string())
+    if column.type != pa.string():
+        raise ValueError(f"an id column is {column.type}, not strings")
+    return column

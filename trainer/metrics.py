@@ -13,7 +13,17 @@ from typing import Final, Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["DRIFT_SIGNALS", "DROPPED", "RESULTS", "ROLES", "TRIGGERS", "Result", "TrainerMetrics", "Trigger"]
+__all__ = [
+    "CACHE_OUTCOMES",
+    "DRIFT_SIGNALS",
+    "DROPPED",
+    "RESULTS",
+    "ROLES",
+    "TRIGGERS",
+    "Result",
+    "TrainerMetrics",
+    "Trigger",
+]
 
 Trigger = Literal["catch_up", "labels", "days", "drift", "once"]
 Result = Literal["promoted", "kept", "failed", "skipped"]
@@ -21,6 +31,16 @@ TRIGGERS: Final[tuple[Trigger, ...]] = ("catch_up", "labels", "days", "drift", "
 RESULTS: Final[tuple[Result, ...]] = ("promoted", "kept", "failed", "skipped")
 ROLES: Final = ("challenger", "champion", "baseline")
 DRIFT_SIGNALS: Final = ("score", "features", "fraud_rate")
+CACHE_OUTCOMES: Final = (
+    ("load", "loaded"),
+    ("load", "absent"),
+    ("load", "refused"),
+    ("save", "saved"),
+    ("save", "failed"),
+)
+"""What happened to the on-disk history cache (:mod:`trainer.history_cache`): loaded at start, absent
+(none written yet), refused (it did not match or failed a check: the reason is logged); saved, or not
+(the error is logged)."""
 DROPPED: Final = (("transaction", "stale"), ("transaction", "ahead"), ("label", "refused"), ("label", "pruned"))
 """Why the history drops a valid event (see :mod:`trainer.history`): a transaction too old behind the
 stream clock, or far ahead of it at pruning; a label beyond the bound of held or waiting labels, or
@@ -100,6 +120,15 @@ class TrainerMetrics:
             ["signal"],
             registry=r,
         )
+        self.history_cache = Counter(
+            "fraudstream_trainer_history_cache",
+            "Loads and saves of the on-disk history cache, by operation (load, save) and result (load: loaded, "
+            "absent, refused; save: saved, failed).",
+            ["operation", "result"],
+            registry=r,
+        )
+        for operation, result in CACHE_OUTCOMES:
+            self.history_cache.labels(operation, result)
         for kind in ("transaction", "label"):
             for outcome in ("accepted", "invalid"):
                 self.events.labels(kind, outcome)

@@ -10,6 +10,11 @@ announced on ``model-events``. It also follows ``model-events`` (from its end) f
 drift alarms: they are counted, and with ``trainer_retrain_on_drift`` each one calls for a retrain,
 at most once per ``trainer_drift_cooldown_s``. What it does is exported in :class:`TrainerMetrics`.
 A failed retrain is logged and counted; the trainer goes on following the topics.
+
+With ``trainer_cache_dir``, what it read is kept on disk (:mod:`trainer.history_cache`): loaded
+before the first read, so only the offsets after the cached positions are read, and written after
+catching up and at each retrain. A cache that does not match or fails a check is logged, counted and
+ignored: the topics are then read from the beginning.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from fraudcore.settings import Settings
 from schemas.topics import Topics
 from trainer.drift_trigger import DriftTrigger
 from trainer.history import FUTURE_TOLERANCE_MS, History, Snapshot
+from trainer.history_cache import CacheIdentity, CacheRefused, HistoryCache, Position, cache_key, check_positions
 from trainer.metrics import DROPPED, Result, TrainerMetrics, Trigger
 from trainer.model_events import KafkaModelEvents, ModelEventSource
 from trainer.publishing import Registered, register_outcome, reload_event, send_model_event
@@ -135,6 +141,10 @@ class Trainer:
         """The latest label time read from each labels partition (see :meth:`_pace_labels`)."""
         """Whether the history holds everything the topics held when following began."""
         self.reports: list[RetrainReport] = []
+        self.positions: dict[Position, int] = {}
+        """The next offset to read per (topic, partition): reading starts there, else at the beginning."""
+        self._cache = self._history_cache()
+        self._cache_tried = False
 
     # -- consuming -------------------------------------------------------------------------------
 
@@ -146,7 +156,13 @@ class Trainer:
     async def _assign_all(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
         partitions = await topic_partitions(consumer, [self.topics.transactions, self.topics.labels])
         consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
+        await self._load_cache(consumer, partitions)
+        for tp in partitions:
+            position = self.positions.get((tp.topic, tp.partition))
+            if position is None:
+                await consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, position)
         return partitions
 
     def _absorb_all(self, batches: Mapping[TopicPartition, Sequence[Any]]) -> int:
@@ -164,6 +180,9 @@ class Trainer:
                 front = fronts[start : int(sizes[number])]
                 if len(front):
                     self._label_fronts[tp] = int(front.max())
+        for tp, part in batches.items():
+            if part:
+                self.positions[tp.topic, tp.partition] = part[-1].offset + 1
         return sum(len(part) for part in batches.values())
 
     def _absorb(self, topic: str, records: Sequence[Any]) -> npt.NDArray[np.int64]:
@@ -203,16 +222,18 @@ class Trainer:
             else:
                 consumer.resume(tp)
 
-    def _count_drops(self) -> None:
-        """Bring the dropped-events counters up to the history's tallies."""
+    def _drop_tallies(self) -> dict[tuple[str, str], int]:
         history = self.history
-        tallies = {
+        return {
             ("transaction", "stale"): history.stale_transactions,
             ("transaction", "ahead"): history.pruned_ahead,
             ("label", "refused"): history.refused_labels,
             ("label", "pruned"): history.pruned_labels,
         }
-        for key, tally in tallies.items():
+
+    def _count_drops(self) -> None:
+        """Bring the dropped-events counters up to the history's tallies."""
+        for key, tally in self._drop_tallies().items():
             self._dropped[key].inc(tally - self._dropped_counted.get(key, 0))
             self._dropped_counted[key] = tally
 
@@ -227,9 +248,10 @@ class Trainer:
             while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
                 read += self._absorb_all(await consumer.getmany(timeout_ms=500, max_records=_POLL_RECORDS))
                 await self._pace_labels(consumer, ends)
-            return read
         finally:
             await consumer.stop()
+        await self._save_cache()
+        return read
 
     async def run(
         self,
@@ -253,6 +275,8 @@ class Trainer:
                 if not self.caught_up:
                     await self._pace_labels(consumer, ends)
                     self.caught_up = not [tp for tp in partitions if await consumer.position(tp) < ends[tp]]
+                    if self.caught_up and self.next_trigger() is None:
+                        await self._save_cache()  # else the catch-up retrain saves it
                 if training is not None and training.done():
                     report = training.result()
                     training = None
@@ -269,6 +293,71 @@ class Trainer:
             if training is not None:
                 await asyncio.shield(training)
             await consumer.stop()
+
+    # -- the history cache -----------------------------------------------------------------------
+
+    def _history_cache(self) -> HistoryCache | None:
+        directory = self.settings.trainer_cache_dir
+        if directory is None:
+            return None
+        identity = CacheIdentity(
+            self.topics.transactions, self.topics.labels, self.config.spec.digest, self.config.horizon_days
+        )
+        return HistoryCache(directory, identity, cache_key(self.settings))
+
+    async def _load_cache(self, consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition]) -> None:
+        """Before the first read: take the cached history and positions, unless the cache is refused
+        (logged and counted; the topics are then read from the beginning)."""
+        if self._cache is None or self._cache_tried:
+            return
+        self._cache_tried = True
+        directory = self._cache.directory
+        started = time.perf_counter()
+        try:
+            cached = await asyncio.to_thread(self._cache.load, self.config.spec, self.history.max_held_labels)
+            if cached is None:
+                log.info("no history cache in %s yet: reading the topics from the beginning", directory)
+                self.metrics.history_cache.labels("load", "absent").inc()
+                return
+            beginnings = await consumer.beginning_offsets(partitions)
+            ends = await consumer.end_offsets(partitions)
+            check_positions(cached.positions, _by_partition(beginnings), _by_partition(ends))
+        except Exception as exc:  # noqa: BLE001 - a cache is hostile input: whatever is wrong with it, it is ignored
+            reason = str(exc) if isinstance(exc, CacheRefused) else f"unreadable: {exc!r}"
+            log.warning(
+                "the history cache in %s is refused (%s): reading the topics from the beginning", directory, reason
+            )
+            self.metrics.history_cache.labels("load", "refused").inc()
+            return
+        self.history = cached.history
+        self.positions = cached.positions
+        self._dropped_counted = self._drop_tallies()  # the metrics count what this process drops
+        self.metrics.history_cache.labels("load", "loaded").inc()
+        log.info(
+            "history cache %s: %s transactions loaded in %.1f s; reading the topics from the cached positions",
+            cached.path,
+            f"{len(cached.history):,}",
+            time.perf_counter() - started,
+        )
+
+    async def _save_cache(self) -> None:
+        """Write the history (pruned to the horizon) and the positions to the cache; a failure is
+        logged and counted, and the trainer goes on."""
+        if self._cache is None:
+            return
+        self._prune()
+        started = time.perf_counter()
+        state, positions = self.history.export_state(), dict(self.positions)
+        try:
+            path = await asyncio.to_thread(self._cache.save, state, positions)
+        except Exception:
+            log.exception("the history cache in %s was not written; the previous one stays", self._cache.directory)
+            self.metrics.history_cache.labels("save", "failed").inc()
+            return
+        self.metrics.history_cache.labels("save", "saved").inc()
+        log.info(
+            "history cache %s: %s transactions saved in %.1f s", path, f"{len(state):,}", time.perf_counter() - started
+        )
 
     async def _watch_drift(self, source: ModelEventSource) -> None:
         async for value in source.values():
@@ -300,6 +389,7 @@ class Trainer:
 
     async def _retrain_and_announce(self, trigger: Trigger) -> RetrainReport | None:
         snapshot = self._snapshot()  # on the event loop: consumption mutates the history
+        await self._save_cache()
         try:
             report = await asyncio.to_thread(self._attempt, snapshot, trigger)
         except NotEnoughHistory as exc:
@@ -356,9 +446,12 @@ class Trainer:
     def _snapshot(self) -> Snapshot:
         self._labels_at_last_retrain = self.history.labels_received
         self._clock_at_last_retrain = self.history.clock_ms
+        self._prune()
+        return self.history.snapshot()
+
+    def _prune(self) -> None:
         self.history.prune(self.history.clock_ms - self.config.horizon_days * DAY_MS)
         self._count_drops()
-        return self.history.snapshot()
 
     def retrain_on(self, snapshot: Snapshot) -> RetrainReport:
         """Train, evaluate and register one challenger on ``snapshot`` (blocking; thread-safe)."""
@@ -411,3 +504,7 @@ class Trainer:
             log.warning("the champion (version %s) cannot be loaded (%s); comparing with the baseline", version, error)
             return version, None
         return version, loaded.bundle
+
+
+def _by_partition(offsets: Mapping[TopicPartition, int]) -> dict[Position, int]:
+    return {(tp.topic, tp.partition): offset for tp, offset in offsets.items()}

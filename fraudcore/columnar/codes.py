@@ -34,6 +34,10 @@ class Codes:
         indices = encoded.indices.to_numpy(zero_copy_only=False)
         return known[indices] if len(indices) else np.empty(0, dtype=np.int32)
 
+    def names(self) -> pa.StringArray:
+        """The values, in code order (code ``i`` is ``names()[i]``)."""
+        return pa.array(list(self._codes), type=pa.string())
+
     def keep(self, used: npt.NDArray[np.int32]) -> npt.NDArray[np.int32]:
         """Forget every code but ``used`` (codes still held), renumbering them; returns the map
         old code -> new code (-1 for forgotten ones)."""

@@ -176,6 +176,14 @@ def test_blank_secrets_and_urls_mean_unset(monkeypatch: pytest.MonkeyPatch) -> N
     assert settings.redis_password is None
 
 
+def test_the_trainer_cache_is_off_unless_a_folder_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert Settings().trainer_cache_dir is None
+    monkeypatch.setenv("FRAUD_TRAINER_CACHE_DIR", " ")
+    assert Settings().trainer_cache_dir is None
+    monkeypatch.setenv("FRAUD_TRAINER_CACHE_DIR", str(tmp_path))
+    assert Settings().trainer_cache_dir == tmp_path
+
+
 def test_the_readme_documents_every_variable() -> None:
     readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
     for name, field in Settings.model_fields.items():

@@ -217,12 +217,14 @@ def test_a_poll_of_several_partitions_sets_the_clock_at_their_latest_times_not_t
                             "event_time": base.event_time + timedelta(days=i / per_day),
                         }
                     )
-                )
+                ),
+                offset=i,
             )
             for i in range(10_000)
         ]
 
     read = trainer._absorb_all({TopicPartition(TOPICS.transactions, p): partition(p) for p in (0, 1)})
     assert read == 20_000
+    assert trainer.positions == {(TOPICS.transactions, 0): 10_000, (TOPICS.transactions, 1): 10_000}
     elapsed_days = (trainer.history.clock_ms - TxFacts.of(base).event_time_ms) / DAY_MS
     assert 26 < elapsed_days < 30  # the median of the latest 4,096 of 20,000 spread over 30 days: day 27

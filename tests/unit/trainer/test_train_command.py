@@ -76,5 +76,10 @@ def test_help_names_the_metrics_and_drift_settings(capsys: pytest.CaptureFixture
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     text = capsys.readouterr().out
-    for word in ("FRAUD_TRAINER_METRICS_PORT", "FRAUD_TRAINER_RETRAIN_ON_DRIFT", "FRAUD_TRAINER_DRIFT_COOLDOWN_S"):
+    for word in (
+        "FRAUD_TRAINER_METRICS_PORT",
+        "FRAUD_TRAINER_RETRAIN_ON_DRIFT",
+        "FRAUD_TRAINER_DRIFT_COOLDOWN_S",
+        "FRAUD_TRAINER_CACHE_DIR",
+    ):
         assert word in " ".join(text.split()), word
