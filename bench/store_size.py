@@ -1,6 +1,6 @@
 """Redis memory of the feature store over a long, fast simulated stream: is it flat in event time?
 
-Usage: ``python -m bench.store_size [--customers 5000] [--checkpoints 45 90] [--batch 1000]``.
+Usage: ``python -m bench.store_size [--customers 5000] [--checkpoints 45 90] [--batch 1000] [--phases]``.
 
 Streams the producer's simulator (its cards and terminals, every fraud labelled after the label
 delay with its terminal and time, 2% of genuine ones labelled too) straight through
@@ -9,6 +9,9 @@ stream's clock (the batch's newest event time) as the scorer does. Runs its own 
 ``INFO memory`` counts this store only, and prints at each checkpoint (simulated days) the
 ``used_memory`` above the empty server, the keys, the bytes per transaction of the longest window
 (the transactions of the last 30 simulated days) and the Redis server's CPU per transaction so far.
+With ``--phases``, also the Redis main thread's CPU per transaction and per label of each phase's
+script calls (``INFO cpu`` read before and after each pipeline, its own cost subtracted), from the
+first checkpoint on.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import asyncio
 import socket
 import tempfile
 import time
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -28,6 +31,7 @@ import numpy as np
 import redis.asyncio as aioredis
 
 from fraudcore.features.definition import DAY_MS, DEFAULT_SPEC, LabelFacts, TxFacts, epoch_ms
+from fraudcore.features.redis_calls import ScriptCall
 from fraudcore.features.redis_store import RedisFeatureStore
 from fraudcore.local.redis_server import RedisServer
 from fraudcore.settings import Settings
@@ -69,12 +73,58 @@ async def _cpu_seconds(client: aioredis.Redis) -> float:
     return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
 
 
-async def measure(customers: int, checkpoints: Sequence[int], batch_size: int, url: str) -> list[Checkpoint]:
-    """Stream ``max(checkpoints)`` simulated days into a fresh store at ``url``; the size at each checkpoint."""
+async def _main_thread_cpu_seconds(client: aioredis.Redis) -> float:
+    cpu = await client.info("cpu")
+    return float(cpu["used_cpu_user_main_thread"]) + float(cpu["used_cpu_sys_main_thread"])
+
+
+class PhaseTimedStore(RedisFeatureStore):
+    """The store, its Redis main thread's CPU seconds summed per phase (the scripts of a pipeline) while
+    :attr:`timing`."""
+
+    def __init__(self, client: aioredis.Redis, namespace: str) -> None:
+        super().__init__(client, DEFAULT_SPEC, namespace)
+        self._admin = client
+        self.timing = False
+        self.seconds: defaultdict[str, float] = defaultdict(float)
+        self._probe = 0.0
+
+    async def calibrate(self) -> None:
+        """Measure what one ``INFO cpu`` read costs the server (the median of 50), to subtract it."""
+        spans = []
+        for _ in range(50):
+            before = await _main_thread_cpu_seconds(self._admin)
+            spans.append(await _main_thread_cpu_seconds(self._admin) - before)
+        self._probe = sorted(spans)[len(spans) // 2]
+
+    async def _pipeline(self, calls: Sequence[ScriptCall]) -> list[object]:
+        if not self.timing:
+            return await super()._pipeline(calls)
+        before = await _main_thread_cpu_seconds(self._admin)
+        replies = await super()._pipeline(calls)
+        spent = await _main_thread_cpu_seconds(self._admin) - before - self._probe
+        self.seconds[" + ".join(sorted({call.script.name for call in calls}))] += spent
+        return replies
+
+
+@dataclass
+class PhaseCounts:
+    """What the phase timings of :class:`PhaseTimedStore` cover."""
+
+    transactions: int = 0
+    labels: int = 0
+
+
+async def measure(
+    customers: int, checkpoints: Sequence[int], batch_size: int, url: str, phases: PhaseCounts | None = None
+) -> tuple[list[Checkpoint], dict[str, float]]:
+    """Stream ``max(checkpoints)`` simulated days into a fresh store at ``url``; the size at each
+    checkpoint, and with ``phases`` the Redis CPU seconds of each phase after the first checkpoint
+    (counting in ``phases`` the transactions and labels they cover)."""
     spec, window_ms = DEFAULT_SPEC, max(DEFAULT_SPEC.customer_windows_days) * DAY_MS
     params = SimulationParams(seed=0, n_customers=customers, n_terminals=2 * customers, days=max(checkpoints))
     client = aioredis.Redis.from_url(url)
-    store = RedisFeatureStore(aioredis.Redis.from_url(url, socket_timeout=60), spec, "size")
+    store = PhaseTimedStore(aioredis.Redis.from_url(url, socket_timeout=60), "size")
     rng = np.random.default_rng(1)
     delay = timedelta(days=spec.label_delay_days)
     pending: deque[LabelFacts] = deque()
@@ -105,6 +155,9 @@ async def measure(customers: int, checkpoints: Sequence[int], batch_size: int, u
                         await store.record_labels(due, clock_ms=clock)
                     await store.record_transactions(batch, clock_ms=clock)
                     recorded += len(batch)
+                    if phases is not None and store.timing:
+                        phases.transactions += len(batch)
+                        phases.labels += len(due)
                     times.extend(tx.event_time_ms for tx in batch)
                     batch = []
             while times and times[0] <= times[-1] - window_ms:
@@ -114,10 +167,13 @@ async def measure(customers: int, checkpoints: Sequence[int], batch_size: int, u
                 keys = int(await client.dbsize())
                 spent = await _cpu_seconds(client) - cpu
                 results.append(Checkpoint(day.day + 1, recorded, len(times), used, keys, spent))
+                if phases is not None and not store.timing:
+                    await store.calibrate()
+                    store.timing = True
     finally:
         await store.close()
         await client.aclose()
-    return results
+    return results, dict(store.seconds)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -125,6 +181,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--customers", type=int, default=5_000, help="simulated cards (terminals: twice as many)")
     parser.add_argument("--checkpoints", type=int, nargs="+", default=[45, 90], help="simulated days to measure at")
     parser.add_argument("--batch", type=int, default=1_000, help="transactions per store call")
+    parser.add_argument(
+        "--phases", action="store_true", help="also the Redis CPU of each phase after the first checkpoint"
+    )
     return parser
 
 
@@ -137,8 +196,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         server.start()
         try:
             began = time.perf_counter()
-            checkpoints = asyncio.run(
-                measure(args.customers, sorted(args.checkpoints), args.batch, settings.redis_connection_url)
+            phases = PhaseCounts() if args.phases else None
+            checkpoints, seconds = asyncio.run(
+                measure(args.customers, sorted(args.checkpoints), args.batch, settings.redis_connection_url, phases)
             )
             elapsed = time.perf_counter() - began
         finally:
@@ -157,6 +217,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     if len(checkpoints) >= 2:
         first, last = checkpoints[0], checkpoints[-1]
         print(f"memory after {last.days} days / after {first.days} days: {last.used_bytes / first.used_bytes:.2f}")
+    if phases is not None and phases.transactions:
+        print(
+            f"Redis main-thread CPU per phase after day {checkpoints[0].days}"
+            f" ({phases.transactions:,} transactions, {phases.labels:,} labels):"
+        )
+        for name, spent in sorted(seconds.items()):
+            per_label = f", {1e6 * spent / phases.labels:,.1f} µs / label" if phases.labels else ""
+            print(f"  {name}: {1e6 * spent / phases.transactions:,.1f} µs / tx{per_label}")
+        print(f"  all phases: {1e6 * sum(seconds.values()) / phases.transactions:,.1f} µs / tx")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@
 -- Returns one letter per label: n (new), c (corrected), u (unchanged) or m (refused: joined on its
 -- own facts, no recorded transaction of that tile left to count).
 local ttl, horizon, clock, tile_ms, batch = ARGV[2], tonumber(ARGV[3]), clock_arg(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
-local rows, row_days, pos = {}, {}, 1
+local rows, pos = {}, 1
 while pos <= #batch do
   local _, stop, k, m, how, ts, label, n = string.find(batch, '^(%d+),(%d+),([jo]),(%-?%d+),([01]|%-?%d+),(%d+),', pos)
   n, k = tonumber(n), tonumber(k)
@@ -17,10 +17,9 @@ while pos <= #batch do
   local row = {KEYS[k], KEYS[tonumber(m)], string.sub(batch, stop + 1, stop + n), tonumber(ts), label, tk}
   pos = stop + n + 1
   rows[#rows + 1] = row
-  row_days[row[2]] = row_days[row[2]] or {}
-  row_days[row[2]][day_of(row[4])] = true
+  rows_touch(row[2], day_of(row[4]), day_of(prune_base(row[4], clock) - horizon))
 end
-for lidx, extra in pairs(row_days) do preflight(lidx, extra) end
+preflight_rows()
 
 local out = {}
 for _, row in ipairs(rows) do

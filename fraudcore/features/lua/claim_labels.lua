@@ -25,7 +25,15 @@ local function hold(hk, id, value, own)
   return 'h'
 end
 
-for i = 1, (#ARGV - 3) / 4 do preflight(KEYS[tonumber(ARGV[4 * i])], {}) end
+-- read every label's claim in every day held (one HMGET per day and bucket), before the first write:
+-- on a cluster a day hash that moved thus fails the call before it writes (see ``preflight``)
+local ids = {}
+for i = 1, (#ARGV - 3) / 4 do
+  local idx = KEYS[tonumber(ARGV[4 * i])]
+  ids[idx] = ids[idx] or {}
+  table.insert(ids[idx], ARGV[4 * i + 1])
+end
+for idx, list in pairs(ids) do prefetch(idx, list) end
 for i = 1, (#ARGV - 3) / 4 do
   local k, id, value, own = tonumber(ARGV[4 * i]), ARGV[4 * i + 1], ARGV[4 * i + 2], tonumber(ARGV[4 * i + 3])
   local idx, hk = KEYS[k], KEYS[k + 1]

@@ -61,17 +61,16 @@ local function drop_expired(idx, hk)
   end
 end
 
-local ids, row_days = {}, {}
+local ids = {}
 held = {}
 for i = 1, (#ARGV - 4) / 3 do
   local k = tonumber(ARGV[2 + 3 * i])
   ids[k] = ids[k] or {}
-  row_days[k] = row_days[k] or {}
   table.insert(ids[k], ARGV[3 + 3 * i])
-  row_days[k][day_of(tonumber(string.match(ARGV[4 + 3 * i], '^(%-?%d+)|')))] = true
+  rows_touch(KEYS[k], day_of(tonumber(string.match(ARGV[4 + 3 * i], '^(%-?%d+)|'))))
 end
+preflight_rows() -- the rows' days; ``prefetch`` reads every day held (those ``advance`` may drop too)
 for k, list in pairs(ids) do
-  preflight(KEYS[k], row_days[k])
   prefetch(KEYS[k], list)
   local values = {}
   for from = 1, #list, 1000 do

@@ -92,11 +92,13 @@ end
 
 -- Redis Cluster: day hashes are not in KEYS. While their bucket's slot migrates, a command on one
 -- that has moved (or does not exist yet) fails the call. So a recording call touches every day hash
--- it may read, write or drop (the days held by an index, and ``extra`` days: those of its rows)
--- before its first write: such a failure then comes before any write, and the retried call finds
--- nothing half done. Peeks write nothing and skip this.
+-- it may read, write or drop before its first write: such a failure then comes before any write,
+-- and the retried call finds nothing half done. ``preflight`` touches the ``extra`` days (those its
+-- rows read or write) and the days held before ``below`` (those ``advance`` may drop: ``below`` is
+-- the highest ``keep_from`` its rows may pass; nil when the call reads every day held anyway, as
+-- ``prefetch`` does). Peeks write nothing and skip this.
 local preflown = {}
-local function preflight(idx, extra)
+local function preflight(idx, extra, below)
   if not record then return end
   local function touch(day)
     local key = day_key(idx, day)
@@ -105,8 +107,27 @@ local function preflight(idx, extra)
       redis.call('EXISTS', key)
     end
   end
-  for day in pairs(days(idx)) do touch(day) end
+  if below then
+    for day in pairs(days(idx)) do
+      if day < below then touch(day) end
+    end
+  end
   for day in pairs(extra) do touch(day) end
+end
+
+-- What a call's rows touch, gathered before its first write: per index the days they read or write
+-- and the highest ``keep_from`` they may advance it to; ``preflight_rows`` then preflights them all.
+local row_days, row_below = {}, {}
+local function rows_touch(idx, day, keep_from)
+  local d = row_days[idx]
+  if not d then d = {}; row_days[idx] = d end
+  d[day] = true
+  local below = row_below[idx]
+  if keep_from and (not below or keep_from > below) then row_below[idx] = keep_from end
+end
+
+local function preflight_rows()
+  for idx, extra in pairs(row_days) do preflight(idx, extra, row_below[idx]) end
 end
 
 local function day_memo(key)
@@ -143,10 +164,12 @@ local function rec_get(idx, day, id)
   return v or nil
 end
 
--- the record of ``id`` in any day held
+-- the record of ``id`` in any day held (from the memo where ``prefetch`` put it)
 local function rec_find(idx, id)
   for day in pairs(days(idx)) do
-    local value = rec_get(idx, day, id)
+    local m = memo[day_key(idx, day)]
+    local value = m and m[id]
+    if value == nil then value = rec_get(idx, day, id) end
     if value then return value end
   end
   return nil
@@ -247,8 +270,13 @@ local function tile_prune(key, width, cut)
   if not a[1] or a[1] > cut then return end
   local first = 1
   while a[first] and a[first] <= cut do first = first + width end
-  local kept = {}
-  for i = first, #a do kept[#kept + 1] = a[i] end
+  local kept
+  if #a - first < 7000 then -- copied in C (``unpack`` takes up to 8000 values)
+    kept = {unpack(a, first)}
+  else
+    kept = {}
+    for i = first, #a do kept[#kept + 1] = a[i] end
+  end
   packed[key], changed[key], sums_of[key] = kept, true, nil
 end
 

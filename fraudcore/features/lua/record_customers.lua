@@ -17,17 +17,16 @@ local cw = {}
 for j = 1, nc do cw[j] = tonumber(ARGV[7 + j]) end
 local batch = ARGV[8 + nc]
 
-local rows, row_days, pos = {}, {}, 1
+local rows, pos = {}, 1
 while pos <= #batch do
   local _, stop, k, m, new, ts, cents, n = string.find(batch, '^(%d+),(%d+),([01s]),(%-?%d+),(%d+),(%d+),', pos)
   n = tonumber(n)
   local row = {KEYS[tonumber(k)], KEYS[tonumber(m)], new, tonumber(ts), cents, string.sub(batch, stop + 1, stop + n)}
   pos = stop + n + 1
   rows[#rows + 1] = row
-  row_days[row[2]] = row_days[row[2]] or {}
-  row_days[row[2]][day_of(row[4])] = true
+  rows_touch(row[2], day_of(row[4]), day_of(prune_base(row[4], clock) - claim_horizon))
 end
-for mk, extra in pairs(row_days) do preflight(mk, extra) end
+preflight_rows()
 
 local out = {}
 for _, row in ipairs(rows) do

@@ -51,21 +51,19 @@ local function count_upto(sorted, x)
   return lo
 end
 
-local rows, row_days, pos = {}, {}, 1
-local function add_day(idx, day)
-  row_days[idx] = row_days[idx] or {}
-  row_days[idx][day] = true
-end
+local rows, pos = {}, 1
 while pos <= #batch do
   local _, stop, k, m, new, ts, label, n = string.find(batch, '^(%d+),(%d+),([01s]),(%-?%d+),([^,]*),(%d+),', pos)
   n, k, m = tonumber(n), tonumber(k), tonumber(m)
   local row = {KEYS[k], KEYS[k + 1], KEYS[m], KEYS[m + 1], new, tonumber(ts), label, string.sub(batch, stop + 1, stop + n)}
   pos = stop + n + 1
   rows[#rows + 1] = row
-  add_day(row[3], day_of(row[6]))
-  if label ~= '' then add_day(row[4], day_of(row[6])) end
+  local t = row[6]
+  local base = prune_base(t, clock)
+  rows_touch(row[3], day_of(t), day_of(base - claim_horizon))
+  if label ~= '' then rows_touch(row[4], day_of(t), day_of(base - horizon)) end
 end
-for idx, extra in pairs(row_days) do preflight(idx, extra) end
+preflight_rows()
 
 local out = {}
 for _, row in ipairs(rows) do
