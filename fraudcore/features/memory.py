@@ -51,14 +51,28 @@ class _Days(Generic[_V]):
     """Records of one slot bucket by id, in event-time days dropped whole (Redis: one hash per day and
     an index of the days with the first day kept, its ``floor``)."""
 
-    __slots__ = ("days", "floor")
+    __slots__ = ("days", "floor", "shared")
 
-    def __init__(self, floor: int | None = None, days: dict[int, dict[str, _V]] | None = None) -> None:
+    def __init__(
+        self, floor: int | None = None, days: dict[int, dict[str, _V]] | None = None, shared: set[int] | None = None
+    ) -> None:
         self.floor = floor
         self.days: dict[int, dict[str, _V]] = days if days is not None else {}
+        self.shared: set[int] | None = shared
+        """In a fork's copy, the days whose records are still the base's (copied when first written)."""
 
     def copy(self) -> _Days[_V]:
-        return _Days(self.floor, {day: records.copy() for day, records in self.days.items()})
+        return _Days(self.floor, dict(self.days), set(self.days))
+
+    def day(self, day: int) -> dict[str, _V]:
+        """The records of ``day``, to write: created if missing; in a fork's copy, its own."""
+        records = self.days.get(day)
+        if records is None:
+            records = self.days[day] = {}
+        elif self.shared and day in self.shared:
+            records = self.days[day] = records.copy()
+            self.shared.discard(day)
+        return records
 
     def advance(self, keep_from: int) -> bool:
         """Drop the days before ``keep_from``, unless the floor is there already; whether it moved."""
@@ -86,10 +100,7 @@ class _Days(Generic[_V]):
         return None
 
     def put(self, day: int, key: str, value: _V) -> None:
-        records = self.days.get(day)
-        if records is None:
-            records = self.days[day] = {}
-        records[key] = value
+        self.day(day)[key] = value
 
 
 class _Claims(_Days[Claim]):
@@ -102,13 +113,14 @@ class _Claims(_Days[Claim]):
         self,
         floor: int | None = None,
         days: dict[int, dict[str, Claim]] | None = None,
+        shared: set[int] | None = None,
         day_of: dict[str, int] | None = None,
     ) -> None:
-        super().__init__(floor, days)
+        super().__init__(floor, days, shared)
         self.day_of: dict[str, int] = day_of if day_of is not None else {}
 
     def copy(self) -> _Claims:
-        return _Claims(self.floor, {day: records.copy() for day, records in self.days.items()}, self.day_of.copy())
+        return _Claims(self.floor, dict(self.days), set(self.days), self.day_of.copy())
 
     def advance(self, keep_from: int) -> bool:
         if self.floor is not None and self.floor >= keep_from:
@@ -125,10 +137,7 @@ class _Claims(_Days[Claim]):
         return None if day is None else self.days[day][key]
 
     def put(self, day: int, key: str, value: Claim) -> None:
-        records = self.days.get(day)
-        if records is None:
-            records = self.days[day] = {}
-        records[key] = value
+        self.day(day)[key] = value
         self.day_of[key] = day
 
 
@@ -155,7 +164,19 @@ class _Tables:
         """Per slot bucket, the labels of transactions not recorded yet, by transaction id."""
         names = ("claims", "customer_marks", "terminal_marks", "label_records", "customers", "terminals", "frauds")
         for name in (*names, "held"):
-            setattr(self, name, {} if base is None else ChainMap({}, getattr(base, name)))
+            setattr(self, name, {} if base is None else _Fork({}, getattr(base, name)))
+
+
+class _Fork(ChainMap[_K, _T]):
+    """A fork's table: its own entries over its base's (a plain dict; entries are never ``None`` and
+    never deleted), read without :class:`ChainMap`'s generic lookups."""
+
+    def get(self, key: _K, default: _T | None = None) -> _T | None:  # type: ignore[override]
+        item = self.maps[0].get(key)
+        return self.maps[1].get(key, default) if item is None else item
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.maps[0] or key in self.maps[1]
 
 
 def _writable(table: MutableMapping[_K, _T], key: _K, new: Callable[[], _T], copy: Callable[[_T], _T]) -> _T:
@@ -169,7 +190,7 @@ def _writable(table: MutableMapping[_K, _T], key: _K, new: Callable[[], _T], cop
         local = table.maps[0]
         item = local.get(key)
         if item is None:
-            base = table.get(key)
+            base = table.maps[1].get(key)
             item = local[key] = new() if base is None else copy(base)
         return item
     item = table.get(key)
@@ -202,10 +223,7 @@ def _mark(table: MutableMapping[int, _Days[_V]], bucket: int, keep_from: int, da
         marks = _days(table, bucket)
     if marks.floor is None or marks.floor < keep_from:
         marks.advance(keep_from)
-    records = marks.days.get(day)
-    if records is None:
-        records = marks.days[day] = {}
-    return records
+    return marks.day(day)
 
 
 def _prune_base(t: int, clock_ms: int | None) -> int:
