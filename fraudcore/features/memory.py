@@ -12,10 +12,11 @@ sequence of calls. There is no wall clock, hence no key expiry.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import ChainMap, Counter
 from collections.abc import AsyncGenerator, Callable, MutableMapping, Sequence
 from dataclasses import replace
-from typing import Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -34,6 +35,7 @@ from fraudcore.features.definition import (
     label_wins,
 )
 from fraudcore.features.offline import fraud_intervals, offline_feature_matrix
+from fraudcore.features.tile_sums import TileSums
 
 __all__ = ["MemoryFeatureStore", "offline_features"]
 
@@ -49,14 +51,28 @@ class _Days(Generic[_V]):
     """Records of one slot bucket by id, in event-time days dropped whole (Redis: one hash per day and
     an index of the days with the first day kept, its ``floor``)."""
 
-    __slots__ = ("days", "floor")
+    __slots__ = ("days", "floor", "shared")
 
-    def __init__(self, floor: int | None = None, days: dict[int, dict[str, _V]] | None = None) -> None:
+    def __init__(
+        self, floor: int | None = None, days: dict[int, dict[str, _V]] | None = None, shared: set[int] | None = None
+    ) -> None:
         self.floor = floor
         self.days: dict[int, dict[str, _V]] = days if days is not None else {}
+        self.shared: set[int] | None = shared
+        """In a fork's copy, the days whose records are still the base's (copied when first written)."""
 
     def copy(self) -> _Days[_V]:
-        return _Days(self.floor, {day: records.copy() for day, records in self.days.items()})
+        return _Days(self.floor, dict(self.days), set(self.days))
+
+    def day(self, day: int) -> dict[str, _V]:
+        """The records of ``day``, to write: created if missing; in a fork's copy, its own."""
+        records = self.days.get(day)
+        if records is None:
+            records = self.days[day] = {}
+        elif self.shared and day in self.shared:
+            records = self.days[day] = records.copy()
+            self.shared.discard(day)
+        return records
 
     def advance(self, keep_from: int) -> bool:
         """Drop the days before ``keep_from``, unless the floor is there already; whether it moved."""
@@ -84,14 +100,52 @@ class _Days(Generic[_V]):
         return None
 
     def put(self, day: int, key: str, value: _V) -> None:
-        self.days.setdefault(day, {})[key] = value
+        self.day(day)[key] = value
+
+
+class _Claims(_Days[Claim]):
+    """The claims of one slot bucket, with the day of each id, so finding an id is one lookup (each id
+    is claimed once: a claim is put only where none is found)."""
+
+    __slots__ = ("day_of",)
+
+    def __init__(
+        self,
+        floor: int | None = None,
+        days: dict[int, dict[str, Claim]] | None = None,
+        shared: set[int] | None = None,
+        day_of: dict[str, int] | None = None,
+    ) -> None:
+        super().__init__(floor, days, shared)
+        self.day_of: dict[str, int] = day_of if day_of is not None else {}
+
+    def copy(self) -> _Claims:
+        return _Claims(self.floor, dict(self.days), set(self.days), self.day_of.copy())
+
+    def advance(self, keep_from: int) -> bool:
+        if self.floor is not None and self.floor >= keep_from:
+            return False
+        day_of = self.day_of
+        for day in [day for day in self.days if day < keep_from]:
+            for key in self.days.pop(day):
+                del day_of[key]
+        self.floor = keep_from
+        return True
+
+    def find(self, key: str) -> Claim | None:
+        day = self.day_of.get(key)
+        return None if day is None else self.days[day][key]
+
+    def put(self, day: int, key: str, value: Claim) -> None:
+        self.day(day)[key] = value
+        self.day_of[key] = day
 
 
 class _Tables:
     """The store's state; a fork reads through to its base and copies what it changes."""
 
     def __init__(self, base: _Tables | None = None) -> None:
-        self.claims: MutableMapping[int, _Days[Claim]]
+        self.claims: MutableMapping[int, _Claims]
         """Per transaction bucket, the claimed transactions (day of their event time)."""
         self.customer_marks: MutableMapping[int, _Days[tuple[int, int]]]
         """Per customer bucket, the transactions added to their customer's tiles (claim horizon), each
@@ -100,26 +154,43 @@ class _Tables:
         """Per terminal bucket, the transactions added to their terminal's tiles (claim horizon)."""
         self.label_records: MutableMapping[int, _Days[LabelFacts]]
         """Per terminal bucket, the winning fraud labels (or genuine ones that replaced a fraud label)."""
-        self.customers: MutableMapping[str, dict[int, tuple[int, int]]]
-        """Per customer: tile → (count, cents)."""
-        self.terminals: MutableMapping[str, dict[int, int]]
-        """Per terminal: tile → count."""
+        self.customers: MutableMapping[str, TileSums]
+        """Per customer: each tile's count and cents."""
+        self.terminals: MutableMapping[str, TileSums]
+        """Per terminal: each tile's count (cents 0)."""
         self.frauds: MutableMapping[str, dict[tuple[int, int], int]]
         """Per terminal: (tile, labeled_at) → count of its transactions whose winning label is that fraud label."""
         self.held: MutableMapping[int, dict[str, LabelFacts]]
         """Per slot bucket, the labels of transactions not recorded yet, by transaction id."""
         names = ("claims", "customer_marks", "terminal_marks", "label_records", "customers", "terminals", "frauds")
         for name in (*names, "held"):
-            setattr(self, name, {} if base is None else ChainMap({}, getattr(base, name)))
+            setattr(self, name, {} if base is None else _Fork({}, getattr(base, name)))
+
+
+class _Fork(ChainMap[_K, _T]):
+    """A fork's table: its own entries over its base's (a plain dict; entries are never ``None`` and
+    never deleted), read without :class:`ChainMap`'s generic lookups."""
+
+    def get(self, key: _K, default: _T | None = None) -> _T | None:  # type: ignore[override]
+        item = self.maps[0].get(key)
+        return self.maps[1].get(key, default) if item is None else item
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.maps[0] or key in self.maps[1]
 
 
 def _writable(table: MutableMapping[_K, _T], key: _K, new: Callable[[], _T], copy: Callable[[_T], _T]) -> _T:
     """``table[key]``, created if missing; in a fork, a private copy of the base's entry."""
+    if type(table) is dict:
+        item = table.get(key)
+        if item is None:
+            item = table[key] = new()
+        return item
     if isinstance(table, ChainMap):
         local = table.maps[0]
         item = local.get(key)
         if item is None:
-            base = table.get(key)
+            base = table.maps[1].get(key)
             item = local[key] = new() if base is None else copy(base)
         return item
     item = table.get(key)
@@ -134,6 +205,25 @@ def _days(table: MutableMapping[int, _Days[_V]], bucket: int) -> _Days[_V]:
 
 def _tiles(table: MutableMapping[str, dict[_K, _T]], key: str) -> dict[_K, _T]:
     return _writable(table, key, dict, dict.copy)
+
+
+def _sums(table: MutableMapping[str, TileSums], key: str) -> TileSums:
+    return _writable(table, key, TileSums, TileSums.copy)
+
+
+_NO_TILES: Final = TileSums()
+"""An entity with no tiles (read only)."""
+
+
+def _mark(table: MutableMapping[int, _Days[_V]], bucket: int, keep_from: int, day: int, main: bool) -> dict[str, _V]:
+    """The records of ``day`` in ``bucket``'s marks (``main``: not a peek's fork, whose tables are
+    plain dicts), its floor advanced to ``keep_from`` first, for the caller to put a mark in."""
+    marks = table.get(bucket) if main else None
+    if marks is None:
+        marks = _days(table, bucket)
+    if marks.floor is None or marks.floor < keep_from:
+        marks.advance(keep_from)
+    return marks.day(day)
 
 
 def _prune_base(t: int, clock_ms: int | None) -> int:
@@ -155,6 +245,11 @@ class MemoryFeatureStore:
         self._customer_tiles = [w * p for w in spec.customer_windows_days]
         self._terminal_tiles = [w * p for w in spec.terminal_windows_days]
         self._delay_tiles = spec.label_delay_days * p
+        self._no_frauds = (0,) * len(self._terminal_tiles)
+        self._tile_ms = spec.tile_ms
+        self._claim_horizon_ms = spec.claim_horizon_ms
+        self._customer_horizon_ms = spec.customer_horizon_ms
+        self._terminal_horizon_ms = spec.terminal_horizon_ms
         self.held_labels_dropped = 0
 
     async def record_transactions(
@@ -268,60 +363,92 @@ class MemoryFeatureStore:
 
     def _uncounted(self, tables: _Tables, terminal: str, t: int) -> bool:
         """Whether the terminal's tile of ``t`` holds more recorded transactions than fraud counts."""
-        tile = self.spec.tile_of(t)
+        tile = t // self._tile_ms
         frauds = sum(count for (at, _), count in tables.frauds.get(terminal, {}).items() if at == tile)
-        return frauds < tables.terminals.get(terminal, {}).get(tile, 0)
+        return frauds < tables.terminals.get(terminal, _NO_TILES).at(tile)[0]
 
     def _record(self, tables: _Tables, facts: TxFacts, clock_ms: int | None = None) -> WindowCounts | Conflict:
-        spec, t, tx_id = self.spec, facts.event_time_ms, facts.transaction_id
-        base = _prune_base(t, clock_ms)
-        keep_claims_from, day = _day(base - spec.claim_horizon_ms), _day(t)
-        claims = _days(tables.claims, bucket_of(tx_id.encode()))
-        if claims.advance(keep_claims_from) and tables is self._tables:  # not a peek's fork
-            self._drop_expired(bucket_of(tx_id.encode()), claims)
+        t, tx_id, tile_ms = facts.event_time_ms, facts.transaction_id, self._tile_ms
+        base = t if clock_ms is None or t <= clock_ms else clock_ms
+        keep_claims_from, day, tile = (base - self._claim_horizon_ms) // DAY_MS, t // DAY_MS, t // tile_ms
+        bucket = bucket_of(tx_id.encode())
+        claims = _writable(tables.claims, bucket, _Claims, _Claims.copy)
+        moved = (claims.floor is None or claims.floor < keep_claims_from) and claims.advance(keep_claims_from)
+        if moved and tables is self._tables:  # not a peek's fork
+            self._drop_expired(bucket, claims)
         claim = claims.find(tx_id)
-        if claim is not None and claim[0] != facts:
-            return Conflict(claim[0])
-        new = claim is None
-        if claim is None and claims.below_floor(day):  # past the claim horizon: maybe a redelivery
-            return self._counts(
-                t,
-                tables.customers.get(facts.customer_id, {}),
-                tables.terminals.get(facts.terminal_id, {}),
-                tables.frauds.get(facts.terminal_id),
-            )
         if claim is None:
-            claim = (facts, self._take_held(tables, facts, claims))
-            claims.put(day, tx_id, claim)
+            if claims.floor is not None and day < claims.floor:  # past the claim horizon: maybe a redelivery
+                return self._counts(
+                    t,
+                    tables.customers.get(facts.customer_id, _NO_TILES),
+                    tables.terminals.get(facts.terminal_id, _NO_TILES),
+                    tables.frauds.get(facts.terminal_id),
+                )
+            held = tables.held.get(bucket)
+            label = self._take_held(tables, facts, bucket, claims) if held and tx_id in held else None
+            claims.put(day, tx_id, (facts, label))
+            return self._record_new(tables, facts, day, tile, keep_claims_from, base, label)
+        if claim[0] != facts:
+            return Conflict(claim[0])
+        return self._record_again(tables, facts, day, tile, keep_claims_from, base, claim[1])
 
-        customer = _tiles(tables.customers, facts.customer_id)
+    def _record_new(
+        self, tables: _Tables, facts: TxFacts, day: int, tile: int, keep_from: int, base: int, label: LabelFacts | None
+    ) -> WindowCounts:
+        """Add a transaction claimed now to its customer's and terminal's tiles, with its marks."""
+        tx_id, tile_ms, main = facts.transaction_id, self._tile_ms, tables is self._tables
+        customer = tables.customers.get(facts.customer_id) if main else None
+        if customer is None:
+            customer = _sums(tables.customers, facts.customer_id)
+        _mark(tables.customer_marks, bucket_of(facts.customer_id.encode()), keep_from, day, main).__setitem__(
+            tx_id, customer.add(tile, facts.amount_cents)
+        )
+        cut = (base - self._customer_horizon_ms) // tile_ms
+        if customer.tiles[0] <= cut:
+            customer.prune(cut)
+
+        terminal = tables.terminals.get(facts.terminal_id) if main else None
+        if terminal is None:
+            terminal = _sums(tables.terminals, facts.terminal_id)
+        _mark(tables.terminal_marks, bucket_of(facts.terminal_id.encode()), keep_from, day, main)[tx_id] = True
+        terminal.add(tile, 0)
+        cut = (base - self._terminal_horizon_ms) // tile_ms
+        if terminal.tiles[0] <= cut:
+            terminal.prune(cut)
+        if label is not None:
+            self._apply(tables, facts.terminal_id, tx_id, facts.event_time_ms, label, base)
+        return self._counts(facts.event_time_ms, customer, terminal, tables.frauds.get(facts.terminal_id))
+
+    def _record_again(
+        self, tables: _Tables, facts: TxFacts, day: int, tile: int, keep_from: int, base: int, label: LabelFacts | None
+    ) -> WindowCounts:
+        """A transaction claimed before: added where its marks are missing (and not dropped), its
+        customer tile answered as at its first recording (its mark)."""
+        tx_id, t, tile_ms = facts.transaction_id, facts.event_time_ms, self._tile_ms
+        customer = _sums(tables.customers, facts.customer_id)
         customer_marks = _days(tables.customer_marks, bucket_of(facts.customer_id.encode()))
-        customer_marks.advance(keep_claims_from)
-        tile = spec.tile_of(t)
-        mark = None if new else customer_marks.get(day, tx_id)
-        if new or (mark is None and not customer_marks.below_floor(day)):
-            count, cents = customer.get(tile, (0, 0))
-            customer[tile] = (count + 1, cents + facts.amount_cents)
-            _prune(customer, spec.tile_of(base - spec.customer_horizon_ms))
-            customer_marks.put(day, tx_id, customer[tile])
-            mark = None
+        customer_marks.advance(keep_from)
+        mark = customer_marks.get(day, tx_id)
+        if mark is None and not customer_marks.below_floor(day):
+            customer_marks.put(day, tx_id, customer.add(tile, facts.amount_cents))
+            customer.prune((base - self._customer_horizon_ms) // tile_ms)
 
-        terminal = _tiles(tables.terminals, facts.terminal_id)
+        terminal = _sums(tables.terminals, facts.terminal_id)
         marks = _days(tables.terminal_marks, bucket_of(facts.terminal_id.encode()))
-        marks.advance(keep_claims_from)
-        if new or (marks.get(day, tx_id) is None and not marks.below_floor(day)):
-            tile = spec.tile_of(t)
-            terminal[tile] = terminal.get(tile, 0) + 1
-            _prune(terminal, spec.tile_of(base - spec.terminal_horizon_ms))
+        marks.advance(keep_from)
+        if marks.get(day, tx_id) is None and not marks.below_floor(day):
+            terminal.add(tile, 0)
+            terminal.prune((base - self._terminal_horizon_ms) // tile_ms)
             marks.put(day, tx_id, True)
-        if claim[1] is not None:
-            self._apply(tables, facts.terminal_id, tx_id, t, claim[1], base)
+        if label is not None:
+            self._apply(tables, facts.terminal_id, tx_id, t, label, base)
         counts = self._counts(t, customer, terminal, tables.frauds.get(facts.terminal_id))
         if mark is None:
             return counts
-        # recorded before: its own tile as it was when it was added (its mark), so a redelivery gets
-        # the first answer's counts even after later transactions of the same tile
-        count, cents = customer.get(tile, (0, 0))
+        # its own tile as it was when it was added (its mark), so a redelivery gets the first
+        # answer's counts even after later transactions of the same tile
+        count, cents = customer.at(tile)
         extra_count, extra_cents = mark[0] - count, mark[1] - cents
         return replace(
             counts,
@@ -337,11 +464,11 @@ class MemoryFeatureStore:
             del _writable(self._tables.held, bucket, dict, dict.copy)[tx_id]
         self.held_labels_dropped += len(expired)
 
-    def _take_held(self, tables: _Tables, facts: TxFacts, claims: _Days[Claim]) -> LabelFacts | None:
+    def _take_held(self, tables: _Tables, facts: TxFacts, bucket: int, claims: _Days[Claim]) -> LabelFacts | None:
         """The label held for a transaction claimed now, taken out of the held ones; dropped (``None``)
         when dated before it, or expired."""
-        bucket = bucket_of(facts.transaction_id.encode())
-        if facts.transaction_id not in tables.held.get(bucket, {}):
+        held = tables.held.get(bucket)
+        if not held or facts.transaction_id not in held:
             return None
         label = _writable(tables.held, bucket, dict, dict.copy).pop(facts.transaction_id)
         if label.labeled_at_ms < facts.event_time_ms or _expired(label, claims):
@@ -353,35 +480,38 @@ class MemoryFeatureStore:
     def _counts(
         self,
         t: int,
-        customer: dict[int, tuple[int, int]],
-        terminal: dict[int, int],
+        customer: TileSums,
+        terminal: TileSums,
         frauds: dict[tuple[int, int], int] | None,
     ) -> WindowCounts:
-        """The window counts at ``t`` from its customer's and terminal's tiles and terminal's frauds."""
-        now = self.spec.tile_of(t)
-        customer_count, customer_cents = [0] * len(self._customer_tiles), [0] * len(self._customer_tiles)
-        oldest = now - self._customer_tiles[-1]
-        for tile, (count, cents) in customer.items():
-            if oldest < tile <= now:
-                for j, width in enumerate(self._customer_tiles):
-                    if tile > now - width:
-                        customer_count[j] += count
-                        customer_cents[j] += cents
+        """The window counts at ``t`` from its customer's and terminal's tiles and terminal's frauds:
+        each window a difference of running sums between two bisections."""
+        now = t // self._tile_ms
+        tiles, counts, cents = customer.tiles, customer.counts, customer.cents
+        hi = len(tiles) if not tiles or tiles[-1] <= now else bisect_right(tiles, now)
+        top_count, top_cents = counts[hi], cents[hi]
+        customer_count, customer_cents = [], []
+        for width in self._customer_tiles:
+            lo = bisect_right(tiles, now - width, 0, hi)
+            customer_count.append(top_count - counts[lo])
+            customer_cents.append(top_cents - cents[lo])
         end = now - self._delay_tiles
+        tiles, counts = terminal.tiles, terminal.counts
+        hi = len(tiles) if not tiles or tiles[-1] <= end else bisect_right(tiles, end)
+        top_count = counts[hi]
+        terminal_count = tuple(
+            [top_count - counts[bisect_right(tiles, end - width, 0, hi)] for width in self._terminal_tiles]
+        )
+        if not frauds:
+            return WindowCounts(tuple(customer_count), tuple(customer_cents), terminal_count, self._no_frauds)
         oldest = end - self._terminal_tiles[-1]
-        terminal_count = [0] * len(self._terminal_tiles)
-        for tile, count in terminal.items():
-            if oldest < tile <= end:
-                for j, width in enumerate(self._terminal_tiles):
-                    if tile > end - width:
-                        terminal_count[j] += count
         terminal_fraud = [0] * len(self._terminal_tiles)
-        for (tile, labeled_at), count in (frauds or {}).items():
+        for (tile, labeled_at), count in frauds.items():
             if oldest < tile <= end and labeled_at <= t:
                 for j, width in enumerate(self._terminal_tiles):
                     if tile > end - width:
                         terminal_fraud[j] += count
-        return WindowCounts(tuple(customer_count), tuple(customer_cents), tuple(terminal_count), tuple(terminal_fraud))
+        return WindowCounts(tuple(customer_count), tuple(customer_cents), terminal_count, tuple(terminal_fraud))
 
 
 def _expired(label: LabelFacts, claims: _Days[Claim]) -> bool:
@@ -389,13 +519,6 @@ def _expired(label: LabelFacts, claims: _Days[Claim]) -> bool:
     it carries (with its terminal), else of its ``labeled_at``, is below the claim floor."""
     own = None if label.terminal_id is None else label.event_time_ms
     return claims.below_floor(_day(label.labeled_at_ms if own is None else own))
-
-
-def _prune(tiles: dict[int, _T], cut: int) -> None:
-    """Drop the tiles ``<= cut``."""
-    if any(tile <= cut for tile in tiles):
-        for tile in [tile for tile in tiles if tile <= cut]:
-            del tiles[tile]
 
 
 def offline_features(
