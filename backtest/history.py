@@ -106,15 +106,19 @@ class History:
 
     @cached_property
     def transactions(self) -> list[TxFacts]:
-        """The rows as facts (for a feature store's replay and the verdicts)."""
+        """The rows as facts (for a feature store's replay)."""
+        return self.facts(np.arange(len(self)))
+
+    def facts(self, rows: _Ints) -> list[TxFacts]:
+        """The given rows as facts, in the order given (for the verdicts of the rows in range)."""
         return [
             TxFacts(*row)
             for row in zip(
-                self.transaction_id.to_pylist(),
-                self.customer_id.to_pylist(),
-                self.terminal_id.to_pylist(),
-                self.event_time_ms.tolist(),
-                self.amount_cents.tolist(),
+                self.transaction_id.take(rows).to_pylist(),
+                self.customer_id.take(rows).to_pylist(),
+                self.terminal_id.take(rows).to_pylist(),
+                self.event_time_ms[rows].tolist(),
+                self.amount_cents[rows].tolist(),
                 strict=True,
             )
         ]

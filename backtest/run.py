@@ -149,7 +149,7 @@ def _run_backtest(config: BacktestConfig, settings: Settings, progress: Progress
     verdicts = None
     if config.verdicts_topic is not None:
         progress.start("verdicts", len(models) * len(in_range))
-        facts = [history.transactions[row] for row in in_range_rows.tolist()]
+        facts = history.facts(in_range_rows)
         sent = _write_verdicts(config.verdicts_topic, settings, models, facts, in_range, scores, thresholds, progress)
         seconds["verdicts"] = progress.finish()
         verdicts = (config.verdicts_topic, sent)

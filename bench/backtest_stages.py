@@ -15,10 +15,15 @@ real :func:`~backtest.run.run_backtest` with only the Kafka read replaced by tha
 stage after the read is the command's own: load the model (imports included, as in a fresh
 ``fraudstream backtest``), build the history from the collected columns, features, score, evaluate,
 report. The children's ``backtest.json`` files must be equal (the same numbers on the same data).
+Modules are compiled once into a bytecode cache in the scratch folder (``PYTHONPYCACHEPREFIX``, even
+where ``PYTHONDONTWRITEBYTECODE`` is set), as an installed package has them, and a warm-up child per
+revision compiles what loading a model imports, so "load models" is not mostly compiling.
 
 Rates count transactions over build + features + score (the stages after the read that the
 backtest's own rate counts) per replayed transaction (range and look-back) and per transaction in
-range, and the read time that would remain for 100,000 transactions per second end to end.
+range, and the read time that would remain for 100,000 transactions per second end to end (per
+replayed and per in-range transaction). CPU seconds are the whole backtest's (all stages, all
+threads): less sensitive to a busy machine than the wall times.
 """
 
 from __future__ import annotations

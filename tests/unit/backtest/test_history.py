@@ -131,3 +131,10 @@ def test_rows_are_ordered_by_event_time_then_id_and_each_id_keeps_its_lowest_par
     assert collector.stats.duplicates["transactions"] == sum(map(len, copies.values())) - len(ids)
     pairs = set(zip(history.customer_id.to_pylist(), history.customer.tolist(), strict=True))
     assert len(pairs) == len({code for _, code in pairs}) == len({card for card, _ in pairs}) == 7  # id <=> code
+
+
+def test_the_facts_of_chosen_rows_are_those_rows_in_the_order_given() -> None:
+    history = collect().history()
+    rows = np.array([5, 0, len(history) - 1, 5])
+    assert history.facts(rows) == [history.transactions[row] for row in rows.tolist()]
+    assert history.facts(np.zeros(0, dtype=np.int64)) == []
