@@ -106,15 +106,19 @@ class History:
 
     @cached_property
     def transactions(self) -> list[TxFacts]:
-        """The rows as facts (for a feature store's replay and the verdicts)."""
+        """The rows as facts (for a feature store's replay)."""
+        return self.facts(np.arange(len(self)))
+
+    def facts(self, rows: _Ints) -> list[TxFacts]:
+        """The given rows as facts, in the order given (for the verdicts of the rows in range)."""
         return [
             TxFacts(*row)
             for row in zip(
-                self.transaction_id.to_pylist(),
-                self.customer_id.to_pylist(),
-                self.terminal_id.to_pylist(),
-                self.event_time_ms.tolist(),
-                self.amount_cents.tolist(),
+                self.transaction_id.take(rows).to_pylist(),
+                self.customer_id.take(rows).to_pylist(),
+                self.terminal_id.take(rows).to_pylist(),
+                self.event_time_ms[rows].tolist(),
+                self.amount_cents[rows].tolist(),
                 strict=True,
             )
         ]
@@ -215,27 +219,27 @@ class Collector:
     def history(self) -> History:
         """The collected history (transactions sorted by event time, then id)."""
         transactions = _table(self._transactions, _TRANSACTION_SCHEMA)
-        # the copy with the lowest (partition, offset) of each id
-        transactions = transactions.take(
-            pc.sort_indices(
-                transactions,
-                sort_keys=[("transaction_id", "ascending"), ("partition", "ascending"), ("offset", "ascending")],
-            )
-        )
-        ids = transactions["transaction_id"].combine_chunks()
-        first = np.ones(len(ids), dtype=np.bool_)
-        if len(ids):
-            first[1:] = ~np.asarray(pc.equal(ids[1:], ids[:-1]).to_numpy(zero_copy_only=False), dtype=np.bool_)
-        self.stats.duplicates["transactions"] = int(np.count_nonzero(~first))
-        transactions = transactions.filter(pa.array(first))
-        transactions = transactions.take(
-            pc.sort_indices(transactions, sort_keys=[("event_time_ms", "ascending"), ("transaction_id", "ascending")])
-        )
-        ids = transactions["transaction_id"].combine_chunks()
+        labels = _table(self._labels, _LABEL_SCHEMA)
+        # one code per distinct id, transactions' first: their ids are the codes below `distinct`
+        n = transactions.num_rows
+        ids = [*transactions["transaction_id"].chunks, *labels["transaction_id"].chunks]
+        codes = _codes(pa.chunked_array(ids, type=pa.string()))
+        tx_codes, label_codes = codes[:n], codes[n:]
+        distinct = int(tx_codes.max()) + 1 if n else 0
+        self.stats.duplicates["transactions"] = n - distinct
+        rows = None if distinct == n else _first_copies(tx_codes, transactions)
         times = transactions["event_time_ms"].to_numpy()
-        labeled_at, is_fraud = self._winning_labels(ids, times)
+        if rows is not None:
+            times = times[rows]
+        order = _by_time_then_id(times, transactions, rows)
+        kept = order if rows is None else rows[order]
+        transactions = transactions.take(kept)
+        times = times[order]
+        row_of_code = np.full(int(codes.max()) + 1 if len(codes) else 0, -1, dtype=np.int64)
+        row_of_code[tx_codes[kept]] = np.arange(len(kept))
+        labeled_at, is_fraud = self._winning_labels(labels, label_codes, row_of_code[label_codes], times)
         return History(
-            transaction_id=ids,
+            transaction_id=transactions["transaction_id"].combine_chunks(),
             customer_id=transactions["customer_id"].combine_chunks(),
             terminal_id=transactions["terminal_id"].combine_chunks(),
             customer=_codes(transactions["customer_id"]),
@@ -247,22 +251,21 @@ class Collector:
             is_fraud=is_fraud,
         )
 
-    def _winning_labels(self, ids: pa.Array, times: _Ints) -> tuple[_Ints, npt.NDArray[np.bool_]]:
-        """Per transaction, its latest label not dated too far ahead of the clock nor before it."""
-        labels = _table(self._labels, _LABEL_SCHEMA)
-        label_ids = labels["transaction_id"].combine_chunks()
-        self.stats.duplicates["labels"] = len(label_ids) - len(pc.unique(label_ids))
-        # the distinct labels of the transactions kept, each as (row, key = labeled_at * 2 + is_fraud)
-        row = np.asarray(pc.index_in(label_ids, value_set=ids).fill_null(-1).to_numpy(zero_copy_only=False))
-        at = labels["labeled_at_ms"].to_numpy()
-        key = at * 2 + labels["is_fraud"].to_numpy(zero_copy_only=False).astype(np.int64)
-        kept = row >= 0
-        pairs = np.unique(np.stack((row[kept].astype(np.int64), key[kept]), axis=1), axis=0).reshape(-1, 2)
-        rows, keys = pairs[:, 0], pairs[:, 1]
+    def _winning_labels(
+        self, labels: pa.Table, label_codes: _Ints, label_rows: _Ints, times: _Ints
+    ) -> tuple[_Ints, npt.NDArray[np.bool_]]:
+        """Per transaction (event ``times``), its latest label not dated too far ahead of the clock nor
+        before it; ``label_rows``: each label's transaction row (-1: none kept)."""
+        self.stats.duplicates["labels"] = len(label_codes) - _distinct(label_codes)
+        # the labels of the transactions kept, each as (row, key = labeled_at * 2 + is_fraud)
+        kept = label_rows >= 0
+        rows = label_rows[kept]
+        keys = labels["labeled_at_ms"].to_numpy()[kept] * 2
+        keys += labels["is_fraud"].to_numpy(zero_copy_only=False)[kept]
         limit = self._label_limit()
         ahead = np.zeros(len(keys), dtype=np.bool_) if limit is None else (keys >> 1) > limit
-        self.stats.labels_ahead = int(np.count_nonzero(ahead))
-        best = np.full(len(ids), -1, dtype=np.int64)
+        self.stats.labels_ahead = _distinct_pairs(rows[ahead], keys[ahead])  # a label read twice is one
+        best = np.full(len(times), -1, dtype=np.int64)
         np.maximum.at(best, rows[~ahead], keys[~ahead])
         has = best >= 0
         before = has & ((best >> 1) < times)
@@ -293,6 +296,60 @@ def _table(batches: list[pa.RecordBatch], schema: pa.Schema) -> pa.Table:
 
 
 def _codes(values: pa.ChunkedArray) -> _Ints:
-    """Codes of ``values`` (equal string, equal code)."""
-    encoded = pc.dictionary_encode(values.combine_chunks())
-    return np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+    """Codes of ``values`` in order of first appearance (equal string, equal code)."""
+    encoded = pc.dictionary_encode(values)
+    if not encoded.num_chunks:
+        return np.zeros(0, dtype=np.int64)
+    return np.concatenate(
+        [np.asarray(chunk.indices.to_numpy(zero_copy_only=False)) for chunk in encoded.chunks]
+    ).astype(np.int64, copy=False)
+
+
+def _first_copies(codes: _Ints, transactions: pa.Table) -> _Ints:
+    """The rows holding the copy with the lowest ``(partition, offset)`` of each id code, ascending
+    (only the rows of repeated ids are sorted)."""
+    repeated = np.flatnonzero(np.bincount(codes)[codes] > 1)
+    offsets = transactions["offset"].to_numpy()[repeated]
+    partitions = transactions["partition"].to_numpy()[repeated]
+    order = repeated[np.lexsort((offsets, partitions, codes[repeated]))]
+    later = np.zeros(len(order), dtype=np.bool_)
+    later[1:] = codes[order[1:]] == codes[order[:-1]]
+    keep = np.ones(len(codes), dtype=np.bool_)
+    keep[order[later]] = False
+    return np.flatnonzero(keep)
+
+
+def _distinct(codes: _Ints) -> int:
+    """How many distinct values the non-negative ``codes`` hold."""
+    seen = np.zeros(int(codes.max()) + 1 if len(codes) else 0, dtype=np.bool_)
+    seen[codes] = True
+    return int(np.count_nonzero(seen))
+
+
+def _distinct_pairs(first: _Ints, second: _Ints) -> int:
+    """How many distinct ``(first, second)`` pairs the two columns hold."""
+    if not len(first):
+        return 0
+    return len(np.unique(np.stack((first, second), axis=1), axis=0))
+
+
+def _by_time_then_id(times: _Ints, transactions: pa.Table, rows: _Ints | None) -> _Ints:
+    """The order of ``times`` (the event times of ``transactions``' ``rows``, all rows when None)
+    by event time, then transaction id: a numpy sort of the times, then the ids of the few rows
+    that share an event time with another one sorted among themselves."""
+    order = np.argsort(times, kind="stable")
+    ordered = times[order]
+    tied = np.zeros(len(order), dtype=np.bool_)
+    same = ordered[1:] == ordered[:-1]
+    tied[1:] |= same
+    tied[:-1] |= same
+    at = np.flatnonzero(tied)
+    if len(at):
+        chosen = order[at] if rows is None else rows[order[at]]
+        ties = pa.table({"event_time_ms": ordered[at], "transaction_id": transactions["transaction_id"].take(chosen)})
+        order[at] = order[at][
+            pc.sort_indices(
+                ties, sort_keys=[("event_time_ms", "ascending"), ("transaction_id", "ascending")]
+            ).to_numpy()
+        ]
+    return order

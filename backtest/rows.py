@@ -1,4 +1,4 @@
-"""The replayed rows as the evaluation sees them: features, labels, and which rows are evaluated.
+"""The replayed rows as the evaluation sees them: labels, and which rows are scored and evaluated.
 
 Rows in range are scored; of them, those with a label are evaluated, except (by default, the
 handbook's rule as the trainer's test windows apply it) the rows of cards already known to be
@@ -31,7 +31,8 @@ class EvaluationRows:
 
     data: Dataset
     """Every replayed transaction (look-back included), rows in event-time order; every label read
-    counts as known."""
+    counts as known. Its matrix has no column: only the rows in range are scored, and the backtest
+    computes the features of those alone."""
     amount_cents: npt.NDArray[np.int64]
     in_range: npt.NDArray[np.bool_]
     """Rows whose event time lies in the range: scored, and counted in the alert volume."""
@@ -45,14 +46,12 @@ class EvaluationRows:
         return bool((self.data.scenario[self.evaluated] >= 0).all())
 
 
-def evaluation_rows(
-    history: History, matrix: npt.NDArray[np.float64], time_range: TimeRange, *, keep_known_compromised: bool = False
-) -> EvaluationRows:
-    """The rows of ``history`` (whose features are ``matrix``) and their selections."""
+def evaluation_rows(history: History, time_range: TimeRange, *, keep_known_compromised: bool = False) -> EvaluationRows:
+    """The rows of ``history`` and their selections."""
     times, cents = history.event_time_ms, history.amount_cents
     labelled = history.labeled_at_ms != NEVER
     data = Dataset(
-        matrix=matrix,
+        matrix=np.zeros((len(times), 0)),
         labelled=labelled,
         is_fraud=labelled & history.is_fraud,
         day=times // DAY_MS,

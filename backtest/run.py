@@ -126,13 +126,14 @@ def _run_backtest(config: BacktestConfig, settings: Settings, progress: Progress
     seconds["read"] = time.monotonic() - started
     _require_transactions(history, stats, config.time_range, topics)
 
-    progress.start("replay", len(history))
-    matrix = _replay(config, settings, namespace, history, progress)
-    seconds["replay"] = progress.finish()
-    rows = evaluation_rows(history, matrix, config.time_range, keep_known_compromised=config.keep_known_compromised)
+    rows = evaluation_rows(history, config.time_range, keep_known_compromised=config.keep_known_compromised)
     _require_labels(rows, topics)
+    in_range_rows = np.flatnonzero(rows.in_range)
 
-    in_range = rows.data.matrix[rows.in_range]
+    progress.start("replay", len(history))
+    in_range = _features(config, settings, namespace, history, in_range_rows, progress)
+    seconds["replay"] = progress.finish()
+
     progress.start("score", len(models) * len(in_range))
     scores = [_score(model, in_range, progress) for model in models]
     seconds["score"] = progress.finish()
@@ -148,7 +149,7 @@ def _run_backtest(config: BacktestConfig, settings: Settings, progress: Progress
     verdicts = None
     if config.verdicts_topic is not None:
         progress.start("verdicts", len(models) * len(in_range))
-        facts = [history.transactions[row] for row in np.flatnonzero(rows.in_range).tolist()]
+        facts = history.facts(in_range_rows)
         sent = _write_verdicts(config.verdicts_topic, settings, models, facts, in_range, scores, thresholds, progress)
         seconds["verdicts"] = progress.finish()
         verdicts = (config.verdicts_topic, sent)
@@ -259,11 +260,16 @@ def _read(
     return collector.history(), collector.stats, spans
 
 
-def _replay(
-    config: BacktestConfig, settings: Settings, namespace: str | None, history: History, progress: Progress
+def _features(
+    config: BacktestConfig,
+    settings: Settings,
+    namespace: str | None,
+    history: History,
+    rows: npt.NDArray[np.int64],
+    progress: Progress,
 ) -> npt.NDArray[np.float64]:
-    """The features of the history: computed on its columns in memory, or replayed through an
-    isolated Redis namespace (the online store's own code)."""
+    """The features of the history's ``rows``: computed on its columns in memory (for those rows
+    only), or replayed through an isolated Redis namespace (every row: the online store's own code)."""
     if config.store is StoreKind.MEMORY:
         fraud_labeled_at = np.where(history.is_fraud, history.labeled_at_ms, NEVER)
         matrix = offline_feature_matrix(
@@ -273,6 +279,7 @@ def _replay(
             history.terminal,
             fraud_labeled_at,
             config.spec,
+            rows=rows,
         )
         progress.advance(len(history))
         return matrix
@@ -282,7 +289,7 @@ def _replay(
             return await replay(store, history, config.spec, on_progress=progress.advance)
 
     try:
-        return asyncio.run(go())
+        return asyncio.run(go())[rows]
     except StoreRefused as error:
         raise BacktestError(str(error), EXIT_USAGE) from error
     except (FeatureStoreUnavailable, RedisError) as error:

@@ -32,10 +32,10 @@ def _default_numbers(keep_known_compromised: bool) -> BacktestNumbers:
 def _numbers(collector: Collector, keep_known_compromised: bool) -> BacktestNumbers:
     history = collector.history()
     matrix = asyncio.run(replay(MemoryFeatureStore(), history, DEFAULT_SPEC))
-    rows = evaluation_rows(history, matrix, RANGE, keep_known_compromised=keep_known_compromised)
+    rows = evaluation_rows(history, RANGE, keep_known_compromised=keep_known_compromised)
     results: list[ModelResult] = []
     for model in models():
-        scores = model.loaded.bundle.score(rows.data.matrix[rows.in_range])
+        scores = model.loaded.bundle.score(matrix[rows.in_range])
         results.append(evaluate_model(model, rows, scores, review=REVIEW, decline=DECLINE, k=100))
     return BacktestNumbers(
         time_range=RANGE,

@@ -9,6 +9,7 @@ import numpy as np
 from backtest.history import Collector
 from fraudcore.features.definition import DEFAULT_SPEC, TxFacts, epoch_ms
 from schemas.codec import encode
+from schemas.events import Transaction
 from tests.unit.backtest.simulated import NOW, RANGE, FakeRecord, collect, events, topic_records
 
 
@@ -95,3 +96,45 @@ def test_a_forged_future_genuine_label_does_not_replace_the_real_chargeback() ->
     assert collector.history().labels[real.transaction_id].is_fraud
     assert collector.stats.labels_ahead == 1
     assert collect().history().labels == collector.history().labels
+
+
+def test_rows_are_ordered_by_event_time_then_id_and_each_id_keeps_its_lowest_partition_and_offset() -> None:
+    rng = np.random.default_rng(3)
+    start = RANGE.start_ms
+    ids = [f"t{rng.integers(0, 10**9)}-{i}" for i in range(300)]
+    times = start + rng.integers(0, 5, len(ids)) * 60_000  # five event times: most rows tie with others
+    copies: dict[int, list[FakeRecord]] = {0: [], 1: [], 2: []}
+    expected: dict[str, tuple[tuple[int, int], TxFacts]] = {}
+    for i in rng.permutation(len(ids)).tolist():
+        for copy in range(int(rng.integers(1, 4))):
+            partition = int(rng.integers(0, 3))
+            offset = len(copies[partition]) + int(rng.integers(0, 3))
+            moment = datetime.fromtimestamp(int(times[i]) / 1000, tz=UTC)
+            tx = Transaction(
+                transaction_id=ids[i],
+                event_time=moment,
+                customer_id=f"c{i % 7}",
+                terminal_id=f"m{i % 11}",
+                amount=1 + copy,  # a redelivery with other facts: only the first copy counts
+            )
+            copies[partition].append(FakeRecord(offset, encode(tx)))
+            first = expected.get(ids[i])
+            if first is None or (partition, offset) < first[0]:
+                expected[ids[i]] = ((partition, offset), TxFacts.of(tx))
+    collector = Collector(RANGE.replay_from_ms(DEFAULT_SPEC), RANGE.end_ms, NOW)
+    for partition in (2, 0, 1):
+        collector.add_transactions(partition, copies[partition])
+    history = collector.history()
+    assert history.transactions == sorted(
+        (facts for _, facts in expected.values()), key=lambda f: (f.event_time_ms, f.transaction_id)
+    )
+    assert collector.stats.duplicates["transactions"] == sum(map(len, copies.values())) - len(ids)
+    pairs = set(zip(history.customer_id.to_pylist(), history.customer.tolist(), strict=True))
+    assert len(pairs) == len({code for _, code in pairs}) == len({card for card, _ in pairs}) == 7  # id <=> code
+
+
+def test_the_facts_of_chosen_rows_are_those_rows_in_the_order_given() -> None:
+    history = collect().history()
+    rows = np.array([5, 0, len(history) - 1, 5])
+    assert history.facts(rows) == [history.transactions[row] for row in rows.tolist()]
+    assert history.facts(np.zeros(0, dtype=np.int64)) == []

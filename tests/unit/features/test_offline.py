@@ -165,6 +165,29 @@ def test_rows_keep_the_input_order_and_the_dtype(dtype: type[np.floating]) -> No
     np.testing.assert_array_equal(shuffled, expected[shuffle].astype(dtype))
 
 
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"D{s.label_delay_days}-tile{s.tile_minutes}")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_features_of_chosen_rows_equal_those_rows_of_the_whole_matrix(
+    spec: FeatureSpec, dtype: type[np.floating]
+) -> None:
+    rng = random.Random(11)
+    rows = random_rows(rng, 200, spec)
+    fraud_at = np.array(random_fraud_times(rng, rows, spec), dtype=np.int64)
+    expected = offline_feature_matrix(*_columns(rows), fraud_at, spec, dtype)
+    picks = np.random.default_rng(2)
+    for chosen in (
+        np.arange(len(rows)),
+        np.flatnonzero(picks.random(len(rows)) < 0.4),  # ascending
+        picks.integers(0, len(rows), 70),  # any order, repeats
+        np.zeros(0, dtype=np.int64),
+    ):
+        some = offline_feature_matrix(*_columns(rows), fraud_at, spec, dtype, rows=chosen)
+        assert some.dtype == dtype
+        np.testing.assert_array_equal(some, expected[chosen])
+    with pytest.raises(ValueError, match="row indices below 200"):
+        offline_feature_matrix(*_columns(rows), fraud_at, spec, rows=[200])
+
+
 def test_sparse_codes_and_a_far_future_time_give_the_same_features() -> None:
     spec = SPECS[0]
     rows = random_rows(random.Random(3), 100, spec)
