@@ -48,7 +48,15 @@ from fraudcore.settings import Settings
 from schemas.topics import Topics
 from trainer.drift_trigger import DriftTrigger
 from trainer.history import FUTURE_TOLERANCE_MS, History, Snapshot
-from trainer.history_cache import CacheIdentity, CacheRefused, HistoryCache, Position, cache_key, check_positions
+from trainer.history_cache import (
+    CacheBusy,
+    CacheIdentity,
+    CacheRefused,
+    HistoryCache,
+    Position,
+    cache_key,
+    check_positions,
+)
 from trainer.metrics import DROPPED, Result, TrainerMetrics, Trigger
 from trainer.model_events import KafkaModelEvents, ModelEventSource
 from trainer.publishing import Registered, register_outcome, reload_event, send_model_event
@@ -350,6 +358,12 @@ class Trainer:
         state, positions = self.history.export_state(), dict(self.positions)
         try:
             path = await asyncio.to_thread(self._cache.save, state, positions)
+        except CacheBusy as exc:
+            log.warning(
+                "the history cache in %s was not written (%s); the previous one stays", self._cache.directory, exc
+            )
+            self.metrics.history_cache.labels("save", "failed").inc()
+            return
         except Exception:
             log.exception("the history cache in %s was not written; the previous one stays", self._cache.directory)
             self.metrics.history_cache.labels("save", "failed").inc()
@@ -388,8 +402,8 @@ class Trainer:
         return "days" if elapsed_days >= self.settings.trainer_retrain_every_days else None
 
     async def _retrain_and_announce(self, trigger: Trigger) -> RetrainReport | None:
+        await self._save_cache()  # before the snapshot: a save's copies and a snapshot are never alive at once
         snapshot = self._snapshot()  # on the event loop: consumption mutates the history
-        await self._save_cache()
         try:
             report = await asyncio.to_thread(self._attempt, snapshot, trigger)
         except NotEnoughHistory as exc:
