@@ -1,4 +1,5 @@
-"""Peak memory a trainer history cache save adds, on a synthetic history of random UUID ids.
+"""Peak memory a trainer history cache save adds, and the time a load takes, on a synthetic history
+of random UUID ids.
 
 Run: ``python -m bench.history_cache_save ROWS [ROWS ...]`` (Linux: it resets and reads the
 process's peak resident set through ``/proc/self``)."""
@@ -58,8 +59,8 @@ def _status_kib(field: str) -> int:
     raise LookupError(field)
 
 
-def measure(rows: int) -> tuple[float, float]:
-    """Peak resident MiB a save adds above the resident set before it, and its seconds."""
+def measure(rows: int) -> tuple[float, float, float]:
+    """Peak resident MiB a save adds above the resident set before it, its seconds, and the load's."""
     state = synthetic_state(rows)
     identity = CacheIdentity("transactions", "labels", DEFAULT_SPEC.digest, 60)
     with tempfile.TemporaryDirectory() as folder:
@@ -70,14 +71,19 @@ def measure(rows: int) -> tuple[float, float]:
         cache.save(state, {("transactions", 0): rows})
         seconds = time.perf_counter() - started
         peak = _status_kib("VmHWM")
-    return (peak - before) / 1024, seconds
+        del state
+        started = time.perf_counter()
+        cache.load(DEFAULT_SPEC, 1_000)
+        loading = time.perf_counter() - started
+    return (peak - before) / 1024, seconds, loading
 
 
 def main(argv: list[str]) -> None:
     for rows in (int(arg) for arg in argv):
-        added, seconds = measure(rows)
+        added, saving, loading = measure(rows)
         per_row = added * 2**20 / rows
-        print(f"{rows:>12,} rows: save adds {added:,.0f} MiB peak RSS ({per_row:.0f} B/row), {seconds:.1f} s")
+        print(f"{rows:>12,} rows: save adds {added:,.0f} MiB peak RSS ({per_row:.0f} B/row), {saving:.1f} s;", end=" ")
+        print(f"load {loading:.1f} s")
 
 
 if __name__ == "__main__":

@@ -266,6 +266,9 @@ class HistoryCache:
         with self._locked():
             name = f"history-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{secrets.token_hex(4)}"
             scratch = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.directory))
+            final = self.directory / name
+            link = self.directory / f".link-{secrets.token_hex(4)}"
+            switched = False
             try:
                 with _opened_folder(scratch) as folder:  # written through it: never elsewhere
                     files = [
@@ -274,14 +277,16 @@ class HistoryCache:
                     ]
                     _write_bytes(folder, MANIFEST, self._signed(state, positions, files))
                     os.fsync(folder)
-                final = self.directory / name
                 os.rename(scratch, final)
-                link = self.directory / f".link-{secrets.token_hex(4)}"
                 os.symlink(name, link)
                 os.replace(link, self.directory / CURRENT)
+                switched = True
                 _fsync(self.directory)
             except BaseException:
-                shutil.rmtree(scratch, ignore_errors=True)
+                if not switched:  # nothing of this save is left behind (a full disk stays no fuller)
+                    shutil.rmtree(scratch, ignore_errors=True)
+                    shutil.rmtree(final, ignore_errors=True)
+                    link.unlink(missing_ok=True)
                 raise
             self._remove_all_but(name)
         return final

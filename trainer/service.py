@@ -315,28 +315,30 @@ class Trainer:
 
     async def _load_cache(self, consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition]) -> None:
         """Before the first read: take the cached history and positions, unless the cache is refused
-        (logged and counted; the topics are then read from the beginning)."""
+        (logged and counted; the topics are then read from the beginning). A Kafka or I/O error
+        propagates, and the cache is tried again at the next call."""
         if self._cache is None or self._cache_tried:
             return
-        self._cache_tried = True
         directory = self._cache.directory
         started = time.perf_counter()
         try:
             cached = await asyncio.to_thread(self._cache.load, self.config.spec, self.history.max_held_labels)
             if cached is None:
+                self._cache_tried = True
                 log.info("no history cache in %s yet: reading the topics from the beginning", directory)
                 self.metrics.history_cache.labels("load", "absent").inc()
                 return
             beginnings = await consumer.beginning_offsets(partitions)
             ends = await consumer.end_offsets(partitions)
             check_positions(cached.positions, _by_partition(beginnings), _by_partition(ends))
-        except Exception as exc:  # noqa: BLE001 - a cache is hostile input: whatever is wrong with it, it is ignored
-            reason = str(exc) if isinstance(exc, CacheRefused) else f"unreadable: {exc!r}"
+        except CacheRefused as exc:  # Kafka errors and the folder's I/O errors propagate, as they would without it
+            self._cache_tried = True
             log.warning(
-                "the history cache in %s is refused (%s): reading the topics from the beginning", directory, reason
+                "the history cache in %s is refused (%s): reading the topics from the beginning", directory, exc
             )
             self.metrics.history_cache.labels("load", "refused").inc()
             return
+        self._cache_tried = True
         self.history = cached.history
         self.positions = cached.positions
         self._dropped_counted = self._drop_tallies()  # the metrics count what this process drops

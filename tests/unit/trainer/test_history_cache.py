@@ -407,3 +407,11 @@ def test_a_save_streams_row_groups_in_event_time_order_and_digests_what_it_wrote
     loaded = cache.load(DEFAULT_SPEC, MAX_HELD)
     assert loaded is not None
     assert_same_snapshot(loaded.history.snapshot(), original.snapshot())
+
+
+def test_a_save_that_cannot_switch_current_leaves_nothing_behind(tmp_path: Path) -> None:
+    (tmp_path / CURRENT / "in the way").mkdir(parents=True)  # os.replace cannot put a link over it
+    cache = HistoryCache(tmp_path, IDENTITY, KEY)
+    with pytest.raises(IsADirectoryError):
+        cache.save(_history().export_state(), POSITIONS)
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".lock", CURRENT]
