@@ -595,7 +595,7 @@ def _opened_folder(path: Path) -> Iterator[int]:
     try:
         descriptor = os.open(path, _FOLDER)
     except OSError as exc:
-        raise CacheRefused(Refusal.UNREADABLE, f"{path}: {_why(exc)}") from None
+        raise _refused(path, exc) from None
     try:
         yield descriptor
     finally:
@@ -608,7 +608,7 @@ def _read(folder: int, path: Path, limit: int) -> bytes:
     try:
         descriptor = os.open(path.name, _READ, dir_fd=folder)
     except OSError as exc:
-        raise CacheRefused(Refusal.UNREADABLE, f"{path}: {_why(exc)}") from None
+        raise _refused(path, exc) from None
     try:
         with os.fdopen(descriptor, "rb") as source:
             status = os.fstat(source.fileno())
@@ -618,10 +618,21 @@ def _read(folder: int, path: Path, limit: int) -> bytes:
                 raise CacheRefused(Refusal.UNREADABLE, f"{path} is larger than {limit:,} bytes")
             data = source.read(limit + 1)
     except OSError as exc:
-        raise CacheRefused(Refusal.UNREADABLE, f"{path}: {_why(exc)}") from None
+        raise _refused(path, exc) from None
     if len(data) > limit:
         raise CacheRefused(Refusal.UNREADABLE, f"{path} is larger than {limit:,} bytes")
     return data
+
+
+_NOT_A_CACHE_FILE: Final = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ELOOP, errno.ENXIO})
+"""What a missing or planted file or folder raises: a refusal. Other errors (no permission, an I/O
+error) are the machine's, not the cache's, and propagate."""
+
+
+def _refused(path: Path, exc: OSError) -> CacheRefused:
+    if exc.errno not in _NOT_A_CACHE_FILE:
+        raise exc
+    return CacheRefused(Refusal.UNREADABLE, f"{path}: {_why(exc)}")
 
 
 def _why(exc: OSError) -> str:
