@@ -291,7 +291,8 @@ class History:
             raise ValueError("an id column holds nulls")
         labelled = state.labeled_at_ms != NEVER
         label_times = [label.labeled_at_ms for label in (*state.held_labels, *state.waiting_labels)]
-        if not all(0 <= at < _MAX_LABEL_TIME for at in (*state.labeled_at_ms[labelled].tolist(), *label_times)):
+        times = np.concatenate([state.labeled_at_ms[labelled], np.asarray(label_times, dtype=np.int64)])
+        if not bool(((times >= 0) & (times < _MAX_LABEL_TIME)).all()):
             raise ValueError("a label time is out of range")
         if max(len(state.held_labels), len(state.waiting_labels)) > max_held_labels:
             raise ValueError(f"more than {max_held_labels:,} held or waiting labels")
@@ -305,8 +306,10 @@ class History:
         history = cls(max_held_labels, spec, clock)
         ids = strings[0]
         hashes = history._index.hashes(ids)
-        if len(np.unique(hashes)) != n:
+        ordered = np.sort(hashes)
+        if bool((ordered[1:] == ordered[:-1]).any()):
             raise ValueError("a transaction id is held twice")
+        del ordered
         history._hash.extend(hashes)
         history._ids = [ids] if n else []
         history._customer.extend(history._customers.encode(strings[1]))

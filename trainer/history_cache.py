@@ -18,11 +18,15 @@ manifest's, when the manifest's HMAC does not verify, or when the columns are no
 hold; :func:`check_positions` refuses cached positions beyond a partition's end or before its
 beginning (a topic recreated or truncated). The HMAC-SHA256 is keyed by a key derived from the model
 signing key (:func:`cache_key`), so only a holder of that key can write a cache the trainer takes.
+Nothing a writer of the folder plants makes the trainer wait or write elsewhere: files and folders are
+opened without following links or blocking (only regular files and real folders are taken), and a save
+whose ``.lock`` is not had within a short wait is skipped (:class:`CacheBusy`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import hmac
@@ -30,14 +34,15 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Final
+from typing import BinaryIO, Final
 
 import msgspec
 import numpy as np
@@ -56,6 +61,7 @@ __all__ = [
     "FORMAT_VERSION",
     "LABELS_SCHEMA",
     "TRANSACTIONS_SCHEMA",
+    "CacheBusy",
     "CacheIdentity",
     "CacheKey",
     "CacheRefused",
@@ -72,7 +78,16 @@ CURRENT: Final = "current"
 TRANSACTIONS: Final = "transactions.parquet"
 LABELS: Final = "labels.parquet"
 MANIFEST: Final = "manifest.json"
-_GENERATION = re.compile(r"^history-\d{8}T\d{6}Z-[0-9a-f]{8}$")
+_GENERATION = re.compile(r"history-\d{8}T\d{6}Z-[0-9a-f]{8}")
+_LOCK: Final = ".lock"
+_READ: Final = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+"""Opening a cache file: never through a symbolic link, never waiting on a FIFO or device."""
+_FOLDER: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_CREATE: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+"""Creating a cache file: a new one, in the open folder, never through a symbolic link."""
+_LOCK_PAUSE_S: Final = 0.05
+_ROW_GROUP_ROWS: Final = 1 << 20
+"""Rows per row group of ``transactions.parquet``, and rows sorted and written at a time by a save."""
 _MAX_MANIFEST_BYTES: Final = 1 << 20
 _MAC_CONTEXT: Final = b"fraudstream trainer history cache"
 
@@ -127,6 +142,10 @@ class CacheRefused(Exception):
     def __init__(self, reason: Refusal, detail: str) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
+
+
+class CacheBusy(Exception):
+    """The cache folder's lock could not be had in time (another save, or a file planted there): no save."""
 
 
 @dataclass(frozen=True)
@@ -230,34 +249,44 @@ def check_positions(
 class HistoryCache:
     """Saves and loads a history and its reading positions in ``directory``."""
 
-    def __init__(self, directory: Path, identity: CacheIdentity, key: CacheKey | None) -> None:
+    def __init__(
+        self, directory: Path, identity: CacheIdentity, key: CacheKey | None, lock_wait_s: float = 2.0
+    ) -> None:
         self.directory = directory
         self.identity = identity
         self._key = key
+        self._lock_wait_s = lock_wait_s
 
     # -- saving ----------------------------------------------------------------------------------
 
     def save(self, state: HistoryState, positions: Mapping[Position, int]) -> Path:
-        """Write ``state`` and ``positions`` as the current cache (blocking); its folder."""
+        """Write ``state`` and ``positions`` as the current cache (blocking); its folder.
+        :class:`CacheBusy` when the folder's lock cannot be had within the lock wait."""
         self.directory.mkdir(parents=True, exist_ok=True)
         with self._locked():
             name = f"history-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{secrets.token_hex(4)}"
             scratch = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.directory))
+            final = self.directory / name
+            link = self.directory / f".link-{secrets.token_hex(4)}"
+            switched = False
             try:
-                files = [
-                    _write(scratch / TRANSACTIONS, _transactions_table(state)),
-                    _write(scratch / LABELS, _labels_table(state)),
-                ]
-                _write_bytes(scratch / MANIFEST, self._signed(state, positions, files))
-                _fsync(scratch)
-                final = self.directory / name
+                with _opened_folder(scratch) as folder:  # written through it: never elsewhere
+                    files = [
+                        _write(folder, TRANSACTIONS, TRANSACTIONS_SCHEMA, _transactions_slices(state)),
+                        _write(folder, LABELS, LABELS_SCHEMA, [_labels_table(state)]),
+                    ]
+                    _write_bytes(folder, MANIFEST, self._signed(state, positions, files))
+                    os.fsync(folder)
                 os.rename(scratch, final)
-                link = self.directory / f".link-{secrets.token_hex(4)}"
                 os.symlink(name, link)
                 os.replace(link, self.directory / CURRENT)
+                switched = True
                 _fsync(self.directory)
             except BaseException:
-                shutil.rmtree(scratch, ignore_errors=True)
+                if not switched:  # nothing of this save is left behind (a full disk stays no fuller)
+                    shutil.rmtree(scratch, ignore_errors=True)
+                    shutil.rmtree(final, ignore_errors=True)
+                    link.unlink(missing_ok=True)
                 raise
             self._remove_all_but(name)
         return final
@@ -287,14 +316,32 @@ class HistoryCache:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        """One save at a time in a folder (two trainers sharing it take turns)."""
-        with open(self.directory / ".lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        """One save at a time in a folder (two trainers sharing it take turns); :class:`CacheBusy`
+        when the lock is not had within the lock wait, or ``.lock`` is not a regular file of its own."""
+        path = self.directory / _LOCK
+        try:
+            descriptor = os.open(path, _READ | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise CacheBusy(f"{path}: {_why(exc)}") from None
+        try:
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                raise CacheBusy(f"{path} is not a regular file")
+            deadline = time.monotonic() + self._lock_wait_s
+            while True:
+                try:
+                    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise CacheBusy(f"{path} is locked by another process for over {self._lock_wait_s} s") from None
+                    time.sleep(_LOCK_PAUSE_S)
             yield
+        finally:
+            os.close(descriptor)
 
     def _remove_all_but(self, name: str) -> None:
         for path in self.directory.iterdir():
-            if path.name != name and (_GENERATION.match(path.name) or path.name.startswith((".tmp-", ".link-"))):
+            if path.name != name and (_GENERATION.fullmatch(path.name) or path.name.startswith((".tmp-", ".link-"))):
                 if path.is_symlink() or not path.is_dir():
                     path.unlink(missing_ok=True)
                 else:
@@ -311,15 +358,18 @@ class HistoryCache:
                 raise CacheRefused(Refusal.UNREADABLE, f"{link} is not a symbolic link")
             return None
         target = os.readlink(link)
-        if not _GENERATION.match(target):
+        if not _GENERATION.fullmatch(target):
             raise CacheRefused(Refusal.UNREADABLE, f"{link} points at {target!r}, not a cache folder of this one")
         folder = self.directory / target
-        manifest = self._manifest(_read(folder / MANIFEST, _MAX_MANIFEST_BYTES))
-        contents = {entry.name: entry for entry in manifest.files}
-        if set(contents) != {TRANSACTIONS, LABELS}:
-            raise CacheRefused(Refusal.UNREADABLE, f"the manifest lists {sorted(contents)}")
-        transactions = _table(_verified(folder / TRANSACTIONS, contents[TRANSACTIONS]), TRANSACTIONS_SCHEMA)
-        labels = _table(_verified(folder / LABELS, contents[LABELS]), LABELS_SCHEMA)
+        with _opened_folder(folder) as descriptor:
+            manifest = self._manifest(_read(descriptor, folder / MANIFEST, _MAX_MANIFEST_BYTES))
+            contents = {entry.name: entry for entry in manifest.files}
+            if set(contents) != {TRANSACTIONS, LABELS}:
+                raise CacheRefused(Refusal.UNREADABLE, f"the manifest lists {sorted(contents)}")
+            transactions = _table(
+                _verified(descriptor, folder / TRANSACTIONS, contents[TRANSACTIONS]), TRANSACTIONS_SCHEMA
+            )
+            labels = _table(_verified(descriptor, folder / LABELS, contents[LABELS]), LABELS_SCHEMA)
         if transactions.num_rows != manifest.transactions:
             raise CacheRefused(
                 Refusal.CONTENT, f"{transactions.num_rows:,} rows, the manifest says {manifest.transactions:,}"
@@ -385,23 +435,28 @@ class HistoryCache:
             raise CacheRefused(Refusal.INTEGRITY, "the manifest's HMAC does not verify")
 
 
-def _transactions_table(state: HistoryState) -> pa.Table:
+def _transactions_slices(state: HistoryState) -> Iterator[pa.Table]:
+    """The transactions by event time, as tables of up to :data:`_ROW_GROUP_ROWS` rows: only one
+    slice of sorted copies is alive at a time."""
     order = np.argsort(state.event_time_ms, kind="stable")
-    labelled = state.labeled_at_ms[order] != NEVER
-    scenarios = state.scenarios[order]
-    return pa.table(
-        [
-            state.transaction_id.take(order),
-            _timestamps(state.event_time_ms[order]),
-            _dictionary(state.customer_id).take(order),
-            _dictionary(state.terminal_id).take(order),
-            pa.array(state.amount_cents[order], type=pa.int64()),
-            pa.array(scenarios, type=pa.int8(), mask=scenarios < 0),
-            _timestamps(state.labeled_at_ms[order], mask=~labelled),
-            pa.array(state.is_fraud[order], type=pa.bool_(), mask=~labelled),
-        ],
-        schema=TRANSACTIONS_SCHEMA,
-    )
+    customers, terminals = _dictionary(state.customer_id), _dictionary(state.terminal_id)
+    for start in range(0, max(len(order), 1), _ROW_GROUP_ROWS):
+        part = order[start : start + _ROW_GROUP_ROWS]
+        labelled = state.labeled_at_ms[part] != NEVER
+        scenarios = state.scenarios[part]
+        yield pa.table(
+            [
+                state.transaction_id.take(part),
+                _timestamps(state.event_time_ms[part]),
+                customers.take(part),
+                terminals.take(part),
+                pa.array(state.amount_cents[part], type=pa.int64()),
+                pa.array(scenarios, type=pa.int8(), mask=scenarios < 0),
+                _timestamps(state.labeled_at_ms[part], mask=~labelled),
+                pa.array(state.is_fraud[part], type=pa.bool_(), mask=~labelled),
+            ],
+            schema=TRANSACTIONS_SCHEMA,
+        )
 
 
 def _labels_table(state: HistoryState) -> pa.Table:
@@ -477,16 +532,50 @@ def _dictionary(column: pa.Array) -> pa.Array:
     return column.dictionary_encode().cast(pa.dictionary(pa.int32(), pa.string()))
 
 
-def _write(path: Path, table: pa.Table) -> _File:
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd", use_dictionary=["customer_id", "terminal_id"])
-    data = sink.getvalue()
-    _write_bytes(path, data)
-    return _File(path.name, data.size, hashlib.sha256(data).hexdigest())
+def _write(folder: int, name: str, schema: pa.Schema, tables: Iterable[pa.Table]) -> _File:
+    """Stream ``tables`` as the Parquet file ``name`` (a row group each, at most :data:`_ROW_GROUP_ROWS`
+    rows) straight to disk, digesting the bytes as they are written."""
+    with os.fdopen(os.open(name, _CREATE, 0o600, dir_fd=folder), "wb") as out:
+        sink = _Digesting(out)
+        with pq.ParquetWriter(
+            sink, schema, compression="zstd", use_dictionary=["customer_id", "terminal_id"]
+        ) as writer:
+            for table in tables:
+                writer.write_table(table, row_group_size=_ROW_GROUP_ROWS)
+        out.flush()
+        os.fsync(out.fileno())
+    return _File(name, sink.size, sink.sha256.hexdigest())
 
 
-def _write_bytes(path: Path, data: bytes | pa.Buffer) -> None:
-    with open(path, "wb") as out:
+class _Digesting:
+    """A write-only file that passes bytes on to ``out`` and keeps their count and SHA-256."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+        self.closed = False
+
+    def write(self, data: bytes | memoryview) -> int:
+        view = memoryview(data)
+        self.sha256.update(view)
+        self._out.write(view)
+        self.size += view.nbytes
+        return view.nbytes
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        self._out.flush()
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _write_bytes(folder: int, name: str, data: bytes | pa.Buffer) -> None:
+    """Write a new file ``name`` in the open ``folder`` (never through a link, never over a file)."""
+    with os.fdopen(os.open(name, _CREATE, 0o600, dir_fd=folder), "wb") as out:
         out.write(data)
         out.flush()
         os.fsync(out.fileno())
@@ -500,20 +589,61 @@ def _fsync(folder: Path) -> None:
         os.close(descriptor)
 
 
-def _read(path: Path, limit: int) -> bytes:
+@contextlib.contextmanager
+def _opened_folder(path: Path) -> Iterator[int]:
+    """A descriptor of the cache folder ``path``, refused unless it is a real folder (not a symbolic link)."""
     try:
-        with open(path, "rb") as source:
+        descriptor = os.open(path, _FOLDER)
+    except OSError as exc:
+        raise _refused(path, exc) from None
+    try:
+        yield descriptor
+    finally:
+        os.close(descriptor)
+
+
+def _read(folder: int, path: Path, limit: int) -> bytes:
+    """The bytes of the regular file ``path.name`` in the open ``folder``, at most ``limit`` of them;
+    a symbolic link, FIFO, device or larger file is refused without waiting on it."""
+    try:
+        descriptor = os.open(path.name, _READ, dir_fd=folder)
+    except OSError as exc:
+        raise _refused(path, exc) from None
+    try:
+        with os.fdopen(descriptor, "rb") as source:
+            status = os.fstat(source.fileno())
+            if not stat.S_ISREG(status.st_mode):
+                raise CacheRefused(Refusal.UNREADABLE, f"{path} is not a regular file")
+            if status.st_size > limit:
+                raise CacheRefused(Refusal.UNREADABLE, f"{path} is larger than {limit:,} bytes")
             data = source.read(limit + 1)
     except OSError as exc:
-        raise CacheRefused(Refusal.UNREADABLE, f"{path}: {exc.strerror or exc}") from None
+        raise _refused(path, exc) from None
     if len(data) > limit:
         raise CacheRefused(Refusal.UNREADABLE, f"{path} is larger than {limit:,} bytes")
     return data
 
 
-def _verified(path: Path, entry: _File) -> bytes:
+_NOT_A_CACHE_FILE: Final = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ELOOP, errno.ENXIO})
+"""What a missing or planted file or folder raises: a refusal. Other errors (no permission, an I/O
+error) are the machine's, not the cache's, and propagate."""
+
+
+def _refused(path: Path, exc: OSError) -> CacheRefused:
+    if exc.errno not in _NOT_A_CACHE_FILE:
+        raise exc
+    return CacheRefused(Refusal.UNREADABLE, f"{path}: {_why(exc)}")
+
+
+def _why(exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "is a symbolic link"
+    return exc.strerror or str(exc)
+
+
+def _verified(folder: int, path: Path, entry: _File) -> bytes:
     """The file's bytes, once they match the manifest's size and digest (parsed from this copy, not re-read)."""
-    data = _read(path, entry.size)
+    data = _read(folder, path, entry.size)
     if len(data) != entry.size or not hmac.compare_digest(hashlib.sha256(data).hexdigest(), entry.sha256):
         raise CacheRefused(Refusal.INTEGRITY, f"{path.name} does not match the manifest's size and SHA-256")
     return data

@@ -48,7 +48,15 @@ from fraudcore.settings import Settings
 from schemas.topics import Topics
 from trainer.drift_trigger import DriftTrigger
 from trainer.history import FUTURE_TOLERANCE_MS, History, Snapshot
-from trainer.history_cache import CacheIdentity, CacheRefused, HistoryCache, Position, cache_key, check_positions
+from trainer.history_cache import (
+    CacheBusy,
+    CacheIdentity,
+    CacheRefused,
+    HistoryCache,
+    Position,
+    cache_key,
+    check_positions,
+)
 from trainer.metrics import DROPPED, Result, TrainerMetrics, Trigger
 from trainer.model_events import KafkaModelEvents, ModelEventSource
 from trainer.publishing import Registered, register_outcome, reload_event, send_model_event
@@ -307,28 +315,30 @@ class Trainer:
 
     async def _load_cache(self, consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition]) -> None:
         """Before the first read: take the cached history and positions, unless the cache is refused
-        (logged and counted; the topics are then read from the beginning)."""
+        (logged and counted; the topics are then read from the beginning). A Kafka or I/O error
+        propagates, and the cache is tried again at the next call."""
         if self._cache is None or self._cache_tried:
             return
-        self._cache_tried = True
         directory = self._cache.directory
         started = time.perf_counter()
         try:
             cached = await asyncio.to_thread(self._cache.load, self.config.spec, self.history.max_held_labels)
             if cached is None:
+                self._cache_tried = True
                 log.info("no history cache in %s yet: reading the topics from the beginning", directory)
                 self.metrics.history_cache.labels("load", "absent").inc()
                 return
             beginnings = await consumer.beginning_offsets(partitions)
             ends = await consumer.end_offsets(partitions)
             check_positions(cached.positions, _by_partition(beginnings), _by_partition(ends))
-        except Exception as exc:  # noqa: BLE001 - a cache is hostile input: whatever is wrong with it, it is ignored
-            reason = str(exc) if isinstance(exc, CacheRefused) else f"unreadable: {exc!r}"
+        except CacheRefused as exc:  # Kafka errors and the folder's I/O errors propagate, as they would without it
+            self._cache_tried = True
             log.warning(
-                "the history cache in %s is refused (%s): reading the topics from the beginning", directory, reason
+                "the history cache in %s is refused (%s): reading the topics from the beginning", directory, exc
             )
             self.metrics.history_cache.labels("load", "refused").inc()
             return
+        self._cache_tried = True
         self.history = cached.history
         self.positions = cached.positions
         self._dropped_counted = self._drop_tallies()  # the metrics count what this process drops
@@ -350,6 +360,12 @@ class Trainer:
         state, positions = self.history.export_state(), dict(self.positions)
         try:
             path = await asyncio.to_thread(self._cache.save, state, positions)
+        except CacheBusy as exc:
+            log.warning(
+                "the history cache in %s was not written (%s); the previous one stays", self._cache.directory, exc
+            )
+            self.metrics.history_cache.labels("save", "failed").inc()
+            return
         except Exception:
             log.exception("the history cache in %s was not written; the previous one stays", self._cache.directory)
             self.metrics.history_cache.labels("save", "failed").inc()
@@ -388,8 +404,8 @@ class Trainer:
         return "days" if elapsed_days >= self.settings.trainer_retrain_every_days else None
 
     async def _retrain_and_announce(self, trigger: Trigger) -> RetrainReport | None:
+        await self._save_cache()  # before the snapshot: a save's copies and a snapshot are never alive at once
         snapshot = self._snapshot()  # on the event loop: consumption mutates the history
-        await self._save_cache()
         try:
             report = await asyncio.to_thread(self._attempt, snapshot, trigger)
         except NotEnoughHistory as exc:

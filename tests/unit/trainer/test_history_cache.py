@@ -3,10 +3,13 @@ not match or fails a check is refused with its reason."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
 import json
 import os
+import stat
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -22,6 +25,7 @@ import pytest
 from fraudcore.features.definition import DEFAULT_SPEC
 from schemas.events import Label, Transaction
 from schemas.examples import example_label, example_transaction
+from trainer import history_cache
 from trainer.history import COUNTERS, History, Snapshot
 from trainer.history_cache import (
     CURRENT,
@@ -29,6 +33,7 @@ from trainer.history_cache import (
     MANIFEST,
     TRANSACTIONS,
     TRANSACTIONS_SCHEMA,
+    CacheBusy,
     CacheIdentity,
     CacheKey,
     CacheRefused,
@@ -290,3 +295,123 @@ def test_positions_must_lie_within_the_partitions() -> None:
         with pytest.raises(CacheRefused, match=message) as refused:
             check_positions(positions, beginnings, ends)
         assert refused.value.reason is Refusal.POSITIONS
+
+
+def _within(call: Callable[[], object], seconds: float = 10.0) -> object:
+    """What ``call`` returns or raises, asserting it does not block (it runs in a daemon thread)."""
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except Exception as exc:  # noqa: BLE001 - handed to the test to check
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"blocked for over {seconds} s"
+    return outcome[0]
+
+
+def _reason(cache: HistoryCache) -> Refusal:
+    refused = _within(lambda: cache.load(DEFAULT_SPEC, MAX_HELD))
+    assert isinstance(refused, CacheRefused), refused
+    return refused.reason
+
+
+@pytest.mark.parametrize("name", [MANIFEST, TRANSACTIONS])
+def test_a_fifo_or_symbolic_link_in_place_of_a_cache_file_is_refused_without_waiting(tmp_path: Path, name: str) -> None:
+    folder = tmp_path / "cache"
+    cache = _save(folder)
+    file = folder / CURRENT / name
+    outside = tmp_path / "copy"
+    outside.write_bytes(file.read_bytes())
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+
+    file.unlink()
+    os.mkfifo(file)
+    assert _reason(cache) is Refusal.UNREADABLE
+    for target in (fifo, outside):  # a link to a FIFO, or to the very same bytes elsewhere
+        file.unlink()
+        file.symlink_to(target)
+        assert _reason(cache) is Refusal.UNREADABLE
+
+
+def test_a_cache_folder_that_is_a_symbolic_link_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "cache"
+    cache = _save(folder)
+    generation = (folder / CURRENT).resolve()
+    moved = tmp_path / generation.name
+    generation.rename(moved)
+    generation.symlink_to(moved)
+    assert _reason(cache) is Refusal.UNREADABLE
+
+
+def test_a_save_does_not_wait_on_a_held_lock_and_skips(tmp_path: Path) -> None:
+    cache = HistoryCache(tmp_path, IDENTITY, KEY, lock_wait_s=0.2)
+    state = _history().export_state()
+    holder = os.open(tmp_path / ".lock", os.O_RDONLY | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        assert isinstance(_within(lambda: cache.save(state, POSITIONS)), CacheBusy)
+    finally:
+        os.close(holder)
+    assert not (tmp_path / CURRENT).exists()
+    assert _within(lambda: cache.save(state, POSITIONS)) == (tmp_path / CURRENT).resolve()
+
+
+def test_a_planted_lock_fifo_or_link_is_not_followed(tmp_path: Path) -> None:
+    cache = HistoryCache(tmp_path / "cache", IDENTITY, KEY, lock_wait_s=0.2)
+    state = _history().export_state()
+    (tmp_path / "cache").mkdir()
+    lock = tmp_path / "cache" / ".lock"
+    os.mkfifo(lock)
+    assert isinstance(_within(lambda: cache.save(state, POSITIONS)), CacheBusy)
+    lock.unlink()
+    lock.symlink_to(tmp_path / "planted")
+    assert isinstance(_within(lambda: cache.save(state, POSITIONS)), CacheBusy)
+    assert not (tmp_path / "planted").exists()
+    lock.unlink()
+    cache.save(state, POSITIONS)
+    assert stat.S_IMODE(lock.stat().st_mode) == 0o600
+
+
+def test_a_save_removes_older_generations_only_by_their_exact_name(tmp_path: Path) -> None:
+    stranger = tmp_path / "history-20261207T201500Z-3f9a0c1e\n"
+    tmp_path.mkdir(exist_ok=True)
+    stranger.write_text("not ours")
+    _save(tmp_path)
+    assert stranger.read_text() == "not ours"
+
+
+def test_a_save_streams_row_groups_in_event_time_order_and_digests_what_it_wrote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(history_cache, "_ROW_GROUP_ROWS", 3)
+    original = _history()
+    cache = HistoryCache(tmp_path, IDENTITY, KEY)
+    cache.save(original.export_state(), POSITIONS)
+    path = tmp_path / CURRENT / TRANSACTIONS
+    assert pq.read_metadata(path).num_row_groups == -(-len(original) // 3)
+    times = pq.read_table(path).column("event_time").cast(pa.int64()).to_pylist()
+    assert times == sorted(times)
+    data = path.read_bytes()
+    [entry] = [
+        e
+        for e in json.loads((tmp_path / CURRENT / MANIFEST).read_bytes())["manifest"]["files"]
+        if e["name"] == TRANSACTIONS
+    ]
+    assert (entry["size"], entry["sha256"]) == (len(data), hashlib.sha256(data).hexdigest())
+    loaded = cache.load(DEFAULT_SPEC, MAX_HELD)
+    assert loaded is not None
+    assert_same_snapshot(loaded.history.snapshot(), original.snapshot())
+
+
+def test_a_save_that_cannot_switch_current_leaves_nothing_behind(tmp_path: Path) -> None:
+    (tmp_path / CURRENT / "in the way").mkdir(parents=True)  # os.replace cannot put a link over it
+    cache = HistoryCache(tmp_path, IDENTITY, KEY)
+    with pytest.raises(IsADirectoryError):
+        cache.save(_history().export_state(), POSITIONS)
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".lock", CURRENT]
