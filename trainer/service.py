@@ -1,11 +1,13 @@
 """The trainer process: follow transactions and labels, retrain on schedule, register, broadcast.
 
-It reads both topics from the beginning without a consumer group (it needs the history, not a share
-of it) and keeps the last ``horizon_days`` of event time in memory, behind a stream clock a minority
-of forged event times cannot move, with the scorer's bounds on what it takes in (see
-:mod:`trainer.history`). It retrains once it has caught up with the topics, then after
-``retrain_every_labels`` new labels or ``retrain_every_days`` of event time, whichever comes first,
-in a worker thread so consumption goes on. A promoted version is
+It reads both topics without a consumer group (it needs the history, not a share of it): from
+:attr:`Trainer.positions` where it holds a partition's next offset, else from the beginning; first up
+to their ends with the bulk reader (:mod:`fraudcore.kafka_bulk_reading`), then, when it runs on,
+following them with aiokafka from where the catch-up stopped. It keeps the last ``horizon_days`` of
+event time in memory, behind a stream clock a minority of forged event times cannot move, with the
+scorer's bounds on what it takes in (see :mod:`trainer.history`). It retrains once it has caught up
+with the topics, then after ``retrain_every_labels`` new labels or ``retrain_every_days`` of event
+time, whichever comes first, in a worker thread so consumption goes on. A promoted version is
 announced on ``model-events``. It also follows ``model-events`` (from its end) for the scorers'
 drift alarms: they are counted, and with ``trainer_retrain_on_drift`` each one calls for a retrain,
 at most once per ``trainer_drift_cooldown_s``. What it does is exported in :class:`TrainerMetrics`.
@@ -17,17 +19,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from fraudcore.columnar.decoding import decode_labels, decode_transactions
 from fraudcore.features.definition import DAY_MS, FEATURE_NAMES
+from fraudcore.kafka_bulk_reading import BulkReader, PartitionKey, ValueBatch
 from fraudcore.kafka_reading import groupless_consumer, topic_partitions
 from fraudcore.kafka_security import client_options
 from fraudcore.models import (
@@ -131,9 +135,12 @@ class Trainer:
         self._labels_at_last_retrain = 0
         self._clock_at_last_retrain = 0
         self.caught_up = False
-        self._label_fronts: dict[TopicPartition, int] = {}
-        """The latest label time read from each labels partition (see :meth:`_pace_labels`)."""
         """Whether the history holds everything the topics held when following began."""
+        self.positions: dict[PartitionKey, int] = {}
+        """The next offset to read per (topic, partition), moved after every absorbed batch; reading
+        starts there (a partition without one: at its beginning)."""
+        self._label_fronts: dict[PartitionKey, int] = {}
+        """The latest label time read from each labels partition (see :meth:`_pace_labels`)."""
         self.reports: list[RetrainReport] = []
 
     # -- consuming -------------------------------------------------------------------------------
@@ -143,37 +150,42 @@ class Trainer:
             self.settings, auto_offset_reset="earliest", max_partition_fetch_bytes=4 * 1024 * 1024
         )
 
-    async def _assign_all(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+    async def _assign_from_positions(self, consumer: AIOKafkaConsumer) -> None:
         partitions = await topic_partitions(consumer, [self.topics.transactions, self.topics.labels])
         consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        return partitions
+        for tp in partitions:
+            position = self.positions.get((tp.topic, tp.partition))
+            if position is None:
+                await consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, position)
 
-    def _absorb_all(self, batches: Mapping[TopicPartition, Sequence[Any]]) -> int:
-        """Add what one poll read: the transactions of every partition as one batch (the clock
-        observes them together, see :mod:`trainer.history`), then the labels; how many records."""
-        parts = [(tp, part) for tp, part in batches.items() if tp.topic == self.topics.transactions and part]
+    def _absorb_all(self, batches: Sequence[ValueBatch]) -> int:
+        """Add what one read returned: the transactions of every partition as one batch (the clock
+        observes them together, see :mod:`trainer.history`), then the labels; move :attr:`positions`
+        past them. Returns how many records."""
+        parts = [batch for batch in batches if batch.topic == self.topics.transactions and len(batch)]
         if parts:
-            self._absorb(self.topics.transactions, [record for _, part in parts for record in part])
-        parts = [(tp, part) for tp, part in batches.items() if tp.topic == self.topics.labels and part]
+            self._absorb(self.topics.transactions, _values(parts))
+        parts = [batch for batch in batches if batch.topic == self.topics.labels and len(batch)]
         if parts:
-            fronts = self._absorb(self.topics.labels, [record for _, part in parts for record in part])
-            sizes = np.cumsum([len(part) for _, part in parts])
-            for number, (tp, _) in enumerate(parts):
-                start = 0 if number == 0 else int(sizes[number - 1])
-                front = fronts[start : int(sizes[number])]
-                if len(front):
-                    self._label_fronts[tp] = int(front.max())
-        return sum(len(part) for part in batches.values())
+            fronts = self._absorb(self.topics.labels, _values(parts))
+            start = 0
+            for batch in parts:
+                self._label_fronts[batch.key] = int(fronts[start : start + len(batch)].max())
+                start += len(batch)
+        for batch in batches:
+            if len(batch):
+                self.positions[batch.key] = batch.next_offset
+        return sum(len(batch) for batch in batches)
 
-    def _absorb(self, topic: str, records: Sequence[Any]) -> npt.NDArray[np.int64]:
-        """Add a batch of one topic's records to the history; count the valid and invalid ones, and
-        what the history dropped. Returns, per record, the label time of a valid label (else 0)."""
+    def _absorb(self, topic: str, values: Sequence[bytes | None]) -> npt.NDArray[np.int64]:
+        """Add a batch of one topic's values to the history; count the valid and invalid ones, and
+        what the history dropped. Returns, per value, the label time of a valid label (else 0)."""
         now = datetime.now(UTC)
         history = self.history
         corrections = history.label_corrections
-        values = [record.value for record in records]
-        fronts = np.zeros(len(records), dtype=np.int64)
+        fronts = np.zeros(len(values), dtype=np.int64)
         if topic == self.topics.transactions:
             kind = "transaction"
             transactions, rejected = decode_transactions(values, now=now)
@@ -184,24 +196,23 @@ class Trainer:
             history.add_label_columns(labels)
             fronts[labels.index] = labels.labeled_at_ms
         self.metrics.label_corrections.inc(history.label_corrections - corrections)
-        self._events[kind, "accepted"].inc(len(records) - len(rejected))
+        self._events[kind, "accepted"].inc(len(values) - len(rejected))
         self._events[kind, "invalid"].inc(len(rejected))
         self._count_drops()
         return fronts
 
-    async def _pace_labels(self, consumer: AIOKafkaConsumer, ends: Mapping[TopicPartition, int]) -> None:
+    def _pace_labels(self, reader: BulkReader) -> None:
         """While catching up, pause each labels partition whose latest label is dated beyond what the
         history takes now (the clock plus the tolerance), until the transactions catch up with it:
         read in equal measure, the labels topic runs days ahead of the transactions and its labels
         would wait (or, beyond the bound, be refused). Once the transactions are read, all resume."""
-        transactions = [tp for tp in ends if tp.topic == self.topics.transactions]
-        done = all([await consumer.position(tp) >= ends[tp] for tp in transactions])
+        done = not any(topic == self.topics.transactions for topic, _ in reader.remaining)
         limit = self.history.clock_ms + FUTURE_TOLERANCE_MS
-        for tp, front in self._label_fronts.items():
+        for key, front in self._label_fronts.items():
             if not done and front > limit:
-                consumer.pause(tp)
+                reader.pause(key)
             else:
-                consumer.resume(tp)
+                reader.resume(key)
 
     def _count_drops(self) -> None:
         """Bring the dropped-events counters up to the history's tallies."""
@@ -216,20 +227,25 @@ class Trainer:
             self._dropped[key].inc(tally - self._dropped_counted.get(key, 0))
             self._dropped_counted[key] = tally
 
-    async def catch_up(self) -> int:
-        """Read both topics up to their current ends; returns the number of records read."""
-        consumer = self._consumer()
-        await consumer.start()
+    async def catch_up(self, stop: asyncio.Event | None = None) -> int:
+        """Read both topics from :attr:`positions` (else their beginnings) up to their current ends, in
+        bulk (until ``stop``, when given); returns the number of records read."""
+        reader = BulkReader(self.settings, client_id="fraudstream-trainer", batch_records=_POLL_RECORDS)
         try:
-            partitions = await self._assign_all(consumer)
-            ends = await consumer.end_offsets(partitions)
+            topics = [self.topics.transactions, self.topics.labels]
+            ranges = await asyncio.to_thread(reader.ranges, topics, starts=self.positions)
+            reader.assign(ranges)
+            for offsets in ranges:
+                self.positions.setdefault(offsets.key, offsets.start)
             read = 0
-            while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-                read += self._absorb_all(await consumer.getmany(timeout_ms=500, max_records=_POLL_RECORDS))
-                await self._pace_labels(consumer, ends)
+            while not reader.done and not (stop is not None and stop.is_set()):
+                read += self._absorb_all(await asyncio.to_thread(reader.read))
+                self._pace_labels(reader)
+            for offsets in ranges:  # past what no batch shows: transaction markers at a partition's end
+                self.positions[offsets.key] = max(self.positions[offsets.key], reader.position(offsets.key))
             return read
         finally:
-            await consumer.stop()
+            await asyncio.to_thread(reader.close)
 
     async def run(
         self,
@@ -241,18 +257,26 @@ class Trainer:
 
         ``model_events``: where drift alarms come from (default: the model-events topic)."""
         source = model_events or KafkaModelEvents(self.settings, self.topics.model_events)
+        watch = asyncio.create_task(self._watch_drift(source))
+        try:
+            await self.catch_up(stop)
+            self.caught_up = not stop.is_set()
+            if self.caught_up:
+                await self._follow(stop, on_report)
+        finally:
+            watch.cancel()
+            await asyncio.gather(watch, return_exceptions=True)
+
+    async def _follow(self, stop: asyncio.Event, on_report: Callable[[RetrainReport], None]) -> None:
+        """Follow the topics from :attr:`positions` until ``stop``, retraining when due."""
         consumer = self._consumer()
         await consumer.start()
-        watch = asyncio.create_task(self._watch_drift(source))
         training: asyncio.Task[RetrainReport | None] | None = None
         try:
-            partitions = await self._assign_all(consumer)
-            ends = await consumer.end_offsets(partitions)
+            await self._assign_from_positions(consumer)
             while not stop.is_set():
-                self._absorb_all(await consumer.getmany(timeout_ms=500, max_records=_POLL_RECORDS))
-                if not self.caught_up:
-                    await self._pace_labels(consumer, ends)
-                    self.caught_up = not [tp for tp in partitions if await consumer.position(tp) < ends[tp]]
+                polled = await consumer.getmany(timeout_ms=500, max_records=_POLL_RECORDS)
+                self._absorb_all([_batch(tp, records) for tp, records in polled.items()])
                 if training is not None and training.done():
                     report = training.result()
                     training = None
@@ -264,8 +288,6 @@ class Trainer:
                         self._drift_requested = False
                     training = asyncio.create_task(self._retrain_and_announce(trigger))
         finally:
-            watch.cancel()
-            await asyncio.gather(watch, return_exceptions=True)
             if training is not None:
                 await asyncio.shield(training)
             await consumer.stop()
@@ -411,3 +433,14 @@ class Trainer:
             log.warning("the champion (version %s) cannot be loaded (%s); comparing with the baseline", version, error)
             return version, None
         return version, loaded.bundle
+
+
+def _values(batches: Sequence[ValueBatch]) -> list[bytes | None]:
+    """The values of ``batches`` in order, as one list."""
+    return batches[0].values if len(batches) == 1 else list(chain.from_iterable(batch.values for batch in batches))
+
+
+def _batch(tp: TopicPartition, records: Sequence[ConsumerRecord[Any, Any]]) -> ValueBatch:
+    """An aiokafka poll's records of one partition as a :class:`ValueBatch`."""
+    offsets = np.fromiter((record.offset for record in records), dtype=np.int64, count=len(records))
+    return ValueBatch(tp.topic, tp.partition, [record.value for record in records], offsets)
