@@ -12,6 +12,7 @@ import pytest
 
 import trainer.service
 from fraudcore.kafka_admin import ensure_project_topics
+from fraudcore.kafka_bulk_reading import BulkReader
 from fraudcore.settings import Settings
 from producer.simulator import SimulationParams
 from schemas.topics import Topics
@@ -45,11 +46,23 @@ def test_catch_up_reads_every_record_once_paces_the_labels_and_resumes_from_its_
     monkeypatch.setattr(trainer.service, "_POLL_RECORDS", 300)  # many reads: the labels run days ahead
 
     first = Trainer(settings, topics, _no_registry, TrainingConfig.from_settings(settings))
+    waiting_while_reading: list[int] = []
+    pace = first._pace_labels
+
+    def observed(reader: BulkReader) -> None:
+        if any(topic == topics.transactions for topic, _ in reader.remaining):
+            waiting_while_reading.append(first.history.waiting_labels)
+        pace(reader)
+
+    monkeypatch.setattr(first, "_pace_labels", observed)
     read = asyncio.run(first.catch_up())
     assert read == len(transactions) + len(labels) + len(invalid)
     assert len(first.history) == len(transactions)
-    assert first.history.labels_received == len(labels)
-    assert (first.history.refused_labels, first.history.waiting_labels) == (0, 0)
+    history = first.history
+    assert history.refused_labels == 0
+    assert history.labels_received + history.waiting_labels == len(labels)  # the last days' wait for their clock
+    assert len(waiting_while_reading) > 20
+    assert max(waiting_while_reading) < 1000  # unpaced, labels days ahead would pile up in thousands
     assert _events(first, "transaction", "accepted") == len(transactions)
     assert _events(first, "transaction", "invalid") == 2
     assert _events(first, "label", "invalid") == 1
