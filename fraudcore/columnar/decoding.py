@@ -25,6 +25,7 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from fraudcore.features.definition import epoch_ms
 from schemas.codec import DEFAULT_POLICY, Decoded, DecodePolicy, decode
@@ -62,8 +63,11 @@ _FLOOR_US: Final = (TIME_FLOOR - _EPOCH) // _MICROSECOND
 _CHUNK: Final = 4096
 """Values one msgspec call decodes at most (a chunk holding a value it refuses is decoded value by value)."""
 
-_Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"\S")]
-_Time = Annotated[str, msgspec.Meta(pattern=_FAST_TIME)]
+_Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+r"""An id (and ``pattern=r"\S"``: checked on the batch by :func:`_has_text`, msgspec's patterns cost a
+Python ``re`` call a value)."""
+_Time = str
+"""A timestamp (and the :data:`_FAST_TIME` pattern: checked on the batch by :func:`_times_ms`)."""
 _Version = Annotated[int, msgspec.Meta(ge=SCHEMA_VERSION, le=SCHEMA_VERSION)]
 
 
@@ -143,22 +147,23 @@ def _plain(raws: Sequence[bytes | None], limit: int) -> tuple[npt.NDArray[np.boo
     """Per value, whether the fast path may judge it (one JSON object on one line: ``{`` first, ``}``
     last, no line break; ASCII, no escapes, few brackets, within the size limit), judged with numpy
     over the values joined by line feeds; and that joined buffer."""
-    lengths = np.fromiter((0 if raw is None else len(raw) for raw in raws), dtype=np.int64, count=len(raws))
+    count = len(raws)
+    lengths = np.fromiter((0 if raw is None else len(raw) for raw in raws), dtype=np.int64, count=count)
     joined = b"\n".join([b"" if raw is None else raw for raw in raws])
     data = np.frombuffer(joined, dtype=np.uint8)
-    starts = np.zeros(len(raws), dtype=np.int64)
+    starts = np.zeros(count, dtype=np.int64)
     np.cumsum(lengths[:-1] + 1, out=starts[1:])
     ends = starts + lengths
 
     def per_value(hits: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
-        counts = np.zeros(len(data) + 1, dtype=np.int64)
-        np.cumsum(hits, out=counts[1:])
-        found: npt.NDArray[np.int64] = counts[ends] - counts[starts]
-        return found
+        owners = np.searchsorted(starts, np.flatnonzero(hits), side="right") - 1
+        return np.bincount(owners, minlength=count)
 
-    foreign = (data >= 0x80) | (data == ord("\\")) | (data == ord("\n")) | (data == ord("\r"))
-    brackets = (data == ord("{")) | (data == ord("["))
-    plain = (lengths > 0) & (lengths <= limit) & (per_value(foreign) == 0) & (per_value(brackets) <= _MAX_BRACKETS)
+    plain = (lengths > 0) & (lengths <= limit) & (per_value((data == ord("{")) | (data == ord("["))) <= _MAX_BRACKETS)
+    if not joined.isascii() or b"\\" in joined or b"\r" in joined or joined.count(b"\n") > count - 1:
+        breaks = data == ord("\n")
+        breaks[ends[:-1]] = False  # the separators
+        plain &= per_value((data >= 0x80) | (data == ord("\\")) | (data == ord("\r")) | breaks) == 0
     some = np.flatnonzero(plain)
     plain[some] = (data[starts[some]] == ord("{")) & (data[ends[some] - 1] == ord("}"))
     return plain, joined
@@ -199,11 +204,12 @@ def _fast_rows(
 
 
 def _times_ms(texts: list[str], limit: datetime) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
-    """Epoch ms of timestamps of the plain form (the fast structs' pattern), computed with numpy, and
-    which ones the fast path takes: a real date and time (as :meth:`datetime.fromisoformat` checks:
-    month, day of the month, hour, minute, second, an offset under a day) from :data:`TIME_FLOOR` to
-    ``limit``; the others the per-event decoder judges."""
+    """Epoch ms of timestamps, computed with numpy, and which ones the fast path takes: those of the
+    plain form (:data:`_FAST_TIME`) that are a real date and time (as :meth:`datetime.fromisoformat`
+    checks: month, day of the month, hour, minute, second, an offset under a day) from
+    :data:`TIME_FLOOR` to ``limit``; the others the per-event decoder judges."""
     count = len(texts)
+    plain = pc.match_substring_regex(pa.array(texts, type=pa.string()), _FAST_TIME).to_numpy(zero_copy_only=False)
     chars = np.array(texts, dtype=f"S{_TIME_WIDTH}").view(np.uint8).reshape(count, _TIME_WIDTH).astype(np.int64)
     digits = chars - ord("0")
     rows = np.arange(count)
@@ -242,7 +248,12 @@ def _times_ms(texts: list[str], limit: datetime) -> tuple[npt.NDArray[np.int64],
     )
     seconds = _days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second - offset_minutes * 60
     instant_us = seconds * 1_000_000 + micros
-    ok = real & (instant_us >= _FLOOR_US) & (instant_us <= (limit - _EPOCH) // _MICROSECOND)
+    ok = (
+        np.asarray(plain, dtype=np.bool_)
+        & real
+        & (instant_us >= _FLOOR_US)
+        & (instant_us <= (limit - _EPOCH) // _MICROSECOND)
+    )
     return seconds * 1_000 + micros // 1_000, ok
 
 
@@ -257,6 +268,13 @@ def _days_from_civil(
     day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
     days: npt.NDArray[np.int64] = era * 146_097 + day_of_era - 719_468
     return days
+
+
+def _has_text(ids: pa.Array) -> npt.NDArray[np.bool_]:
+    """Per id, whether it has a character other than white space (a missing one passes). The fast
+    path's strings are printable ASCII (no escapes, and JSON has no raw control characters)."""
+    found = pc.match_substring_regex(ids, r"\S").fill_null(True)
+    return np.asarray(found.to_numpy(zero_copy_only=False), dtype=np.bool_)
 
 
 def _slow_positions(count: int, fast: npt.NDArray[np.int64]) -> list[int]:
@@ -278,9 +296,11 @@ def _in_order(
     return positions[order], order
 
 
-def _strings(fast: list[str], slow: list[str], order: npt.NDArray[np.int64] | None) -> pa.StringArray:
-    array = pa.array(fast + slow if slow else fast, type=pa.string())
-    return array if order is None else array.take(order)
+def _strings(fast: pa.Array, slow: list[str], order: npt.NDArray[np.int64] | None) -> pa.StringArray:
+    if order is None:
+        return fast
+    array = pa.concat_arrays([fast, pa.array(slow, type=pa.string())])
+    return array.take(order)
 
 
 def _numbers(fast: npt.ArrayLike, slow: list[Any], order: npt.NDArray[np.int64] | None, dtype: Any) -> Any:
@@ -295,9 +315,17 @@ def decode_transactions(
     ``(position, rejection)`` pairs, exactly as :func:`schemas.codec.decode` judges each."""
     limit, size = now + policy.future_tolerance, policy.max_bytes or Transaction.max_bytes
     fast, rows = _fast_rows(raws, size, _TX_DECODER)
-    times, timed = _times_ms([row.event_time for row in rows], limit)
-    if not timed.all():
-        fast, times, rows = fast[timed], times[timed], [row for row, ok in zip(rows, timed.tolist(), strict=True) if ok]
+    ids = pa.array([row.transaction_id for row in rows], type=pa.string())
+    customers = pa.array([row.customer_id for row in rows], type=pa.string())
+    terminals = pa.array([row.terminal_id for row in rows], type=pa.string())
+    times, ok = _times_ms([row.event_time for row in rows], limit)
+    ok &= _has_text(ids) & _has_text(customers) & _has_text(terminals)
+    amounts = np.array([row.amount for row in rows], dtype=np.float64)
+    scenarios = np.array([-1 if row.fraud_scenario is None else row.fraud_scenario for row in rows], dtype=np.int8)
+    if not ok.all():
+        kept = pa.array(ok)
+        fast, times, amounts, scenarios = fast[ok], times[ok], amounts[ok], scenarios[ok]
+        ids, customers, terminals = ids.filter(kept), customers.filter(kept), terminals.filter(kept)
     slow: list[tuple[int, Transaction]] = []
     rejected: list[tuple[int, Rejected]] = []
     for position in _slow_positions(len(raws), fast):
@@ -308,21 +336,15 @@ def decode_transactions(
             rejected.append((position, result))
     index, order = _in_order(fast, [position for position, _ in slow])
     events = [event for _, event in slow]
-    scenarios = [row.fraud_scenario for row in rows]
     columns = TransactionColumns(
         index=index,
-        transaction_id=_strings([row.transaction_id for row in rows], [e.transaction_id for e in events], order),
-        customer_id=_strings([row.customer_id for row in rows], [e.customer_id for e in events], order),
-        terminal_id=_strings([row.terminal_id for row in rows], [e.terminal_id for e in events], order),
+        transaction_id=_strings(ids, [e.transaction_id for e in events], order),
+        customer_id=_strings(customers, [e.customer_id for e in events], order),
+        terminal_id=_strings(terminals, [e.terminal_id for e in events], order),
         event_time_ms=_numbers(times, [epoch_ms(e.event_time) for e in events], order, np.int64),
-        amount_cents=np.rint(
-            _numbers([row.amount for row in rows], [e.amount for e in events], order, np.float64) * 100
-        ).astype(np.int64),
+        amount_cents=np.rint(_numbers(amounts, [e.amount for e in events], order, np.float64) * 100).astype(np.int64),
         scenario=_numbers(
-            [-1 if scenario is None else scenario for scenario in scenarios],
-            [-1 if e.fraud_scenario is None else e.fraud_scenario for e in events],
-            order,
-            np.int8,
+            scenarios, [-1 if e.fraud_scenario is None else e.fraud_scenario for e in events], order, np.int8
         ),
     )
     return columns, rejected
@@ -335,9 +357,14 @@ def decode_labels(
     rejection)`` pairs, exactly as :func:`schemas.codec.decode` judges each."""
     limit, size = now + policy.future_tolerance, policy.max_bytes or Label.max_bytes
     fast, rows = _fast_rows(raws, size, _LABEL_DECODER)
-    times, timed = _times_ms([row.labeled_at for row in rows], limit)
-    if not timed.all():
-        fast, times, rows = fast[timed], times[timed], [row for row, ok in zip(rows, timed.tolist(), strict=True) if ok]
+    ids = pa.array([row.transaction_id for row in rows], type=pa.string())
+    times, ok = _times_ms([row.labeled_at for row in rows], limit)
+    ok &= _has_text(ids)
+    ok &= _has_text(pa.array([row.customer_id for row in rows], type=pa.string()))
+    ok &= _has_text(pa.array([row.terminal_id for row in rows], type=pa.string()))
+    frauds = np.array([row.is_fraud for row in rows], dtype=np.bool_)
+    if not ok.all():
+        fast, times, frauds, ids = fast[ok], times[ok], frauds[ok], ids.filter(pa.array(ok))
     slow: list[tuple[int, Label]] = []
     rejected: list[tuple[int, Rejected]] = []
     for position in _slow_positions(len(raws), fast):
@@ -350,8 +377,8 @@ def decode_labels(
     events = [event for _, event in slow]
     columns = LabelColumns(
         index=index,
-        transaction_id=_strings([row.transaction_id for row in rows], [e.transaction_id for e in events], order),
-        is_fraud=_numbers([row.is_fraud for row in rows], [e.is_fraud for e in events], order, np.bool_),
+        transaction_id=_strings(ids, [e.transaction_id for e in events], order),
+        is_fraud=_numbers(frauds, [e.is_fraud for e in events], order, np.bool_),
         labeled_at_ms=_numbers(times, [epoch_ms(e.labeled_at) for e in events], order, np.int64),
     )
     return columns, rejected
