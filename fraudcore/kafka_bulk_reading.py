@@ -16,6 +16,7 @@ half minute. Every call blocks: async callers run it in a thread (``asyncio.to_t
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -24,7 +25,7 @@ from typing import Final, Self
 
 import numpy as np
 import numpy.typing as npt
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from fraudcore.kafka_security import KafkaSecurityError, librdkafka_config
 from fraudcore.local.errors import InfraError
@@ -292,41 +293,54 @@ class BulkReader:
             self._last_progress = time.monotonic()
             return []
         messages = self._consumer.consume(self.batch_records, _CONSUME_WAIT_S)
-        values: dict[PartitionKey, list[bytes | None]] = {}
-        offsets: dict[PartitionKey, list[int]] = {}
-        progressed = False
-        key: PartitionKey | None = None
-        part_values: list[bytes | None] = []
-        part_offsets: list[int] = []
-        end = 0
-        for message in messages:  # librdkafka hands over runs of one partition: look the lists up per run
-            topic, number, offset = message.topic(), message.partition(), message.offset()
-            error = message.error()
-            if error is not None or topic is None or number is None or offset is None:
-                progressed |= self._failed(topic, number, offset, error)
-                continue
-            if key is None or key[0] != topic or key[1] != number:
-                key = (topic, number)
-                if key not in values:
-                    values[key], offsets[key] = [], []
-                part_values, part_offsets = values[key], offsets[key]
-                end = self._ends.get(key, -1) if key in self._remaining else -1
-            if offset >= end:
-                self._reached(key, offset)
-                continue
-            part_values.append(message.value())
-            part_offsets.append(offset)
-        batches = []
-        for key, part in values.items():
-            if part:
-                numbers = np.array(offsets[key], dtype=np.int64)
-                batches.append(ValueBatch(key[0], key[1], part, numbers))
-                progressed = True
-                self._reached(key, int(numbers[-1]) + 1)
+        events = []
+        if any(message.error() is not None for message in messages):
+            events = [message for message in messages if message.error() is not None]
+            messages = [message for message in messages if message.error() is None]
+        batches = self._batches(messages)
+        progressed = bool(batches)
+        for batch in batches:
+            self._reached(batch.key, batch.next_offset)
+        for event in events:  # after the records: an end-of-partition event follows its partition's last records
+            progressed |= self._failed(event.topic(), event.partition(), event.offset(), event.error())
         if progressed:
             self._last_progress = time.monotonic()
         elif time.monotonic() - self._last_progress > self.stall_s:
             self._stalled()
+        return batches
+
+    def _batches(self, messages: list[Message]) -> list[ValueBatch]:
+        """The records of ``messages`` within their partition's range, one batch per partition. One
+        pass per field (librdkafka hands over runs of one partition: the runs are cut with numpy)."""
+        if not messages:
+            return []
+        topics = [message.topic() for message in messages]
+        numbers = np.array([message.partition() for message in messages], dtype=np.int64)
+        offsets = np.array([message.offset() for message in messages], dtype=np.int64)
+        values = [message.value() for message in messages]
+        names = {name: code for code, name in enumerate(dict.fromkeys(topics))}
+        keys = numbers * len(names) + np.array([names[name] for name in topics], dtype=np.int64)
+        cuts = [0, *(np.flatnonzero(keys[1:] != keys[:-1]) + 1).tolist(), len(messages)]
+        parts: dict[PartitionKey, list[tuple[int, int]]] = {}
+        for first, stop in itertools.pairwise(cuts):
+            key = (str(topics[first]), int(numbers[first]))
+            if key not in self._remaining:
+                continue
+            end = self._ends[key]
+            if offsets[stop - 1] >= end:  # records beyond the planned end: the partition is done
+                self._reached(key, end)
+                stop = first + int(np.searchsorted(offsets[first:stop], end))
+            if stop > first:
+                parts.setdefault(key, []).append((first, stop))
+        batches = []
+        for key, runs in parts.items():
+            if len(runs) == 1:
+                ((first, stop),) = runs
+                batches.append(ValueBatch(key[0], key[1], values[first:stop], offsets[first:stop]))
+            else:
+                part = list(itertools.chain.from_iterable(values[first:stop] for first, stop in runs))
+                numbered = np.concatenate([offsets[first:stop] for first, stop in runs])
+                batches.append(ValueBatch(key[0], key[1], part, numbered))
         return batches
 
     def _failed(self, topic: str | None, number: int | None, offset: int | None, error: KafkaError | None) -> bool:

@@ -139,8 +139,9 @@ class Trainer:
         self.positions: dict[PartitionKey, int] = {}
         """The next offset to read per (topic, partition), moved after every absorbed batch; reading
         starts there (a partition without one: at its beginning)."""
-        self._label_fronts: dict[PartitionKey, int] = {}
-        """The latest label time read from each labels partition (see :meth:`_pace_labels`)."""
+        self._fronts: dict[PartitionKey, int] = {}
+        """The latest event time (transactions) or label time (labels) read from each partition (see
+        :meth:`_pace`)."""
         self.reports: list[RetrainReport] = []
 
     # -- consuming -------------------------------------------------------------------------------
@@ -164,16 +165,14 @@ class Trainer:
         """Add what one read returned: the transactions of every partition as one batch (the clock
         observes them together, see :mod:`trainer.history`), then the labels; move :attr:`positions`
         past them. Returns how many records."""
-        parts = [batch for batch in batches if batch.topic == self.topics.transactions and len(batch)]
-        if parts:
-            self._absorb(self.topics.transactions, _values(parts))
-        parts = [batch for batch in batches if batch.topic == self.topics.labels and len(batch)]
-        if parts:
-            fronts = self._absorb(self.topics.labels, _values(parts))
-            start = 0
-            for batch in parts:
-                self._label_fronts[batch.key] = int(fronts[start : start + len(batch)].max())
-                start += len(batch)
+        for topic in (self.topics.transactions, self.topics.labels):
+            parts = [batch for batch in batches if batch.topic == topic and len(batch)]
+            if parts:
+                fronts = self._absorb(topic, _values(parts))
+                start = 0
+                for batch in parts:
+                    self._fronts[batch.key] = int(fronts[start : start + len(batch)].max())
+                    start += len(batch)
         for batch in batches:
             if len(batch):
                 self.positions[batch.key] = batch.next_offset
@@ -181,7 +180,8 @@ class Trainer:
 
     def _absorb(self, topic: str, values: Sequence[bytes | None]) -> npt.NDArray[np.int64]:
         """Add a batch of one topic's values to the history; count the valid and invalid ones, and
-        what the history dropped. Returns, per value, the label time of a valid label (else 0)."""
+        what the history dropped. Returns, per value, the event time of a valid transaction or the
+        label time of a valid label (else 0)."""
         now = datetime.now(UTC)
         history = self.history
         corrections = history.label_corrections
@@ -190,6 +190,7 @@ class Trainer:
             kind = "transaction"
             transactions, rejected = decode_transactions(values, now=now)
             history.add_transaction_columns(transactions)
+            fronts[transactions.index] = transactions.event_time_ms
         else:
             kind = "label"
             labels, rejected = decode_labels(values, now=now)
@@ -201,18 +202,30 @@ class Trainer:
         self._count_drops()
         return fronts
 
-    def _pace_labels(self, reader: BulkReader) -> None:
-        """While catching up, pause each labels partition whose latest label is dated beyond what the
-        history takes now (the clock plus the tolerance), until the transactions catch up with it:
-        read in equal measure, the labels topic runs days ahead of the transactions and its labels
-        would wait (or, beyond the bound, be refused). Once the transactions are read, all resume."""
-        done = not any(topic == self.topics.transactions for topic, _ in reader.remaining)
-        limit = self.history.clock_ms + FUTURE_TOLERANCE_MS
-        for key, front in self._label_fronts.items():
-            if not done and front > limit:
+    def _pace(self, reader: BulkReader) -> None:
+        """While catching up, keep the partitions in step by event time. A transactions partition
+        whose latest event time is more than the tolerance ahead of the slowest unfinished one (or
+        of one not read yet) pauses until it catches up: the bulk reader hands over long runs of one
+        partition, the clock would follow the fastest, and the labels of the others' transactions
+        would be held (or, beyond the bound, refused). A labels partition whose latest label is dated
+        beyond what the history takes now (the clock plus the tolerance) pauses until the
+        transactions catch up with it: read in equal measure, the labels topic runs days ahead of
+        the transactions and its labels would wait (or be refused). Once the transactions are read,
+        all resume."""
+        unread = [key for key in reader.remaining if key[0] == self.topics.transactions]
+        floor = min((self._fronts.get(key, -FUTURE_TOLERANCE_MS) for key in unread), default=0)
+        for key in unread:
+            if self._fronts.get(key, floor) > floor + FUTURE_TOLERANCE_MS:
                 reader.pause(key)
             else:
                 reader.resume(key)
+        limit = self.history.clock_ms + FUTURE_TOLERANCE_MS
+        for key, front in self._fronts.items():
+            if key[0] == self.topics.labels:
+                if unread and front > limit:
+                    reader.pause(key)
+                else:
+                    reader.resume(key)
 
     def _count_drops(self) -> None:
         """Bring the dropped-events counters up to the history's tallies."""
@@ -240,7 +253,7 @@ class Trainer:
             read = 0
             while not reader.done and not (stop is not None and stop.is_set()):
                 read += self._absorb_all(await asyncio.to_thread(reader.read))
-                self._pace_labels(reader)
+                self._pace(reader)
             for offsets in ranges:  # past what no batch shows: transaction markers at a partition's end
                 self.positions[offsets.key] = max(self.positions[offsets.key], reader.position(offsets.key))
             return read

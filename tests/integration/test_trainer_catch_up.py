@@ -47,14 +47,14 @@ def test_catch_up_reads_every_record_once_paces_the_labels_and_resumes_from_its_
 
     first = Trainer(settings, topics, _no_registry, TrainingConfig.from_settings(settings))
     waiting_while_reading: list[int] = []
-    pace = first._pace_labels
+    pace = first._pace
 
     def observed(reader: BulkReader) -> None:
         if any(topic == topics.transactions for topic, _ in reader.remaining):
             waiting_while_reading.append(first.history.waiting_labels)
         pace(reader)
 
-    monkeypatch.setattr(first, "_pace_labels", observed)
+    monkeypatch.setattr(first, "_pace", observed)
     read = asyncio.run(first.catch_up())
     assert read == len(transactions) + len(labels) + len(invalid)
     assert len(first.history) == len(transactions)
