@@ -209,6 +209,9 @@ def _times_ms(texts: list[str], limit: datetime) -> tuple[npt.NDArray[np.int64],
     checks: month, day of the month, hour, minute, second, an offset under a day) from
     :data:`TIME_FLOOR` to ``limit``; the others the per-event decoder judges."""
     count = len(texts)
+    if count > _CHUNK:  # bounded temporaries (32 int64 a value)
+        parts = [_times_ms(texts[at : at + _CHUNK], limit) for at in range(0, count, _CHUNK)]
+        return np.concatenate([times for times, _ in parts]), np.concatenate([ok for _, ok in parts])
     plain = pc.match_substring_regex(pa.array(texts, type=pa.string()), _FAST_TIME).to_numpy(zero_copy_only=False)
     chars = np.array(texts, dtype=f"S{_TIME_WIDTH}").view(np.uint8).reshape(count, _TIME_WIDTH).astype(np.int64)
     digits = chars - ord("0")
