@@ -26,11 +26,11 @@ Read records are held as columns (Arrow strings for ids, int64 times and cents),
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Final, Protocol
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -41,7 +41,7 @@ from fraudcore.columnar.decoding import decode_labels, decode_transactions
 from fraudcore.event_clock import EventClock
 from fraudcore.features.definition import DEFAULT_SPEC, FeatureSpec, LabelFacts, TxFacts
 
-__all__ = ["NEVER", "Collector", "History", "ReadStats", "Record"]
+__all__ = ["NEVER", "Collector", "History", "ReadStats"]
 
 _CLOCK_WINDOW: Final = 4096
 """Event times the stream clock is the median of (the scorer's default window)."""
@@ -50,16 +50,6 @@ NEVER: Final = np.iinfo(np.int64).max
 """The label time of a transaction without a label."""
 
 _Ints = npt.NDArray[np.int64]
-
-
-class Record(Protocol):
-    """What the collector needs of a consumed record (aiokafka's ``ConsumerRecord`` has it)."""
-
-    @property
-    def offset(self) -> int: ...
-
-    @property
-    def value(self) -> bytes | None: ...
 
 
 @dataclass
@@ -152,11 +142,10 @@ class Collector:
         self._transactions: list[pa.RecordBatch] = []
         self._labels: list[pa.RecordBatch] = []
 
-    def add_transactions(self, partition: int, records: Iterable[Record]) -> None:
-        """Collect records of one partition of the transactions topic."""
-        batch = list(records)
-        columns, rejected = decode_transactions([record.value for record in batch], now=self.now)
-        self.stats.records["transactions"] += len(batch)
+    def add_transactions(self, partition: int, values: Sequence[bytes | None], offsets: npt.ArrayLike) -> None:
+        """Collect records of one partition of the transactions topic: their values and offsets."""
+        columns, rejected = decode_transactions(values, now=self.now)
+        self.stats.records["transactions"] += len(values)
         self.stats.invalid["transactions"].update(rejection.reason_code.value for _, rejection in rejected)
         times = columns.event_time_ms
         if not len(times):
@@ -165,7 +154,7 @@ class Collector:
         self._seen(int(times.min()), int(times.max()))
         inside = np.flatnonzero((times >= self.window_start_ms) & (times < self.window_end_ms))
         self.stats.outside_window += len(times) - len(inside)
-        offsets = np.fromiter((record.offset for record in batch), dtype=np.int64, count=len(batch))
+        offsets = np.asarray(offsets, dtype=np.int64)
         self._transactions.append(
             pa.record_batch(
                 {
@@ -181,11 +170,11 @@ class Collector:
             )
         )
 
-    def add_labels(self, partition: int, records: Iterable[Record]) -> None:
-        """Collect records of one partition of the labels topic."""
-        batch = list(records)
-        columns, rejected = decode_labels([record.value for record in batch], now=self.now)
-        self.stats.records["labels"] += len(batch)
+    def add_labels(self, partition: int, values: Sequence[bytes | None], offsets: npt.ArrayLike) -> None:
+        """Collect records of one partition of the labels topic: their values and offsets (unused:
+        which label wins does not depend on the read order)."""
+        columns, rejected = decode_labels(values, now=self.now)
+        self.stats.records["labels"] += len(values)
         self.stats.invalid["labels"].update(rejection.reason_code.value for _, rejection in rejected)
         self._labels.append(
             pa.record_batch(

@@ -1,5 +1,5 @@
-"""Reading the transactions and labels topics for a backtest: partitions assigned, no consumer group,
-nothing committed, so no live group's offsets move.
+"""Reading the transactions and labels topics for a backtest: in bulk (:mod:`fraudcore.kafka_bulk_reading`),
+partitions assigned, no consumer group joined, nothing committed, so no live group's offsets move.
 
 Kafka timestamps may be produce times rather than event times (simulated history is produced in a
 burst, a late event arrives after its time), so a record's timestamp only bounds its event time from
@@ -11,16 +11,12 @@ run). The :class:`~backtest.history.Collector` then filters by event time.
 
 from __future__ import annotations
 
-import time
+import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Final
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
-
 from backtest.history import Collector
-from fraudcore.kafka_reading import groupless_consumer, topic_partitions
+from fraudcore.kafka_bulk_reading import BulkReader, MissingTopicError, OffsetRange
 from fraudcore.settings import Settings
 from schemas.topics import Topics
 
@@ -29,19 +25,14 @@ __all__ = ["MissingTopic", "PartitionSpan", "read_topics"]
 _STALL_S: Final = 60.0
 """How long the read may make no progress before it gives up."""
 
+_BATCH_RECORDS: Final = 50_000
+"""Records one bulk read returns at most."""
 
-class MissingTopic(Exception):
-    """A topic the backtest reads does not exist."""
+MissingTopic = MissingTopicError
+"""A topic the backtest reads does not exist."""
 
-
-@dataclass(frozen=True)
-class PartitionSpan:
-    """The offsets ``[start, end)`` read from one partition."""
-
-    topic: str
-    partition: int
-    start: int
-    end: int
+PartitionSpan = OffsetRange
+"""The offsets ``[start, end)`` read from one partition."""
 
 
 async def read_topics(
@@ -56,68 +47,20 @@ async def read_topics(
     """Read every record of both topics from ``since_ms`` (by Kafka timestamp) to their current ends
     into ``collector``; returns what was read per partition. ``on_total`` gets the number of records
     to read, ``on_progress`` each batch's size."""
-    consumer = groupless_consumer(
-        settings,
-        client_id="fraudstream-backtest",
-        max_partition_fetch_bytes=8 * 1024 * 1024,
-        fetch_max_bytes=64 * 1024 * 1024,
-    )
-    await consumer.start()
+    reader = BulkReader(settings, client_id="fraudstream-backtest", batch_records=_BATCH_RECORDS, stall_s=_STALL_S)
     try:
-        spans = await _spans(consumer, (topics.transactions, topics.labels), since_ms)
-        on_total(sum(span.end - span.start for span in spans))
-        await _read(consumer, spans, topics, collector, on_progress)
+        spans = await asyncio.to_thread(
+            reader.ranges, (topics.transactions, topics.labels), since_ms=since_ms, required=True
+        )
+        on_total(sum(len(span) for span in spans))
+        reader.assign(spans)
+        while not reader.done:
+            for batch in await asyncio.to_thread(reader.read):
+                if batch.topic == topics.transactions:
+                    collector.add_transactions(batch.partition, batch.values, batch.offsets)
+                else:
+                    collector.add_labels(batch.partition, batch.values, batch.offsets)
+                on_progress(len(batch))
         return spans
     finally:
-        await consumer.stop()
-
-
-async def _spans(consumer: AIOKafkaConsumer, names: tuple[str, ...], since_ms: int) -> list[PartitionSpan]:
-    partitions = await topic_partitions(consumer, names)
-    for name in names:
-        if not any(tp.topic == name for tp in partitions):
-            raise MissingTopic(f"topic {name!r} does not exist (check FRAUD_TOPIC_PREFIX)")
-    ends = await consumer.end_offsets(partitions)
-    found = await consumer.offsets_for_times({tp: max(0, since_ms) for tp in partitions})
-    spans = []
-    for tp in partitions:
-        at = found.get(tp)
-        spans.append(PartitionSpan(tp.topic, tp.partition, ends[tp] if at is None else at.offset, ends[tp]))
-    return spans
-
-
-async def _read(
-    consumer: AIOKafkaConsumer,
-    spans: list[PartitionSpan],
-    topics: Topics,
-    collector: Collector,
-    on_progress: Callable[[int], None],
-) -> None:
-    ends = {TopicPartition(span.topic, span.partition): span.end for span in spans if span.start < span.end}
-    if not ends:
-        return
-    consumer.assign(list(ends))
-    for span in spans:
-        if span.start < span.end:
-            consumer.seek(TopicPartition(span.topic, span.partition), span.start)
-    remaining = set(ends)
-    last_progress = time.monotonic()
-    while remaining:
-        batches = await consumer.getmany(*remaining, timeout_ms=500, max_records=20_000)
-        for tp, records in batches.items():
-            end = ends[tp]
-            wanted = records if not records or records[-1].offset < end else [r for r in records if r.offset < end]
-            if tp.topic == topics.transactions:
-                collector.add_transactions(tp.partition, wanted)
-            else:
-                collector.add_labels(tp.partition, wanted)
-            on_progress(len(wanted))
-        if batches:
-            last_progress = time.monotonic()
-        for tp in list(remaining):
-            if await consumer.position(tp) >= ends[tp]:
-                remaining.discard(tp)
-                consumer.pause(tp)
-        if remaining and time.monotonic() - last_progress > _STALL_S:
-            stuck = ", ".join(sorted(f"{tp.topic}[{tp.partition}]" for tp in remaining))
-            raise KafkaError(f"no records from {stuck} for {_STALL_S:.0f} s although their end is not reached")
+        await asyncio.to_thread(reader.close)

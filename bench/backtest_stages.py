@@ -140,7 +140,8 @@ began = time.perf_counter()
 for add, topic in ((collector.add_transactions, transactions), (collector.add_labels, labels)):
     for partition, items in enumerate(topic):
         for at in range(0, len(items), batch):
-            add(partition, items[at : at + batch])
+            part = items[at : at + batch]
+            add(partition, [record.value for record in part], [record.offset for record in part])
 decode_s = time.perf_counter() - began
 del transactions, labels
 

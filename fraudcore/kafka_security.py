@@ -1,7 +1,8 @@
 """The one definition of how fraudstream's Kafka clients reach the brokers: bootstrap servers, TLS, SASL.
 
 Every aiokafka producer, consumer and admin client is built with :func:`client_options`; the Faust
-apps get the same security through :func:`faust_credentials`. TLS always verifies the broker's
+apps get the same security through :func:`faust_credentials`, the librdkafka (confluent-kafka) bulk
+readers through :func:`librdkafka_config`. TLS always verifies the broker's
 certificate and host name (against ``FRAUD_KAFKA_SSL_CAFILE``, or the system trust store).
 
 aiokafka logs every request at DEBUG, SASL authentication bytes included (with PLAIN: the password
@@ -22,7 +23,14 @@ from fraudcore.settings import KafkaSecurityProtocol, Settings
 if TYPE_CHECKING:
     from faust.auth import Credentials
 
-__all__ = ["KafkaSecurityError", "client_options", "faust_credentials", "hide_sasl_bytes", "ssl_context"]
+__all__ = [
+    "KafkaSecurityError",
+    "client_options",
+    "faust_credentials",
+    "hide_sasl_bytes",
+    "librdkafka_config",
+    "ssl_context",
+]
 
 
 class KafkaSecurityError(InfraError):
@@ -105,3 +113,32 @@ def faust_credentials(settings: Settings) -> Credentials | None:
         ssl_context=context,
         mechanism=settings.kafka_sasl_mechanism.value,
     )
+
+
+def librdkafka_config(settings: Settings) -> dict[str, str]:
+    """The same bootstrap servers and security as :func:`client_options`, as librdkafka configuration
+    properties: TLS verifies the broker's certificate (``FRAUD_KAFKA_SSL_CAFILE``, else the system trust
+    store, probed) and its host name; SASL passes the mechanism, user and password. The password is in
+    the returned dict: never log it."""
+    protocol = settings.kafka_security_protocol
+    config = {"bootstrap.servers": settings.bootstrap_servers, "security.protocol": protocol.value.lower()}
+    if protocol.uses_tls:
+        config |= {
+            "ssl.ca.location": "probe" if settings.kafka_ssl_cafile is None else str(settings.kafka_ssl_cafile),
+            "enable.ssl.certificate.verification": "true",
+            "ssl.endpoint.identification.algorithm": "https",
+        }
+        if settings.kafka_ssl_certfile is not None:
+            config["ssl.certificate.location"] = str(settings.kafka_ssl_certfile)
+        if settings.kafka_ssl_keyfile is not None:
+            config["ssl.key.location"] = str(settings.kafka_ssl_keyfile)
+        if settings.kafka_ssl_key_password is not None:
+            config["ssl.key.password"] = settings.kafka_ssl_key_password.get_secret_value()
+    if protocol.uses_sasl:
+        assert settings.kafka_sasl_password is not None  # the settings validate SASL credentials
+        config |= {
+            "sasl.mechanism": settings.kafka_sasl_mechanism.value,
+            "sasl.username": settings.kafka_sasl_username or "",
+            "sasl.password": settings.kafka_sasl_password.get_secret_value(),
+        }
+    return config

@@ -52,6 +52,7 @@ import pyarrow.parquet as pq
 from cryptography.hazmat.primitives import serialization
 
 from fraudcore.features.definition import FeatureSpec, LabelFacts
+from fraudcore.kafka_bulk_reading import PartitionKey
 from fraudcore.models.keys import ModelKeyError, signing_key
 from fraudcore.models.signing import key_id
 from fraudcore.settings import Settings
@@ -67,7 +68,6 @@ __all__ = [
     "CacheRefused",
     "CachedHistory",
     "HistoryCache",
-    "Position",
     "Refusal",
     "cache_key",
     "check_positions",
@@ -119,9 +119,6 @@ LABELS_SCHEMA: Final = pa.schema(
 """Labels not joined to a row: of transactions not seen yet (``waiting`` false), or dated too far
 ahead of the stream clock (``waiting`` true, in the order they are taken)."""
 
-Position = tuple[str, int]
-"""A topic partition: (topic, partition)."""
-
 
 class Refusal(StrEnum):
     """Why a cache was not used."""
@@ -172,7 +169,7 @@ class CachedHistory:
     """A cache that passed every check but the positions' (see :func:`check_positions`)."""
 
     history: History
-    positions: dict[Position, int]
+    positions: dict[PartitionKey, int]
     path: Path
 
 
@@ -225,7 +222,7 @@ def cache_key(settings: Settings) -> CacheKey | None:
 
 
 def check_positions(
-    positions: Mapping[Position, int], beginnings: Mapping[Position, int], ends: Mapping[Position, int]
+    positions: Mapping[PartitionKey, int], beginnings: Mapping[PartitionKey, int], ends: Mapping[PartitionKey, int]
 ) -> None:
     """:class:`CacheRefused` unless each cached position lies within its partition's offsets now
     (a partition gone, a position beyond the end or before the beginning: the topic was recreated or
@@ -259,7 +256,7 @@ class HistoryCache:
 
     # -- saving ----------------------------------------------------------------------------------
 
-    def save(self, state: HistoryState, positions: Mapping[Position, int]) -> Path:
+    def save(self, state: HistoryState, positions: Mapping[PartitionKey, int]) -> Path:
         """Write ``state`` and ``positions`` as the current cache (blocking); its folder.
         :class:`CacheBusy` when the folder's lock cannot be had within the lock wait."""
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -291,7 +288,7 @@ class HistoryCache:
             self._remove_all_but(name)
         return final
 
-    def _signed(self, state: HistoryState, positions: Mapping[Position, int], files: list[_File]) -> bytes:
+    def _signed(self, state: HistoryState, positions: Mapping[PartitionKey, int], files: list[_File]) -> bytes:
         identity = self.identity
         manifest = _Manifest(
             format=FORMAT_VERSION,

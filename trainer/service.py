@@ -1,11 +1,13 @@
 """The trainer process: follow transactions and labels, retrain on schedule, register, broadcast.
 
-It reads both topics from the beginning without a consumer group (it needs the history, not a share
-of it) and keeps the last ``horizon_days`` of event time in memory, behind a stream clock a minority
-of forged event times cannot move, with the scorer's bounds on what it takes in (see
-:mod:`trainer.history`). It retrains once it has caught up with the topics, then after
-``retrain_every_labels`` new labels or ``retrain_every_days`` of event time, whichever comes first,
-in a worker thread so consumption goes on. A promoted version is
+It reads both topics without a consumer group (it needs the history, not a share of it): from
+:attr:`Trainer.positions` where it holds a partition's next offset, else from the beginning; first up
+to their ends with the bulk reader (:mod:`fraudcore.kafka_bulk_reading`), then, when it runs on,
+following them with aiokafka from where the catch-up stopped. It keeps the last ``horizon_days`` of
+event time in memory, behind a stream clock a minority of forged event times cannot move, with the
+scorer's bounds on what it takes in (see :mod:`trainer.history`). It retrains once it has caught up
+with the topics, then after ``retrain_every_labels`` new labels or ``retrain_every_days`` of event
+time, whichever comes first, in a worker thread so consumption goes on. A promoted version is
 announced on ``model-events``. It also follows ``model-events`` (from its end) for the scorers'
 drift alarms: they are counted, and with ``trainer_retrain_on_drift`` each one calls for a retrain,
 at most once per ``trainer_drift_cooldown_s``. What it does is exported in :class:`TrainerMetrics`.
@@ -25,14 +27,16 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from fraudcore.columnar.decoding import decode_labels, decode_transactions
 from fraudcore.features.definition import DAY_MS, FEATURE_NAMES
+from fraudcore.kafka_bulk_reading import BulkReader, PartitionKey, ValueBatch
 from fraudcore.kafka_reading import groupless_consumer, topic_partitions
 from fraudcore.kafka_security import client_options
 from fraudcore.models import (
@@ -53,7 +57,6 @@ from trainer.history_cache import (
     CacheIdentity,
     CacheRefused,
     HistoryCache,
-    Position,
     cache_key,
     check_positions,
 )
@@ -145,12 +148,14 @@ class Trainer:
         self._labels_at_last_retrain = 0
         self._clock_at_last_retrain = 0
         self.caught_up = False
-        self._label_fronts: dict[TopicPartition, int] = {}
-        """The latest label time read from each labels partition (see :meth:`_pace_labels`)."""
         """Whether the history holds everything the topics held when following began."""
+        self.positions: dict[PartitionKey, int] = {}
+        """The next offset to read per (topic, partition), moved after every absorbed batch; reading
+        starts there (a partition without one: at its beginning)."""
+        self._fronts: dict[PartitionKey, int] = {}
+        """The latest event time (transactions) or label time (labels) read from each partition (see
+        :meth:`_pace`)."""
         self.reports: list[RetrainReport] = []
-        self.positions: dict[Position, int] = {}
-        """The next offset to read per (topic, partition): reading starts there, else at the beginning."""
         self._cache = self._history_cache()
         self._cache_tried = False
 
@@ -161,74 +166,81 @@ class Trainer:
             self.settings, auto_offset_reset="earliest", max_partition_fetch_bytes=4 * 1024 * 1024
         )
 
-    async def _assign_all(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+    async def _assign_from_positions(self, consumer: AIOKafkaConsumer) -> None:
         partitions = await topic_partitions(consumer, [self.topics.transactions, self.topics.labels])
         consumer.assign(partitions)
-        await self._load_cache(consumer, partitions)
         for tp in partitions:
             position = self.positions.get((tp.topic, tp.partition))
             if position is None:
                 await consumer.seek_to_beginning(tp)
             else:
                 consumer.seek(tp, position)
-        return partitions
 
-    def _absorb_all(self, batches: Mapping[TopicPartition, Sequence[Any]]) -> int:
-        """Add what one poll read: the transactions of every partition as one batch (the clock
-        observes them together, see :mod:`trainer.history`), then the labels; how many records."""
-        parts = [(tp, part) for tp, part in batches.items() if tp.topic == self.topics.transactions and part]
-        if parts:
-            self._absorb(self.topics.transactions, [record for _, part in parts for record in part])
-        parts = [(tp, part) for tp, part in batches.items() if tp.topic == self.topics.labels and part]
-        if parts:
-            fronts = self._absorb(self.topics.labels, [record for _, part in parts for record in part])
-            sizes = np.cumsum([len(part) for _, part in parts])
-            for number, (tp, _) in enumerate(parts):
-                start = 0 if number == 0 else int(sizes[number - 1])
-                front = fronts[start : int(sizes[number])]
-                if len(front):
-                    self._label_fronts[tp] = int(front.max())
-        for tp, part in batches.items():
-            if part:
-                self.positions[tp.topic, tp.partition] = part[-1].offset + 1
-        return sum(len(part) for part in batches.values())
+    def _absorb_all(self, batches: Sequence[ValueBatch]) -> int:
+        """Add what one read returned: the transactions of every partition as one batch (the clock
+        observes them together, see :mod:`trainer.history`), then the labels; move :attr:`positions`
+        past them. Returns how many records."""
+        for topic in (self.topics.transactions, self.topics.labels):
+            parts = [batch for batch in batches if batch.topic == topic and len(batch)]
+            if parts:
+                fronts = self._absorb(topic, _values(parts))
+                start = 0
+                for batch in parts:
+                    self._fronts[batch.key] = int(fronts[start : start + len(batch)].max())
+                    start += len(batch)
+        for batch in batches:
+            if len(batch):
+                self.positions[batch.key] = batch.next_offset
+        return sum(len(batch) for batch in batches)
 
-    def _absorb(self, topic: str, records: Sequence[Any]) -> npt.NDArray[np.int64]:
-        """Add a batch of one topic's records to the history; count the valid and invalid ones, and
-        what the history dropped. Returns, per record, the label time of a valid label (else 0)."""
+    def _absorb(self, topic: str, values: Sequence[bytes | None]) -> npt.NDArray[np.int64]:
+        """Add a batch of one topic's values to the history; count the valid and invalid ones, and
+        what the history dropped. Returns, per value, the event time of a valid transaction or the
+        label time of a valid label (else 0)."""
         now = datetime.now(UTC)
         history = self.history
         corrections = history.label_corrections
-        values = [record.value for record in records]
-        fronts = np.zeros(len(records), dtype=np.int64)
+        fronts = np.zeros(len(values), dtype=np.int64)
         if topic == self.topics.transactions:
             kind = "transaction"
             transactions, rejected = decode_transactions(values, now=now)
             history.add_transaction_columns(transactions)
+            fronts[transactions.index] = transactions.event_time_ms
         else:
             kind = "label"
             labels, rejected = decode_labels(values, now=now)
             history.add_label_columns(labels)
             fronts[labels.index] = labels.labeled_at_ms
         self.metrics.label_corrections.inc(history.label_corrections - corrections)
-        self._events[kind, "accepted"].inc(len(records) - len(rejected))
+        self._events[kind, "accepted"].inc(len(values) - len(rejected))
         self._events[kind, "invalid"].inc(len(rejected))
         self._count_drops()
         return fronts
 
-    async def _pace_labels(self, consumer: AIOKafkaConsumer, ends: Mapping[TopicPartition, int]) -> None:
-        """While catching up, pause each labels partition whose latest label is dated beyond what the
-        history takes now (the clock plus the tolerance), until the transactions catch up with it:
-        read in equal measure, the labels topic runs days ahead of the transactions and its labels
-        would wait (or, beyond the bound, be refused). Once the transactions are read, all resume."""
-        transactions = [tp for tp in ends if tp.topic == self.topics.transactions]
-        done = all([await consumer.position(tp) >= ends[tp] for tp in transactions])
-        limit = self.history.clock_ms + FUTURE_TOLERANCE_MS
-        for tp, front in self._label_fronts.items():
-            if not done and front > limit:
-                consumer.pause(tp)
+    def _pace(self, reader: BulkReader) -> None:
+        """While catching up, keep the partitions in step by event time. A transactions partition
+        whose latest event time is more than the tolerance ahead of the slowest unfinished one (or
+        of one not read yet) pauses until it catches up: the bulk reader hands over long runs of one
+        partition, the clock would follow the fastest, and the labels of the others' transactions
+        would be held (or, beyond the bound, refused). A labels partition whose latest label is dated
+        beyond what the history takes now (the clock plus the tolerance) pauses until the
+        transactions catch up with it: read in equal measure, the labels topic runs days ahead of
+        the transactions and its labels would wait (or be refused). Once the transactions are read,
+        all resume."""
+        unread = [key for key in reader.remaining if key[0] == self.topics.transactions]
+        floor = min((self._fronts.get(key, -FUTURE_TOLERANCE_MS) for key in unread), default=0)
+        for key in unread:
+            if self._fronts.get(key, floor) > floor + FUTURE_TOLERANCE_MS:
+                reader.pause(key)
             else:
-                consumer.resume(tp)
+                reader.resume(key)
+        limit = self.history.clock_ms + FUTURE_TOLERANCE_MS
+        for key, front in self._fronts.items():
+            if key[0] == self.topics.labels:
+                if unread and front > limit:
+                    reader.pause(key)
+                else:
+                    reader.resume(key)
 
     def _drop_tallies(self) -> dict[tuple[str, str], int]:
         history = self.history
@@ -245,20 +257,30 @@ class Trainer:
             self._dropped[key].inc(tally - self._dropped_counted.get(key, 0))
             self._dropped_counted[key] = tally
 
-    async def catch_up(self) -> int:
-        """Read both topics up to their current ends; returns the number of records read."""
-        consumer = self._consumer()
-        await consumer.start()
+    async def catch_up(self, stop: asyncio.Event | None = None, *, save_cache: bool = True) -> int:
+        """Read both topics from :attr:`positions` (else their beginnings) up to their current ends, in
+        bulk (until ``stop``, when given); returns the number of records read. The history cache, when
+        configured, is loaded first and (with ``save_cache``, unless stopped) saved at the end."""
+        reader = BulkReader(self.settings, client_id="fraudstream-trainer", batch_records=_POLL_RECORDS)
         try:
-            partitions = await self._assign_all(consumer)
-            ends = await consumer.end_offsets(partitions)
+            topics = [self.topics.transactions, self.topics.labels]
+            if self._cache is not None and not self._cache_tried:
+                whole = await asyncio.to_thread(reader.ranges, topics)
+                await self._load_cache({r.key: r.start for r in whole}, {r.key: r.end for r in whole})
+            ranges = await asyncio.to_thread(reader.ranges, topics, starts=self.positions)
+            reader.assign(ranges)
+            for offsets in ranges:
+                self.positions.setdefault(offsets.key, offsets.start)
             read = 0
-            while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-                read += self._absorb_all(await consumer.getmany(timeout_ms=500, max_records=_POLL_RECORDS))
-                await self._pace_labels(consumer, ends)
+            while not reader.done and not (stop is not None and stop.is_set()):
+                read += self._absorb_all(await asyncio.to_thread(reader.read))
+                self._pace(reader)
+            for offsets in ranges:  # past what no batch shows: transaction markers at a partition's end
+                self.positions[offsets.key] = max(self.positions[offsets.key], reader.position(offsets.key))
         finally:
-            await consumer.stop()
-        await self._save_cache()
+            await asyncio.to_thread(reader.close)
+        if save_cache and not (stop is not None and stop.is_set()):
+            await self._save_cache()
         return read
 
     async def run(
@@ -271,20 +293,28 @@ class Trainer:
 
         ``model_events``: where drift alarms come from (default: the model-events topic)."""
         source = model_events or KafkaModelEvents(self.settings, self.topics.model_events)
+        watch = asyncio.create_task(self._watch_drift(source))
+        try:
+            await self.catch_up(stop, save_cache=False)
+            self.caught_up = not stop.is_set()
+            if self.caught_up:
+                if self.next_trigger() is None:
+                    await self._save_cache()  # else the catch-up retrain saves it
+                await self._follow(stop, on_report)
+        finally:
+            watch.cancel()
+            await asyncio.gather(watch, return_exceptions=True)
+
+    async def _follow(self, stop: asyncio.Event, on_report: Callable[[RetrainReport], None]) -> None:
+        """Follow the topics from :attr:`positions` until ``stop``, retraining when due."""
         consumer = self._consumer()
         await consumer.start()
-        watch = asyncio.create_task(self._watch_drift(source))
         training: asyncio.Task[RetrainReport | None] | None = None
         try:
-            partitions = await self._assign_all(consumer)
-            ends = await consumer.end_offsets(partitions)
+            await self._assign_from_positions(consumer)
             while not stop.is_set():
-                self._absorb_all(await consumer.getmany(timeout_ms=500, max_records=_POLL_RECORDS))
-                if not self.caught_up:
-                    await self._pace_labels(consumer, ends)
-                    self.caught_up = not [tp for tp in partitions if await consumer.position(tp) < ends[tp]]
-                    if self.caught_up and self.next_trigger() is None:
-                        await self._save_cache()  # else the catch-up retrain saves it
+                polled = await consumer.getmany(timeout_ms=500, max_records=_POLL_RECORDS)
+                self._absorb_all([_batch(tp, records) for tp, records in polled.items()])
                 if training is not None and training.done():
                     report = training.result()
                     training = None
@@ -296,8 +326,6 @@ class Trainer:
                         self._drift_requested = False
                     training = asyncio.create_task(self._retrain_and_announce(trigger))
         finally:
-            watch.cancel()
-            await asyncio.gather(watch, return_exceptions=True)
             if training is not None:
                 await asyncio.shield(training)
             await consumer.stop()
@@ -313,7 +341,7 @@ class Trainer:
         )
         return HistoryCache(directory, identity, cache_key(self.settings))
 
-    async def _load_cache(self, consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition]) -> None:
+    async def _load_cache(self, beginnings: Mapping[PartitionKey, int], ends: Mapping[PartitionKey, int]) -> None:
         """Before the first read: take the cached history and positions, unless the cache is refused
         (logged and counted; the topics are then read from the beginning). A Kafka or I/O error
         propagates, and the cache is tried again at the next call."""
@@ -328,9 +356,7 @@ class Trainer:
                 log.info("no history cache in %s yet: reading the topics from the beginning", directory)
                 self.metrics.history_cache.labels("load", "absent").inc()
                 return
-            beginnings = await consumer.beginning_offsets(partitions)
-            ends = await consumer.end_offsets(partitions)
-            check_positions(cached.positions, _by_partition(beginnings), _by_partition(ends))
+            check_positions(cached.positions, beginnings, ends)
         except CacheRefused as exc:  # Kafka errors and the folder's I/O errors propagate, as they would without it
             self._cache_tried = True
             log.warning(
@@ -522,5 +548,12 @@ class Trainer:
         return version, loaded.bundle
 
 
-def _by_partition(offsets: Mapping[TopicPartition, int]) -> dict[Position, int]:
-    return {(tp.topic, tp.partition): offset for tp, offset in offsets.items()}
+def _values(batches: Sequence[ValueBatch]) -> list[bytes | None]:
+    """The values of ``batches`` in order, as one list."""
+    return batches[0].values if len(batches) == 1 else list(chain.from_iterable(batch.values for batch in batches))
+
+
+def _batch(tp: TopicPartition, records: Sequence[ConsumerRecord[Any, Any]]) -> ValueBatch:
+    """An aiokafka poll's records of one partition as a :class:`ValueBatch`."""
+    offsets = np.fromiter((record.offset for record in records), dtype=np.int64, count=len(records))
+    return ValueBatch(tp.topic, tp.partition, [record.value for record in records], offsets)

@@ -19,13 +19,12 @@ import msgspec
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
-from aiokafka.errors import KafkaError
 
 from fraudcore.features.definition import DAY_MS
 from fraudcore.kafka_admin import ensure_project_topics
-from fraudcore.kafka_reading import topic_partitions
+from fraudcore.kafka_bulk_reading import BulkReader, KafkaReadError, OffsetRange
 from fraudcore.kafka_security import client_options
 from fraudcore.settings import Settings
 from producer.simulator import SimulationParams
@@ -222,7 +221,7 @@ def test_a_cache_that_does_not_match_is_refused_and_the_topics_are_read_from_the
 
 
 def test_a_kafka_error_while_checking_the_cache_propagates_and_the_cache_is_tried_again(
-    services: Settings, unique: str, tmp_path: Path
+    services: Settings, unique: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings, topics = _setup(services, unique, tmp_path / "cache")
     first, _ = _events()
@@ -230,20 +229,19 @@ def test_a_kafka_error_while_checking_the_cache_propagates_and_the_cache_is_trie
     assert asyncio.run(_trainer(settings, topics).catch_up()) == 200  # writes the cache
     trainer = _trainer(settings, topics)
 
-    async def load(absent: bool) -> None:
-        consumer = AIOKafkaConsumer(**client_options(settings), request_timeout_ms=3_000)
-        await consumer.start()
-        try:
-            wanted = await topic_partitions(consumer, [topics.transactions, topics.labels])
-            if absent:  # the offsets of a partition that does not exist: a Kafka error
-                wanted = [TopicPartition(f"{topics.transactions}.absent", 0)]
-            await trainer._load_cache(consumer, wanted)
-        finally:
-            await consumer.stop()
+    real_ranges = BulkReader.ranges
+    failures = iter([KafkaReadError("the broker went away while the cache's positions were checked")])
 
-    with pytest.raises(KafkaError):
-        asyncio.run(load(absent=True))
+    def ranges_failing_once(reader: BulkReader, *args: Any, **kwargs: Any) -> list[OffsetRange]:
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return real_ranges(reader, *args, **kwargs)
+
+    monkeypatch.setattr(BulkReader, "ranges", ranges_failing_once)
+    with pytest.raises(KafkaReadError):
+        asyncio.run(trainer.catch_up())
     assert _cache_results(trainer) == {"loaded": 0, "refused": 0, "absent": 0, "saved": 0}
-    asyncio.run(load(absent=False))
+    assert asyncio.run(trainer.catch_up()) == 0  # tried again: loaded, nothing new to read
     assert _cache_results(trainer)["loaded"] == 1
     assert len(trainer.history) > 0

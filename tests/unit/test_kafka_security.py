@@ -1,4 +1,5 @@
-"""The Kafka client security options derived from the settings (aiokafka kwargs and Faust credentials)."""
+"""The Kafka client security options derived from the settings (aiokafka kwargs, Faust credentials,
+librdkafka properties)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import ssl
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Consumer
 from faust.auth import SASLCredentials, SSLCredentials
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
-from fraudcore.kafka_security import KafkaSecurityError, client_options, faust_credentials
+from fraudcore.kafka_bulk_reading import BulkReader
+from fraudcore.kafka_security import KafkaSecurityError, client_options, faust_credentials, librdkafka_config
 from fraudcore.settings import Settings
 
 
@@ -92,3 +95,76 @@ def test_sasl_bytes_never_reach_the_log(tmp_path: Path, caplog: pytest.LogCaptur
         )
     assert "pw-1" not in caplog.text
     assert "Request to broker:9093 3: SaslAuthenticateRequest_v1(sasl_auth_bytes=<redacted>)" in caplog.text
+
+
+def test_librdkafka_gets_plaintext_by_default(tmp_path: Path) -> None:
+    assert librdkafka_config(_settings(tmp_path)) == {
+        "bootstrap.servers": "broker:9093",
+        "security.protocol": "plaintext",
+    }
+
+
+def test_librdkafka_gets_the_sasl_mechanism_and_credentials(tmp_path: Path) -> None:
+    settings = _settings(
+        tmp_path,
+        kafka_security_protocol="SASL_PLAINTEXT",
+        kafka_sasl_mechanism="PLAIN",
+        kafka_sasl_username="trainer",
+        kafka_sasl_password="pw-2",
+    )
+    assert librdkafka_config(settings) == {
+        "bootstrap.servers": "broker:9093",
+        "security.protocol": "sasl_plaintext",
+        "sasl.mechanism": "PLAIN",
+        "sasl.username": "trainer",
+        "sasl.password": "pw-2",
+    }
+
+
+def test_librdkafka_over_sasl_ssl_verifies_the_broker_with_the_system_trust_store(tmp_path: Path) -> None:
+    settings = _settings(
+        tmp_path, kafka_security_protocol="SASL_SSL", kafka_sasl_username="trainer", kafka_sasl_password="pw-2"
+    )
+    assert librdkafka_config(settings) == {
+        "bootstrap.servers": "broker:9093",
+        "security.protocol": "sasl_ssl",
+        "ssl.ca.location": "probe",
+        "enable.ssl.certificate.verification": "true",
+        "ssl.endpoint.identification.algorithm": "https",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": "trainer",
+        "sasl.password": "pw-2",
+    }
+    Consumer(librdkafka_config(settings) | {"group.id": "unused"}).close()  # librdkafka accepts every property
+
+
+def test_librdkafka_over_ssl_gets_the_ca_and_the_client_certificate(tmp_path: Path) -> None:
+    files = {name: tmp_path / f"{name}.pem" for name in ("ca", "cert", "key")}
+    for path in files.values():
+        path.write_text("-")
+    settings = _settings(
+        tmp_path,
+        kafka_security_protocol="SSL",
+        kafka_ssl_cafile=files["ca"],
+        kafka_ssl_certfile=files["cert"],
+        kafka_ssl_keyfile=files["key"],
+        kafka_ssl_key_password="key-pw",
+    )
+    assert librdkafka_config(settings) == {
+        "bootstrap.servers": "broker:9093",
+        "security.protocol": "ssl",
+        "ssl.ca.location": str(files["ca"]),
+        "enable.ssl.certificate.verification": "true",
+        "ssl.endpoint.identification.algorithm": "https",
+        "ssl.certificate.location": str(files["cert"]),
+        "ssl.key.location": str(files["key"]),
+        "ssl.key.password": "key-pw",
+    }
+
+
+def test_a_bulk_reader_refuses_a_ca_file_that_is_no_certificate_naming_the_variable(tmp_path: Path) -> None:
+    bogus = tmp_path / "ca.pem"
+    bogus.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+    settings = _settings(tmp_path, kafka_security_protocol="SSL", kafka_ssl_cafile=bogus)
+    with pytest.raises(KafkaSecurityError, match="FRAUD_KAFKA_SSL_CAFILE"):
+        BulkReader(settings)

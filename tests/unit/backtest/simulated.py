@@ -36,6 +36,11 @@ class FakeRecord:
     value: bytes | None
 
 
+def unzip(records: list[FakeRecord]) -> tuple[list[bytes | None], list[int]]:
+    """The values and offsets of ``records``, as the collector takes them."""
+    return [record.value for record in records], [record.offset for record in records]
+
+
 @cache
 def events() -> tuple[list[Transaction], list[Label]]:
     """The simulated transactions and their labels (delay: the spec's label delay)."""
@@ -68,9 +73,9 @@ def collect(time_range: TimeRange = RANGE) -> Collector:
     transactions, labels = events()
     collector = Collector(time_range.replay_from_ms(DEFAULT_SPEC), time_range.end_ms, NOW)
     for partition, records in topic_records(transactions).items():
-        collector.add_transactions(partition, records)
+        collector.add_transactions(partition, *unzip(records))
     for partition, records in topic_records(labels).items():
-        collector.add_labels(partition, records)
+        collector.add_labels(partition, *unzip(records))
     return collector
 
 

@@ -10,7 +10,7 @@ from backtest.history import Collector
 from fraudcore.features.definition import DEFAULT_SPEC, TxFacts, epoch_ms
 from schemas.codec import encode
 from schemas.events import Transaction
-from tests.unit.backtest.simulated import NOW, RANGE, FakeRecord, collect, events, topic_records
+from tests.unit.backtest.simulated import NOW, RANGE, FakeRecord, collect, events, topic_records, unzip
 
 
 def test_the_window_is_the_range_plus_the_look_back_and_rows_are_in_event_time_order() -> None:
@@ -35,9 +35,9 @@ def test_invalid_records_are_counted_by_reason_and_skipped() -> None:
     bad: dict[int, list[bytes | None]] = {0: [b"{not json", None, b'{"schema_version":1}'], 2: [b""]}
     collector = Collector(RANGE.replay_from_ms(DEFAULT_SPEC), RANGE.end_ms, NOW)
     for partition, records in topic_records(transactions, bad).items():
-        collector.add_transactions(partition, records)
+        collector.add_transactions(partition, *unzip(records))
     for partition, records in topic_records(labels, {1: [b"[]"]}).items():
-        collector.add_labels(partition, records)
+        collector.add_labels(partition, *unzip(records))
     assert collector.stats.invalid["transactions"] == {"invalid_json": 1, "empty": 2, "missing_field": 1}
     assert collector.stats.invalid["labels"] == {"wrong_type": 1}
     mine, clean = collector.history(), collect().history()
@@ -54,7 +54,7 @@ def test_a_redelivered_transaction_keeps_the_first_copy_whatever_the_read_order(
         collector = Collector(RANGE.replay_from_ms(DEFAULT_SPEC), RANGE.end_ms, NOW)
         copies = {0: [FakeRecord(5, encode(inside))], 1: [FakeRecord(2, encode(changed))]}
         for partition in order:
-            collector.add_transactions(partition, copies[partition])
+            collector.add_transactions(partition, *unzip(copies[partition]))
         (kept,) = collector.history().transactions
         assert kept == TxFacts.of(inside)
         assert collector.stats.duplicates["transactions"] == 1
@@ -68,9 +68,9 @@ def test_the_latest_label_of_a_transaction_wins() -> None:
         update={"is_fraud": not label.is_fraud, "labeled_at": label.labeled_at + timedelta(days=1)}
     )
     collector = Collector(RANGE.replay_from_ms(DEFAULT_SPEC), RANGE.end_ms, NOW)
-    collector.add_transactions(0, [FakeRecord(0, encode(transaction))])
-    collector.add_labels(1, [FakeRecord(9, encode(corrected))])
-    collector.add_labels(1, [FakeRecord(3, encode(label))])  # older, read later: does not overwrite
+    collector.add_transactions(0, *unzip([FakeRecord(0, encode(transaction))]))
+    collector.add_labels(1, *unzip([FakeRecord(9, encode(corrected))]))
+    collector.add_labels(1, *unzip([FakeRecord(3, encode(label))]))  # older, read later: does not overwrite
     assert collector.history().labels[label.transaction_id].is_fraud == corrected.is_fraud
     assert collector.stats.duplicates["labels"] == 1
 
@@ -81,8 +81,8 @@ def test_labels_dated_before_their_transaction_are_left_out() -> None:
     transaction = next(t for t in transactions if t.transaction_id == label.transaction_id)
     early = label.model_copy(update={"labeled_at": transaction.event_time - timedelta(seconds=1)})
     collector = Collector(RANGE.replay_from_ms(DEFAULT_SPEC), RANGE.end_ms, NOW)
-    collector.add_transactions(0, [FakeRecord(0, encode(transaction))])
-    collector.add_labels(1, [FakeRecord(3, encode(early))])
+    collector.add_transactions(0, *unzip([FakeRecord(0, encode(transaction))]))
+    collector.add_labels(1, *unzip([FakeRecord(3, encode(early))]))
     assert label.transaction_id not in collector.history().labels
     assert collector.stats.labels_before_transaction == 1
 
@@ -92,7 +92,7 @@ def test_a_forged_future_genuine_label_does_not_replace_the_real_chargeback() ->
     real = next(lb for lb in labels if lb.is_fraud and RANGE.contains(epoch_ms(lb.labeled_at - timedelta(days=7))))
     forged = real.model_copy(update={"is_fraud": False, "labeled_at": datetime(2026, 12, 8, tzinfo=UTC)})
     collector = collect()
-    collector.add_labels(0, [FakeRecord(10**6, encode(forged))])  # read after the real one: latest labeled_at
+    collector.add_labels(0, *unzip([FakeRecord(10**6, encode(forged))]))  # read after the real one: latest labeled_at
     assert collector.history().labels[real.transaction_id].is_fraud
     assert collector.stats.labels_ahead == 1
     assert collect().history().labels == collector.history().labels
@@ -123,7 +123,7 @@ def test_rows_are_ordered_by_event_time_then_id_and_each_id_keeps_its_lowest_par
                 expected[ids[i]] = ((partition, offset), TxFacts.of(tx))
     collector = Collector(RANGE.replay_from_ms(DEFAULT_SPEC), RANGE.end_ms, NOW)
     for partition in (2, 0, 1):
-        collector.add_transactions(partition, copies[partition])
+        collector.add_transactions(partition, *unzip(copies[partition]))
     history = collector.history()
     assert history.transactions == sorted(
         (facts for _, facts in expected.values()), key=lambda f: (f.event_time_ms, f.transaction_id)

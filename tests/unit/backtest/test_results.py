@@ -15,7 +15,7 @@ from fraudcore.evaluation import evaluate, threshold_report
 from fraudcore.event_clock import EventClock
 from fraudcore.features.definition import DAY_MS, DEFAULT_SPEC, LabelFacts, TxFacts, epoch_ms
 from tests.unit.backtest.pipeline import DECLINE, REVIEW, numbers
-from tests.unit.backtest.simulated import NOW, RANGE, events, models, topic_records
+from tests.unit.backtest.simulated import NOW, RANGE, events, models, topic_records, unzip
 from trainer.history import History
 from trainer.training import build_dataset
 
@@ -90,9 +90,9 @@ def test_the_json_is_the_same_bytes_whatever_order_the_partitions_are_read_in(tm
     transactions, labels = events()
     backwards = Collector(RANGE.replay_from_ms(DEFAULT_SPEC), RANGE.end_ms, NOW)
     for partition, records in sorted(topic_records(labels).items(), reverse=True):
-        backwards.add_labels(partition, records)
+        backwards.add_labels(partition, *unzip(records))
     for partition, records in sorted(topic_records(transactions).items(), reverse=True):
-        backwards.add_transactions(partition, records)
+        backwards.add_transactions(partition, *unzip(records))
     first, second = tmp_path / "first.json", tmp_path / "second.json"
     write_json(first, results_document(_numbers()))
     write_json(second, results_document(numbers(backwards)))

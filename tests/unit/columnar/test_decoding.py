@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
+import numpy as np
 import pytest
 
-from fraudcore.columnar.decoding import FAST_FIELDS, decode_labels, decode_transactions
-from fraudcore.features.definition import LabelFacts, TxFacts
-from schemas.codec import Decoded, decode
+from fraudcore.columnar.decoding import FAST_FIELDS, _times_ms, decode_labels, decode_transactions
+from fraudcore.features.definition import LabelFacts, TxFacts, epoch_ms
+from schemas.codec import Decoded, decode, encode
 from schemas.events import Label, Transaction
 from schemas.examples import EXAMPLE_NOW, example_label, example_transaction, transaction_payloads
+from schemas.fields import TIME_FLOOR
+from schemas.rejection import Rejected
 from tests.unit.schemas.test_schemas_invalid import CASES
 
 pytestmark = pytest.mark.unit
@@ -131,3 +135,79 @@ def test_hostile_labels_are_judged_as_the_per_event_decoder_does() -> None:
     expected = _per_event(raws, Label)
     assert _labels(raws) == expected
     assert sum(isinstance(item, LabelFacts) for item in expected) > 10
+
+
+def test_plain_timestamps_convert_as_fromisoformat_and_epoch_ms_do() -> None:
+    rng = np.random.default_rng(3)
+    moments = rng.integers(epoch_ms(TIME_FLOOR) * 1000 - 10**12, epoch_ms(EXAMPLE_NOW) * 1000 + 10**12, 3000)
+    texts = [
+        (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(us))).astimezone(zone).isoformat(timespec=spec)
+        for us, zone, spec in zip(
+            moments.tolist(),
+            itertools.cycle([UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-11))]),
+            itertools.cycle(["seconds", "milliseconds", "microseconds"]),
+            strict=False,
+        )
+    ]
+    texts = [text.replace("+00:00", "Z") if i % 2 else text for i, text in enumerate(texts)]
+    texts += [
+        "2000-02-29T23:59:59.9Z",
+        "2100-02-29T00:00:00Z",
+        "2024-02-29T00:00:00+00:99",
+        "2024-02-30T00:00:00Z",
+        "2024-04-31T00:00:00Z",
+        "2024-13-01T00:00:00Z",
+        "2024-00-01T00:00:00Z",
+        "2024-01-00T00:00:00Z",
+        "2024-01-01T24:00:00Z",
+        "2024-01-01T23:60:00Z",
+        "2024-01-01T23:59:60Z",
+        "2024-01-01T00:00:00+24:00",
+        "2024-01-01T00:00:00-23:59",
+        "2024-01-01T00:00:00+23:60",
+        "2000-01-01T00:59:59.999999+01:00",
+        "2000-01-01T01:00:00+01:00",
+        "1999-12-31T23:59:59.999999Z",
+        "2024-01-01T00:00:00.000001Z",
+        "2024-01-01T00:00:00.0001-00:00",
+    ]
+    limit = EXAMPLE_NOW + timedelta(days=1)
+    times, ok = _times_ms(texts, limit)
+    expected = [_by_fromisoformat(text, limit) for text in texts]
+    assert [int(t) if taken else None for t, taken in zip(times.tolist(), ok.tolist(), strict=True)] == expected
+    assert sum(value is None for value in expected) > 10
+
+
+def _by_fromisoformat(text: str, limit: datetime) -> int | None:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return epoch_ms(moment) if TIME_FLOOR <= moment <= limit else None
+
+
+@pytest.mark.parametrize("kind", [Transaction, Label])
+def test_values_that_would_span_or_share_lines_in_a_bulk_decode_are_judged_one_by_one(
+    kind: type[Transaction] | type[Label],
+) -> None:
+    valid: list[bytes | None] = (
+        list(transaction_payloads(300))
+        if kind is Transaction
+        else [encode(example_label().model_copy(update={"transaction_id": f"tx{i}"})) for i in range(300)]
+    )
+    one = valid[0]
+    assert one is not None
+    half = len(one) // 2
+    splicing: list[bytes | None] = [
+        one + b" " + one,  # two objects on one line
+        b"   ",
+        one[:half],  # a value that ends inside a string ...
+        one[half:],  # ... and one that goes on with it
+        one + b"\n" + one,
+        b"{}",
+        one.replace(b"{", b"{\n", 1),
+    ]
+    raws = [*valid[:150], *splicing, *valid[150:]]
+    decoded = _transactions(raws) if kind is Transaction else _labels(raws)
+    assert decoded == _per_event(raws, kind)
+    assert sum(not isinstance(item, Rejected) for item in decoded) == 301  # the valid ones and the one with a line feed

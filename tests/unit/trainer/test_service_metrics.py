@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 from typing import NoReturn
 
+import numpy as np
 import pytest
-from aiokafka import TopicPartition
 
 from fraudcore.features.definition import DAY_MS, TxFacts
+from fraudcore.kafka_bulk_reading import ValueBatch
 from fraudcore.settings import Settings
 from schemas.codec import encode
 from schemas.examples import example_label, example_transaction
@@ -64,23 +64,18 @@ def _feed(trainer: Trainer, transactions: int, labels: int, days: float = 0.0) -
     """Transactions (the last ``days`` later) and labels, as Kafka records, plus one invalid record each."""
     base = example_transaction()
     start = len(trainer.history)
-    records = [
-        SimpleNamespace(
-            value=encode(
-                base.model_copy(
-                    update={"transaction_id": f"tx{start + i}", "event_time": base.event_time + timedelta(days=days)}
-                )
+    values = [
+        encode(
+            base.model_copy(
+                update={"transaction_id": f"tx{start + i}", "event_time": base.event_time + timedelta(days=days)}
             )
         )
         for i in range(transactions)
     ]
-    trainer._absorb(TOPICS.transactions, [*records, SimpleNamespace(value=b"{")])
+    trainer._absorb(TOPICS.transactions, [*values, b"{"])
     label = example_label()
-    labelled = [
-        SimpleNamespace(value=encode(label.model_copy(update={"transaction_id": f"tx{start + i}"})))
-        for i in range(labels)
-    ]
-    trainer._absorb(TOPICS.labels, [*labelled, SimpleNamespace(value=None)])
+    labelled = [encode(label.model_copy(update={"transaction_id": f"tx{start + i}"})) for i in range(labels)]
+    trainer._absorb(TOPICS.labels, [*labelled, None])
 
 
 def test_records_are_counted_by_kind_and_outcome_and_the_window_size_is_exported() -> None:
@@ -101,7 +96,7 @@ def test_label_corrections_are_counted() -> None:
     later = label.model_copy(
         update={"is_fraud": not label.is_fraud, "labeled_at": label.labeled_at + timedelta(hours=12)}
     )
-    trainer._absorb(TOPICS.labels, [SimpleNamespace(value=encode(later)), SimpleNamespace(value=encode(label))])
+    trainer._absorb(TOPICS.labels, [encode(later), encode(label)])
     assert _value(trainer, "fraudstream_trainer_label_corrections_total") == 1
 
 
@@ -184,9 +179,9 @@ def test_a_forged_future_transaction_prunes_nothing_and_is_counted_when_dropped(
     forged = example_transaction().model_copy(
         update={"transaction_id": "forged", "event_time": datetime(2026, 12, 8, tzinfo=UTC)}
     )
-    trainer._absorb(TOPICS.transactions, [SimpleNamespace(value=encode(forged))])
+    trainer._absorb(TOPICS.transactions, [encode(forged)])
     late = example_transaction().model_copy(update={"transaction_id": "late"})  # behind the clock, still usable
-    trainer._absorb(TOPICS.transactions, [SimpleNamespace(value=encode(late))])
+    trainer._absorb(TOPICS.transactions, [encode(late)])
     trainer._snapshot()  # prunes as a retrain does
     assert len(trainer.history) == 20 * 5 + 1
     dropped = "fraudstream_trainer_dropped_events_total"
@@ -195,7 +190,7 @@ def test_a_forged_future_transaction_prunes_nothing_and_is_counted_when_dropped(
     stale = example_transaction().model_copy(
         update={"transaction_id": "stale", "event_time": example_transaction().event_time - timedelta(days=40)}
     )
-    trainer._absorb(TOPICS.transactions, [SimpleNamespace(value=encode(stale))])
+    trainer._absorb(TOPICS.transactions, [encode(stale)])
     assert _value(trainer, dropped, kind="transaction", reason="stale") == 1
     assert _value(trainer, "fraudstream_trainer_events_total", kind="transaction", outcome="accepted") == 103
 
@@ -207,24 +202,22 @@ def test_a_poll_of_several_partitions_sets_the_clock_at_their_latest_times_not_t
     base = example_transaction()
     per_day = 10_000 / 30
 
-    def partition(index: int) -> list[SimpleNamespace]:
-        return [
-            SimpleNamespace(
-                value=encode(
-                    base.model_copy(
-                        update={
-                            "transaction_id": f"p{index}-{i}",
-                            "event_time": base.event_time + timedelta(days=i / per_day),
-                        }
-                    )
-                ),
-                offset=i,
+    def partition(index: int) -> ValueBatch:
+        values: list[bytes | None] = [
+            encode(
+                base.model_copy(
+                    update={
+                        "transaction_id": f"p{index}-{i}",
+                        "event_time": base.event_time + timedelta(days=i / per_day),
+                    }
+                )
             )
             for i in range(10_000)
         ]
+        return ValueBatch(TOPICS.transactions, index, values, np.arange(100, 10_100, dtype=np.int64))
 
-    read = trainer._absorb_all({TopicPartition(TOPICS.transactions, p): partition(p) for p in (0, 1)})
+    read = trainer._absorb_all([partition(p) for p in (0, 1)])
     assert read == 20_000
-    assert trainer.positions == {(TOPICS.transactions, 0): 10_000, (TOPICS.transactions, 1): 10_000}
+    assert trainer.positions == {(TOPICS.transactions, 0): 10_100, (TOPICS.transactions, 1): 10_100}
     elapsed_days = (trainer.history.clock_ms - TxFacts.of(base).event_time_ms) / DAY_MS
     assert 26 < elapsed_days < 30  # the median of the latest 4,096 of 20,000 spread over 30 days: day 27
