@@ -247,6 +247,7 @@ def _times_ms(texts: list[str], limit: datetime) -> tuple[npt.NDArray[np.int64],
         & (hour <= 23)
         & (minute <= 59)
         & (second <= 59)
+        & (zone_digits[:, 2] <= 5)  # offset minutes 00..59, as the per-event decoder requires
         & (np.abs(offset_minutes) < 24 * 60)
     )
     seconds = _days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second - offset_minutes * 60

@@ -58,6 +58,9 @@ def _variants(document: dict[str, object]) -> list[bytes | None]:
         (EXAMPLE_NOW + timedelta(days=1, microseconds=1)).isoformat(),
         "2018-04-01T00:00:31+24:00",
         "2018-04-01T00:00:31+23:59",
+        "2018-04-01T00:00:31+00:99",
+        "2018-04-01T00:00:31+05:60",
+        "2018-04-01T00:00:31-19:99",
     ):
         for name in ("event_time", "labeled_at"):
             if name in document:
@@ -182,6 +185,8 @@ def _by_fromisoformat(text: str, limit: datetime) -> int | None:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
+        return None
+    if not text.endswith("Z") and int(text[-2:]) > 59:  # offset minutes: fromisoformat takes 99, the contract does not
         return None
     return epoch_ms(moment) if TIME_FLOOR <= moment <= limit else None
 
