@@ -184,6 +184,9 @@ class Trainer:
             parts = [batch for batch in batches if batch.topic == topic and len(batch)]
             if parts:
                 fronts = self._absorb(topic, _values(parts))
+                if topic == self.topics.transactions and self.history.clock_ms:
+                    # one forged or skewed time must not hold its partition paused until the others end
+                    fronts = np.minimum(fronts, self.history.clock_ms + FUTURE_TOLERANCE_MS)
                 start = 0
                 for batch in parts:
                     self._fronts[batch.key] = int(fronts[start : start + len(batch)].max())

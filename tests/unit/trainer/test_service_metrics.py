@@ -16,7 +16,7 @@ from schemas.codec import encode
 from schemas.examples import example_label, example_transaction
 from schemas.topics import Topics
 from tests.unit.trainer.twins import FakeClock, MemoryModelEvents, model_event, retrain_report
-from trainer.history import Snapshot
+from trainer.history import FUTURE_TOLERANCE_MS, Snapshot
 from trainer.metrics import Trigger
 from trainer.service import NotEnoughHistory, RetrainReport, Trainer
 from trainer.training import TrainingConfig
@@ -221,3 +221,26 @@ def test_a_poll_of_several_partitions_sets_the_clock_at_their_latest_times_not_t
     assert trainer.positions == {(TOPICS.transactions, 0): 10_100, (TOPICS.transactions, 1): 10_100}
     elapsed_days = (trainer.history.clock_ms - TxFacts.of(base).event_time_ms) / DAY_MS
     assert 26 < elapsed_days < 30  # the median of the latest 4,096 of 20,000 spread over 30 days: day 27
+
+
+def test_one_far_ahead_time_does_not_set_its_partition_front() -> None:
+    """Catching up, a partition whose latest time runs ahead of the others pauses; one forged or
+    skewed transaction dated ahead must not hold it paused until the others end (by then the clock
+    has passed its transactions, which would be stale)."""
+    trainer = _trainer()
+    base = example_transaction()
+
+    def transaction(index: int, days: float) -> bytes | None:
+        moved = base.model_copy(
+            update={"transaction_id": f"t{index}", "event_time": base.event_time + timedelta(days=days)}
+        )
+        return encode(moved)
+
+    honest = [transaction(i, i / 1_000) for i in range(1_000)]
+    forged = [*honest[:999], transaction(10_000, 300)]  # one transaction 300 days ahead
+    offsets = np.arange(1_000, dtype=np.int64)
+    trainer._absorb_all([ValueBatch(TOPICS.transactions, 0, honest, offsets)])
+    trainer._absorb_all([ValueBatch(TOPICS.transactions, 1, forged, offsets)])
+    fronts = trainer._fronts
+    assert fronts[TOPICS.transactions, 1] <= trainer.history.clock_ms + FUTURE_TOLERANCE_MS
+    assert fronts[TOPICS.transactions, 1] - fronts[TOPICS.transactions, 0] <= FUTURE_TOLERANCE_MS
