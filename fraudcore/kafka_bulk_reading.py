@@ -137,6 +137,7 @@ class BulkReader:
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "enable.partition.eof": True,
+            "isolation.level": "read_uncommitted",  # as the aiokafka consumers: the same records, the same ends
             "auto.offset.reset": "earliest",
             "fetch.message.max.bytes": 8 * 1024 * 1024,
             "queued.max.messages.kbytes": prefetch_kbytes,
@@ -355,13 +356,15 @@ class BulkReader:
         return batches
 
     def _failed(self, topic: str | None, number: int | None, offset: int | None, error: KafkaError | None) -> bool:
-        """Handle an error event: the end of a partition is progress; a retriable error is logged (the
-        stall timeout bounds it); any other stops the read."""
+        """Handle an error event: the end of a partition is progress; a retriable error, or one about no
+        partition, is logged (the stall timeout bounds it); any other stops the read."""
         if error is None:
             return False  # a record without a partition: not one of ours
         if error.code() == KafkaError._PARTITION_EOF and topic is not None and number is not None:
             return offset is not None and self._reached((topic, number), offset)
-        if error.retriable() and not error.fatal():
+        if topic is None or (error.retriable() and not error.fatal()):
+            # retriable, or about no partition of ours (the group.id librdkafka requires has it look up a
+            # coordinator it never uses: nothing is joined or committed): logged, the stall timeout bounds it
             self._last_error = error
             _librdkafka_log.warning("Kafka client error: %s", error.str())
             return False
