@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -148,6 +149,9 @@ class BulkReader:
             "error_cb": self._on_error,
             "logger": _librdkafka_log,
         }
+        self._in_use = threading.Lock()
+        """Held by :meth:`read` and :meth:`close`: a caller cancelled while a read runs in a thread
+        (Ctrl-C under ``asyncio.to_thread``) closes the client only once that read returned."""
         try:
             self._consumer = Consumer(config)
         except KafkaException as error:
@@ -169,7 +173,7 @@ class BulkReader:
 
     def close(self) -> None:
         """Leave the brokers (idempotent)."""
-        with contextlib.suppress(RuntimeError):  # already closed
+        with self._in_use, contextlib.suppress(RuntimeError):  # already closed
             self._consumer.close()
 
     def _on_error(self, error: KafkaError) -> None:
@@ -300,6 +304,10 @@ class BulkReader:
         """The next records of the unpaused remaining partitions, one batch per partition (none when
         every remaining partition is paused or done). Raises :class:`KafkaReadError` when the read made
         no progress for ``stall_s``, or on an error the client does not recover from."""
+        with self._in_use:
+            return self._read()
+
+    def _read(self) -> list[ValueBatch]:
         active = self._remaining - self._paused
         if not active:
             self._last_progress = time.monotonic()
