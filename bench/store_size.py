@@ -116,11 +116,17 @@ class PhaseCounts:
 
 
 async def measure(
-    customers: int, checkpoints: Sequence[int], batch_size: int, url: str, phases: PhaseCounts | None = None
+    customers: int,
+    checkpoints: Sequence[int],
+    batch_size: int,
+    url: str,
+    phases: PhaseCounts | None = None,
+    genuine_labels: float = 0.02,
 ) -> tuple[list[Checkpoint], dict[str, float]]:
     """Stream ``max(checkpoints)`` simulated days into a fresh store at ``url``; the size at each
     checkpoint, and with ``phases`` the Redis CPU seconds of each phase after the first checkpoint
-    (counting in ``phases`` the transactions and labels they cover)."""
+    (counting in ``phases`` the transactions and labels they cover). ``genuine_labels``: the fraction of
+    genuine transactions labelled (every fraud is)."""
     spec, window_ms = DEFAULT_SPEC, max(DEFAULT_SPEC.customer_windows_days) * DAY_MS
     params = SimulationParams(seed=0, n_customers=customers, n_terminals=2 * customers, days=max(checkpoints))
     client = aioredis.Redis.from_url(url)
@@ -135,7 +141,7 @@ async def measure(
     try:
         for day in Simulator(params).days():
             moments = day.event_times(params.start)
-            labelled = rng.random(len(moments)) < 0.02
+            labelled = rng.random(len(moments)) < genuine_labels
             batch: list[TxFacts] = []
             for row, moment in enumerate(moments):
                 t = epoch_ms(moment)
@@ -176,6 +182,13 @@ async def measure(
     return results, dict(store.seconds)
 
 
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be within [0, 1], got {text}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.store_size", description=__doc__.split("\n")[0])
     parser.add_argument("--customers", type=int, default=5_000, help="simulated cards (terminals: twice as many)")
@@ -183,6 +196,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch", type=int, default=1_000, help="transactions per store call")
     parser.add_argument(
         "--phases", action="store_true", help="also the Redis CPU of each phase after the first checkpoint"
+    )
+    parser.add_argument(
+        "--genuine-labels",
+        type=_fraction,
+        default=0.02,
+        help="fraction of genuine transactions labelled (default 0.02; the scorer bench labels all: 1)",
     )
     return parser
 
@@ -198,7 +217,14 @@ def main(argv: Sequence[str] | None = None) -> None:
             began = time.perf_counter()
             phases = PhaseCounts() if args.phases else None
             checkpoints, seconds = asyncio.run(
-                measure(args.customers, sorted(args.checkpoints), args.batch, settings.redis_connection_url, phases)
+                measure(
+                    args.customers,
+                    sorted(args.checkpoints),
+                    args.batch,
+                    settings.redis_connection_url,
+                    phases,
+                    args.genuine_labels,
+                )
             )
             elapsed = time.perf_counter() - began
         finally:
