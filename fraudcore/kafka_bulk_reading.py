@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from fraudcore.kafka_security import KafkaSecurityError, librdkafka_config
+from fraudcore.kafka_security import TLS_VARIABLES, KafkaSecurityError, librdkafka_config
 from fraudcore.local.errors import InfraError
 from fraudcore.log_throttle import RepeatFilter
 from fraudcore.settings import Settings
@@ -156,8 +156,7 @@ class BulkReader:
             self._consumer = Consumer(config)
         except KafkaException as error:
             raise KafkaSecurityError(
-                "cannot configure the Kafka client from FRAUD_KAFKA_SSL_CAFILE / FRAUD_KAFKA_SSL_CERTFILE / "
-                f"FRAUD_KAFKA_SSL_KEYFILE / FRAUD_KAFKA_SSL_KEY_PASSWORD: {error.args[0].str()}"
+                f"cannot configure the Kafka client from {TLS_VARIABLES}: {error.args[0].str()}"
             ) from None
         self._ends: dict[PartitionKey, int] = {}
         self._positions: dict[PartitionKey, int] = {}

@@ -12,6 +12,7 @@ itself); building any client installs a filter on that logger that blanks them.
 from __future__ import annotations
 
 import logging
+import os
 import ssl
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from faust.auth import Credentials
 
 __all__ = [
+    "TLS_VARIABLES",
     "KafkaSecurityError",
     "client_options",
     "faust_credentials",
@@ -31,6 +33,13 @@ __all__ = [
     "librdkafka_config",
     "ssl_context",
 ]
+
+
+TLS_VARIABLES = (
+    "FRAUD_KAFKA_SSL_CAFILE (else SSL_CERT_FILE / SSL_CERT_DIR) / FRAUD_KAFKA_SSL_CERTFILE / "
+    "FRAUD_KAFKA_SSL_KEYFILE / FRAUD_KAFKA_SSL_KEY_PASSWORD"
+)
+"""The variables that set the Kafka clients' TLS files, for error messages."""
 
 
 class KafkaSecurityError(InfraError):
@@ -51,10 +60,7 @@ def ssl_context(settings: Settings) -> ssl.SSLContext | None:
             password=None if key_password is None else key_password.get_secret_value(),
         )
     except (ssl.SSLError, OSError) as error:
-        raise KafkaSecurityError(
-            "cannot build the Kafka TLS context from FRAUD_KAFKA_SSL_CAFILE / FRAUD_KAFKA_SSL_CERTFILE / "
-            f"FRAUD_KAFKA_SSL_KEYFILE / FRAUD_KAFKA_SSL_KEY_PASSWORD: {error}"
-        ) from error
+        raise KafkaSecurityError(f"cannot build the Kafka TLS context from {TLS_VARIABLES}: {error}") from error
     return context
 
 
@@ -117,14 +123,15 @@ def faust_credentials(settings: Settings) -> Credentials | None:
 
 def librdkafka_config(settings: Settings) -> dict[str, str]:
     """The same bootstrap servers and security as :func:`client_options`, as librdkafka configuration
-    properties: TLS verifies the broker's certificate (``FRAUD_KAFKA_SSL_CAFILE``, else the system trust
-    store, probed) and its host name; SASL passes the mechanism, user and password. The password is in
-    the returned dict: never log it."""
+    properties: TLS verifies the broker's certificate and its host name against the same trust as
+    Python's ``ssl`` (``FRAUD_KAFKA_SSL_CAFILE``, else OpenSSL's ``SSL_CERT_FILE`` or ``SSL_CERT_DIR``
+    variables, else the system trust store, probed); SASL passes the mechanism, user and password. The
+    password is in the returned dict: never log it."""
     protocol = settings.kafka_security_protocol
     config = {"bootstrap.servers": settings.bootstrap_servers, "security.protocol": protocol.value.lower()}
     if protocol.uses_tls:
         config |= {
-            "ssl.ca.location": "probe" if settings.kafka_ssl_cafile is None else str(settings.kafka_ssl_cafile),
+            "ssl.ca.location": _trust_location(settings),
             "enable.ssl.certificate.verification": "true",
             "ssl.endpoint.identification.algorithm": "https",
         }
@@ -142,3 +149,14 @@ def librdkafka_config(settings: Settings) -> dict[str, str]:
             "sasl.password": settings.kafka_sasl_password.get_secret_value(),
         }
     return config
+
+
+def _trust_location(settings: Settings) -> str:
+    """Where librdkafka finds the certificates it trusts, as Python's default context would: its probe of
+    the system trust store does not read ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``."""
+    if settings.kafka_ssl_cafile is not None:
+        return str(settings.kafka_ssl_cafile)
+    for variable in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
+        if location := os.environ.get(variable):
+            return location
+    return "probe"

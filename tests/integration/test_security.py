@@ -19,12 +19,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bench.models import register as register_model
 from chaos.mlflow_server import MlflowServer
 from fraudcore.features.open_store import open_redis
+from fraudcore.kafka_admin import TopicSpec, ensure_topics
+from fraudcore.kafka_bulk_reading import BulkReader, KafkaReadError
+from fraudcore.kafka_security import KafkaSecurityError, client_options
 from fraudcore.local.health import check_kafka, check_redis
 from fraudcore.local.kafka import KafkaBroker, SecuredListener
 from fraudcore.local.redis_server import RedisServer
@@ -243,6 +247,50 @@ def test_tls_is_verified_and_never_downgraded(secured: Secured, services: Settin
     )
     with pytest.raises(KafkaConnectionError, match="FRAUD_KAFKA_SECURITY_PROTOCOL"):
         check_kafka(towards_plaintext)  # a TLS client does not fall back to the plaintext listener
+
+
+def _bulk_read(settings: Settings, topic: str) -> list[bytes]:
+    values: list[bytes] = []
+    with BulkReader(settings, stall_s=20) as reader:
+        reader.assign(reader.ranges([topic], required=True))
+        deadline = time.monotonic() + 60
+        while not reader.done and time.monotonic() < deadline:
+            values += [value for batch in reader.read() for value in batch.values if value is not None]
+    return values
+
+
+def test_bulk_reading_over_sasl_ssl_trusts_the_cafile_or_the_openssl_variables(
+    secured: Secured, unique: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The trainer's and the backtest's reader (librdkafka) verifies the broker as the aiokafka clients
+    do: against FRAUD_KAFKA_SSL_CAFILE, else the CA file SSL_CERT_FILE names; never unverified."""
+    settings, topic = secured.settings, f"{unique}.bulk"
+
+    async def produce() -> None:
+        await ensure_topics(settings, [TopicSpec(topic, partitions=2)])
+        producer = AIOKafkaProducer(**client_options(settings), acks="all")
+        await producer.start()
+        try:
+            for i in range(50):
+                await producer.send(topic, b"%d" % i, partition=i % 2)
+            await producer.flush()
+        finally:
+            await producer.stop()
+
+    asyncio.run(produce())
+    expected = sorted(b"%d" % i for i in range(50))
+    assert sorted(_bulk_read(settings, topic)) == expected
+    by_variable = Settings.model_validate(settings.model_dump() | {"kafka_ssl_cafile": None})
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    monkeypatch.setenv("SSL_CERT_FILE", str(secured.certs.ca_pem))
+    assert sorted(_bulk_read(by_variable, topic)) == expected
+    monkeypatch.setenv("SSL_CERT_FILE", str(secured.certs.ca_pem.parent / "missing.pem"))
+    with pytest.raises(KafkaSecurityError, match="SSL_CERT_FILE"):
+        _bulk_read(by_variable, topic)
+    other = make_certificates(tmp_path / "other", "other-store-pw")  # a CA that did not sign the broker's
+    monkeypatch.setenv("SSL_CERT_FILE", str(other.ca_pem))
+    with pytest.raises(KafkaReadError):
+        _bulk_read(by_variable, topic)
 
 
 async def test_redis_refuses_clients_without_the_password(secured: Secured) -> None:

@@ -121,7 +121,11 @@ def test_librdkafka_gets_the_sasl_mechanism_and_credentials(tmp_path: Path) -> N
     }
 
 
-def test_librdkafka_over_sasl_ssl_verifies_the_broker_with_the_system_trust_store(tmp_path: Path) -> None:
+def test_librdkafka_over_sasl_ssl_verifies_the_broker_with_the_system_trust_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
     settings = _settings(
         tmp_path, kafka_security_protocol="SASL_SSL", kafka_sasl_username="trainer", kafka_sasl_password="pw-2"
     )
@@ -168,3 +172,17 @@ def test_a_bulk_reader_refuses_a_ca_file_that_is_no_certificate_naming_the_varia
     settings = _settings(tmp_path, kafka_security_protocol="SSL", kafka_ssl_cafile=bogus)
     with pytest.raises(KafkaSecurityError, match="FRAUD_KAFKA_SSL_CAFILE"):
         BulkReader(settings)
+
+
+@pytest.mark.parametrize("variable", ["SSL_CERT_FILE", "SSL_CERT_DIR"])
+def test_librdkafka_trusts_what_openssl_variables_name_as_python_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    monkeypatch.setenv(variable, str(tmp_path / "trusted"))
+    settings = _settings(tmp_path, kafka_security_protocol="SSL")
+    assert librdkafka_config(settings)["ssl.ca.location"] == str(tmp_path / "trusted")
+    (tmp_path / "ca.pem").write_text("pinned")
+    pinned = _settings(tmp_path, kafka_security_protocol="SSL", kafka_ssl_cafile=tmp_path / "ca.pem")
+    assert librdkafka_config(pinned)["ssl.ca.location"] == str(tmp_path / "ca.pem")  # the setting wins
