@@ -207,6 +207,15 @@ class BulkReader:
             found.extend((topic, number) for number in sorted(described.partitions))
         return found
 
+    def cluster_id(self) -> str | None:
+        """The Kafka cluster's id, as its metadata gives it (``None`` from a broker that gives none)."""
+        try:
+            metadata = self._consumer.list_topics(timeout=self.timeout_s)
+        except KafkaException as error:
+            raise self._unreachable("read the cluster metadata", error) from None
+        cluster: str | None = metadata.cluster_id
+        return cluster
+
     def ranges(
         self,
         topics: Sequence[str],

@@ -12,8 +12,8 @@ A save writes a new ``history-*`` folder under a temporary name, renames it, the
 at it and removes the older ones: a reader sees the old cache or the new one, never half of one.
 
 A cache is input from outside the process. :meth:`HistoryCache.load` refuses it
-(:class:`CacheRefused`, with a :class:`Refusal` reason) when its format version, topics, feature
-definition digest or horizon do not match, when a file is missing or its SHA-256 differs from the
+(:class:`CacheRefused`, with a :class:`Refusal` reason) when its format version, topics, Kafka
+cluster id, feature definition digest or horizon do not match, when a file is missing or its SHA-256 differs from the
 manifest's, when the manifest's HMAC does not verify, or when the columns are not ones a history can
 hold; :func:`check_positions` refuses cached positions beyond a partition's end or before its
 beginning (a topic recreated or truncated). The HMAC-SHA256 is keyed by a key derived from the model
@@ -73,7 +73,8 @@ __all__ = [
     "check_positions",
 ]
 
-FORMAT_VERSION: Final = 1
+FORMAT_VERSION: Final = 2
+"""2: the manifest names the Kafka cluster it was read from."""
 CURRENT: Final = "current"
 TRANSACTIONS: Final = "transactions.parquet"
 LABELS: Final = "labels.parquet"
@@ -126,6 +127,7 @@ class Refusal(StrEnum):
     UNREADABLE = "unreadable"
     FORMAT = "format"
     TOPICS = "topics"
+    CLUSTER = "cluster"
     DEFINITION = "definition"
     HORIZON = "horizon"
     INTEGRITY = "integrity"
@@ -154,6 +156,8 @@ class CacheIdentity:
     definition: str
     """The feature definition's digest (:attr:`FeatureSpec.digest`)."""
     horizon_days: int
+    cluster_id: str | None = None
+    """The Kafka cluster the topics are read from (its metadata's cluster id), once known."""
 
 
 @dataclass(frozen=True)
@@ -190,6 +194,7 @@ class _Manifest(msgspec.Struct, forbid_unknown_fields=True):
     written_at: str
     transactions_topic: str
     labels_topic: str
+    cluster_id: str | None
     definition: str
     horizon_days: int
     transactions: int
@@ -295,6 +300,7 @@ class HistoryCache:
             written_at=datetime.now(UTC).isoformat(timespec="seconds"),
             transactions_topic=identity.transactions_topic,
             labels_topic=identity.labels_topic,
+            cluster_id=identity.cluster_id,
             definition=identity.definition,
             horizon_days=identity.horizon_days,
             transactions=len(state),
@@ -396,6 +402,11 @@ class HistoryCache:
         ours = (identity.transactions_topic, identity.labels_topic)
         if topics != ours:
             raise CacheRefused(Refusal.TOPICS, f"written for topics {topics}, this trainer reads {ours}")
+        if manifest.cluster_id != identity.cluster_id:
+            raise CacheRefused(
+                Refusal.CLUSTER,
+                f"read from Kafka cluster {manifest.cluster_id}, this trainer reads cluster {identity.cluster_id}",
+            )
         if manifest.definition != identity.definition:
             raise CacheRefused(
                 Refusal.DEFINITION,

@@ -25,7 +25,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from itertools import chain
 from typing import TYPE_CHECKING, Any
@@ -267,6 +267,9 @@ class Trainer:
         reader = BulkReader(self.settings, client_id="fraudstream-trainer", batch_records=_POLL_RECORDS)
         try:
             topics = [self.topics.transactions, self.topics.labels]
+            if self._cache is not None and self._cache.identity.cluster_id is None:
+                cluster = await asyncio.to_thread(reader.cluster_id)
+                self._cache.identity = replace(self._cache.identity, cluster_id=cluster)
             if self._cache is not None and not self._cache_tried:
                 whole = await asyncio.to_thread(reader.ranges, topics)
                 await self._load_cache({r.key: r.start for r in whole}, {r.key: r.end for r in whole})

@@ -158,6 +158,10 @@ def _edit_manifest(cache_dir: Path, edit: Callable[[dict[str, Any]], None], sett
     path.write_text(json.dumps(signed))
 
 
+def _another_cluster(manifest: dict[str, Any]) -> None:
+    manifest["cluster_id"] = "another-cluster"
+
+
 def _beyond_the_end(manifest: dict[str, Any]) -> None:
     manifest["positions"][0]["offset"] += 1_000
 
@@ -189,6 +193,11 @@ def test_a_cache_that_does_not_match_is_refused_and_the_topics_are_read_from_the
         assert "is refused" in caplog.text, caplog.text
         assert expected in caplog.text, caplog.text
 
+    written = json.loads((cache_dir / CURRENT / MANIFEST).read_bytes())["manifest"]
+    assert isinstance(written["cluster_id"], str)
+    assert len(written["cluster_id"]) >= 8  # the broker's cluster id (22 characters in KRaft)
+    _edit_manifest(cache_dir, _another_cluster, settings)  # topics of the same names on another cluster
+    refused("read from Kafka cluster another-cluster")
     _edit_manifest(cache_dir, _beyond_the_end, settings)  # as if the topic had been recreated
     refused("beyond its end")
     _edit_manifest(cache_dir, _beyond_the_end, None)  # edited without the key

@@ -11,6 +11,7 @@ import os
 import stat
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from trainer import history_cache
 from trainer.history import COUNTERS, History, Snapshot
 from trainer.history_cache import (
     CURRENT,
+    FORMAT_VERSION,
     LABELS,
     MANIFEST,
     TRANSACTIONS,
@@ -43,7 +45,7 @@ from trainer.history_cache import (
 )
 
 KEY = CacheKey(b"k" * 32, "key-one")
-IDENTITY = CacheIdentity("transactions", "labels", DEFAULT_SPEC.digest, 60)
+IDENTITY = CacheIdentity("transactions", "labels", DEFAULT_SPEC.digest, 60, "cluster-a")
 POSITIONS = {("transactions", 0): 40, ("transactions", 1): 12, ("labels", 0): 7}
 MAX_HELD = 1_000
 
@@ -203,12 +205,14 @@ def test_no_cache_yet_is_none(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("identity", "reason"),
     [
-        (CacheIdentity("other", "labels", IDENTITY.definition, 60), Refusal.TOPICS),
-        (CacheIdentity("transactions", "labels", "0123456789abcdef", 60), Refusal.DEFINITION),
-        (CacheIdentity("transactions", "labels", IDENTITY.definition, 61), Refusal.HORIZON),
+        (replace(IDENTITY, transactions_topic="other"), Refusal.TOPICS),
+        (replace(IDENTITY, definition="0123456789abcdef"), Refusal.DEFINITION),
+        (replace(IDENTITY, horizon_days=61), Refusal.HORIZON),
+        (replace(IDENTITY, cluster_id="cluster-b"), Refusal.CLUSTER),
+        (replace(IDENTITY, cluster_id=None), Refusal.CLUSTER),
     ],
 )
-def test_a_cache_written_for_other_topics_definition_or_a_shorter_horizon_is_refused(
+def test_a_cache_written_for_other_topics_cluster_definition_or_a_shorter_horizon_is_refused(
     tmp_path: Path, identity: CacheIdentity, reason: Refusal
 ) -> None:
     _save(tmp_path)
@@ -217,13 +221,13 @@ def test_a_cache_written_for_other_topics_definition_or_a_shorter_horizon_is_ref
 
 def test_a_cache_of_a_longer_horizon_is_taken(tmp_path: Path) -> None:
     _save(tmp_path)
-    shorter = CacheIdentity("transactions", "labels", IDENTITY.definition, 30)
+    shorter = replace(IDENTITY, horizon_days=30)
     assert HistoryCache(tmp_path, shorter, KEY).load(DEFAULT_SPEC, MAX_HELD) is not None
 
 
 def test_another_format_version_is_refused(tmp_path: Path) -> None:
     cache = _save(tmp_path)
-    _edit_manifest(tmp_path, lambda manifest: manifest.update(format=2), KEY)
+    _edit_manifest(tmp_path, lambda manifest: manifest.update(format=FORMAT_VERSION + 1), KEY)
     assert _refusal(cache) is Refusal.FORMAT
 
 
