@@ -22,6 +22,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from fraudcore.evaluation import NotEnoughData
 from fraudcore.features.definition import DEFAULT_SPEC, FeatureSpec
 from fraudcore.model_kind import ModelKind
 from fraudcore.models import ModelBundle, reference_sample
@@ -76,7 +77,7 @@ def fit_bundle(
     if matrix.shape[0] != labels.shape[0]:
         raise ValueError(f"{matrix.shape[0]} rows but {labels.shape[0]} labels")
     if len(np.unique(labels)) != 2:
-        raise ValueError("the training window needs both fraud and genuine transactions")
+        raise NotEnoughData("the training window needs both fraud and genuine transactions")
     estimator = new_estimator(kind, seed, params).fit(matrix, labels)
     return ModelBundle(
         estimator=estimator,

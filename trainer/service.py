@@ -35,6 +35,7 @@ import numpy.typing as npt
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from fraudcore.columnar.decoding import decode_labels, decode_transactions
+from fraudcore.evaluation import NotEnoughData
 from fraudcore.features.definition import DAY_MS, FEATURE_NAMES
 from fraudcore.kafka_bulk_reading import BulkReader, PartitionKey, ValueBatch
 from fraudcore.kafka_reading import groupless_consumer, topic_partitions
@@ -508,7 +509,7 @@ class Trainer:
         champion_version, champion = self._champion(client)
         try:
             outcome = train_and_evaluate(data, self.config, champion)
-        except ValueError as exc:
+        except NotEnoughData as exc:  # any other error is a failed retrain, not a wait for more history
             raise NotEnoughHistory(f"not retraining yet: {exc}") from exc
         registered = register_outcome(client, self.settings, outcome, champion_version)
         report = RetrainReport(

@@ -14,7 +14,7 @@ from fraudcore.evaluation.metrics import (
     recall_by_scenario,
     threshold_report,
 )
-from fraudcore.evaluation.prequential import Fold, prequential_folds
+from fraudcore.evaluation.prequential import Fold, NotEnoughData, prequential_folds
 from fraudcore.evaluation.report import Evaluation, JsonValue, evaluate
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "Evaluation",
     "Fold",
     "JsonValue",
+    "NotEnoughData",
     "ThresholdReport",
     "auc_roc",
     "average_precision",

@@ -23,7 +23,12 @@ import numpy.typing as npt
 
 from fraudcore.evaluation import _arrays
 
-__all__ = ["Fold", "prequential_folds"]
+__all__ = ["Fold", "NotEnoughData", "prequential_folds"]
+
+
+class NotEnoughData(ValueError):
+    """The data cannot yet give what was asked (the folds' windows, both classes in a training
+    window): more history is needed, nothing is wrong."""
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -63,7 +68,7 @@ def prequential_folds(
     _positive("n_folds", n_folds, 1)
     days = _arrays.days(day)
     if len(days) == 0:
-        raise ValueError("no rows to split into prequential folds")
+        raise NotEnoughData("no rows to split into prequential folds")
     first_day, last_day = int(days.min()), int(days.max())
     end = last_day if last_test_day is None else int(last_test_day)
 
@@ -83,7 +88,7 @@ def prequential_folds(
         elif not test.any():
             problem = "its test window holds no row"
         if problem is not None:
-            raise ValueError(
+            raise NotEnoughData(
                 f"cannot build {n_folds} prequential folds: fold {index} (train days {train_first}..{train_last}, "
                 f"test days {test_first}..{test_last}) is not covered, {problem}; data covers days "
                 f"{first_day}..{last_day}; ask for fewer folds or shorter windows"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import cache
 
 import numpy as np
 import pytest
 
+from fraudcore.evaluation import NotEnoughData
 from fraudcore.event_clock import EventClock
 from fraudcore.features.definition import DAY_MS
 from fraudcore.model_kind import ModelKind
@@ -76,11 +78,19 @@ def test_a_champion_that_learned_nothing_is_replaced() -> None:
     assert outcome.promote, outcome.reason
 
 
-def test_more_folds_than_the_history_holds_is_an_error() -> None:
-    with pytest.raises(ValueError, match="fold"):
+def test_more_folds_than_the_history_holds_is_not_enough_data() -> None:
+    with pytest.raises(NotEnoughData, match="fold"):
         train_and_evaluate(
             _dataset(), TrainingConfig(kind=ModelKind.LOGISTIC, train_days=20, test_days=5, folds=3), None
         )
+
+
+def test_a_fit_that_fails_is_not_taken_for_too_little_data() -> None:
+    """The trainer waits for more history on :class:`NotEnoughData` only: an estimator's own error
+    (here hyperparameters it refuses) is a failed retrain."""
+    with pytest.raises(ValueError, match="max_iter") as failed:
+        train_and_evaluate(_dataset(), replace(CONFIG, kind=ModelKind.BOOSTING, params={"max_iter": -1}), None)
+    assert not isinstance(failed.value, NotEnoughData)
 
 
 def test_test_rows_leave_out_cards_known_compromised_since_the_train_window_began() -> None:
