@@ -108,7 +108,7 @@ class KeyLayout:
         object.__setattr__(self, "_prefix", self.namespace.encode() + b":")
 
     def key(self, kind: bytes, entity_id: bytes) -> bytes:
-        """The key of ``kind`` (``ctiles``, ``ttiles``, ``frauds``) for an id."""
+        """The key of ``kind`` (``csums``, ``tsums``, ``frauds``) for an id."""
         return b"%s%s:%s:%s" % (self._prefix, kind, bucket_tag(bucket_of(entity_id)), entity_id)
 
     def bucket_key(self, kind: bytes, entity_id: bytes) -> bytes:
@@ -248,7 +248,7 @@ def customer_calls(
         parts = []
         for row in rows:
             c = claims[row]
-            k = keys.index(layout.key(b"ctiles", c.customer_id))
+            k = keys.index(layout.key(b"csums", c.customer_id))
             m = keys.index(layout.bucket_key(b"cmark", c.customer_id))
             tx_id = c.transaction_id
             parts.append(b"%d,%d,%s,%d,%d,%d,%s" % (k, m, c.flag, c.event_time_ms, c.amount_cents, len(tx_id), tx_id))
@@ -283,7 +283,7 @@ def terminal_calls(
         parts = []
         for row in rows:
             c = claims[row]
-            k = keys.index(layout.key(b"ttiles", c.terminal_id), layout.key(b"frauds", c.terminal_id))
+            k = keys.index(layout.key(b"tsums", c.terminal_id), layout.key(b"frauds", c.terminal_id))
             m = keys.index(layout.bucket_key(b"tmark", c.terminal_id), layout.bucket_key(b"lrec", c.terminal_id))
             tx_id = c.transaction_id
             parts.append(b"%d,%d,%s,%d,%s,%d,%s" % (k, m, c.flag, c.event_time_ms, c.label, len(tx_id), tx_id))
@@ -379,7 +379,7 @@ def apply_calls(
         parts = []
         for row in rows:
             a = joins[row]
-            k = keys.index(layout.key(b"frauds", a.terminal_id), layout.key(b"ttiles", a.terminal_id))
+            k = keys.index(layout.key(b"frauds", a.terminal_id), layout.key(b"tsums", a.terminal_id))
             m = keys.index(layout.bucket_key(b"lrec", a.terminal_id))
             tx_id, how = a.transaction_id, b"o" if a.own else b"j"
             parts.append(b"%d,%d,%s,%d,%s,%d,%s" % (k, m, how, a.event_time_ms, a.value, len(tx_id), tx_id))

@@ -5,18 +5,24 @@ Semantics are those of :mod:`fraudcore.features.definition`; this docstring spec
 ends with exactly one id after a fixed prefix), ``<tag>`` the hash tag of a slot bucket (see
 :mod:`fraudcore.features.buckets`: ``{<n>}``, the same for every key of one bucket, so all of them
 hash to one cluster slot). Times are epoch milliseconds, amounts cents, tiles ``t // tile_ms`` and
-days ``t // 86_400_000``, written as decimal integers. State is bounded by the entities and the
-windows: nothing is kept per transaction beyond the claim horizon, except fraud label records. (The
-kinds differ from those of the earlier layout, whose ``cust``, ``term``, ``fraud``, ``tx``, ``label``
-and ``held`` keys the store neither reads nor writes: delete them, or let them expire.)
+days ``t // 86_400_000``, written as decimal integers (except in the binary tile strings). State is
+bounded by the entities and the windows: nothing is kept per transaction beyond the claim horizon,
+except fraud label records. (The
+kinds differ from those of the earlier layouts, whose ``cust``, ``term``, ``fraud``, ``tx``, ``label``,
+``held``, ``ctiles`` and ``ttiles`` keys the store neither reads nor writes: delete them, or let them
+expire.)
 
 =====================================  ======  =========================================================
 Key                                    Type    Content
 =====================================  ======  =========================================================
-``<ns>:ctiles:<tag>:<customer id>``    string  The customer's tiles: a MessagePack array, flat, of
-                                               ``tile, count, cents`` per tile holding transactions,
-                                               in tile order. Tag of the customer id.
-``<ns>:ttiles:<tag>:<terminal id>``    string  The terminal's tiles: the same, ``tile, count`` per tile.
+``<ns>:csums:<tag>:<customer id>``     string  The customer's tiles, binary (big-endian signed
+                                               integers): a header ``count`` (5 bytes), ``cents``
+                                               (8), the sums of the tiles dropped; then per tile
+                                               holding transactions, in tile order, ``tile`` (4),
+                                               and the running ``count``, ``cents`` of the tiles up
+                                               to it. Tag of the customer id.
+``<ns>:tsums:<tag>:<terminal id>``     string  The terminal's tiles: the same without cents (header
+                                               ``count``; per tile ``tile``, running ``count``).
                                                Tag of the terminal id.
 ``<ns>:frauds:<tag>:<terminal id>``    hash    The terminal's frauds: field ``<tile>:<labeled_at>``,
                                                value how many of its transactions of that tile have
@@ -59,13 +65,17 @@ history keeps what 30-odd days of traffic need, whatever the wall clock.
 Phases. Every script call touches the keys of one bucket only (on standalone Redis the calls of a
 phase are merged into one, which changes nothing but the cost). Entity hashes and day indexes are
 declared in ``KEYS``; day hashes are named after their index (same tag). A script reads each tile
-string once per call and writes it back once at its end (a hash of tile fields cost about four
-times the Redis CPU: every field became a Lua string to parse on each read); it reads a fraud hash
-once (``HGETALL``) and keeps it in step with its writes. A row's window counts cost a few binary
-searches, not a walk over the tiles: running sums of each tile string (extended from the first tile
-a row changed) and, per fraud hash, its fields sorted by tile with running sums, less those labelled
-after the row's time (found in the fields sorted by labeled_at), rebuilt after the hash changes.
-Recording (or peeking) a batch runs
+string once per call and writes it back once at its end; in between a row's change is a splice of
+the string (a new tile appended, the last one rewritten, the dropped ones cut off: the header takes
+their sums), and a row's window counts are the running sums at a few binary searches over the
+records' tiles, with no pass over the tiles and no decoding (a MessagePack array per key, decoded,
+re-summed and re-encoded per row, cost 1.7 times the Redis CPU of phases B and C; a hash of tile
+fields far more: every field a Lua string to parse on each read; BENCHMARKS.md). Running sums keep growing with the
+key's life; a prune whose dropped sums pass 2^36 transactions or 2^50 cents rewrites the records
+relative to the first one kept, so they stay exact and within their widths. A script reads a fraud
+hash once (``HGETALL``) and keeps it in step with its writes; per fraud hash, its fields sorted by
+tile with running sums, less those labelled after the row's time (found in the fields sorted by
+labeled_at), rebuilt after the hash changes. Recording (or peeking) a batch runs
 
 A. per tx bucket, ``claim_transactions.lua``: look the id up in the bucket's claim days; unclaimed,
    claim it in the day of its event time, taking the label held for it into the claim (the caller

@@ -575,3 +575,44 @@ async def test_one_busy_card_and_terminal_in_a_large_batch(store_client: RedisCl
     assert await store.record_transactions(batch) == await twin.record_transactions(batch) == peeked
     frauds = {counts.terminal_fraud for counts in counts_only(peeked)}
     assert len(frauds) > 10  # labels known at some rows' times only
+
+
+def _shift_sums(raw: bytes, widths: tuple[int, ...], by: int) -> bytes:
+    """A tile string (see the key table of ``redis_store``) with ``by`` added to the header's and every
+    record's sums: the same windows, as after a long life of the key."""
+
+    def shifted(sums: bytes) -> bytes:
+        out, at = b"", 0
+        for width in widths:
+            out += (int.from_bytes(sums[at : at + width], "big", signed=True) + by).to_bytes(width, "big", signed=True)
+            at += width
+        return out
+
+    header, record = sum(widths), 4 + sum(widths)
+    records = [raw[i : i + record] for i in range(header, len(raw), record)]
+    return shifted(raw[:header]) + b"".join(r[:4] + shifted(r[4:]) for r in records)
+
+
+async def test_tile_sums_grown_large_are_rebased_when_pruned(store_client: RedisClient, namespace: str) -> None:
+    """Running sums far above the content (a key alive for years) give the same windows, and the first
+    prune past the rebase threshold makes them relative to the first tile kept again."""
+    spec = FeatureSpec(customer_windows_days=(1, 2), terminal_windows_days=(1, 2), label_delay_days=1)
+    t = 1_600_000_000_000
+    txs = [TxFacts(f"t{i}", "card", "term", t + i * 10 * HOUR, 100 + i) for i in range(40)]  # 16 days
+    store, twin = RedisFeatureStore(store_client, spec, namespace), MemoryFeatureStore(spec)
+    assert await store.record_transactions(txs[:20]) == await twin.record_transactions(txs[:20])
+    keys = {
+        kind: [key async for key in store_client.scan_iter(match=f"{namespace}:{kind}:*")]
+        for kind in ("csums", "tsums")
+    }
+    big = 2**37  # above the count threshold (2**36), within the count width (i5)
+    for kind, widths in (("csums", (5, 8)), ("tsums", (5,))):
+        (key,) = keys[kind]
+        raw = await store_client.get(key)
+        assert isinstance(raw, bytes)
+        await store_client.set(key, _shift_sums(raw, widths, big))
+    assert await store.record_transactions(txs[20:]) == await twin.record_transactions(txs[20:])
+    for kind in ("csums", "tsums"):
+        raw = await store_client.get(keys[kind][0])
+        assert isinstance(raw, bytes)
+        assert int.from_bytes(raw[:5], "big", signed=True) < 40  # the header's count: rebased

@@ -65,14 +65,14 @@ async def test_one_batch_lands_on_every_master(
         b"tmark": day_keys([(tx.terminal_id, tx.event_time_ms) for tx in txs]),
         b"lrec": day_keys([(tx.terminal_id, tx.event_time_ms) for tx in txs if tx.transaction_id in fraud_ids]),
         b"hold": 0,  # every held label was taken by its transaction
-        b"ctiles": len({tx.customer_id for tx in txs}),
-        b"ttiles": len({tx.terminal_id for tx in txs}),
+        b"csums": len({tx.customer_id for tx in txs}),
+        b"tsums": len({tx.terminal_id for tx in txs}),
         b"frauds": len({tx.terminal_id for tx in txs if tx.transaction_id in fraud_ids}),
     }
     assert {kind: sum(kinds.get(kind, 0) for kinds in per_master.values()) for kind in expected} == expected
     totals = {port: sum(kinds.values()) for port, kinds in per_master.items()}
     assert all(total > sum(totals.values()) / 5 for total in totals.values()), totals
-    assert all({b"claim", b"ctiles", b"ttiles"} <= kinds.keys() for kinds in per_master.values()), per_master
+    assert all({b"claim", b"csums", b"tsums"} <= kinds.keys() for kinds in per_master.values()), per_master
     await cluster_client.delete(*[key async for key in cluster_client.scan_iter(match=f"{namespace}:*")])
 
 

@@ -189,104 +189,134 @@ local function rec_put(idx, day, id, value)
   end
 end
 
--- Tile strings (customer and terminal tiles): a MessagePack array, flat, ``width`` numbers per tile
--- (the tile first), in tile order; read once per call (``tiles``), changed in this table, and
--- written back once when the call ends (``write_tiles``).
-local packed, changed = {}, {}
+-- Tile strings (customer and terminal tiles): binary, a header then one record per tile holding
+-- transactions, in tile order, each with the running sums of the tiles up to it (so a window is two
+-- binary searches and no pass over the tiles). Big-endian signed integers: ``width`` 3 (customers)
+-- header ``count, cents`` (i5, i8: the sums before the first record, i.e. of the tiles dropped),
+-- record ``tile, count, cents`` (i4, i5, i8, running); ``width`` 2 (terminals) the same without
+-- cents. Read once per call (``tiles``), spliced in this table, written back once when the call ends
+-- (``write_tiles``).
+local sunpack, spack = struct.unpack, struct.pack
+local TILE_FORMATS = {
+  [2] = {sums = '>i5', record = '>i4i5', header = 5, size = 9, cents = false},
+  [3] = {sums = '>i5i8', record = '>i4i5i8', header = 13, size = 17, cents = true},
+}
+-- a pruned string whose dropped sums pass these is rebased (its running sums made relative to its
+-- first record), so they stay exact (doubles) and within their widths
+local REBASE_COUNT, REBASE_CENTS = 2 ^ 36, 2 ^ 50
+local bins, formats, changed = {}, {}, {}
 
--- Running sums of a tile string, per key: ``{valid, counts, cents}``, ``counts[i]`` the count of its
--- first ``i`` tiles, right for ``i <= valid``; a change at a tile lowers ``valid`` below it, and
--- ``tile_sums`` extends them again. A window's sums are then two binary searches away.
-local sums_of = {}
-
-local function tiles_changed(key, at, width)
-  local s = sums_of[key]
-  local before = (at - 1) / width -- tiles before position ``at`` keep their sums
-  if s and before < s.valid then s.valid = before end
-end
-
-local function tile_sums(key, width)
-  local a = packed[key]
-  local s = sums_of[key]
+-- the tile string of ``key`` (read on first use), ``width`` 2 (terminal) or 3 (customer)
+local function tiles(key, width)
+  local s = bins[key]
   if not s then
-    s = {valid = 0, {[0] = 0}, {[0] = 0}}
-    sums_of[key] = s
+    local f = TILE_FORMATS[width]
+    s = redis.call('GET', key) or string.rep('\0', f.header)
+    bins[key], formats[key] = s, f
   end
-  local counts, cents = s[1], s[2]
-  for i = s.valid + 1, #a / width do
-    local p = (i - 1) * width + 1
-    counts[i] = counts[i - 1] + a[p + 1]
-    if width == 3 then cents[i] = cents[i - 1] + a[p + 2] end
-  end
-  s.valid = #a / width
-  return counts, cents
+  return s
 end
 
--- how many tiles of a tile string are <= x
-local function tiles_upto(a, width, x)
-  local lo, hi = 0, #a / width
+-- the tile of record ``i`` (1-based)
+local function tile_at(key, i)
+  local f = formats[key]
+  return (sunpack('>i4', bins[key], f.header + (i - 1) * f.size + 1))
+end
+
+-- the running count and cents (0 for terminals) of the first ``i`` records (``i = 0``: the header)
+local function tile_sums(key, i)
+  local f = formats[key]
+  local at = 1
+  if i > 0 then at = f.header + (i - 1) * f.size + 5 end
+  if f.cents then
+    local count, cents = sunpack('>i5i8', bins[key], at)
+    return count, cents
+  end
+  return (sunpack('>i5', bins[key], at)), 0
+end
+
+-- how many records have a tile <= x
+local function tile_upto(key, x)
+  local s, f = bins[key], formats[key]
+  local first, size = f.header + 1, f.size
+  local lo, hi = 0, (#s - f.header) / size
+  if hi == 0 or sunpack('>i4', s, first + (hi - 1) * size) <= x then return hi end
+  hi = hi - 1
   while lo < hi do
-    local mid = math.floor((lo + hi + 1) / 2)
-    if a[(mid - 1) * width + 1] <= x then lo = mid else hi = mid - 1 end
+    local mid = lo + hi + 1
+    mid = (mid - mid % 2) / 2
+    if sunpack('>i4', s, first + (mid - 1) * size) <= x then lo = mid else hi = mid - 1 end
   end
   return lo
 end
 
-local function tiles(key)
-  local a = packed[key]
-  if not a then
-    local raw = redis.call('GET', key)
-    a = (raw and cmsgpack.unpack(raw)) or {}
-    packed[key] = a
-  end
-  return a
+local function pack_sums(f, count, cents)
+  if f.cents then return spack('>i5i8', count, cents) end
+  return spack('>i5', count)
 end
 
--- add ``x`` (and ``y``, for width 3) to a tile's numbers, keeping the tiles in order
-local function tile_add(key, width, tile, x, y)
-  local a = packed[key]
-  changed[key] = true
-  local at = #a + 1 -- where the tile goes: after the last tile below it
-  while at > 1 and a[at - width] >= tile do
-    if a[at - width] == tile then
-      tiles_changed(key, at - width, width)
-      a[at - width + 1] = a[at - width + 1] + x
-      if width == 3 then a[at - width + 2] = a[at - width + 2] + y end
-      return
+-- records ``from`` .. ``to`` of ``s`` with ``dx``, ``dy`` added to their running sums
+local function shifted(s, f, from, to, dx, dy)
+  local parts = {}
+  for i = from, to do
+    local at = f.header + (i - 1) * f.size + 1
+    if f.cents then
+      local tile, count, cents = sunpack('>i4i5i8', s, at)
+      parts[#parts + 1] = spack('>i4i5i8', tile, count + dx, cents + dy)
+    else
+      local tile, count = sunpack('>i4i5', s, at)
+      parts[#parts + 1] = spack('>i4i5', tile, count + dx)
     end
-    at = at - width
   end
-  tiles_changed(key, at, width)
-  if width == 3 then
-    table.insert(a, at, y)
-  end
-  table.insert(a, at, x)
-  table.insert(a, at, tile)
+  return table.concat(parts)
 end
 
--- drop the tiles <= cut (the first ones)
-local function tile_prune(key, width, cut)
-  local a = packed[key]
-  if not a[1] or a[1] > cut then return end
-  local first = 1
-  while a[first] and a[first] <= cut do first = first + width end
-  local kept
-  if #a - first < 7000 then -- copied in C (``unpack`` takes up to 8000 values)
-    kept = {unpack(a, first)}
+-- add ``x`` transactions (and ``y`` cents, customers) to a tile, keeping the records in order
+local function tile_add(key, tile, x, y)
+  local s, f = bins[key], formats[key]
+  y = y or 0
+  local n = (#s - f.header) / f.size
+  local p = tile_upto(key, tile)
+  local count, cents = tile_sums(key, p)
+  local before = p -- records kept before the new one
+  if p > 0 and tile_at(key, p) == tile then before = p - 1 end
+  local record = spack('>i4', tile) .. pack_sums(f, count + x, cents + y)
+  local tail = ''
+  if p < n then tail = shifted(s, f, p + 1, n, x, y) end
+  if before == n then
+    bins[key] = s .. record
   else
-    kept = {}
-    for i = first, #a do kept[#kept + 1] = a[i] end
+    bins[key] = string.sub(s, 1, f.header + before * f.size) .. record .. tail
   end
-  packed[key], changed[key], sums_of[key] = kept, true, nil
+  changed[key] = true
+end
+
+-- drop the tiles <= cut (the first ones); the header takes their sums
+local function tile_prune(key, cut)
+  local s, f = bins[key], formats[key]
+  if #s == f.header or tile_at(key, 1) > cut then return end
+  local q = tile_upto(key, cut)
+  local count, cents = tile_sums(key, q)
+  local n = (#s - f.header) / f.size
+  local rest = ''
+  if q == n then
+    count, cents = 0, 0
+  elseif count > REBASE_COUNT or cents > REBASE_CENTS then
+    rest = shifted(s, f, q + 1, n, -count, -cents)
+    count, cents = 0, 0
+  else
+    rest = string.sub(s, f.header + q * f.size + 1)
+  end
+  bins[key], changed[key] = pack_sums(f, count, cents) .. rest, true
 end
 
 local function write_tiles(ttl)
   if not record then return end
   for key in pairs(changed) do
-    if #packed[key] == 0 then
+    if #bins[key] == formats[key].header then
       redis.call('DEL', key)
     else
-      redis.call('SET', key, cmsgpack.pack(packed[key]), 'EX', ttl)
+      redis.call('SET', key, bins[key], 'EX', ttl)
     end
   end
 end

@@ -16,10 +16,9 @@ end
 -- whether the terminal (tiles ``tk``, frauds ``fk``) has more recorded transactions in ``tile`` than
 -- fraud counts there (over all labeled_at fields)
 local function uncounted(tk, fk, tile)
-  local count, a = 0, tiles(tk)
-  for i = 1, #a, 2 do
-    if a[i] == tile then count = a[i + 1] end
-  end
+  tiles(tk, 2)
+  local count, p = 0, tile_upto(tk, tile)
+  if p > 0 and tile_at(tk, p) == tile then count = tile_sums(tk, p) - tile_sums(tk, p - 1) end
   local frauds = 0
   for _, v in pairs(entity(fk, parse_fraud)) do
     if v[1] == tile then frauds = frauds + v[2] end

@@ -34,33 +34,37 @@ for _, row in ipairs(rows) do
   local base, day = prune_base(t, clock), day_of(t)
   advance(mk, day_of(base - claim_horizon))
   local now = floordiv(t, tile_ms)
-  local a = tiles(ck)
+  tiles(ck, 3)
   local mark = new == '0' and rec_get(mk, day, id) or nil
   local added = false
   if new == '1' or (new == '0' and not mark and not below_floor(mk, day)) then
-    tile_add(ck, 3, now, 1, tonumber(cents))
-    tile_prune(ck, 3, floordiv(base - horizon, tile_ms))
-    a = packed[ck]
+    tile_add(ck, now, 1, tonumber(cents))
+    tile_prune(ck, floordiv(base - horizon, tile_ms))
     added = true
   end
 
   -- windows: the tiles (now - w, now]; a transaction recorded before sees its own tile as it was
   -- when it was added (its mark), so a redelivery gets the first answer's counts
   local o = #out
-  local counts, cents = tile_sums(ck, 3)
-  local top, below = tiles_upto(a, 3, now), tiles_upto(a, 3, now - 1)
+  local top = tile_upto(ck, now)
+  local below = top
+  if top > 0 and tile_at(ck, top) == now then below = top - 1 end
+  local count_top, cents_top = tile_sums(ck, top)
   local dn, dc = 0, 0
-  if added then
-    rec_put(mk, day, id, num(counts[top] - counts[below]) .. ':' .. num(cents[top] - cents[below]))
-  elseif mark then
-    local n0, c0 = string.match(mark, '^(%d+):(%d+)$')
-    if n0 then
-      dn, dc = tonumber(n0) - (counts[top] - counts[below]), tonumber(c0) - (cents[top] - cents[below])
+  if added or mark then
+    local count_below, cents_below = tile_sums(ck, below)
+    local own_count, own_cents = count_top - count_below, cents_top - cents_below
+    if added then
+      rec_put(mk, day, id, num(own_count) .. ':' .. num(own_cents))
+    else
+      local n0, c0 = string.match(mark, '^(%d+):(%d+)$')
+      if n0 then dn, dc = tonumber(n0) - own_count, tonumber(c0) - own_cents end
     end
   end
   for j = 1, nc do
-    local low = tiles_upto(a, 3, now - cw[j])
-    out[o + j], out[o + nc + j] = num(counts[top] - counts[low] + dn), num(cents[top] - cents[low] + dc)
+    local low = tile_upto(ck, now - cw[j])
+    local count_low, cents_low = tile_sums(ck, low)
+    out[o + j], out[o + nc + j] = num(count_top - count_low + dn), num(cents_top - cents_low + dc)
   end
 end
 write_tiles(ttl)

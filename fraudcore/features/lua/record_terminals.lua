@@ -71,11 +71,10 @@ for _, row in ipairs(rows) do
   local base, day = prune_base(t, clock), day_of(t)
   advance(mk, day_of(base - claim_horizon))
   local now = floordiv(t, tile_ms)
-  local a = tiles(tk)
+  tiles(tk, 2)
   if new == '1' or (new == '0' and not rec_get(mk, day, id) and not below_floor(mk, day)) then
-    tile_add(tk, 2, now, 1)
-    tile_prune(tk, 2, floordiv(base - horizon, tile_ms))
-    a = packed[tk]
+    tile_add(tk, now, 1)
+    tile_prune(tk, floordiv(base - horizon, tile_ms))
     rec_put(mk, day, id, '1')
   end
   if label ~= '' then apply_label(fk, lidx, id, t, label, base, horizon, tile_ms) end
@@ -85,9 +84,8 @@ for _, row in ipairs(rows) do
   local oldest = e - tw[nt]
   local o = #out
   for j = 1, 2 * nt do out[o + j] = 0 end
-  local counts = tile_sums(tk, 2)
-  local top = tiles_upto(a, 2, e)
-  for j = 1, nt do out[o + j] = counts[top] - counts[tiles_upto(a, 2, e - tw[j])] end
+  local count_top = tile_sums(tk, tile_upto(tk, e))
+  for j = 1, nt do out[o + j] = count_top - tile_sums(tk, tile_upto(tk, e - tw[j])) end
   local index = fraud_index(fk)
   local sorted, sums, by_at = index[1], index[2], index[3]
   local upto_e = sums[count_upto(sorted, e)]

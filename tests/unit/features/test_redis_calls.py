@@ -84,9 +84,9 @@ def test_buckets_are_spread_evenly_over_the_slots() -> None:
 
 
 def test_keys_carry_the_tag_of_their_id_first() -> None:
-    key = LAYOUT.key(b"ctiles", b"a{b}c")
-    assert key == b"ns:ctiles:" + bucket_tag(bucket_of(b"a{b}c")) + b":a{b}c"
-    assert key_slot(key) == key_slot(LAYOUT.key(b"ttiles", b"a{b}c")) == key_slot(bucket_tag(bucket_of(b"a{b}c")))
+    key = LAYOUT.key(b"csums", b"a{b}c")
+    assert key == b"ns:csums:" + bucket_tag(bucket_of(b"a{b}c")) + b":a{b}c"
+    assert key_slot(key) == key_slot(LAYOUT.key(b"tsums", b"a{b}c")) == key_slot(bucket_tag(bucket_of(b"a{b}c")))
     with pytest.raises(ValueError, match="free of"):
         KeyLayout("a{b")
 
@@ -136,11 +136,11 @@ def test_out_of_range_amounts_are_refused() -> None:
 def test_customer_and_terminal_rows_index_their_keys() -> None:
     claims = [Claim(True, b"t1", b"c", b"m", T, 10), Claim(False, b"t,2", b"c", b"m", T + 1, 20, b"1|99")]
     [customers] = customer_calls(LAYOUT, claims, DEFAULT_SPEC, record=True, per_bucket=False)
-    assert customers.keys == (LAYOUT.key(b"ctiles", b"c"), LAYOUT.bucket_key(b"cmark", b"c"))
+    assert customers.keys == (LAYOUT.key(b"csums", b"c"), LAYOUT.bucket_key(b"cmark", b"c"))
     assert customers.args[-1] == b"1,2,1,%d,10,2,t11,2,0,%d,20,3,t,2" % (T, T + 1)
     [terminals] = terminal_calls(LAYOUT, claims, DEFAULT_SPEC, record=False, per_bucket=False)
     assert terminals.keys == (
-        LAYOUT.key(b"ttiles", b"m"),
+        LAYOUT.key(b"tsums", b"m"),
         LAYOUT.key(b"frauds", b"m"),
         LAYOUT.bucket_key(b"tmark", b"m"),
         LAYOUT.bucket_key(b"lrec", b"m"),
@@ -180,7 +180,7 @@ def test_labels_join_on_their_claim_or_their_own_facts() -> None:
     own_call = next(call for call in applied if joins[call.rows[0]].own)
     assert own_call.keys == (
         LAYOUT.key(b"frauds", b"own:1"),
-        LAYOUT.key(b"ttiles", b"own:1"),
+        LAYOUT.key(b"tsums", b"own:1"),
         LAYOUT.bucket_key(b"lrec", b"own:1"),
     )
     assert own_call.args[-1] == b"1,3,o,%d,0|%d,1,y" % (T - 9 * DAY_MS, T + 6)
