@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator, Callable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from fraudcore.metrics_registry import process_registry
+
 __all__ = ["KINDS", "OUTCOMES", "ProducerMetrics", "mirrored"]
 
 KINDS = ("transaction", "label")
@@ -26,7 +28,7 @@ class ProducerMetrics:
     """Every metric the producer exports, registered in one registry (served on ``/metrics``)."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry or CollectorRegistry()
+        self.registry = registry or process_registry()
         r = self.registry
         self.events = Counter(
             "fraudstream_producer_events",

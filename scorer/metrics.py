@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from fraudcore.features.redis_refusals import UNAVAILABILITY_KINDS
+from fraudcore.metrics_registry import process_registry
 from fraudcore.models.errors import ModelLoadFailure
 from schemas.enums import ReasonCode
 
@@ -19,7 +20,7 @@ class ScorerMetrics:
     """Every metric the scorer exports, registered in one registry (served on ``/metrics``)."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry or CollectorRegistry()
+        self.registry = registry or process_registry()
         r = self.registry
         self.transactions = Counter(
             "fraudstream_scorer_transactions", "Transactions consumed, by outcome.", ["outcome"], registry=r

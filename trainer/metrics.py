@@ -13,6 +13,8 @@ from typing import Final, Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from fraudcore.metrics_registry import process_registry
+
 __all__ = [
     "CACHE_OUTCOMES",
     "DRIFT_SIGNALS",
@@ -57,7 +59,7 @@ class TrainerMetrics:
     """
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry or CollectorRegistry()
+        self.registry = registry or process_registry()
         r = self.registry
         self.events = Counter(
             "fraudstream_trainer_events",

@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+from prometheus_client import generate_latest
 from prometheus_client.metrics import MetricWrapperBase
 
 from producer.metrics import ProducerMetrics
@@ -66,3 +67,11 @@ def test_every_dashboard_queries_only_catalogued_metrics() -> None:
     series = {re.sub(r"_(bucket|sum|count)$", "", name) if name not in catalogue else name for name in used}
     assert series - set(catalogue) == set()
     assert len(series) >= 25
+
+
+def test_each_process_serves_the_standard_process_series_and_no_created_series() -> None:
+    for owner in (ScorerMetrics(), TrainerMetrics(), ProducerMetrics()):
+        exposition = generate_latest(owner.registry).decode()
+        for standard in ("process_cpu_seconds_total", "process_resident_memory_bytes", "python_info"):
+            assert f"\n{standard}" in exposition, standard
+        assert "_created" not in exposition
