@@ -7,9 +7,9 @@
 -- has no claim floor (no stream yet); with one it is refused as unjoinable.
 -- KEYS: per bucket its claim-day index, its held-labels hash, then its claims hash. ARGV: mode
 -- (always '1'), ttl, bound of held labels per hash, then per label four values: the index in KEYS of
--- its claim-day index, its
--- transaction id, its value ('<1 or 0>|<labeled_at>'), the event time it carries ('' when it does
--- not carry a terminal and an event time).
+-- its claim-day index, its transaction id, its value ('<1 or 0>|<labeled_at>'), the event time it
+-- carries ('' when it does not carry a terminal and an event time). It writes the held-labels hashes
+-- only (declared keys).
 -- Returns per label two strings: its outcome letter (j: join on the claim, o: join on its own
 -- terminal and time, h held, u unchanged (held already), b refused: before its transaction, x
 -- refused: not recorded and the held labels are at their bound, r refused: no claim and nothing to

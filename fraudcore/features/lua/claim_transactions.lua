@@ -1,11 +1,12 @@
 -- Phase A of recording (or peeking) transactions, in their transaction bucket: claim each
--- transaction in its bucket's claims (raising the claim floor first, and dropping some claims below
--- it) and take the label held for it (moved into the claim).
+-- transaction in its bucket's claims hash, listed in its day (the claim floor raised first; then a
+-- bounded number of the claims below it deleted: ``claims_drain``), and take the label held for it
+-- (moved into the claim).
 -- KEYS: per bucket its claim-day index, its held-labels hash, then its claims hash. ARGV: mode, ttl,
 -- claim horizon, the stream's event-time clock ('' when unknown; see ``prune_base``), then per
--- transaction three values: the index in KEYS of its claim-day index, its id, the value it claims ('<t>|<cents>|<n>|
--- <customer id><terminal id>'). A claim is stored as '<label>;<value>', the label ('<1 or 0>|
--- <labeled_at>', or empty) the one held for the transaction when it was claimed.
+-- transaction three values: the index in KEYS of its claim-day index, its id, the value it claims
+-- ('<t>|<cents>|<n>|<customer id><terminal id>'). A claim is stored as '<label>;<value>', the label
+-- ('<1 or 0>|<labeled_at>', or empty) the one held for the transaction when it was claimed.
 -- Returns per transaction two strings: the claim found ('' when claimed now; the caller compares its
 -- value with its own: another one is a conflict) and the label of the claim ('' when none; a held
 -- label dated before the transaction is dropped, not returned: 'd' says so in record mode). A
@@ -61,7 +62,7 @@ local function drop_expired(idx, hk)
   end
 end
 
-local ids, rows = {}, {}
+local ids = {}
 held = {}
 for i = 1, (#ARGV - 4) / 3 do
   local k = tonumber(ARGV[2 + 3 * i])
