@@ -168,7 +168,7 @@ def claim_calls(
     per_bucket: bool,
     clock_ms: int | None = None,
 ) -> list[ScriptCall]:
-    """Phase A: claim each transaction in its bucket's claim days and take the label held for it."""
+    """Phase A: claim each transaction in its bucket's claims and take the label held for it."""
     ids = [tx.transaction_id.encode() for tx in batch]
     for tx in batch:
         if not 0 <= tx.amount_cents <= MAX_CENTS:

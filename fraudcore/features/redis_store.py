@@ -134,7 +134,7 @@ refused phase wrote nothing, the phases before it are complete, and the retry ad
 The clock. ``b = min(t, clock)``, ``clock`` the stream's event-time clock the caller passes with the
 batch (``b = t`` without one): a transaction forged far ahead of the stream prunes and drops no more
 than an honest one at the clock would. The scorer refuses transactions more than the claim horizon
-behind its clock, so the ones it records always find their claim day held.
+behind its clock, so the ones it records are never below the claim floor.
 
 Expiry. A key gets ``EXPIRE key_ttl_s`` at the end of each script call that wrote it, a safety net
 for idle keys (a card that stops paying); retention itself follows event time, as above.
