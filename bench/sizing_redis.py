@@ -2,8 +2,8 @@
 
 The census is layout-agnostic: it scans every key under the store's namespace, one Redis type at a
 time, groups them in families by the first segment after the namespace (``<ns>:<family>:...``) and
-their type (so a per-bucket index and the day hashes it lists, ``<ns>:claim:<tag>`` a zset and
-``<ns>:claim:<tag>:<day>`` hashes, are two families), samples up to a number of keys per family
+their type (so a per-bucket index and the day lists it names, ``<ns>:cday:<tag>`` a zset and
+``<ns>:cday:<tag>:<day>`` lists, are two families), samples up to a number of keys per family
 uniformly (reservoir sampling) and asks ``MEMORY USAGE <key> SAMPLES 0`` (exact) and the element
 count (fields, members; 1 for a string) of each. What a family is keyed by (card, terminal,
 transaction or nothing of those: a bucket, a day, a tile) is read from its keys' last segment.

@@ -112,8 +112,8 @@ class KeyLayout:
         return b"%s%s:%s:%s" % (self._prefix, kind, bucket_tag(bucket_of(entity_id)), entity_id)
 
     def bucket_key(self, kind: bytes, entity_id: bytes) -> bytes:
-        """The key of ``kind`` (``hold``, or the day indexes ``claim``, ``cmark``, ``tmark``, ``lrec``)
-        of the bucket of an id."""
+        """The key of ``kind`` (``claims``, ``hold``, or the day indexes ``cday``, ``cmark``, ``tmark``,
+        ``lrec``) of the bucket of an id."""
         return b"%s%s:%s" % (self._prefix, kind, bucket_tag(bucket_of(entity_id)))
 
 
@@ -143,6 +143,12 @@ class _Keys:
         return at
 
 
+def claim_keys(layout: KeyLayout, tx_id: bytes) -> tuple[bytes, bytes, bytes]:
+    """The claim keys of a transaction's bucket, in the scripts' ``KEYS`` order: its claim-day index,
+    its held labels and its claims."""
+    return layout.bucket_key(b"cday", tx_id), layout.bucket_key(b"hold", tx_id), layout.bucket_key(b"claims", tx_id)
+
+
 def tx_value(tx: TxFacts) -> bytes:
     customer = tx.customer_id.encode()
     return b"%d|%d|%d|%s%s" % (tx.event_time_ms, tx.amount_cents, len(customer), customer, tx.terminal_id.encode())
@@ -162,7 +168,7 @@ def claim_calls(
     per_bucket: bool,
     clock_ms: int | None = None,
 ) -> list[ScriptCall]:
-    """Phase A: claim each transaction in its bucket's claim days and take the label held for it."""
+    """Phase A: claim each transaction in its bucket's claims and take the label held for it."""
     ids = [tx.transaction_id.encode() for tx in batch]
     for tx in batch:
         if not 0 <= tx.amount_cents <= MAX_CENTS:
@@ -174,7 +180,7 @@ def claim_calls(
         args: list[Arg] = [*head]
         for row in rows:
             tx_id = ids[row]
-            k = keys.index(layout.bucket_key(b"claim", tx_id), layout.bucket_key(b"hold", tx_id))
+            k = keys.index(*claim_keys(layout, tx_id))
             args += [k, tx_id, tx_value(batch[row])]
         calls.append(ScriptCall(CLAIM_TRANSACTIONS, tuple(keys.keys), tuple(args), rows))
     return calls
@@ -320,7 +326,7 @@ def label_claim_calls(
         args: list[Arg] = [b"1", spec.key_ttl_s, spec.held_labels_per_bucket]
         for row in rows:
             label, tx_id = labels[row], ids[row]
-            k = keys.index(layout.bucket_key(b"claim", tx_id), layout.bucket_key(b"hold", tx_id))
+            k = keys.index(*claim_keys(layout, tx_id))
             own = (
                 b"%d" % label.event_time_ms
                 if label.terminal_id is not None and label.event_time_ms is not None

@@ -7,10 +7,13 @@ ends with exactly one id after a fixed prefix), ``<tag>`` the hash tag of a slot
 hash to one cluster slot). Times are epoch milliseconds, amounts cents, tiles ``t // tile_ms`` and
 days ``t // 86_400_000``, written as decimal integers (except in the binary tile strings). State is
 bounded by the entities and the windows: nothing is kept per transaction beyond the claim horizon,
-except fraud label records. (The
-kinds differ from those of the earlier layouts, whose ``cust``, ``term``, ``fraud``, ``tx``, ``label``,
-``held``, ``ctiles`` and ``ttiles`` keys the store neither reads nor writes: delete them, or let them
-expire.)
+except fraud label records. (The kinds differ from those of the earlier layouts, whose ``cust``,
+``term``, ``fraud``, ``tx``, ``label`` and ``held`` keys the store neither reads nor writes: delete
+them, or let them expire. Nor does it read the ``claim``, ``ctiles`` and ``ttiles`` keys of the first
+tiled layout (claims looked up in every claim day, tiles as MessagePack arrays): after upgrading
+from it, the windows start empty, and for a claim horizon a transaction recorded before is not
+recognised when delivered again, and a label for it not yet past its claim horizon is held, then
+dropped.)
 
 =====================================  ======  =========================================================
 Key                                    Type    Content
@@ -28,23 +31,29 @@ Key                                    Type    Content
                                                value how many of its transactions of that tile have
                                                that fraud label as their winning label. Tag of the
                                                terminal id.
-``<ns>:claim:<tag>``, ``…:<day>``      zset,   Claims of the bucket's transactions (tag of the tx id):
-                                       hash    per event-time day a hash, field the tx id, value
+``<ns>:claims:<tag>``                  hash    Claims of the bucket's transactions (tag of the tx id):
+                                               field the tx id, value
                                                ``<label>;<t>|<cents>|<n>|<customer id><terminal id>``
                                                (``n`` the byte length of the customer id; ``label``
-                                               the one held for it when it was claimed, or empty).
-                                               The index (zset) lists the days held (member and score
-                                               the day) and ``floor``, scored with the first day kept.
+                                               the one held for it when it was claimed, or empty). A
+                                               claim whose day is below the claim floor is gone: read
+                                               as absent, and deleted soon (see below).
+``<ns>:cday:<tag>``, ``…:<day>``       zset,   The claims' days: per event-time day a list of the ids
+                                       list    claimed that day (in claim order); the index (zset)
+                                               lists the days whose list is not empty (member and
+                                               score the day) and ``floor``, scored with the first
+                                               day kept (the claim floor).
 ``<ns>:cmark:<tag>``, ``…:<day>``      zset,   Per customer bucket, the transactions added to their
                                        hash    customer's tiles (field the tx id, value ``1``), by
-                                               event-time day, indexed as the claims.
+                                               event-time day: a hash per day, indexed as the claims'
+                                               days.
 ``<ns>:tmark:<tag>``, ``…:<day>``      zset,   The same per terminal bucket, for the terminal tiles.
                                        hash
 ``<ns>:lrec:<tag>``, ``…:<day>``       zset,   Per terminal bucket, the label records: field the tx
                                        hash    id, value ``<1 or 0>|<labeled_at>``, the transaction's
                                                winning label when it is fraud, or genuine and replaced
                                                a recorded fraud one; by day of the transaction's event
-                                               time, indexed as the claims.
+                                               time, indexed as the claims' days.
 ``<ns>:hold:<tag>``                    hash    Labels of transactions not recorded yet: field the tx
                                                id, value ``<1 or 0>|<labeled_at>``, then
                                                ``|<transaction time>`` when the label carries it. At most
@@ -54,33 +63,38 @@ Key                                    Type    Content
                                                Tag of the tx id's bucket.
 =====================================  ======  =========================================================
 
-Day records (claims, marks, label records) are dropped a whole day at a time: a script that writes
-for a transaction at ``t`` first drops the days of the bucket before ``day(b - horizon)``, ``b =
-min(t, clock)`` (the claim horizon for claims and marks, the terminal horizon for label records),
-raises the index's ``floor`` to it, and deletes the day hashes. A tile is dropped when its key is
-written: customer tiles ``<= tile(b - customer horizon)``, terminal tiles and fraud fields
-``<= tile(b - terminal horizon)``. Memory is thus flat in event time: a fast replay of months of
-history keeps what 30-odd days of traffic need, whatever the wall clock.
+Day records (marks, label records) are dropped a whole day at a time: a script that writes for a
+transaction at ``t`` first drops the days of the bucket before ``day(b - horizon)``, ``b = min(t,
+clock)`` (the claim horizon for marks, the terminal horizon for label records), raises the index's
+``floor`` to it, and deletes the day hashes. Claims follow the same floor (the claim horizon), but a
+claim is a field of its bucket's one hash, so it is found by one lookup whatever the days held: phase
+A raises the floor, then deletes the claims listed in the days below it, at most ``max(256, 2 x its
+rows)`` per bucket and call, oldest day first (popping them from their day's list, and keeping a claim
+made again since in a later day); a day leaves the index when its list is empty. A tile is dropped
+when its key is written: customer tiles ``<= tile(b - customer horizon)``, terminal tiles and fraud
+fields ``<= tile(b - terminal horizon)``. Memory is thus flat in event time: a fast replay of months
+of history keeps what 30-odd days of traffic need, whatever the wall clock.
 
 Phases. Every script call touches the keys of one bucket only (on standalone Redis the calls of a
-phase are merged into one, which changes nothing but the cost). Entity hashes and day indexes are
-declared in ``KEYS``; day hashes are named after their index (same tag). A script reads each tile
-string once per call and writes it back once at its end; in between a row's change is a splice of
-the string (a new tile appended, the last one rewritten, the dropped ones cut off: the header takes
-their sums), and a row's window counts are the running sums at a few binary searches over the
-records' tiles, with no pass over the tiles and no decoding (a MessagePack array per key, decoded,
-re-summed and re-encoded per row, cost 1.7 times the Redis CPU of phases B and C; a hash of tile
-fields far more: every field a Lua string to parse on each read; BENCHMARKS.md). Running sums keep growing with the
-key's life; a prune whose dropped sums pass 2^36 transactions or 2^50 cents rewrites the records
-relative to the first one kept, so they stay exact and within their widths. A script reads a fraud
-hash once (``HGETALL``) and keeps it in step with its writes; per fraud hash, its fields sorted by
-tile with running sums, less those labelled after the row's time (found in the fields sorted by
-labeled_at), rebuilt after the hash changes. Recording (or peeking) a batch runs
+phase are merged into one, which changes nothing but the cost). Entity hashes, claims hashes and day
+indexes are declared in ``KEYS``; day hashes and day lists are named after their index (same tag). A
+script reads each tile string once per call and writes it back once at its end; in between a row's
+change is a splice of the string (a new tile appended, the last one rewritten, the dropped ones cut
+off: the header takes their sums), and a row's window counts are the running sums at a few binary
+searches over the records' tiles, with no pass over the tiles and no decoding (a MessagePack array
+per key, decoded, re-summed and re-encoded per row, cost 1.7 times the Redis CPU of phases B and C;
+a hash of tile fields far more: every field a Lua string to parse on each read; BENCHMARKS.md).
+Running sums keep growing with the key's life; a prune whose dropped sums pass 2^36 transactions or
+2^50 cents rewrites the records relative to the first one kept, so they stay exact and within their
+widths. A script reads a fraud hash once (``HGETALL``) and keeps it in step with its writes; per
+fraud hash, its fields sorted by tile with running sums, less those labelled after the row's time
+(found in the fields sorted by labeled_at), rebuilt after the hash changes. Recording (or peeking) a
+batch runs
 
-A. per tx bucket, ``claim_transactions.lua``: look the id up in the bucket's claim days; unclaimed,
-   claim it in the day of its event time, taking the label held for it into the claim (the caller
-   compares an earlier claim's value with its own and turns a different one into a conflict, left
-   out of B and C). An unclaimed transaction whose day is below the claim floor is past the claim
+A. per tx bucket, ``claim_transactions.lua``: look the id up in the bucket's claims; unclaimed, claim
+   it and list it in the day of its event time, taking the label held for it into the claim (the
+   caller compares an earlier claim's value with its own and turns a different one into a conflict,
+   left out of B and C). An unclaimed transaction whose day is below the claim floor is past the claim
    horizon: it may be a redelivery whose claim was dropped, so it is not claimed nor added (it gets
    the counts of what is recorded);
 B. per customer bucket, ``record_customers.lua``: add each transaction to its customer's tile (in
@@ -129,20 +143,21 @@ refused phase wrote nothing, the phases before it are complete, and the retry ad
 The clock. ``b = min(t, clock)``, ``clock`` the stream's event-time clock the caller passes with the
 batch (``b = t`` without one): a transaction forged far ahead of the stream prunes and drops no more
 than an honest one at the clock would. The scorer refuses transactions more than the claim horizon
-behind its clock, so the ones it records always find their claim day held.
+behind its clock, so the ones it records are never below the claim floor.
 
 Expiry. A key gets ``EXPIRE key_ttl_s`` at the end of each script call that wrote it, a safety net
 for idle keys (a card that stops paying); retention itself follows event time, as above.
 
 Redis Cluster. The same store and scripts serve standalone Redis, Sentinel and a cluster: only the
 client differs (:func:`~fraudcore.features.open_store.open_feature_store`, ``FRAUD_REDIS_CLUSTER``).
-No call crosses slots, so no script needs ``allow-cross-slot-keys``. While a bucket's slot
-migrates between masters, Redis refuses a call whose declared keys moved (``ASK``, ``TRYAGAIN``),
-and fails a script at the first day hash that moved ("non local key"); each recording script
-therefore touches every day hash it may read, write or drop before its first write, so that failure
-comes before any write. Both are the refusal kind ``cluster_resharding``: the caller retries the
-batch until the slot has moved. The buckets spread the keys
-evenly over the masters; a batch of ``n`` rows costs up to ``min(n, BUCKETS)`` calls per phase there.
+No call crosses slots, so no script needs ``allow-cross-slot-keys``. While a bucket's slot migrates
+between masters, Redis refuses a call whose declared keys moved (``ASK``, ``TRYAGAIN``), and fails a
+script at the first day hash or list that moved ("non local key"); each recording script therefore
+touches every day hash or list it may read, write, pop or drop before its first write, so that failure
+comes before any write (labels phase 1 touches declared keys only). Both are the refusal kind
+``cluster_resharding``: the caller retries the batch until the slot has moved. The buckets spread the
+keys evenly over the masters; a batch of ``n`` rows costs up to ``min(n, BUCKETS)`` calls per phase
+there.
 
 Calls. A phase's calls go out in one pipeline of ``EVALSHA`` (scripts loaded on ``NOSCRIPT``); on a
 cluster redis-py sends each node its share concurrently. The tile scripts take their rows as one

@@ -92,6 +92,8 @@ async def snapshot(client: RedisClient, namespace: str) -> Snapshot:
             content[key] = await client.get(key)
         elif kind == b"hash":
             content[key] = await client.hgetall(key)
+        elif kind == b"list":
+            content[key] = await client.lrange(key, 0, -1)
         else:
             content[key] = await client.zrange(key, 0, -1, withscores=True)
     return content

@@ -55,12 +55,13 @@ async def test_one_batch_lands_on_every_master(
     assert fraud_ids
 
     def day_keys(pairs: list[tuple[str, int]]) -> int:
-        """Day records: per bucket present its index, and a hash per day of it."""
+        """Day records: per bucket present its index, and a hash (claims: a list of ids) per day of it."""
         tagged = {(bucket_of(entity.encode()), t // DAY_MS) for entity, t in pairs}
         return len({bucket for bucket, _ in tagged}) + len(tagged)
 
     expected = {
-        b"claim": day_keys([(tx.transaction_id, tx.event_time_ms) for tx in txs]),
+        b"claims": len({bucket_of(tx.transaction_id.encode()) for tx in txs}),
+        b"cday": day_keys([(tx.transaction_id, tx.event_time_ms) for tx in txs]),
         b"cmark": day_keys([(tx.customer_id, tx.event_time_ms) for tx in txs]),
         b"tmark": day_keys([(tx.terminal_id, tx.event_time_ms) for tx in txs]),
         b"lrec": day_keys([(tx.terminal_id, tx.event_time_ms) for tx in txs if tx.transaction_id in fraud_ids]),
@@ -72,7 +73,7 @@ async def test_one_batch_lands_on_every_master(
     assert {kind: sum(kinds.get(kind, 0) for kinds in per_master.values()) for kind in expected} == expected
     totals = {port: sum(kinds.values()) for port, kinds in per_master.items()}
     assert all(total > sum(totals.values()) / 5 for total in totals.values()), totals
-    assert all({b"claim", b"csums", b"tsums"} <= kinds.keys() for kinds in per_master.values()), per_master
+    assert all({b"claims", b"csums", b"tsums"} <= kinds.keys() for kinds in per_master.values()), per_master
     await cluster_client.delete(*[key async for key in cluster_client.scan_iter(match=f"{namespace}:*")])
 
 

@@ -11,7 +11,7 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 
-from fraudcore.features.definition import DAY_MS, DEFAULT_SPEC, Conflict, TxFacts, WindowCounts
+from fraudcore.features.definition import DEFAULT_SPEC, Conflict, TxFacts, WindowCounts
 from fraudcore.features.memory import MemoryFeatureStore
 from fraudcore.features.redis_calls import Claim, KeyLayout
 from fraudcore.features.redis_store import RedisFeatureStore
@@ -65,8 +65,8 @@ async def _customer_count(admin: aioredis.Redis, key: bytes) -> int:
 
 
 async def _claimed(admin: aioredis.Redis, layout: KeyLayout, tx: TxFacts) -> bool:
-    day_key = layout.bucket_key(b"claim", tx.transaction_id.encode()) + b":%d" % (tx.event_time_ms // DAY_MS)
-    return bool(await admin.hexists(day_key, tx.transaction_id))
+    tx_id = tx.transaction_id.encode()
+    return bool(await admin.hexists(layout.bucket_key(b"claims", tx_id), tx_id))
 
 
 async def _collect(

@@ -5,10 +5,11 @@
 -- hash (field: the transaction id; value the label, then '|<its transaction time>'), if it wins
 -- over one held, up to a bound. A label carrying no transaction time is held only while the bucket
 -- has no claim floor (no stream yet); with one it is refused as unjoinable.
--- KEYS: per bucket its claim index, then its held-labels hash. ARGV: mode (always '1'), ttl, bound
--- of held labels per hash, then per label four values: the index in KEYS of its claim index, its
--- transaction id, its value ('<1 or 0>|<labeled_at>'), the event time it carries ('' when it does
--- not carry a terminal and an event time).
+-- KEYS: per bucket its claim-day index, its held-labels hash, then its claims hash. ARGV: mode
+-- (always '1'), ttl, bound of held labels per hash, then per label four values: the index in KEYS of
+-- its claim-day index, its transaction id, its value ('<1 or 0>|<labeled_at>'), the event time it
+-- carries ('' when it does not carry a terminal and an event time). It writes the held-labels hashes
+-- only (declared keys).
 -- Returns per label two strings: its outcome letter (j: join on the claim, o: join on its own
 -- terminal and time, h held, u unchanged (held already), b refused: before its transaction, x
 -- refused: not recorded and the held labels are at their bound, r refused: no claim and nothing to
@@ -25,20 +26,19 @@ local function hold(hk, id, value, own)
   return 'h'
 end
 
--- read every label's claim in every day held (one HMGET per day and bucket), before the first write:
--- on a cluster a day hash that moved thus fails the call before it writes (see ``preflight``)
+-- read every label's claim (one HMGET per bucket); every key is in KEYS
 local ids = {}
 for i = 1, (#ARGV - 3) / 4 do
-  local idx = KEYS[tonumber(ARGV[4 * i])]
-  ids[idx] = ids[idx] or {}
-  table.insert(ids[idx], ARGV[4 * i + 1])
+  local k = tonumber(ARGV[4 * i])
+  ids[k] = ids[k] or {}
+  table.insert(ids[k], ARGV[4 * i + 1])
 end
-for idx, list in pairs(ids) do prefetch(idx, list) end
+for k, list in pairs(ids) do claims_fetch(KEYS[k + 2], list) end
 for i = 1, (#ARGV - 3) / 4 do
   local k, id, value, own = tonumber(ARGV[4 * i]), ARGV[4 * i + 1], ARGV[4 * i + 2], tonumber(ARGV[4 * i + 3])
   local idx, hk = KEYS[k], KEYS[k + 1]
   local at = parse_label(value)
-  local stored = rec_find(idx, id)
+  local stored = claim_get(idx, KEYS[k + 2], id)
   local outcome, claimed = '', ''
   if stored then
     claimed = string.sub(stored, string.find(stored, ';', 1, true) + 1)

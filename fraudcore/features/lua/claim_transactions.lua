@@ -1,11 +1,12 @@
 -- Phase A of recording (or peeking) transactions, in their transaction bucket: claim each
--- transaction in its bucket's claim days (dropping the days behind the claim horizon first) and
--- take the label held for it (moved into the claim).
--- KEYS: per bucket its claim index, then its held-labels hash. ARGV: mode, ttl, claim horizon, the
--- stream's event-time clock ('' when unknown; see ``prune_base``), then per transaction three
--- values: the index in KEYS of its claim index, its id, the value it claims ('<t>|<cents>|<n>|
--- <customer id><terminal id>'). A claim is stored as '<label>;<value>', the label ('<1 or 0>|
--- <labeled_at>', or empty) the one held for the transaction when it was claimed.
+-- transaction in its bucket's claims hash, listed in its day (the claim floor raised first; then a
+-- bounded number of the claims below it deleted: ``claims_drain``), and take the label held for it
+-- (moved into the claim).
+-- KEYS: per bucket its claim-day index, its held-labels hash, then its claims hash. ARGV: mode, ttl,
+-- claim horizon, the stream's event-time clock ('' when unknown; see ``prune_base``), then per
+-- transaction three values: the index in KEYS of its claim-day index, its id, the value it claims
+-- ('<t>|<cents>|<n>|<customer id><terminal id>'). A claim is stored as '<label>;<value>', the label
+-- ('<1 or 0>|<labeled_at>', or empty) the one held for the transaction when it was claimed.
 -- Returns per transaction two strings: the claim found ('' when claimed now; the caller compares its
 -- value with its own: another one is a conflict) and the label of the claim ('' when none; a held
 -- label dated before the transaction is dropped, not returned: 'd' says so in record mode). A
@@ -65,13 +66,22 @@ local ids = {}
 held = {}
 for i = 1, (#ARGV - 4) / 3 do
   local k = tonumber(ARGV[2 + 3 * i])
+  local t = tonumber(string.match(ARGV[4 + 3 * i], '^(%-?%d+)|'))
   ids[k] = ids[k] or {}
   table.insert(ids[k], ARGV[3 + 3 * i])
-  rows_touch(KEYS[k], day_of(tonumber(string.match(ARGV[4 + 3 * i], '^(%-?%d+)|'))))
+  rows_touch(KEYS[k], day_of(t), day_of(prune_base(t, clock) - horizon))
 end
-preflight_rows() -- the rows' days; ``prefetch`` reads every day held (those ``advance`` may drop too)
+-- the rows' day lists, and those ``claims_drain`` may pop: the days below the floor their rows may
+-- raise it to, or below the floor there is
+for k in pairs(ids) do
+  local idx = KEYS[k]
+  days(idx)
+  local below, f = row_below[idx], floors[idx]
+  if f and f > below then below = f end
+  preflight(idx, row_days[idx], below)
+end
 for k, list in pairs(ids) do
-  prefetch(KEYS[k], list)
+  claims_fetch(KEYS[k + 2], list)
   local values = {}
   for from = 1, #list, 1000 do
     local part = {}
@@ -84,10 +94,10 @@ end
 
 for i = 1, (#ARGV - 4) / 3 do
   local k, id, value = tonumber(ARGV[2 + 3 * i]), ARGV[3 + 3 * i], ARGV[4 + 3 * i]
-  local idx, hk = KEYS[k], KEYS[k + 1]
+  local idx, hk, ck = KEYS[k], KEYS[k + 1], KEYS[k + 2]
   local t = tonumber(string.match(value, '^(%-?%d+)|'))
-  if advance(idx, day_of(prune_base(t, clock) - horizon)) then drop_expired(idx, hk) end
-  local stored = rec_find(idx, id)
+  if claims_advance(idx, day_of(prune_base(t, clock) - horizon)) then drop_expired(idx, hk) end
+  local stored = claim_get(idx, ck, id)
   if not stored and below_floor(idx, day_of(t)) then -- past the claim horizon: maybe a redelivery
     out[2 * i - 1] = value
     out[2 * i] = 's'
@@ -99,11 +109,14 @@ for i = 1, (#ARGV - 4) / 3 do
     local label = take_held(idx, hk, id, t)
     local kept = label
     if label == 'd' then kept = '' end
-    rec_put(idx, day_of(t), id, kept .. ';' .. value)
+    claim_put(idx, ck, day_of(t), id, kept .. ';' .. value)
     out[2 * i - 1] = ''
     out[2 * i] = label
   end
 end
+-- pruning: per bucket at most twice its rows (and at least 256) claims of days below the floor
+for k, list in pairs(ids) do claims_drain(KEYS[k], KEYS[k + 2], math.max(256, 2 * #list)) end
+claims_flush()
 expire_touched(ttl)
 out[#out + 1] = num(expired_dropped)
 return out

@@ -136,22 +136,6 @@ local function day_memo(key)
   return m
 end
 
--- read the records of ``ids`` (a list) in every day held, in one HMGET per day
-local function prefetch(idx, ids)
-  for day in pairs(days(idx)) do
-    local key = day_key(idx, day)
-    local m = day_memo(key)
-    for from = 1, #ids, 1000 do
-      local part = {}
-      for i = from, math.min(from + 999, #ids) do part[#part + 1] = ids[i] end
-      local values = redis.call('HMGET', key, unpack(part))
-      for i = 1, #part do
-        if m[part[i]] == nil then m[part[i]] = values[i] or false end
-      end
-    end
-  end
-end
-
 local function rec_get(idx, day, id)
   if not days(idx)[day] then return nil end
   local key = day_key(idx, day)
@@ -164,17 +148,6 @@ local function rec_get(idx, day, id)
   return v or nil
 end
 
--- the record of ``id`` in any day held (from the memo where ``prefetch`` put it)
-local function rec_find(idx, id)
-  for day in pairs(days(idx)) do
-    local m = memo[day_key(idx, day)]
-    local value = m and m[id]
-    if value == nil then value = rec_get(idx, day, id) end
-    if value then return value end
-  end
-  return nil
-end
-
 local function rec_put(idx, day, id, value)
   local set = days(idx)
   local key = day_key(idx, day)
@@ -185,6 +158,124 @@ local function rec_put(idx, day, id, value)
   day_memo(key)[id] = value
   if record then
     redis.call('HSET', key, id, value)
+    touched[key] = true
+  end
+end
+
+-- Claims: per bucket one hash (in KEYS), field the tx id, value '<label>;<t>|...', so an id costs one
+-- lookup whatever the days held; and a day index (as above) whose floor is the claim floor, listing
+-- per day a list '<index>:<day>' of the ids claimed that day. A claim dated below the floor is gone
+-- (read as absent); ``claims_drain`` deletes such claims a bounded number at a time, popping the
+-- lists of the days below the floor, and unlists a day once its list is empty.
+local claim_memo = {} -- per claims hash: id -> value, or false when absent (reads and this call's writes)
+local claim_sets, claim_adds = {}, {} -- per claims hash its HSET arguments; per day list its new ids
+
+-- read the claims of ``ids`` (a list), one HMGET per 1000
+local function claims_fetch(ck, ids)
+  local m = claim_memo[ck]
+  if not m then m = {}; claim_memo[ck] = m end
+  for from = 1, #ids, 1000 do
+    local part = {}
+    for i = from, math.min(from + 999, #ids) do
+      if m[ids[i]] == nil then part[#part + 1] = ids[i] end
+    end
+    if #part > 0 then
+      local values = redis.call('HMGET', ck, unpack(part))
+      for i = 1, #part do m[part[i]] = values[i] or false end
+    end
+  end
+end
+
+local function claim_day(value)
+  return day_of(tonumber(string.match(value, ';(%-?%d+)|')))
+end
+
+-- the claim of ``id`` (fetched before by ``claims_fetch``), nil when absent or below the claim floor
+local function claim_get(idx, ck, id)
+  local value = claim_memo[ck][id]
+  if not value or below_floor(idx, claim_day(value)) then return nil end
+  return value
+end
+
+-- claim ``id`` in ``day`` (written by ``claims_flush``)
+local function claim_put(idx, ck, day, id, value)
+  claim_memo[ck][id] = value
+  local set = days(idx)
+  if not set[day] then
+    set[day] = true
+    if record then redis.call('ZADD', idx, day, num(day)); touched[idx] = true end
+  end
+  if not record then return end
+  local sets = claim_sets[ck]
+  if not sets then sets = {}; claim_sets[ck] = sets end
+  sets[#sets + 1] = id
+  sets[#sets + 1] = value
+  local key = day_key(idx, day)
+  local adds = claim_adds[key]
+  if not adds then adds = {}; claim_adds[key] = adds end
+  adds[#adds + 1] = id
+end
+
+-- raise the claim floor to ``keep_from`` (the days below stay listed until drained); true when it moved
+local function claims_advance(idx, keep_from)
+  days(idx)
+  local f = floors[idx]
+  if f and f >= keep_from then return false end
+  if record then
+    redis.call('ZADD', idx, keep_from, 'floor')
+    touched[idx] = true
+  end
+  floors[idx] = keep_from
+  return true
+end
+
+-- delete up to ``budget`` claims listed in the days below the floor (oldest day first), those whose
+-- claim is still dated below it (an id claimed again since keeps its new claim); record mode
+local function claims_drain(idx, ck, budget)
+  if not record then return end
+  local f = floors[idx]
+  if not f then return end
+  local below = {}
+  for day in pairs(days(idx)) do
+    if day < f then below[#below + 1] = day end
+  end
+  table.sort(below)
+  for _, day in ipairs(below) do
+    if budget <= 0 then return end
+    local ids = redis.call('LPOP', day_key(idx, day), budget) or {}
+    if #ids < budget then
+      days(idx)[day] = nil
+      redis.call('ZREM', idx, num(day))
+      touched[idx] = true
+    end
+    budget = budget - #ids
+    if #ids > 0 then
+      claims_fetch(ck, ids)
+      local m, stale = claim_memo[ck], {}
+      for _, id in ipairs(ids) do
+        local value = m[id]
+        if value and claim_day(value) < f then
+          stale[#stale + 1] = id
+          m[id] = false
+        end
+      end
+      if #stale > 0 then redis.call('HDEL', ck, unpack(stale)) end
+    end
+  end
+end
+
+-- write the claims of ``claim_put``: one HSET per claims hash, one RPUSH per day list
+local function claims_flush()
+  for ck, sets in pairs(claim_sets) do
+    for from = 1, #sets, 2000 do
+      redis.call('HSET', ck, unpack(sets, from, math.min(from + 1999, #sets)))
+    end
+    touched[ck] = true
+  end
+  for key, adds in pairs(claim_adds) do
+    for from = 1, #adds, 1000 do
+      redis.call('RPUSH', key, unpack(adds, from, math.min(from + 999, #adds)))
+    end
     touched[key] = true
   end
 end

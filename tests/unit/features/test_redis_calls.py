@@ -112,10 +112,13 @@ def test_a_redelivery_takes_the_label_and_other_facts_are_a_conflict() -> None:
     assert call.args[:4] == (b"1", DEFAULT_SPEC.key_ttl_s, DEFAULT_SPEC.claim_horizon_ms, b"%d" % T)
     assert call.args[5:7] == (b"a", b"%d|3|12|new customernew terminal" % T)
     assert call.args[8:10] == (b"b", b"%d|4|1|cm" % T)
-    claim_key = LAYOUT.bucket_key(b"claim", b"a")
     k = call.args[4]
     assert isinstance(k, int)
-    assert call.keys[k - 1 : k + 1] == (claim_key, LAYOUT.bucket_key(b"hold", b"a"))
+    assert call.keys[k - 1 : k + 2] == (
+        LAYOUT.bucket_key(b"cday", b"a"),
+        LAYOUT.bucket_key(b"hold", b"a"),
+        LAYOUT.bucket_key(b"claims", b"a"),
+    )
     stored = b"%d|9|4|a|b:x|y" % (T - 5)
     replies = [[stored, b"1|77", b"", b"0|5", b"%d|4|1|cm" % T, b"1|78", b"3"]]
     (first, second, third), expired = read_claims(batch, [call], replies)
