@@ -21,6 +21,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 
 from fraudcore.local.redis_cluster import LocalRedisCluster, free_cluster_ports
+from fraudcore.local.redis_server import RedisServer
 from fraudcore.local.stack import LocalStack
 from fraudcore.settings import Settings
 
@@ -128,6 +129,28 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRed
 async def cluster_client(redis_cluster: LocalRedisCluster) -> AsyncIterator[RedisCluster]:
     """An asyncio Redis Cluster client on the session's cluster, closed after the test."""
     client = RedisCluster.from_url(redis_cluster.url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[str]:
+    """A redis-server of the test's own (its memory limit and scripts are the test's to change)."""
+    settings = Settings(data_dir=tmp_path, redis_port=free_port())
+    server = RedisServer(settings)
+    server.start()
+    try:
+        yield settings.redis_connection_url
+    finally:
+        server.stop()
+
+
+@pytest_asyncio.fixture
+async def admin(own_redis: str) -> AsyncIterator[aioredis.Redis]:
+    """A client of :func:`own_redis`."""
+    client = aioredis.Redis.from_url(own_redis)
     try:
         yield client
     finally:

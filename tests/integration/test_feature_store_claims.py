@@ -4,11 +4,6 @@ id claimed again in a later day keeps its new claim). Runs on a redis-server of 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-
-import pytest
-import pytest_asyncio
 import redis.asyncio as aioredis
 
 from fraudcore.features.buckets import bucket_of
@@ -16,32 +11,9 @@ from fraudcore.features.definition import DAY_MS, DEFAULT_SPEC, TxFacts
 from fraudcore.features.memory import MemoryFeatureStore
 from fraudcore.features.redis_calls import KeyLayout
 from fraudcore.features.redis_store import RedisFeatureStore
-from fraudcore.local.redis_server import RedisServer
-from fraudcore.settings import Settings
-from tests.integration.conftest import free_port
 
 T0 = 1_700_000_000_000 // DAY_MS * DAY_MS  # a day's start
 HORIZON = DEFAULT_SPEC.claim_horizon_ms
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[str]:
-    settings = Settings(data_dir=tmp_path, redis_port=free_port())
-    server = RedisServer(settings)
-    server.start()
-    try:
-        yield settings.redis_connection_url
-    finally:
-        server.stop()
-
-
-@pytest_asyncio.fixture
-async def admin(own_redis: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(own_redis)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 def _ids_of_one_bucket(count: int) -> list[str]:

@@ -4,11 +4,9 @@ Runs on a redis-server of its own, whose memory limit the test lowers."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 import pytest
-import pytest_asyncio
 import redis.asyncio as aioredis
 
 from fraudcore.features.definition import DEFAULT_SPEC, Conflict, TxFacts, WindowCounts
@@ -16,31 +14,8 @@ from fraudcore.features.memory import MemoryFeatureStore
 from fraudcore.features.redis_calls import Claim, KeyLayout
 from fraudcore.features.redis_store import RedisFeatureStore
 from fraudcore.features.store import FeatureStoreUnavailable
-from fraudcore.local.redis_server import RedisServer
-from fraudcore.settings import Settings
-from tests.integration.conftest import free_port
 
 T0 = 1_700_000_000_000
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[str]:
-    settings = Settings(data_dir=tmp_path, redis_port=free_port())
-    server = RedisServer(settings)
-    server.start()
-    try:
-        yield settings.redis_connection_url
-    finally:
-        server.stop()
-
-
-@pytest_asyncio.fixture
-async def admin(own_redis: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(own_redis)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 def _batch(start: int, count: int) -> list[TxFacts]:
