@@ -40,15 +40,16 @@ Key                                    Type    Content
                                                as absent, and deleted soon (see below).
 ``<ns>:cday:<tag>``, ``…:<day>``       zset,   The claims' days: per event-time day a list of the ids
                                        list    claimed that day (in claim order); the index (zset)
-                                               lists the days whose list is not empty (member and
+                                               lists the days whose list is not drained yet (member and
                                                score the day) and ``floor``, scored with the first
                                                day kept (the claim floor).
 ``<ns>:cmark:<tag>``, ``…:<day>``      zset,   Per customer bucket, the transactions added to their
-                                       hash    customer's tiles (field the tx id, value ``1``), by
+                                       hash    customer's tiles (field the tx id, value ``<count>:<cents>``
+                                               of its tile just after it was added), by
                                                event-time day: a hash per day, indexed as the claims'
                                                days.
-``<ns>:tmark:<tag>``, ``…:<day>``      zset,   The same per terminal bucket, for the terminal tiles.
-                                       hash
+``<ns>:tmark:<tag>``, ``…:<day>``      zset,   The same per terminal bucket, for the terminal tiles
+                                       hash    (value ``1``).
 ``<ns>:lrec:<tag>``, ``…:<day>``       zset,   Per terminal bucket, the label records: field the tx
                                        hash    id, value ``<1 or 0>|<labeled_at>``, the transaction's
                                                winning label when it is fraud, or genuine and replaced
@@ -143,7 +144,11 @@ refused phase wrote nothing, the phases before it are complete, and the retry ad
 The clock. ``b = min(t, clock)``, ``clock`` the stream's event-time clock the caller passes with the
 batch (``b = t`` without one): a transaction forged far ahead of the stream prunes and drops no more
 than an honest one at the clock would. The scorer refuses transactions more than the claim horizon
-behind its clock, so the ones it records are never below the claim floor.
+behind its clock, so the ones a worker records are not below the claim floor its own clock sets; the
+floor is shared per bucket, so with workers whose clocks differ by more than the slack of a day, one
+behind may send a transaction whose day another's rows put below the floor: it is then not claimed
+nor added (``s``), and gets the counts of what is recorded. A claim a row makes in a day that a later
+row of the same call puts below the floor is not written (it would be dead at once).
 
 Expiry. A key gets ``EXPIRE key_ttl_s`` at the end of each script call that wrote it, a safety net
 for idle keys (a card that stops paying); retention itself follows event time, as above.
@@ -154,8 +159,14 @@ No call crosses slots, so no script needs ``allow-cross-slot-keys``. While a buc
 between masters, Redis refuses a call whose declared keys moved (``ASK``, ``TRYAGAIN``), and fails a
 script at the first day hash or list that moved ("non local key"); each recording script therefore
 touches every day hash or list it may read, write, pop or drop before its first write, so that failure
-comes before any write (labels phase 1 touches declared keys only). Both are the refusal kind
-``cluster_resharding``: the caller retries the batch until the slot has moved. The buckets spread the
+comes before any write (labels phase 1 touches declared keys only), and the claims of a bucket are
+deleted after its new claims are written, at the end of the call, so its claims hash does not
+empty while the call still has a command for it. Both are refusals of kind ``cluster_resharding``:
+the caller retries the batch until the slot has moved. Known limit: a held-labels hash or a fraud
+hash emptied by a call (its last field taken or deleted) and used again later in the same call,
+while its slot migrates, fails that call after its first write; the retry then misses what the
+failed call had done to it (a held label taken, a fraud count moved) and may count a label as new
+instead of corrected. The buckets spread the
 keys evenly over the masters; a batch of ``n`` rows costs up to ``min(n, BUCKETS)`` calls per phase
 there.
 

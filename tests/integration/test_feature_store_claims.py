@@ -69,3 +69,45 @@ async def test_claims_below_the_floor_are_deleted_a_bounded_number_per_call(
         await both([again, old[599]])  # the new claim holds: a redelivery, and the old facts a conflict
     finally:
         await store.close()
+
+
+async def test_a_call_that_deletes_thousands_of_claims_at_once_completes(own_redis: str, admin: aioredis.Redis) -> None:
+    """More stale claims than one Lua ``unpack`` takes (about 8,000) leave in one call, in chunks."""
+    store = RedisFeatureStore.from_url(own_redis, namespace="big")
+    twin = MemoryFeatureStore(DEFAULT_SPEC)
+    ids = _ids_of_one_bucket(13_100)
+    claims = KeyLayout("big").bucket_key(b"claims", ids[0].encode())
+    later = T0 + HORIZON + 2 * DAY_MS
+    old = [TxFacts(tx_id, f"card-{i % 50}", f"term-{i % 20}", T0 + i, 100) for i, tx_id in enumerate(ids[:9_000])]
+    new = [TxFacts(tx_id, f"card-{i % 50}", f"term-{i % 20}", later + i, 100) for i, tx_id in enumerate(ids[9_000:])]
+    try:
+        for batch in (old, new):
+            assert await store.record_transactions(batch, clock_ms=later) == await twin.record_transactions(
+                batch, clock_ms=later
+            )
+        assert await admin.hlen(claims) == 9_000 + 4_100 - 2 * 4_100  # twice the rows left in that call
+    finally:
+        await store.close()
+
+
+async def test_a_claim_below_the_floor_a_later_row_raised_is_not_written(own_redis: str, admin: aioredis.Redis) -> None:
+    """Without a clock, a row may claim a day that a later row of the same call puts below the claim
+    floor: that claim is dead at once, so neither it nor its day list is written (nothing to prune)."""
+    store = RedisFeatureStore.from_url(own_redis, namespace="dead")
+    twin = MemoryFeatureStore(DEFAULT_SPEC)
+    a, b, c = _ids_of_one_bucket(3)
+    layout = KeyLayout("dead")
+    claims, index = layout.bucket_key(b"claims", a.encode()), layout.bucket_key(b"cday", a.encode())
+    calls = [
+        [TxFacts(a, "card", "term", T0 + 107 * DAY_MS, 1)],
+        [TxFacts(b, "card", "term", T0 + 100 * DAY_MS, 2), TxFacts(c, "card", "term", T0 + 108 * DAY_MS, 3)],
+    ]
+    try:
+        for batch in calls:
+            assert await store.record_transactions(batch) == await twin.record_transactions(batch)
+        assert not await admin.hexists(claims, b)
+        assert await admin.exists(index + b":%d" % (T0 // DAY_MS + 100)) == 0
+        assert await admin.zscore(index, b"%d" % (T0 // DAY_MS + 100)) is None
+        assert await admin.hexists(claims, c)
+    finally:
+        await store.close()

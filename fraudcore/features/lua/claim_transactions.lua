@@ -114,9 +114,9 @@ for i = 1, (#ARGV - 4) / 3 do
     out[2 * i] = label
   end
 end
+claims_flush()
 -- pruning: per bucket at most twice its rows (and at least 256) claims of days below the floor
 for k, list in pairs(ids) do claims_drain(KEYS[k], KEYS[k + 2], math.max(256, 2 * #list)) end
-claims_flush()
 expire_touched(ttl)
 out[#out + 1] = num(expired_dropped)
 return out

@@ -68,6 +68,7 @@ local function advance(idx, keep_from)
     if day < keep_from then
       set[day] = nil
       memo[idx .. ':' .. num(day)] = nil
+      touched[idx .. ':' .. num(day)] = nil -- gone: no EXPIRE for it at the end (see ``claims_drain``)
       if record then redis.call('DEL', idx .. ':' .. num(day)) end
     end
   end
@@ -198,6 +199,7 @@ local function claim_get(idx, ck, id)
 end
 
 -- claim ``id`` in ``day`` (written by ``claims_flush``)
+local claim_index = {} -- per claims hash, and per day list, its day index
 local function claim_put(idx, ck, day, id, value)
   claim_memo[ck][id] = value
   local set = days(idx)
@@ -207,12 +209,12 @@ local function claim_put(idx, ck, day, id, value)
   end
   if not record then return end
   local sets = claim_sets[ck]
-  if not sets then sets = {}; claim_sets[ck] = sets end
+  if not sets then sets = {}; claim_sets[ck] = sets; claim_index[ck] = idx end
   sets[#sets + 1] = id
   sets[#sets + 1] = value
   local key = day_key(idx, day)
   local adds = claim_adds[key]
-  if not adds then adds = {}; claim_adds[key] = adds end
+  if not adds then adds = {day = day}; claim_adds[key] = adds; claim_index[key] = idx end
   adds[#adds + 1] = id
 end
 
@@ -230,7 +232,10 @@ local function claims_advance(idx, keep_from)
 end
 
 -- delete up to ``budget`` claims listed in the days below the floor (oldest day first), those whose
--- claim is still dated below it (an id claimed again since keeps its new claim); record mode
+-- claim is still dated below it (an id claimed again since keeps its new claim); record mode. Runs
+-- after ``claims_flush`` and deletes with one HDEL at its end, so a claims hash never empties while
+-- this call still has a command for it (on a cluster whose slot migrates, a command on a key that
+-- is gone fails the call, and it must not fail after a write)
 local function claims_drain(idx, ck, budget)
   if not record then return end
   local f = floors[idx]
@@ -240,8 +245,9 @@ local function claims_drain(idx, ck, budget)
     if day < f then below[#below + 1] = day end
   end
   table.sort(below)
+  local stale = {}
   for _, day in ipairs(below) do
-    if budget <= 0 then return end
+    if budget <= 0 then break end
     local ids = redis.call('LPOP', day_key(idx, day), budget) or {}
     if #ids < budget then
       days(idx)[day] = nil
@@ -251,7 +257,7 @@ local function claims_drain(idx, ck, budget)
     budget = budget - #ids
     if #ids > 0 then
       claims_fetch(ck, ids)
-      local m, stale = claim_memo[ck], {}
+      local m = claim_memo[ck]
       for _, id in ipairs(ids) do
         local value = m[id]
         if value and claim_day(value) < f then
@@ -259,24 +265,37 @@ local function claims_drain(idx, ck, budget)
           m[id] = false
         end
       end
-      if #stale > 0 then redis.call('HDEL', ck, unpack(stale)) end
     end
+  end
+  for from = 1, #stale, 1000 do
+    redis.call('HDEL', ck, unpack(stale, from, math.min(from + 999, #stale)))
   end
 end
 
--- write the claims of ``claim_put``: one HSET per claims hash, one RPUSH per day list
+-- write the claims of ``claim_put`` that are not below the claim floor by now (a later row of the
+-- call may have raised it): one HSET per claims hash, one RPUSH per day list
 local function claims_flush()
   for ck, sets in pairs(claim_sets) do
-    for from = 1, #sets, 2000 do
-      redis.call('HSET', ck, unpack(sets, from, math.min(from + 1999, #sets)))
+    local f, live = floors[claim_index[ck]], {}
+    for i = 1, #sets, 2 do
+      if not (f and claim_day(sets[i + 1]) < f) then
+        live[#live + 1] = sets[i]
+        live[#live + 1] = sets[i + 1]
+      end
     end
-    touched[ck] = true
+    for from = 1, #live, 2000 do
+      redis.call('HSET', ck, unpack(live, from, math.min(from + 1999, #live)))
+    end
+    if #live > 0 then touched[ck] = true end
   end
   for key, adds in pairs(claim_adds) do
-    for from = 1, #adds, 1000 do
-      redis.call('RPUSH', key, unpack(adds, from, math.min(from + 999, #adds)))
+    local f = floors[claim_index[key]]
+    if not (f and adds.day < f) then
+      for from = 1, #adds, 1000 do
+        redis.call('RPUSH', key, unpack(adds, from, math.min(from + 999, #adds)))
+      end
+      touched[key] = true
     end
-    touched[key] = true
   end
 end
 
