@@ -7,8 +7,9 @@ what aiohttp answers by itself alike:
   (404), a method the path does not serve (405, with ``Allow``), a body over the size limit (413),
   and an unexpected failure (500, logged with its traceback; the caller learns nothing more).
 * **CORS** (:class:`CorsPolicy`, from ``FRAUD_SCORER_CORS_ORIGINS``). A request whose ``Origin`` is
-  allowed gets ``Access-Control-Allow-Origin`` (the origin itself) and ``Vary: Origin``; others get
-  no CORS header, so a browser hides the answer from the page. A preflight (``OPTIONS`` with
+  allowed gets ``Access-Control-Allow-Origin`` (the origin itself); others get no CORS header, so a
+  browser hides the answer from the page. With any origin configured, every answer says
+  ``Vary: Origin``. A preflight (``OPTIONS`` with
   ``Origin`` and ``Access-Control-Request-Method``) from an allowed origin, for a method the path
   serves, is answered 204 with the allowed methods and headers (``Authorization``,
   ``Content-Type``); any other preflight gets 403 with a JSON reason. CORS never replaces the bearer
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -78,6 +79,8 @@ def api_middleware(metrics: ScorerMetrics, cors: CorsPolicy) -> Middleware:
                 response = _options(request, route, cors, origin)
             else:
                 response = await _answer(request, handler)
+            if cors.origins:  # the answer depends on the Origin: caches must keep them apart
+                response.headers.add(hdrs.VARY, hdrs.ORIGIN)
             if cors.allows(origin):
                 _allow_origin(response, origin)
             return response
@@ -94,7 +97,7 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except web.HTTPMethodNotAllowed as exc:
-        allowed = sorted(exc.allowed_methods)
+        allowed = _served(exc.allowed_methods)
         return json_error(
             405,
             f"{request.method} is not served on {request.path}; allowed: {', '.join(allowed)}",
@@ -140,7 +143,6 @@ def _allow_origin(response: web.StreamResponse, origin: str | None) -> None:
     assert origin is not None
     response.headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = origin
     response.headers[hdrs.ACCESS_CONTROL_EXPOSE_HEADERS] = hdrs.WWW_AUTHENTICATE
-    response.headers.add(hdrs.VARY, hdrs.ORIGIN)
 
 
 def _route(request: web.Request) -> str:
@@ -153,12 +155,15 @@ def _route(request: web.Request) -> str:
 
 def _methods(request: web.Request, route: str) -> list[str]:
     """The methods (other than ``OPTIONS``) served on ``route``."""
-    return sorted(
-        {
-            r.method
-            for resource in request.app.router.resources()
-            if resource.canonical == route
-            for r in resource
-            if r.method != hdrs.METH_OPTIONS
-        }
+    return _served(
+        r.method for resource in request.app.router.resources() if resource.canonical == route for r in resource
     )
+
+
+def _served(methods: Iterable[str]) -> list[str]:
+    """``methods`` sorted, without ``OPTIONS`` and without ``HEAD`` unless ``GET`` is there (Faust
+    registers ``HEAD`` for every view, answered by the view's ``GET``)."""
+    found = set(methods) - {hdrs.METH_OPTIONS}
+    if hdrs.METH_GET not in found:
+        found.discard(hdrs.METH_HEAD)
+    return sorted(found)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -56,7 +56,6 @@ class Answer:
 
     status: int
     body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 def _json(status: int, document: dict[str, Any]) -> Answer:
@@ -85,6 +84,8 @@ async def score_request(scorer: BatchScorer, body: bytes, options: ScoreOptions,
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         return _error(400, f"the body is not JSON: {exc}")
+    except RecursionError:
+        return _error(400, "the body nests arrays or objects too deeply")
     single = isinstance(document, dict)
     items = [document] if single else document
     if not isinstance(items, list) or not items:

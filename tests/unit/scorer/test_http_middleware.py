@@ -153,6 +153,7 @@ async def test_a_preflight_from_another_origin_or_for_another_method_is_refused(
         answer = await cors_client.post("/score", data=b"{}", headers={"Origin": origin})
         assert answer.status == 200
         assert "Access-Control-Allow-Origin" not in answer.headers, "the browser hides the answer"
+        assert answer.headers["Vary"] == "Origin", "a cache must not serve it to the allowed origin"
 
 
 async def test_requests_are_counted_by_route_template_method_and_status(
@@ -183,3 +184,16 @@ def test_the_cors_setting_takes_origins_only() -> None:
     for bad in (f"{SITE}/", "console.example.com", f"{SITE}/app", "https://"):
         with pytest.raises(ValidationError, match="FRAUD_SCORER_CORS_ORIGINS"):
             Settings(scorer_cors_origins=bad)
+
+
+async def test_head_counts_as_served_only_beside_get(metrics: ScorerMetrics) -> None:
+    """Faust registers ``HEAD`` on every view; a POST-only path still advertises only POST."""
+    app = web.Application(middlewares=[api_middleware(metrics, CorsPolicy.of((SITE,)))])
+    app.router.add_route("HEAD", "/score", _score)
+    app.router.add_post("/score", _score)
+    app.router.add_get("/health", _health)  # aiohttp adds HEAD beside it
+    async with TestClient(TestServer(app)) as client:
+        assert (await client.delete("/score")).headers["Allow"] == "POST"
+        assert (await client.delete("/health")).headers["Allow"] == "GET, HEAD"
+        preflight = {"Origin": SITE, "Access-Control-Request-Method": "POST"}
+        assert (await client.options("/score", headers=preflight)).headers["Access-Control-Allow-Methods"] == "POST"

@@ -161,6 +161,7 @@ async def test_one_transaction_keeps_its_verdict_and_its_400() -> None:
         (b'"a string"', 400, "array of 1 to 3"),
         (b"null", 400, "array of 1 to 3"),
         (b"[1, 2, 3, 4]", 413, "at most 3 per request, with the token more"),
+        (b"[" * 100_000 + b"]" * 100_000, 400, "too deeply"),
     ],
 )
 async def test_malformed_and_oversized_requests_get_a_json_error(body: bytes, status: int, words: str) -> None:
