@@ -58,7 +58,7 @@ def _refused(answer: tuple[int, bytes], status: int) -> dict[str, Any]:
 def _post(url: str, body: bytes, authorization: str | None) -> tuple[int, bytes, str | None]:
     """(status, body, WWW-Authenticate) of a POST with ``authorization`` as the header, sent as given
     (None: no header)."""
-    headers = {} if authorization is None else {"Authorization": authorization}
+    headers = {"Content-Type": "application/json"} | ({} if authorization is None else {"Authorization": authorization})
     request = urllib.request.Request(url, data=body, method="POST", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as answer:
