@@ -292,6 +292,28 @@ class Settings(BaseSettings):
     """Read-only ``POST /score`` needs the token too (``GET /health``, ``/ready``, ``/metrics`` and
     ``/model`` always stay open)."""
 
+    scorer_cors_origins: str = ""
+    """Origins (``scheme://host[:port]``, comma-separated, or ``*`` for any) whose browser pages may
+    call the scorer's HTTP API: their requests get CORS headers and their preflights are answered.
+    Empty (the default): no CORS headers, every preflight refused. CORS only lets a page read the
+    answers; the bearer token is still required where it is."""
+
+    @field_validator("scorer_cors_origins")
+    @classmethod
+    def _cors_origins_are_origins(cls, value: str) -> str:
+        for origin in (part.strip() for part in value.split(",") if part.strip()):
+            if origin != "*" and not re.fullmatch(r"[a-z][a-z0-9+.-]*://[^/\s,?#]+", origin):
+                raise ValueError(
+                    f"FRAUD_SCORER_CORS_ORIGINS: {origin!r} is not an origin: expected scheme://host[:port] "
+                    "(no path, no trailing slash) or *, comma-separated"
+                )
+        return value
+
+    @property
+    def cors_origins(self) -> tuple[str, ...]:
+        """The origins of ``FRAUD_SCORER_CORS_ORIGINS`` (none: CORS is off)."""
+        return tuple(part.strip() for part in self.scorer_cors_origins.split(",") if part.strip())
+
     metrics_host: str = "127.0.0.1"
     """Interface of the trainer's and the producer's Prometheus ``/metrics`` servers."""
 

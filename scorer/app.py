@@ -34,7 +34,7 @@ from fraudcore.kafka_security import faust_credentials
 from fraudcore.settings import Settings
 from scorer.fast_app import FastApp
 from scorer.runtime import ScorerRuntime
-from scorer.web import register_views
+from scorer.web import register_views, web_application_options
 
 __all__ = ["LABEL_BATCH_SIZE", "create_app"]
 
@@ -60,6 +60,7 @@ def create_app(settings: Settings, runtime: ScorerRuntime, *, web_enabled: bool 
         web_bind=settings.scorer_web_host,
         web_port=settings.scorer_web_port,
         web_router_enabled=False,  # no tables to route: only the scorer's own views are served
+        web_application_options=web_application_options(settings, runtime),
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         topic_partitions=settings.topic_partitions,

@@ -150,6 +150,19 @@ class ScorerMetrics:
         self.ready = Gauge(
             "fraudstream_scorer_ready", "1 when the scorer serves a model and reaches Redis.", registry=r
         )
+        self.http_requests = Counter(
+            "fraudstream_scorer_http_requests",
+            "HTTP requests answered, by route (the path template; unmatched: no such route), method and status.",
+            ["route", "method", "status"],
+            registry=r,
+        )
+        self.http_request_seconds = Histogram(
+            "fraudstream_scorer_http_request_seconds",
+            "Time from receiving an HTTP request to its answer being ready, by route and method.",
+            ["route", "method"],
+            buckets=_LATENCIES,
+            registry=r,
+        )
         self._initialise_label_sets()
 
     def _initialise_label_sets(self) -> None:

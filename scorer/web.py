@@ -1,49 +1,50 @@
-"""The scorer's HTTP endpoints, served by Faust's web server.
+"""The scorer's HTTP endpoints, served by Faust's web server (described at ``/openapi.json``).
 
-* ``POST /score[?record=true]`` — one transaction (JSON object) or a batch (JSON array), scored
-  synchronously with the same features and model as the stream. Read-only on the online features
-  unless ``record=true``, which needs the API token. 400 with the reasons when any transaction is
-  invalid or older than the features can use (``stale_event_time``; a recorded request also moves the
-  worker's event-time clock), 409 naming the transactions whose id was recorded before with other facts
-  (``conflicting_duplicate``: they are not scored, peeked or recorded; with ``record=true`` the other
-  transactions of the request were recorded, and sending them again is idempotent), 503 while Redis
-  is unreachable. The 409 names the fields that differ from the stored transaction only to a caller
-  with a valid token: to anyone else it says no more than that the id was recorded with other
-  content, so a read-only peek cannot read a stored transaction's customer, terminal or amount.
-  Without a valid token a request holds at most :data:`MAX_OPEN_SCORE_BATCH` transactions (with one,
-  :data:`MAX_SCORE_BATCH`).
+* ``POST /score[?record=true][&all_or_nothing=true]`` — one transaction (JSON object) or a batch
+  (JSON array), scored synchronously by the stream's scoring core (:mod:`scorer.score_requests`:
+  statuses, per-row results and the all-or-nothing mode). Read-only on the online features unless
+  ``record=true``, which needs the API token. A conflicting id's stored facts are named only to a
+  caller with a valid token, so a read-only peek cannot read a stored transaction's customer,
+  terminal or amount. Without a valid token a request holds at most :data:`MAX_OPEN_SCORE_BATCH`
+  transactions (with one, :data:`MAX_SCORE_BATCH`). JSON only (415 for another ``Content-Type``),
+  an unknown query parameter or flag value is a 400, a body over :data:`MAX_BODY_BYTES` a 413.
 * ``POST /reload`` — check the registry now and swap to the current champion (needs the API token).
 * ``GET /model`` — the version in use, when it was loaded, its validation, the last refreshes.
 * ``GET /health`` (liveness: the process answers; 200 even when stalled, since a restart fixes
   neither a deleted topic nor a full Redis), ``GET /ready`` (model loaded, Redis accepting the
   feature store's calls, no stall; 503 otherwise, the body says which and names the last error).
 * ``GET /metrics`` — Prometheus text format.
+* ``GET /openapi.json`` — the OpenAPI 3.1 document (:mod:`scorer.openapi`); ``GET /docs`` — it as a
+  self-contained web page (:mod:`scorer.docs_page`).
 
 The writes need ``Authorization: Bearer <FRAUD_API_TOKEN>`` (:mod:`scorer.http_auth`); read-only
 ``POST /score`` too with ``FRAUD_API_SCORE_REQUIRES_TOKEN``. The ``GET`` endpoints are always open:
-they reveal the model version, health and counters, never a feature value.
+they reveal the model version, health, counters and the (static) API description, never a feature
+value, a token or a setting. Errors are JSON, CORS and request metrics are handled for every answer
+by :mod:`scorer.http_middleware`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import faust
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from fraudcore.features.store import FeatureStoreUnavailable
-from schemas.codec import Decoded, decode, encode
-from schemas.events import Transaction
-from schemas.rejection import Rejected
+from fraudcore.settings import Settings
+from scorer.docs_page import docs_html
 from scorer.http_auth import BearerTokens, Refusal
+from scorer.http_middleware import CorsPolicy, api_middleware
 from scorer.model_holder import RefreshOutcome
+from scorer.openapi import openapi_bytes
 from scorer.runtime import ScorerRuntime
-from scorer.scoring import ConflictingTransactions, conflict_rejection, undisclosed_conflict, utc_now
+from scorer.score_requests import ScoreOptions, score_request
+from scorer.scoring import utc_now
 
-__all__ = ["MAX_OPEN_SCORE_BATCH", "MAX_SCORE_BATCH", "register_views"]
+__all__ = ["MAX_BODY_BYTES", "MAX_OPEN_SCORE_BATCH", "MAX_SCORE_BATCH", "register_views", "web_application_options"]
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +52,24 @@ MAX_SCORE_BATCH = 10_000
 MAX_OPEN_SCORE_BATCH = 100
 """Transactions per read-only ``POST /score`` without a valid token: each row costs the feature store
 work in proportion to its card's and terminal's history, so an anonymous caller gets small batches."""
-_MAX_BODY_BYTES = 16 * 1024 * 1024
+MAX_BODY_BYTES = 16 * 1024 * 1024
+"""Largest request body the scorer reads (413 beyond)."""
+_FLAGS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+_SCORE_PARAMETERS = ("record", "all_or_nothing")
 _LIMIT_HINT = {
     MAX_SCORE_BATCH: "",
     MAX_OPEN_SCORE_BATCH: f" without the bearer token of FRAUD_API_TOKEN (with it: {MAX_SCORE_BATCH})",
 }
 _METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST.split(";", 1)[0] + "; version=0.0.4"  # aiohttp adds the charset
+
+
+def web_application_options(settings: Settings, runtime: ScorerRuntime) -> dict[str, Any]:
+    """The aiohttp application options of the scorer's web server (Faust's ``web_application_options``):
+    the body size limit and the middleware that makes errors JSON, answers CORS and counts requests."""
+    return {
+        "client_max_size": MAX_BODY_BYTES,
+        "middlewares": [api_middleware(runtime.metrics, CorsPolicy.of(settings.cors_origins))],
+    }
 
 
 def register_views(app: faust.App, runtime: ScorerRuntime) -> None:
@@ -68,46 +81,36 @@ def register_views(app: faust.App, runtime: ScorerRuntime) -> None:
     @app.page("/score")
     class Score(View):
         async def post(self, request: Request) -> Response:
-            record = request.query.get("record", "false").lower() in ("1", "true", "yes")
+            try:
+                record, all_or_nothing = _score_flags(request.query)
+            except ValueError as exc:
+                return _error(self, 400, str(exc))
             refusal = tokens.check(request.headers.get("Authorization"))
             if (record or score_needs_token) and refusal:
                 return _refused(self, refusal)
-            body = await request.read()
-            if len(body) > _MAX_BODY_BYTES:
-                return _error(self, 413, f"body over {_MAX_BODY_BYTES} bytes")
-            try:
-                document = json.loads(body)
-            except (ValueError, UnicodeDecodeError) as exc:
-                return _error(self, 400, f"the body is not JSON: {exc}")
-            single = isinstance(document, dict)
-            items = [document] if single else document
+            if not _is_json(request.headers.get("Content-Type")):
+                return _error(self, 415, "send the transactions as JSON (Content-Type: application/json)")
+            body = await request.read()  # over MAX_BODY_BYTES: 413 (the web application's client_max_size)
             limit = MAX_SCORE_BATCH if refusal is None else MAX_OPEN_SCORE_BATCH
-            if not isinstance(items, list) or not items or len(items) > limit:
-                expected = f"expected a transaction object or an array of 1 to {limit}"
-                return _error(self, 400, expected + _LIMIT_HINT[limit])
-            transactions, problems = _decode_all(items)
-            if not problems:
-                stale = runtime.scorer.stale(transactions, observe=record)
-                problems = [_problem(index, rejection) for index, rejection in enumerate(stale) if rejection]
-            if problems:
-                return self.json({"error": "invalid transactions", "problems": problems}, status=400)
-            try:
-                verdicts = await runtime.scorer.score(transactions, record=record)
-            except FeatureStoreUnavailable as exc:
-                return _error(self, 503, f"feature store unavailable: {exc}")
-            except ConflictingTransactions as exc:
-                conflicts = [
-                    _problem(
-                        index,
-                        conflict_rejection(transactions[index], conflict)
-                        if refusal is None
-                        else undisclosed_conflict(),
-                    )
-                    for index, conflict in exc.conflicts
-                ]
-                return self.json({"error": "conflicting transactions", "problems": conflicts}, status=409)
-            payload = b",".join(encode(verdict) for verdict in verdicts)
-            return self.bytes(payload if single else b"[" + payload + b"]", content_type="application/json")
+            options = ScoreOptions(
+                record=record,
+                all_or_nothing=all_or_nothing,
+                disclose_conflicts=refusal is None,
+                limit=limit,
+                limit_hint=_LIMIT_HINT[limit],
+            )
+            answer = await score_request(runtime.scorer, body, options, now=utc_now())
+            return self.bytes(answer.body, status=answer.status, content_type="application/json")
+
+    @app.page("/openapi.json")
+    class OpenApi(View):
+        async def get(self, request: Request) -> Response:
+            return self.bytes(openapi_bytes(), content_type="application/json")
+
+    @app.page("/docs")
+    class Docs(View):
+        async def get(self, request: Request) -> Response:
+            return self.bytes(docs_html(), content_type="text/html")
 
     @app.page("/reload")
     class Reload(View):
@@ -176,28 +179,6 @@ def register_views(app: faust.App, runtime: ScorerRuntime) -> None:
             return self.bytes(generate_latest(runtime.metrics.registry), content_type=_METRICS_CONTENT_TYPE)
 
 
-def _decode_all(items: list[Any]) -> tuple[list[Transaction], list[dict[str, Any]]]:
-    now = utc_now()
-    transactions: list[Transaction] = []
-    problems: list[dict[str, Any]] = []
-    for index, item in enumerate(items):
-        result = decode(json.dumps(item, allow_nan=True).encode(), Transaction, now=now)
-        if isinstance(result, Decoded):
-            transactions.append(result.event)
-        else:
-            problems.append(_problem(index, result))
-    return transactions, problems
-
-
-def _problem(index: int, rejection: Rejected) -> dict[str, Any]:
-    return {
-        "index": index,
-        "reason_code": rejection.reason_code.value,
-        "field": rejection.field,
-        "message": rejection.message,
-    }
-
-
 def _progress(runtime: ScorerRuntime) -> dict[str, Any]:
     """``stalled_for_s`` (None unless stalled) and the last error that kept a batch from completing."""
     stall = runtime.progress.stall()
@@ -232,9 +213,35 @@ def _outcome(outcome: RefreshOutcome) -> dict[str, Any]:
 def _access_summary(tokens: BearerTokens, *, score_needs_token: bool) -> str:
     """What an unauthenticated caller can and cannot do, in words (logged once at start)."""
     guarded = "POST /reload, POST /score?record=true" + (", POST /score" if score_needs_token else "")
-    opened = "GET /health, /ready, /metrics, /model" + ("" if score_needs_token else ", POST /score (read-only)")
+    opened = "GET /health, /ready, /metrics, /model, /openapi.json, /docs" + (
+        "" if score_needs_token else ", POST /score (read-only)"
+    )
     how = "need the bearer token of FRAUD_API_TOKEN" if tokens.configured else "refused (set FRAUD_API_TOKEN)"
     return f"open: {opened}; {guarded}: {how}"
+
+
+def _score_flags(query: Mapping[str, str]) -> tuple[bool, bool]:
+    """``record`` and ``all_or_nothing`` of a ``POST /score`` query; ValueError names what is wrong."""
+    unknown = sorted(set(query) - set(_SCORE_PARAMETERS))
+    if unknown:
+        raise ValueError(
+            f"unknown query parameter {', '.join(unknown)}: POST /score takes {', '.join(_SCORE_PARAMETERS)}"
+        )
+    flags = []
+    for name in _SCORE_PARAMETERS:
+        value = query.get(name, "false")
+        if value.lower() not in _FLAGS:
+            raise ValueError(f"{name}={value!r}: expected true or false")
+        flags.append(_FLAGS[value.lower()])
+    return flags[0], flags[1]
+
+
+def _is_json(content_type: str | None) -> bool:
+    """Whether a request's ``Content-Type`` is JSON (``application/json``, ``*/*+json``) or absent."""
+    if content_type is None or not content_type.strip():
+        return True
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
 def _refused(view: View, refusal: Refusal) -> Response:

@@ -58,7 +58,7 @@ def _refused(answer: tuple[int, bytes], status: int) -> dict[str, Any]:
 def _post(url: str, body: bytes, authorization: str | None) -> tuple[int, bytes, str | None]:
     """(status, body, WWW-Authenticate) of a POST with ``authorization`` as the header, sent as given
     (None: no header)."""
-    headers = {} if authorization is None else {"Authorization": authorization}
+    headers = {"Content-Type": "application/json"} | ({} if authorization is None else {"Authorization": authorization})
     request = urllib.request.Request(url, data=body, method="POST", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as answer:
@@ -93,11 +93,11 @@ def test_http_writes_need_the_token_and_without_it_change_no_feature(
 
         many = _body(_card_transactions(MAX_OPEN_SCORE_BATCH + 1, "many"))
         status, answer, _ = _post(worker.url("/score"), many, None)
-        assert status == 400, answer
-        assert f"1 to {MAX_OPEN_SCORE_BATCH} without the bearer token" in json.loads(answer)["error"]
+        assert status == 413, answer
+        assert f"at most {MAX_OPEN_SCORE_BATCH} per request without the bearer token" in json.loads(answer)["error"]
         status, answer = http(worker.url("/score"), many, token=setup.api_token)
         assert status == 200, answer
-        assert len(json.loads(answer)) == MAX_OPEN_SCORE_BATCH + 1
+        assert json.loads(answer)["scored"] == MAX_OPEN_SCORE_BATCH + 1
         assert _card_count(worker) == 2.0, "a read-only score records nothing"
 
         for path in ("/health", "/ready", "/metrics", "/model"):
@@ -106,7 +106,7 @@ def test_http_writes_need_the_token_and_without_it_change_no_feature(
 
         status, body = http(record, fakes, token=setup.api_token)
         assert status == 200, body
-        assert len(json.loads(body)) == FAKES
+        assert json.loads(body)["scored"] == FAKES
         assert _card_count(worker) == 2.0 + FAKES
         status, body = http(worker.url("/reload"), b"", token=setup.api_token)
         assert status == 200, body

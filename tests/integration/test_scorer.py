@@ -241,11 +241,12 @@ def test_the_http_api_scores_reports_and_refuses_bad_requests(services: Settings
             assert json.loads(body)["features"]["customer_nb_tx_1d"] == 1
         status, body = http(score, json.dumps([transaction, other]).encode())
         assert status == 200
-        batch = json.loads(body)
+        batch = [row["verdict"] for row in json.loads(body)["results"]]
         assert [v["transaction_id"] for v in batch] == ["tx-000001", "tx-000002"]
         assert batch[1]["features"]["customer_nb_tx_1d"] == 2.0  # sees the recorded one, not itself twice
 
-        status, body = http(score, json.dumps([transaction, transaction | {"amount": "12.5"}]).encode())
+        mixed = json.dumps([transaction, transaction | {"amount": "12.5"}]).encode()
+        status, body = http(score + "?all_or_nothing=true", mixed)
         assert status == 400
         (problem,) = json.loads(body)["problems"]
         assert (problem["index"], problem["field"], problem["reason_code"]) == (1, "amount", "wrong_type")
