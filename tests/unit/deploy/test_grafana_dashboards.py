@@ -132,6 +132,7 @@ def test_promotions_and_model_swaps_are_annotations(name: str) -> None:
     swaps = [e for e in entries.values() if "fraudstream_scorer_model_info" in e["expr"]]
     assert len(promotions) == 1
     assert "fraudstream_trainer_retrains_total" in promotions[0]["expr"]
+    assert "fraudstream_trainer_champion_info" in promotions[0]["expr"], "a promotion says which version"
     assert len(swaps) == 1
     assert " unless " in swaps[0]["expr"]
     assert " offset " in swaps[0]["expr"]
@@ -140,6 +141,7 @@ def test_promotions_and_model_swaps_are_annotations(name: str) -> None:
         assert entry["titleFormat"], entry["name"]
         assert entry["textFormat"], entry["name"]
     assert "{{version}}" in swaps[0]["textFormat"], "a swap says which version now serves"
+    assert "{{version}}" in promotions[0]["textFormat"]
 
 
 def test_every_query_is_valid_promql(tmp_path: Path) -> None:
