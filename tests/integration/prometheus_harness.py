@@ -1,4 +1,4 @@
-"""A real Prometheus server for tests (the Debian package's binary), and the dashboards' queries."""
+"""A real Prometheus server for tests (the Debian package's binary)."""
 
 from __future__ import annotations
 
@@ -8,39 +8,12 @@ import shutil
 import subprocess
 import time
 import urllib.parse
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from tests.integration.conftest import free_port
 from tests.integration.scorer_harness import http
-
-DASHBOARDS = Path(__file__).resolve().parents[2] / "grafana" / "dashboards"
-RATE_INTERVAL = "15s"
-"""What Grafana's ``$__rate_interval`` becomes here (4 scrapes of 1 s and more)."""
-
-
-@dataclass(frozen=True)
-class PanelQuery:
-    """One target of one dashboard panel."""
-
-    dashboard: str
-    panel: str
-    expr: str
-
-    def promql(self) -> str:
-        """The query as Prometheus evaluates it (Grafana's interval variable substituted)."""
-        return self.expr.replace("$__rate_interval", RATE_INTERVAL)
-
-
-def panel_queries() -> Iterator[PanelQuery]:
-    """Every query of every provisioned dashboard."""
-    for path in sorted(DASHBOARDS.glob("*.json")):
-        board = json.loads(path.read_text())
-        for panel in board["panels"]:
-            for target in panel.get("targets", []):
-                yield PanelQuery(board["title"], panel["title"], target["expr"])
 
 
 class Prometheus:
@@ -93,6 +66,16 @@ class Prometheus:
         if data["resultType"] == "scalar":
             return [{"metric": {}, "value": data["result"]}]
         result: list[dict[str, Any]] = data["result"]
+        return result
+
+    def query_range(self, promql: str, start: float, end: float, step_s: float) -> list[dict[str, Any]]:
+        """The series ``promql`` evaluates to from ``start`` to ``end`` (epoch seconds), one point per step."""
+        arguments = {"query": promql, "start": str(start), "end": str(end), "step": str(step_s)}
+        status, body = http(f"http://127.0.0.1:{self.port}/api/v1/query_range?" + urllib.parse.urlencode(arguments))
+        answer = json.loads(body) if body else {}
+        if status != 200 or answer.get("status") != "success":
+            raise AssertionError(f"{promql!r}: HTTP {status} {body[:500]!r}")
+        result: list[dict[str, Any]] = answer["data"]["result"]
         return result
 
     def target_health(self) -> dict[str, str]:
