@@ -154,6 +154,13 @@ def backtest(args: argparse.Namespace, settings: Settings) -> int:
         slack_ms=round(args.slack_hours * 3_600_000),
         keep_known_compromised=args.keep_known_compromised,
     )
+    from fraudcore.local.health import require_kafka, require_redis
+    from fraudcore.mlflow_store import require_store
+
+    require_store(settings)
+    require_kafka(settings)
+    if config.store is StoreKind.REDIS:
+        require_redis(settings)
     try:
         outcome = run_backtest(config, settings, Progress(quiet=args.quiet))
     except BacktestError as error:

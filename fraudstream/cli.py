@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pydantic import ValidationError
 
 from fraudcore.local.errors import InfraError
+from fraudcore.models.errors import ModelLoadError
 from fraudcore.models.keys import ModelKeyError
 from fraudcore.settings import ENV_PREFIX, Settings, UnknownVariables, load_settings
 from fraudstream import (
@@ -106,6 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ModelKeyError as exc:  # the model signing or verification keys are missing or unreadable
         print(f"fraudstream {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except ModelLoadError as exc:  # the store answered the probe, then failed or refused a model
+        print(f"fraudstream {args.command}: {exc}", file=sys.stderr)
+        return EXIT_CHECK_FAILED
     except KeyboardInterrupt:
         print(f"fraudstream {args.command}: interrupted", file=sys.stderr)
         return 130
