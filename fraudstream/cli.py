@@ -128,6 +128,9 @@ def _explain_settings_error(
             lines.append(f"  {problem['msg'].removeprefix('Value error, ')}")
             continue
         field = str(problem["loc"][0])
+        if field not in Settings.model_fields and not field.isupper():  # not a setting: a value the command built
+            lines.append(f"  {error.title} {'.'.join(map(str, problem['loc']))}: {problem['msg']}")
+            continue
         variable = field if field.isupper() else f"{ENV_PREFIX}{field.upper()}"
         shown = "a secret" if field in _SECRET_FIELDS else repr(problem.get("input"))
         lines.append(f"  {variable}: {problem['msg']} (got {shown})")

@@ -32,6 +32,7 @@ from producer.pump import EventSink, Limits, PumpResult, pump
 from producer.simulated_events import LabelPolicy, SimulatedStream
 from producer.simulator import SimulationParams
 from schemas.events import Event, Label, Transaction
+from schemas.fields import TIME_FLOOR
 
 __all__ = ["add_parser", "produce"]
 
@@ -98,6 +99,15 @@ def _date(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _start(text: str) -> datetime:
+    moment = _date(text)
+    if moment < TIME_FLOOR:
+        raise argparse.ArgumentTypeError(
+            f"{text} is before {TIME_FLOOR:%Y-%m-%d}, the earliest event time the contract accepts"
+        )
+    return moment
+
+
 def _override(text: str) -> tuple[str, str]:
     name, equals, value = text.partition("=")
     fields = {field.name for field in dataclasses.fields(SimulationParams)}
@@ -127,7 +137,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--duration", type=_positive_float, metavar="SECONDS", help="stop after this wall time")
     simulation = parser.add_argument_group("simulation (ignored with --from-file)")
     simulation.add_argument("--seed", type=int, help="random seed; the same seed gives the same stream (0)")
-    simulation.add_argument("--start", type=_date, help="simulated start date, UTC unless given (2018-04-01)")
+    simulation.add_argument("--start", type=_start, help="simulated start date, UTC unless given (2018-04-01)")
     simulation.add_argument("--days", type=_positive_int, help="simulated days (183)")
     simulation.add_argument("--customers", type=_positive_int, help="number of customers (5000)")
     simulation.add_argument("--terminals", type=_positive_int, help="number of terminals (10000)")

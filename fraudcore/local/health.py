@@ -120,5 +120,7 @@ def require_redis(settings: Settings) -> None:
 
 
 def _reason(error: Exception) -> str:
-    text = str(error).strip()
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+    text, kind = str(error).strip(), type(error).__name__
+    while text.startswith(f"{kind}: "):  # aiokafka's errors start with their class name, sometimes twice
+        text = text.removeprefix(f"{kind}: ")
+    return text or kind
