@@ -1,7 +1,9 @@
 """The ``fraudstream`` console command: parses arguments, reads the settings once, dispatches.
 
 Exit codes: 0 success, 1 a check failed (a service is down), 2 bad arguments or configuration,
-3 the infrastructure could not be started.
+3 the infrastructure could not be started, or a service the command needs did not answer within
+``FRAUD_SERVICE_WAIT_S`` (the message names the service and the variable that points at it).
+A user's error ends in a message, never a traceback.
 """
 
 from __future__ import annotations
@@ -108,6 +110,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"fraudstream {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except ModelLoadError as exc:  # the store answered the probe, then failed or refused a model
+        print(f"fraudstream {args.command}: {exc}", file=sys.stderr)
+        return EXIT_CHECK_FAILED
+    except OSError as exc:  # a file or folder the options name cannot be read or written
         print(f"fraudstream {args.command}: {exc}", file=sys.stderr)
         return EXIT_CHECK_FAILED
     except KeyboardInterrupt:
