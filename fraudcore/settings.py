@@ -332,6 +332,10 @@ class Settings(BaseSettings):
     startup_timeout_s: float = Field(default=60.0, gt=0)
     """How long ``up`` waits for each local service to become ready."""
 
+    service_wait_s: float = Field(default=15.0, gt=0, le=300)
+    """How long a command waits for Kafka, Redis or MLflow to answer (at start, and for ``produce``'s
+    acknowledgements after an outage) before it stops with a message naming the service and its variable."""
+
     @model_validator(mode="after")
     def _thresholds_are_ordered(self) -> Settings:
         if self.review_threshold > self.decline_threshold:

@@ -124,10 +124,6 @@ def backtest(args: argparse.Namespace, settings: Settings) -> int:
     settings = with_overrides(
         settings, review_threshold=args.review_threshold, decline_threshold=args.decline_threshold
     )
-    from backtest.progress import Progress
-    from backtest.run import BacktestConfig, BacktestError, run_backtest
-    from backtest.stores import StoreKind
-    from backtest.summary import summary
     from backtest.timerange import TimeRange
 
     try:
@@ -143,6 +139,18 @@ def backtest(args: argparse.Namespace, settings: Settings) -> int:
     if repeated:
         print(f"fraudstream backtest: --model {', '.join(repeated)} is given more than once", file=sys.stderr)
         return EXIT_USAGE
+    from fraudcore.local.health import require_kafka, require_redis
+    from fraudcore.mlflow_store import require_store
+
+    require_store(settings)  # before the heavy imports: an unreachable service is told within the bound
+    require_kafka(settings)
+    if args.store == "redis":
+        require_redis(settings)
+    from backtest.progress import Progress
+    from backtest.run import BacktestConfig, BacktestError, run_backtest
+    from backtest.stores import StoreKind
+    from backtest.summary import summary
+
     output = args.output or Path(f"backtest-{args.start:%Y%m%d}-{args.end:%Y%m%d}")
     config = BacktestConfig(
         time_range=time_range,

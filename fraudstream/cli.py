@@ -1,7 +1,9 @@
 """The ``fraudstream`` console command: parses arguments, reads the settings once, dispatches.
 
 Exit codes: 0 success, 1 a check failed (a service is down), 2 bad arguments or configuration,
-3 the infrastructure could not be started.
+3 the infrastructure could not be started, or a service the command needs did not answer within
+``FRAUD_SERVICE_WAIT_S`` (the message names the service and the variable that points at it).
+A user's error ends in a message, never a traceback.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pydantic import ValidationError
 
 from fraudcore.local.errors import InfraError
+from fraudcore.models.errors import ModelLoadError
 from fraudcore.models.keys import ModelKeyError
 from fraudcore.settings import ENV_PREFIX, Settings, UnknownVariables, load_settings
 from fraudstream import (
@@ -106,6 +109,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ModelKeyError as exc:  # the model signing or verification keys are missing or unreadable
         print(f"fraudstream {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except ModelLoadError as exc:  # the store answered the probe, then failed or refused a model
+        print(f"fraudstream {args.command}: {exc}", file=sys.stderr)
+        return EXIT_CHECK_FAILED
+    except OSError as exc:  # a file or folder the options name cannot be read or written
+        print(f"fraudstream {args.command}: {exc}", file=sys.stderr)
+        return EXIT_CHECK_FAILED
     except KeyboardInterrupt:
         print(f"fraudstream {args.command}: interrupted", file=sys.stderr)
         return 130
@@ -124,6 +133,9 @@ def _explain_settings_error(
             lines.append(f"  {problem['msg'].removeprefix('Value error, ')}")
             continue
         field = str(problem["loc"][0])
+        if field not in Settings.model_fields and not field.isupper():  # not a setting: a value the command built
+            lines.append(f"  {error.title} {'.'.join(map(str, problem['loc']))}: {problem['msg']}")
+            continue
         variable = field if field.isupper() else f"{ENV_PREFIX}{field.upper()}"
         shown = "a secret" if field in _SECRET_FIELDS else repr(problem.get("input"))
         lines.append(f"  {variable}: {problem['msg']} (got {shown})")

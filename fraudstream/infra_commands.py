@@ -6,6 +6,7 @@ import argparse
 
 from fraudcore.local.health import ServiceStatus
 from fraudcore.local.stack import LocalStack
+from fraudcore.mlflow_store import fail_fast_over_http
 from fraudcore.settings import Settings
 
 __all__ = ["down", "prepare", "status", "up"]
@@ -24,11 +25,14 @@ def prepare(args: argparse.Namespace, settings: Settings) -> int:
 def up(args: argparse.Namespace, settings: Settings) -> int:
     """Start the local services and print where each listens."""
     print(f"starting local infrastructure (data in {settings.data_dir}) ...", flush=True)
+    fail_fast_over_http(request_timeout_s=settings.service_wait_s)
     return _report(LocalStack(settings).up())
 
 
 def status(args: argparse.Namespace, settings: Settings) -> int:
-    """Print each service's health; exit 1 if any is down."""
+    """Print each service's health; exit 1 if any is down (an MLflow sqlite file that does not exist is
+    down: it is never created here)."""
+    fail_fast_over_http(request_timeout_s=settings.service_wait_s)
     return _report(LocalStack(settings).status())
 
 

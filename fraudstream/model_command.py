@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaProducer
 
 from fraudcore.kafka_admin import ensure_project_topics
 from fraudcore.kafka_security import client_options
+from fraudcore.local.health import require_kafka
 from fraudcore.settings import Settings
 from fraudstream.help_text import plain
 from schemas.enums import ModelEventKind
@@ -62,8 +63,10 @@ def add_parser(commands: Any) -> None:
 
 def list_versions(args: argparse.Namespace, settings: Settings) -> int:
     """Print every version of the model, newest first."""
-    from fraudcore.mlflow_store import connect
+    from fraudcore.mlflow_store import connect, require_store
     from fraudcore.models import list_versions as registry_versions
+
+    require_store(settings)
 
     versions = registry_versions(connect(settings), settings.model_name)
     if not versions:
@@ -80,10 +83,12 @@ def list_versions(args: argparse.Namespace, settings: Settings) -> int:
 
 def promote_version(args: argparse.Namespace, settings: Settings) -> int:
     """Move ``champion`` to VERSION (the old champion becomes ``previous``) and broadcast."""
-    from fraudcore.mlflow_store import connect
+    from fraudcore.mlflow_store import connect, require_store
     from fraudcore.models import CHAMPION, resolve_alias
     from fraudcore.models import list_versions as registry_versions
 
+    require_store(settings)
+    require_kafka(settings)  # the scorers are told on Kafka: check it before the champion moves
     client = connect(settings)
     known = {info.version for info in registry_versions(client, settings.model_name)}
     if args.version not in known:
@@ -101,9 +106,11 @@ def promote_version(args: argparse.Namespace, settings: Settings) -> int:
 
 def roll_back(args: argparse.Namespace, settings: Settings) -> int:
     """Make the ``previous`` version champion again and broadcast."""
-    from fraudcore.mlflow_store import connect
+    from fraudcore.mlflow_store import connect, require_store
     from fraudcore.models import CHAMPION, PREVIOUS, resolve_alias
 
+    require_store(settings)
+    require_kafka(settings)  # the scorers are told on Kafka: check it before the champion moves
     client = connect(settings)
     previous = resolve_alias(client, settings.model_name, PREVIOUS)
     if previous is None:

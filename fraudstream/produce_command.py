@@ -9,7 +9,7 @@ import dataclasses
 import signal
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,8 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 from fraudcore.collector_tuning import fewer_collections
 from fraudcore.kafka_admin import ensure_project_topics
 from fraudcore.local.errors import InfraError
+from fraudcore.local.health import require_kafka
+from fraudcore.log_throttle import throttle_repeats
 from fraudcore.metrics_server import serve_metrics
 from fraudcore.settings import Settings
 from fraudstream.overrides import with_overrides
@@ -30,10 +32,16 @@ from producer.pump import EventSink, Limits, PumpResult, pump
 from producer.simulated_events import LabelPolicy, SimulatedStream
 from producer.simulator import SimulationParams
 from schemas.events import Event, Label, Transaction
+from schemas.fields import TIME_FLOOR
 
 __all__ = ["add_parser", "produce"]
 
 EXIT_INTERRUPTED = 130
+EXIT_KAFKA_LOST = 3
+"""Kafka is unreachable at the start, or stopped acknowledging during the run."""
+_CHATTY_LOGGERS = ("aiokafka", "aiokafka.client", "aiokafka.cluster", "aiokafka.conn", "aiokafka.producer.sender")
+"""aiokafka loggers that repeat a message at every retry (a lost broker: thousands of times a second)."""
+_REPEAT_EVERY_S = 10.0
 _SHOWN_ROW_ERRORS = 20
 _SIMULATION_FLAGS = (
     "seed",
@@ -91,6 +99,15 @@ def _date(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _start(text: str) -> datetime:
+    moment = _date(text)
+    if moment < TIME_FLOOR:
+        raise argparse.ArgumentTypeError(
+            f"{text} is before {TIME_FLOOR:%Y-%m-%d}, the earliest event time the contract accepts"
+        )
+    return moment
+
+
 def _override(text: str) -> tuple[str, str]:
     name, equals, value = text.partition("=")
     fields = {field.name for field in dataclasses.fields(SimulationParams)}
@@ -120,7 +137,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--duration", type=_positive_float, metavar="SECONDS", help="stop after this wall time")
     simulation = parser.add_argument_group("simulation (ignored with --from-file)")
     simulation.add_argument("--seed", type=int, help="random seed; the same seed gives the same stream (0)")
-    simulation.add_argument("--start", type=_date, help="simulated start date, UTC unless given (2018-04-01)")
+    simulation.add_argument("--start", type=_start, help="simulated start date, UTC unless given (2018-04-01)")
     simulation.add_argument("--days", type=_positive_int, help="simulated days (183)")
     simulation.add_argument("--customers", type=_positive_int, help="number of customers (5000)")
     simulation.add_argument("--terminals", type=_positive_int, help="number of terminals (10000)")
@@ -158,7 +175,9 @@ def add_parser(commands: Any) -> None:
 
 def produce(args: argparse.Namespace, settings: Settings) -> int:
     """Run the producer; exit 0 when all was delivered, 1 when rows were refused or sends failed, 2 on
-    bad options, 3 when Kafka is unreachable or the metrics port is taken."""
+    bad options, 3 when Kafka is unreachable or the metrics port is taken, or when Kafka stops
+    acknowledging for ``FRAUD_SERVICE_WAIT_S`` during the run (the acknowledged counts are printed), 130
+    when interrupted."""
     settings = with_overrides(settings, producer_metrics_port=args.metrics_port)
     try:
         if args.to_file is not None:
@@ -259,12 +278,21 @@ async def _produce(
         destinations = [f"{writer.path} ({writer.count:,})" for writer in (files.transactions, files.labels)]
         return _report(result, scenarios, destinations, failures=[])
     metrics = None if settings.producer_metrics_port is None else ProducerMetrics()
+    throttle_repeats(_CHATTY_LOGGERS, _REPEAT_EVERY_S)
     try:
         with _serving(settings, metrics, args.rate):  # first: a port in use stops the command before Kafka
+            await asyncio.to_thread(require_kafka, settings)
             topics = await ensure_project_topics(settings)
             sink, result = KafkaEventSink(settings, topics), PumpResult()
             async with _mirroring(metrics, sink, result), sink:  # the last mirror follows the sink's flush
-                await run(sink, result)
+
+                async def delivered() -> None:
+                    await run(sink, result)
+                    await sink.flush()
+
+                lost = await _unless_stalled(delivered(), sink, settings.service_wait_s)
+                if lost:
+                    sink.abandon()
     except KafkaConnectionError as exc:
         raise InfraError(
             f"Kafka at {settings.bootstrap_servers} is not reachable ({exc}); start it with `fraudstream up` "
@@ -273,7 +301,36 @@ async def _produce(
     except KafkaError as exc:
         raise InfraError(f"Kafka at {settings.bootstrap_servers} refused the producer: {exc!r}") from exc
     destinations = [f"{topic} ({count:,} acknowledged)" for topic, count in sorted(sink.acknowledged.items())]
-    return _report(result, scenarios, destinations, failures=sink.failures)
+    status = _report(result, scenarios, destinations, failures=sink.failures)
+    if not lost:
+        return status
+    acknowledged = sink.tallies()
+    print(
+        f"fraudstream produce: Kafka at {settings.bootstrap_servers} stopped acknowledging: nothing for "
+        f"{settings.service_wait_s:g} s (FRAUD_SERVICE_WAIT_S) while {sink.unacknowledged:,} messages waited. "
+        f"Acknowledged: {acknowledged['transaction', 'acknowledged']:,} transactions and "
+        f"{acknowledged['label', 'acknowledged']:,} labels; the rest may be lost or may still have arrived. "
+        f"Exit code {EXIT_KAFKA_LOST}.",
+        file=sys.stderr,
+    )
+    return EXIT_KAFKA_LOST
+
+
+async def _unless_stalled(work: Coroutine[Any, Any, None], sink: KafkaEventSink, wait_s: float) -> bool:
+    """Run ``work`` to its end (``False``), or cancel it when the broker stops acknowledging (``True``)."""
+    working = asyncio.create_task(work)
+    watching = asyncio.create_task(sink.stalled(wait_s))
+    await asyncio.wait({working, watching}, return_when=asyncio.FIRST_COMPLETED)
+    if working.done():
+        watching.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watching
+        working.result()
+        return False
+    working.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await working
+    return True
 
 
 def _serving(

@@ -73,7 +73,7 @@ def add_parser(commands: Any) -> None:
     parser.set_defaults(handler=score)
 
 
-_CHATTY_LOGGERS = ("aiokafka.cluster", "aiokafka.producer.sender", "aiokafka.consumer.group_coordinator")
+_CHATTY_LOGGERS = ("aiokafka", "aiokafka.cluster", "aiokafka.producer.sender", "aiokafka.consumer.group_coordinator")
 """aiokafka loggers that repeat a message at every retry (a missing topic: ten times a second)."""
 _REPEAT_EVERY_S = 30.0
 

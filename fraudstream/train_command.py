@@ -111,12 +111,15 @@ def train(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _trainer(settings: Settings, metrics: TrainerMetrics) -> Trainer:
-    from fraudcore.mlflow_store import connect
+    from fraudcore.local.health import require_kafka
+    from fraudcore.mlflow_store import connect, require_store
     from fraudcore.models.keys import signing_key, verification_keys
     from trainer.service import Trainer
     from trainer.training import TrainingConfig
 
     signing_key(settings), verification_keys(settings)  # missing keys: a configuration error, before anything starts
+    require_store(settings, must_exist=False)  # the first training creates a local store
+    require_kafka(settings)
     try:
         topics = asyncio.run(ensure_project_topics(settings))
     except Exception as exc:

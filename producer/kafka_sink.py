@@ -6,12 +6,17 @@ over as one record batch per partition (``create_batch``/``send_batch``, one fut
 ``batch_records`` events, or ``linger_ms`` after they arrived when fewer come (a paced stream). The
 partitions are the ones ``send`` would choose (:func:`~fraudcore.kafka_partitioning.default_partitions`)
 and each partition's events keep their order. Events without a key (spread by Kafka) go through ``send``.
+
+aiokafka waits for a lost broker without end; :meth:`KafkaEventSink.stalled` says when nothing was
+acknowledged for a while although messages wait, and after :meth:`KafkaEventSink.abandon` leaving the
+sink does not wait for them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import Counter, defaultdict
 from functools import partial
 from types import TracebackType
@@ -59,6 +64,7 @@ class KafkaEventSink:
         self._lingering: asyncio.Task[None] | None = None
         self._not_handed: Counter[str] = Counter()
         """Events taken out of the buffer by the hand-over under way and not given to the producer yet."""
+        self._abandoned_after_s: float | None = None
 
     async def __aenter__(self) -> KafkaEventSink:
         await self._producer.start()
@@ -69,7 +75,8 @@ class KafkaEventSink:
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         try:
-            await self.flush()
+            if self._abandoned_after_s is None:
+                await self.flush()
         finally:
             try:
                 if self._lingering is not None:
@@ -77,7 +84,28 @@ class KafkaEventSink:
                     with contextlib.suppress(asyncio.CancelledError):
                         await self._lingering
             finally:
-                await self._producer.stop()
+                if self._abandoned_after_s is None:
+                    await self._producer.stop()
+                else:  # the broker is gone: closing would wait for the messages it will not acknowledge
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._producer.stop(), self._abandoned_after_s)
+
+    async def stalled(self, wait_s: float, poll_s: float = 0.25) -> None:
+        """Return once messages have waited ``wait_s`` seconds with none acknowledged or failed meanwhile
+        (the broker is lost); while messages keep being settled, or none wait, never return."""
+        settled, since = -1, time.monotonic()
+        while True:
+            await asyncio.sleep(poll_s)
+            now = sum(self.acknowledged.values()) + sum(self.failed.values())
+            if now != settled or self.unacknowledged == 0:
+                settled, since = now, time.monotonic()
+            elif time.monotonic() - since >= wait_s:
+                return
+
+    def abandon(self, close_within_s: float = 1.0) -> None:
+        """Give up on the messages not acknowledged yet: leaving the sink does not flush them, and waits at
+        most ``close_within_s`` for the producer to close."""
+        self._abandoned_after_s = close_within_s
 
     async def send(self, event: Event) -> None:
         """Queue one event (returns when it is buffered, not when it is acknowledged)."""

@@ -66,37 +66,39 @@ async def pump(
     """
     result = PumpResult() if result is None else result
     started = time.monotonic()
-    deadline = None if limits.duration_s is None else started + limits.duration_s
-    for item in events:
-        if stop.is_set():
-            result.interrupted = True
-            break
-        if isinstance(item, RowError):
-            result.rejected_rows += 1
-            if len(result.row_errors) < _KEPT_ERRORS:
-                result.row_errors.append(item)
-            continue
-        if isinstance(item, Transaction):
-            if limits.max_transactions is not None and result.transactions >= limits.max_transactions:
-                break
-            if deadline is not None and time.monotonic() >= deadline:
-                break
-            await pacer.wait_turn(result.transactions, stop)
+    try:
+        deadline = None if limits.duration_s is None else started + limits.duration_s
+        for item in events:
             if stop.is_set():
                 result.interrupted = True
                 break
-            result.transactions += 1
+            if isinstance(item, RowError):
+                result.rejected_rows += 1
+                if len(result.row_errors) < _KEPT_ERRORS:
+                    result.row_errors.append(item)
+                continue
+            if isinstance(item, Transaction):
+                if limits.max_transactions is not None and result.transactions >= limits.max_transactions:
+                    break
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                await pacer.wait_turn(result.transactions, stop)
+                if stop.is_set():
+                    result.interrupted = True
+                    break
+                result.transactions += 1
+            else:
+                result.labels += 1
+            await sink.send(item)
+            progress.update(result.transactions, result.labels)
+        owed = leftover_labels()
+        if result.interrupted:
+            result.unsent_labels = len(owed)
         else:
-            result.labels += 1
-        await sink.send(item)
-        progress.update(result.transactions, result.labels)
-    owed = leftover_labels()
-    if result.interrupted:
-        result.unsent_labels = len(owed)
-    else:
-        for label in owed:
-            await sink.send(label)
-            result.labels += 1
-    progress.update(result.transactions, result.labels, final=True)
-    result.elapsed_s = time.monotonic() - started
+            for label in owed:
+                await sink.send(label)
+                result.labels += 1
+        progress.update(result.transactions, result.labels, final=True)
+    finally:  # also when cancelled: the report shows how long it ran
+        result.elapsed_s = time.monotonic() - started
     return result

@@ -25,6 +25,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import numpy.typing as npt
 
+from schemas.fields import TIME_FLOOR
+
 __all__ = ["SimulatedDay", "SimulationParams", "Simulator"]
 
 SECONDS_PER_DAY = 86_400
@@ -60,6 +62,8 @@ class SimulationParams:
         ]
         if self.start.tzinfo is None:
             problems.append("start must be timezone-aware")
+        elif self.start < TIME_FLOOR:
+            problems.append(f"start must not be before {TIME_FLOOR:%Y-%m-%d} (the earliest event time of the contract)")
         if not 0.0 <= self.customer_fraud_share <= 1.0:
             problems.append("customer_fraud_share must be within [0, 1]")
         if self.radius <= 0:

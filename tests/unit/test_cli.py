@@ -75,6 +75,7 @@ def test_down_takes_wipe() -> None:
         (["--count", "-5"], "argument --count: -5 must be positive"),
         (["--label-fraction", "2"], "argument --label-fraction: 2 must be within 0 and 1"),
         (["--start", "April"], "argument --start: 'April' is not a date"),
+        (["--start", "1999-01-01"], "argument --start: 1999-01-01 is before 2000-01-01"),
         (["--set", "colour=blue"], "expected NAME=VALUE with NAME one of amount_threshold"),
         (["--rate", "5", "--as-fast-as-possible"], "not allowed with argument --rate"),
     ],
@@ -96,6 +97,7 @@ def test_bad_produce_arguments_say_what_to_fix(
         (["--to-file", "out.txt"], "cannot tell the format of out.txt"),
         (["--set", "days=many"], "--set days=many: expected a value of type int"),
         (["--set", "radius=-1"], "radius must be positive"),
+        (["--set", "start=1999-12-31"], "start must not be before 2000-01-01"),
     ],
 )
 def test_inconsistent_produce_options_are_refused_before_anything_runs(

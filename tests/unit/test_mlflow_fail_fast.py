@@ -46,3 +46,11 @@ def test_a_scorer_switches_off_mlflows_pickle_fallback_whatever_was_set(monkeypa
     forbid_pickle_loading()
     assert os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] == "false"
     assert MLFLOW_ALLOW_PICKLE_DESERIALIZATION.get() is False  # type: ignore[no-untyped-call]
+
+
+def test_a_command_bounds_each_request_by_its_wait() -> None:
+    environ: dict[str, str] = {}
+
+    fail_fast_over_http(environ, request_timeout_s=3.4)
+
+    assert environ == {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "3"}
