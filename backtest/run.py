@@ -21,6 +21,7 @@ import numpy.typing as npt
 from aiokafka.errors import KafkaError
 from redis.exceptions import RedisError
 
+from backtest.arguments import verdicts_topic_problem
 from backtest.evaluation import ModelResult, evaluate_model
 from backtest.history import NEVER, Collector, History, ReadStats
 from backtest.html_report import RunInfo, render_html
@@ -197,12 +198,9 @@ def _score(model: BacktestModel, matrix: npt.NDArray[np.float64], progress: Prog
 
 
 def _check_verdicts_topic(topic: str | None, topics: Topics) -> None:
-    if topic is not None and topic in topics.all():
-        raise BacktestError(
-            f"--verdicts-topic {topic}: that is a live fraudstream topic; write backtest verdicts to a topic of "
-            "their own",
-            EXIT_USAGE,
-        )
+    problem = verdicts_topic_problem(topic, topics)
+    if problem is not None:
+        raise BacktestError(problem, EXIT_USAGE)
 
 
 def _load(config: BacktestConfig, settings: Settings) -> list[BacktestModel]:

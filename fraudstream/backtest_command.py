@@ -139,6 +139,21 @@ def backtest(args: argparse.Namespace, settings: Settings) -> int:
     if repeated:
         print(f"fraudstream backtest: --model {', '.join(repeated)} is given more than once", file=sys.stderr)
         return EXIT_USAGE
+    from backtest.arguments import verdicts_topic_problem
+    from schemas.topics import Topics
+
+    problem = verdicts_topic_problem(args.verdicts_topic, Topics.with_prefix(settings.topic_prefix))
+    if problem is not None:
+        print(f"fraudstream backtest: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.redis_namespace is not None:
+        from backtest.stores import StoreRefused, check_namespace
+
+        try:
+            check_namespace(args.redis_namespace, settings)
+        except StoreRefused as refused:
+            print(f"fraudstream backtest: {refused}", file=sys.stderr)
+            return EXIT_USAGE
     from fraudcore.local.health import require_kafka, require_redis
     from fraudcore.mlflow_store import require_store
 
